@@ -1,0 +1,1 @@
+"""Integrity checks (Great Expectations) over the booking database."""

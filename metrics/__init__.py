@@ -1,0 +1,1 @@
+"""The Prometheus exporter, its collector and the alert rules."""

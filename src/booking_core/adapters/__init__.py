@@ -1,0 +1,1 @@
+"""Everything that talks to PostgreSQL: engine, embedded server, unit of work, error mapping."""

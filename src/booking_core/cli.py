@@ -1,0 +1,131 @@
+"""The `booking` command: database, audit, and (as later parts arrive) demo, checks, exporter, dashboard.
+
+A BookingError prints its one line to stderr and exits 2 (3 when the database is unreachable);
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from booking_core.domain.errors import BookingError, DatabaseUnavailable
+
+EXIT_USER_ERROR = 2
+EXIT_DATABASE = 3
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Booking integrity on PostgreSQL.")  # fmt: skip
+db_app = typer.Typer(no_args_is_help=True, help="Schema migrations and connection status.")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int) -> None:
+    """Print one line on stderr (never wrapped) and exit with `code`."""
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(code)
+
+
+def friendly(fn: F) -> F:
+    """Turn typed errors into one line on stderr and a non-zero exit."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DatabaseUnavailable as exc:
+            fail(str(exc), EXIT_DATABASE)
+        except BookingError as exc:
+            fail(str(exc), EXIT_USER_ERROR)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_database() -> Any:
+    from booking_core.adapters.db import Database
+
+    return Database.from_settings()
+
+
+@db_app.command("upgrade")
+@friendly
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema (safe to repeat)."""
+    db = open_database()
+    before = db.current_revision()
+    db.upgrade()
+    after = db.current_revision()
+    out.print(f"database at {after}" + (" (already current)" if before == after else f" (was {before or 'empty'})"))
+
+
+@db_app.command("status")
+@friendly
+def db_status() -> None:
+    """Show which database is used and whether it is migrated."""
+    db = open_database()
+    current, head = db.current_revision(), db.head_revision()
+    where = "embedded server" if db.server is not None else "BOOKING_DATABASE_URL"
+    out.print(f"{where}: schema {current or 'empty'}, newest {head}" + ("" if current == head else " - run `booking db upgrade`"))
+    if current != head:
+        raise typer.Exit(1)
+
+
+@audit_app.command("seal")
+@friendly
+def audit_seal() -> None:
+    """Seal every unsealed audit row into its business's hash chain."""
+    from booking_core.services import audit
+
+    db = open_database()
+    db.require_migrated()
+    out.print(f"sealed {audit.seal_all(db)} audit rows")
+
+
+@audit_app.command("verify")
+@friendly
+def audit_verify() -> None:
+    """Verify every business's audit hash chain; exits 1 if any is broken."""
+    from sqlalchemy import text
+
+    from booking_core.services import audit
+
+    db = open_database()
+    db.require_migrated()
+    with db.connect() as conn:
+        businesses = conn.execute(text("SELECT id, name FROM businesses ORDER BY name")).all()
+    table = Table("business", "links", "unsealed", "status")
+    broken = 0
+    for b in businesses:
+        r = audit.verify(db, b.id)
+        broken += not r.ok
+        table.add_row(b.name, str(r.links), str(r.unsealed), "ok" if r.ok else f"BROKEN at {r.first_bad_seq}: {r.problem}")
+    out.print(table)
+    if broken:
+        raise typer.Exit(1)
+
+
+def load_plugins() -> None:
+    """Let the outer parts (demo, checks, metrics, dashboard) add their commands."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group="booking_core.commands"), key=lambda e: e.name):
+        ep.load()(app)
+
+
+def main() -> None:
+    load_plugins()
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        sys.exit(130)

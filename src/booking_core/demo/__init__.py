@@ -1,0 +1,1 @@
+"""The demo dataset and the generator at scale."""

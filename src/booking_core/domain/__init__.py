@@ -1,0 +1,1 @@
+"""The pure booking rules: standard library only, no I/O."""

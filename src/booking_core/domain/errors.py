@@ -1,0 +1,154 @@
+"""The one exception tree of booking_core; every error a user can cause is one of these.
+
+    BookingError                       base: a one-line message that says what to do
+    ├── InvalidInput                   a value is malformed or out of range
+    │   ├── InvalidPartySize           party size 0, negative or absurd
+    │   ├── NaiveDatetime              a datetime without a timezone
+    │   ├── UnknownTimezone            not an IANA timezone name
+    │   └── CurrencyMismatch           money in a currency other than the booking's
+    ├── NotFound                       an id that does not exist (in this business)
+    │   ├── UnknownSlot
+    │   ├── UnknownBooking
+    │   └── UnknownPayment
+    ├── Unavailable                    the slot cannot take these seats
+    │   ├── CapacityExceeded           not enough free seats
+    │   └── LegacySlot                 the slot left the schedule: no new bookings
+    ├── Conflict                       the request clashes with the current state
+    │   ├── IllegalTransition          an edge the state machine does not have
+    │   ├── StaleVersion               optimistic lock: someone changed it first
+    │   ├── IdempotencyConflict        a reused key for a different request
+    │   └── RefundExceedsPayment       more refunded than was paid
+    ├── NotAllowed                     the actor may not do this
+    │   ├── ActorNotAllowed            e.g. a system actor cancelling a booking
+    │   └── WrongToken                 cancellation token does not match
+    ├── IntegrityRefused               the database refused a write that would break an invariant
+    └── DatabaseUnavailable            the database cannot be reached or is not migrated
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActorNotAllowed",
+    "BookingError",
+    "CapacityExceeded",
+    "Conflict",
+    "CurrencyMismatch",
+    "DatabaseUnavailable",
+    "IdempotencyConflict",
+    "IllegalTransition",
+    "IntegrityRefused",
+    "InvalidInput",
+    "InvalidPartySize",
+    "LegacySlot",
+    "NaiveDatetime",
+    "NotAllowed",
+    "NotFound",
+    "RefundExceedsPayment",
+    "StaleVersion",
+    "Unavailable",
+    "UnknownBooking",
+    "UnknownPayment",
+    "UnknownSlot",
+    "UnknownTimezone",
+    "WrongToken",
+]
+
+
+class BookingError(Exception):
+    """Base of every error a caller can cause; str() is one line that says what to do."""
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+    def __str__(self) -> str:
+        return self.message.splitlines()[0] if self.message else type(self).__name__
+
+
+class InvalidInput(BookingError):
+    """A value is malformed or out of range."""
+
+
+class InvalidPartySize(InvalidInput):
+    """Party size is below 1 or above what any slot could take."""
+
+
+class NaiveDatetime(InvalidInput):
+    """A datetime without tzinfo, which would be read in an unknown zone."""
+
+
+class UnknownTimezone(InvalidInput):
+    """A timezone name that is not in the IANA database."""
+
+
+class CurrencyMismatch(InvalidInput):
+    """An amount in a different currency than the booking or payment it belongs to."""
+
+
+class NotFound(BookingError):
+    """An id that does not exist in this business."""
+
+
+class UnknownSlot(NotFound):
+    """The slot id does not exist in this business."""
+
+
+class UnknownBooking(NotFound):
+    """The booking id does not exist in this business."""
+
+
+class UnknownPayment(NotFound):
+    """The payment id does not exist in this business."""
+
+
+class Unavailable(BookingError):
+    """The slot cannot take the requested seats."""
+
+
+class CapacityExceeded(Unavailable):
+    """Not enough free seats in the slot for the party."""
+
+
+class LegacySlot(Unavailable):
+    """The slot left the schedule; it serves its bookings but takes no new ones."""
+
+
+class Conflict(BookingError):
+    """The request clashes with the current state."""
+
+
+class IllegalTransition(Conflict):
+    """A status change along an edge the state machine does not have."""
+
+
+class StaleVersion(Conflict):
+    """The booking changed since the caller read it (optimistic locking)."""
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key already used for a different request."""
+
+
+class RefundExceedsPayment(Conflict):
+    """A refund larger than what is still refundable on the payment."""
+
+
+class NotAllowed(BookingError):
+    """The actor is not allowed to do this."""
+
+
+class ActorNotAllowed(NotAllowed):
+    """This kind of actor may not make this change (e.g. system cancelling a booking)."""
+
+
+class WrongToken(NotAllowed):
+    """The cancellation token does not match the booking."""
+
+
+class IntegrityRefused(BookingError):
+    """The database refused a write that would break an invariant."""
+
+
+class DatabaseUnavailable(BookingError):
+    """The database cannot be reached, or its schema is not migrated."""

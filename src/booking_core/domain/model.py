@@ -1,0 +1,130 @@
+"""Records the services return: plain frozen dataclasses, built from database rows."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any, Self
+
+from booking_core.domain.lifecycle import BookingStatus, PaymentMethod, PaymentStatus
+from booking_core.domain.values import Money
+
+
+class _FromRow:
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        m = row._mapping if hasattr(row, "_mapping") else row
+        return cls(**{f.name: m[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Business(_FromRow):
+    id: uuid.UUID
+    name: str
+    timezone: str
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Slot(_FromRow):
+    id: uuid.UUID
+    business_id: uuid.UUID
+    service_id: uuid.UUID
+    resource_id: uuid.UUID
+    schedule_version_id: uuid.UUID
+    local_date: date
+    local_start: time
+    starts_at: datetime
+    ends_at: datetime
+    max_capacity: int
+    booked_seats: int
+    is_legacy: bool
+
+    @property
+    def free_seats(self) -> int:
+        return max(self.max_capacity - self.booked_seats, 0)
+
+    @property
+    def over_committed(self) -> bool:
+        return self.booked_seats > self.max_capacity
+
+
+@dataclass(frozen=True, slots=True)
+class Booking(_FromRow):
+    id: uuid.UUID
+    business_id: uuid.UUID
+    slot_id: uuid.UUID
+    customer_id: uuid.UUID
+    party_size: int
+    status: BookingStatus
+    payment_method: PaymentMethod
+    payment_status: PaymentStatus
+    amount: Decimal
+    currency: str
+    cancellation_token: uuid.UUID
+    idempotency_key: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", BookingStatus(self.status))
+        object.__setattr__(self, "payment_method", PaymentMethod(self.payment_method))
+        object.__setattr__(self, "payment_status", PaymentStatus(self.payment_status))
+
+    @property
+    def price(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class Payment(_FromRow):
+    id: uuid.UUID
+    business_id: uuid.UUID
+    booking_id: uuid.UUID
+    amount: Decimal
+    currency: str
+    status: PaymentStatus
+    refunded_amount: Decimal
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", PaymentStatus(self.status))
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactedBooking:
+    """A future booking that now sits on a legacy slot: the customer ops should contact."""
+
+    booking_id: uuid.UUID
+    customer_id: uuid.UUID
+    slot_id: uuid.UUID
+    starts_at: datetime
+    party_size: int
+    status: BookingStatus
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    schedule_version_id: uuid.UUID
+    version_number: int
+    slots_created: int
+    slots_kept: int
+    slots_retired: int
+    capacity_changes: int
+    impacted: tuple[ImpactedBooking, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The audit hash chain of one business: links checked, rows not yet sealed, first break."""
+
+    links: int
+    unsealed: int
+    first_bad_seq: int | None
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad_seq is None

@@ -1,0 +1,55 @@
+"""The audit trail: seal rows into the per-business hash chain, verify it, read a booking's history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from booking_core.adapters.db import Database
+from booking_core.domain.model import ChainReport
+
+
+def seal(db: Database, business_id: uuid.UUID) -> int:
+    """Chain every committed, unsealed audit row of the business; returns how many were sealed."""
+    with db.connect() as conn, conn.begin():
+        return int(conn.execute(text("SELECT audit_seal(:b)"), {"b": business_id}).scalar_one())
+
+
+def seal_all(db: Database) -> int:
+    with db.connect() as conn, conn.begin():
+        return int(conn.execute(text("SELECT coalesce(sum(audit_seal(id)), 0) FROM businesses")).scalar_one())
+
+
+def verify(db: Database, business_id: uuid.UUID) -> ChainReport:
+    with db.connect() as conn:
+        r = conn.execute(text("SELECT * FROM audit_verify(:b)"), {"b": business_id}).one()
+    return ChainReport(links=r.links, unsealed=r.unsealed, first_bad_seq=r.first_bad_seq, problem=r.problem)
+
+
+def history(db: Database, business_id: uuid.UUID, booking_id: uuid.UUID) -> list[dict[str, Any]]:
+    """A booking's audit rows, oldest first: who, when, what (before/after), why, how."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, action, entity_type, old_values, new_values, reason, performed_by, performed_by_id,"
+                " channel, occurred_at, recorded_at FROM booking_audit_log"
+                " WHERE business_id = :b AND booking_id = :bk ORDER BY id"
+            ),
+            {"b": business_id, "bk": booking_id},
+        ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def transitions(db: Database, business_id: uuid.UUID, booking_id: uuid.UUID) -> list[tuple[str | None, str, datetime]]:
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT from_status, to_status, occurred_at FROM booking_state_transitions"
+                " WHERE business_id = :b AND booking_id = :bk ORDER BY id"
+            ),
+            {"b": business_id, "bk": booking_id},
+        ).all()
+    return [(r.from_status, r.to_status, r.occurred_at) for r in rows]

@@ -1,0 +1,245 @@
+"""Booking use cases: book, cancel, reschedule, change party size, check in, complete, no-show."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from booking_core.adapters.db import Database, UnitOfWork
+from booking_core.domain.errors import (
+    ActorNotAllowed,
+    Conflict,
+    InvalidPartySize,
+    StaleVersion,
+    UnknownBooking,
+    WrongToken,
+)
+from booking_core.domain.lifecycle import BookingStatus, check_transition
+from booking_core.domain.model import Booking
+from booking_core.domain.values import Actor, ActorType, new_id, require_aware
+
+MAX_PARTY_SIZE = 100
+CHECK_IN_OPENS = timedelta(minutes=30)
+
+BOOKING_COLUMNS = (
+    "id, business_id, slot_id, customer_id, party_size, status, payment_method, payment_status, amount,"
+    " currency, cancellation_token, idempotency_key, version, created_at, updated_at"
+)
+
+_BOOK = text(
+    f"SELECT {', '.join('(f.booking).' + c.strip() for c in BOOKING_COLUMNS.split(','))}, f.replayed"
+    " FROM booking_create(:b, :id, :slot, :cust, :party, :key, CAST(:at AS actor_type), :aid,"
+    " CAST(:ch AS change_channel), :reason, :now) f"
+)
+
+
+def validate_party_size(party_size: int) -> None:
+    if not isinstance(party_size, int) or isinstance(party_size, bool) or not 1 <= party_size <= MAX_PARTY_SIZE:
+        raise InvalidPartySize(f"party size {party_size!r} must be a whole number from 1 to {MAX_PARTY_SIZE}")
+
+
+def book(
+    db: Database,
+    business_id: uuid.UUID,
+    *,
+    slot_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    party_size: int,
+    actor: Actor,
+    now: datetime,
+    idempotency_key: str | None = None,
+    reason: str | None = None,
+) -> Booking:
+    """Book `party_size` seats in a slot, in one round trip; a retried key returns the first booking.
+
+    Pay-on-arrival bookings are confirmed (seats taken) at once; pay-now bookings start as
+    draft and take their seats when the payment is confirmed.
+    """
+    validate_party_size(party_size)
+    require_aware(now, "now")
+    if actor.type is ActorType.CUSTOMER and actor.id != str(customer_id):
+        raise ActorNotAllowed("a customer can only book for themselves: book as an admin for someone else")
+    with db.autocommit_connection() as conn:
+        row = conn.execute(
+            _BOOK,
+            {
+                "b": business_id, "id": new_id(), "slot": slot_id, "cust": customer_id, "party": party_size,
+                "key": idempotency_key, "at": str(actor.type), "aid": actor.id, "ch": str(actor.channel),
+                "reason": reason, "now": now,
+            },
+        ).one()  # fmt: skip
+    return Booking.from_row(row)
+
+
+def get_booking(db: Database, business_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
+    with db.connect() as conn:
+        row = conn.execute(
+            text(f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE business_id = :b AND id = :id"),
+            {"b": business_id, "id": booking_id},
+        ).one_or_none()
+    if row is None:
+        raise UnknownBooking(f"booking {booking_id} does not exist in this business: check the id")
+    return Booking.from_row(row)
+
+
+def authorize(booking: Booking, actor: Actor, token: uuid.UUID | str | None) -> None:
+    """Customers need the booking's token or to be its customer; admins and system may act."""
+    if actor.type is not ActorType.CUSTOMER:
+        return
+    if token is not None:
+        if hmac.compare_digest(str(token), str(booking.cancellation_token)):
+            return
+        raise WrongToken("the cancellation token does not match this booking: use the link from your confirmation")
+    if actor.id != str(booking.customer_id):
+        raise WrongToken("this booking belongs to another customer: use its cancellation token")
+
+
+def lock_booking(uow: UnitOfWork, business_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
+    row = uow.execute(
+        f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE business_id = :b AND id = :id FOR UPDATE",
+        b=business_id, id=booking_id,
+    ).one_or_none()  # fmt: skip
+    if row is None:
+        raise UnknownBooking(f"booking {booking_id} does not exist in this business: check the id")
+    return Booking.from_row(row)
+
+
+def update_booking(uow: UnitOfWork, booking: Booking, **changes: Any) -> Booking:
+    sets = ", ".join(f"{k} = :{k}" for k in changes)
+    row = uow.execute(
+        f"UPDATE bookings SET {sets} WHERE business_id = :b AND id = :id RETURNING {BOOKING_COLUMNS}",
+        b=booking.business_id, id=booking.id, **{k: str(v) if isinstance(v, BookingStatus) else v for k, v in changes.items()},
+    ).one()  # fmt: skip
+    return Booking.from_row(row)
+
+
+def _change(
+    db: Database,
+    business_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    *,
+    actor: Actor,
+    now: datetime,
+    token: uuid.UUID | str | None,
+    expected_version: int | None,
+    reason: str | None,
+    decide: Callable[[UnitOfWork, Booking], dict[str, Any]],
+) -> Booking:
+    """Lock the booking, re-check who and which version, apply `decide`'s changes, commit."""
+    with db.unit_of_work(actor, now=now, reason=reason) as uow:
+        booking = lock_booking(uow, business_id, booking_id)
+        authorize(booking, actor, token)
+        if expected_version is not None and booking.version != expected_version:
+            raise StaleVersion(
+                f"booking {booking_id} is at version {booking.version}, not {expected_version}: reload it and retry"
+            )
+        changes = decide(uow, booking)
+        if "status" in changes and changes["status"] != booking.status:
+            check_transition(booking.status, changes["status"], actor.type)
+        updated = update_booking(uow, booking, **changes) if changes else booking
+        uow.commit()
+    return updated
+
+
+def _to(status: BookingStatus) -> Callable[[UnitOfWork, Booking], dict[str, Any]]:
+    return lambda _uow, _b: {"status": status}
+
+
+def cancel(
+    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor, now: datetime,
+    token: uuid.UUID | str | None = None, reason: str | None = None, expected_version: int | None = None,
+) -> Booking:
+    """Cancel (customer with token or identity, or admin); frees the seats. System actors cannot."""
+    return _change(db, business_id, booking_id, actor=actor, now=now, token=token,
+                   expected_version=expected_version, reason=reason, decide=_to(BookingStatus.CANCELLED))  # fmt: skip
+
+
+def check_in(
+    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor, now: datetime,
+    expected_version: int | None = None,
+) -> Booking:
+    """Check the party in, from 30 minutes before the slot until it ends (legacy slots too)."""
+
+    def decide(uow: UnitOfWork, b: Booking) -> dict[str, Any]:
+        starts, ends = uow.execute(
+            "SELECT starts_at, ends_at FROM time_slots WHERE business_id = :b AND id = :s",
+            b=b.business_id, s=b.slot_id,
+        ).one()  # fmt: skip
+        if not starts - CHECK_IN_OPENS <= now <= ends:
+            raise Conflict(f"check-in opens at {starts - CHECK_IN_OPENS:%Y-%m-%d %H:%M %Z} and closes when the slot ends")
+        return {"status": BookingStatus.CHECKED_IN}
+
+    return _change(db, business_id, booking_id, actor=actor, now=now, token=None,
+                   expected_version=expected_version, reason="checked in", decide=decide)  # fmt: skip
+
+
+def complete(
+    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor, now: datetime,
+) -> Booking:
+    return _change(db, business_id, booking_id, actor=actor, now=now, token=None, expected_version=None,
+                   reason="service delivered", decide=_to(BookingStatus.COMPLETED))  # fmt: skip
+
+
+def mark_no_show(
+    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor, now: datetime,
+) -> Booking:
+    def decide(uow: UnitOfWork, b: Booking) -> dict[str, Any]:
+        starts = uow.execute(
+            "SELECT starts_at FROM time_slots WHERE business_id = :b AND id = :s", b=b.business_id, s=b.slot_id
+        ).scalar_one()
+        if now < starts:
+            raise Conflict("a booking is a no-show only once its slot has started")
+        return {"status": BookingStatus.NO_SHOW}
+
+    return _change(db, business_id, booking_id, actor=actor, now=now, token=None, expected_version=None,
+                   reason="no show", decide=decide)  # fmt: skip
+
+
+def reschedule(
+    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, new_slot_id: uuid.UUID, actor: Actor,
+    now: datetime, token: uuid.UUID | str | None = None, expected_version: int | None = None,
+    reason: str | None = None,
+) -> Booking:
+    """Move a draft or confirmed booking to another slot of the current schedule, all or nothing."""
+
+    def decide(uow: UnitOfWork, b: Booking) -> dict[str, Any]:
+        if not b.status.reschedulable:
+            raise Conflict(f"a {b.status} booking cannot be rescheduled: only draft and confirmed ones can")
+        row = uow.execute(
+            "SELECT starts_at, service_id FROM time_slots WHERE business_id = :b AND id = :s",
+            b=b.business_id, s=new_slot_id,
+        ).one_or_none()  # fmt: skip
+        if row is None:
+            from booking_core.domain.errors import UnknownSlot
+
+            raise UnknownSlot(f"slot {new_slot_id} does not exist in this business: list the open slots")
+        if row.starts_at <= now:
+            from booking_core.domain.errors import Unavailable
+
+            raise Unavailable(f"slot {new_slot_id} has already started: pick a slot in the future")
+        return {"slot_id": new_slot_id} if new_slot_id != b.slot_id else {}
+
+    return _change(db, business_id, booking_id, actor=actor, now=now, token=token,
+                   expected_version=expected_version, reason=reason or "rescheduled", decide=decide)  # fmt: skip
+
+
+def change_party_size(
+    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, party_size: int, actor: Actor, now: datetime,
+    token: uuid.UUID | str | None = None, expected_version: int | None = None,
+) -> Booking:
+    """Grow or shrink the party; growth needs free seats, the locked unit price is kept."""
+    validate_party_size(party_size)
+
+    def decide(_uow: UnitOfWork, b: Booking) -> dict[str, Any]:
+        if b.status not in (BookingStatus.DRAFT, BookingStatus.CONFIRMED):
+            raise Conflict(f"the party of a {b.status} booking cannot change")
+        unit = b.amount / b.party_size
+        return {"party_size": party_size, "amount": round(unit * party_size, 2)}
+
+    return _change(db, business_id, booking_id, actor=actor, now=now, token=token,
+                   expected_version=expected_version, reason="party size changed", decide=decide)  # fmt: skip

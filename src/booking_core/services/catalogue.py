@@ -1,0 +1,95 @@
+"""Tenants and what they offer: businesses, customers, services, resources."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from booking_core.adapters.db import Database
+from booking_core.domain.errors import InvalidInput
+from booking_core.domain.lifecycle import PaymentMethod
+from booking_core.domain.model import Business
+from booking_core.domain.values import Actor, Money, new_id, zone
+
+
+def create_business(
+    db: Database, *, name: str, timezone: str, currency: str, actor: Actor, now: datetime
+) -> Business:
+    zone(timezone)
+    Money(0, currency)
+    if not name.strip():
+        raise InvalidInput("a business needs a name")
+    with db.unit_of_work(actor, now=now) as uow:
+        row = uow.execute(
+            "INSERT INTO businesses (id, name, timezone, currency, created_at)"
+            " VALUES (:id, :name, :tz, :cur, :now) RETURNING id, name, timezone, currency",
+            id=new_id(), name=name, tz=timezone, cur=currency, now=now,
+        ).one()  # fmt: skip
+        uow.commit()
+    return Business.from_row(row)
+
+
+def add_customer(
+    db: Database, business_id: uuid.UUID, *, name: str, email: str | None = None, actor: Actor, now: datetime
+) -> uuid.UUID:
+    customer_id = new_id()
+    with db.unit_of_work(actor, now=now) as uow:
+        uow.execute(
+            "INSERT INTO customers (business_id, id, name, email, created_at) VALUES (:b, :id, :n, :e, :now)",
+            b=business_id, id=customer_id, n=name, e=email, now=now,
+        )  # fmt: skip
+        uow.commit()
+    return customer_id
+
+
+def add_service(
+    db: Database,
+    business_id: uuid.UUID,
+    *,
+    name: str,
+    price: Money,
+    payment_method: PaymentMethod = PaymentMethod.PAY_ON_ARRIVAL,
+    max_party_size: int = 1,
+    kind: str = "appointment",
+    actor: Actor,
+    now: datetime,
+) -> uuid.UUID:
+    if not 1 <= max_party_size <= 100:
+        raise InvalidInput(f"max party size {max_party_size} must be 1 to 100")
+    service_id = new_id()
+    with db.unit_of_work(actor, now=now) as uow:
+        uow.execute(
+            "INSERT INTO services (business_id, id, name, kind, max_party_size, price, currency,"
+            " payment_method, created_at) VALUES (:b, :id, :n, :k, :m, :p, :c, :pm, :now)",
+            b=business_id, id=service_id, n=name, k=kind, m=max_party_size, p=price.amount,
+            c=price.currency, pm=str(payment_method), now=now,
+        )  # fmt: skip
+        uow.commit()
+    return service_id
+
+
+def add_resource(
+    db: Database, business_id: uuid.UUID, *, name: str, kind: str = "room", actor: Actor, now: datetime
+) -> uuid.UUID:
+    resource_id = new_id()
+    with db.unit_of_work(actor, now=now) as uow:
+        uow.execute(
+            "INSERT INTO resources (business_id, id, name, kind, created_at) VALUES (:b, :id, :n, :k, :now)",
+            b=business_id, id=resource_id, n=name, k=kind, now=now,
+        )  # fmt: skip
+        uow.commit()
+    return resource_id
+
+
+def get_business(db: Database, business_id: uuid.UUID) -> Business:
+    with db.connect() as conn:
+        from sqlalchemy import text
+
+        row = conn.execute(
+            text("SELECT id, name, timezone, currency FROM businesses WHERE id = :id"), {"id": business_id}
+        ).one_or_none()
+    if row is None:
+        from booking_core.domain.errors import NotFound
+
+        raise NotFound(f"business {business_id} does not exist: create it first")
+    return Business.from_row(row)

@@ -1,0 +1,152 @@
+"""Payment use cases: record, confirm (idempotently), fail, refund; the booking follows in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from booking_core.adapters.db import Database, UnitOfWork
+from booking_core.domain.errors import CurrencyMismatch, Unavailable, UnknownPayment
+from booking_core.domain.lifecycle import BookingStatus, PaymentStatus
+from booking_core.domain.model import Booking, Payment
+from booking_core.domain.values import Actor, Money, new_id
+from booking_core.services.bookings import lock_booking, update_booking
+
+PAYMENT_COLUMNS = "id, business_id, booking_id, amount, currency, status, refunded_amount"
+SEAT_LOST = "seat no longer available when the payment arrived"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    payment: Payment
+    booking: Booking
+    refunded_for_lost_seat: bool = False
+
+
+def record_payment(
+    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, amount: Money, actor: Actor, now: datetime,
+    idempotency_key: str | None = None, provider_ref: str | None = None,
+) -> Payment:
+    """Open a pending payment for a booking; a retried key returns the first payment."""
+    with db.unit_of_work(actor, now=now, reason="payment started") as uow:
+        booking = lock_booking(uow, business_id, booking_id)
+        booking.price.same_currency(amount)
+        row = uow.execute(
+            f"INSERT INTO payments (business_id, id, booking_id, amount, currency, provider_ref, idempotency_key,"
+            f" created_at, updated_at) VALUES (:b, :id, :bk, :amt, :cur, :ref, :key, :now, :now)"
+            f" ON CONFLICT (business_id, idempotency_key) DO NOTHING RETURNING {PAYMENT_COLUMNS}",
+            b=business_id, id=new_id(), bk=booking_id, amt=amount.amount, cur=amount.currency, ref=provider_ref,
+            key=idempotency_key, now=now,
+        ).one_or_none()  # fmt: skip
+        if row is None:
+            row = uow.execute(
+                f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_id = :b AND idempotency_key = :key",
+                b=business_id, key=idempotency_key,
+            ).one()  # fmt: skip
+        uow.commit()
+    return Payment.from_row(row)
+
+
+def _lock_payment(uow: UnitOfWork, business_id: uuid.UUID, payment_id: uuid.UUID) -> Payment:
+    row = uow.execute(
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_id = :b AND id = :id FOR UPDATE",
+        b=business_id, id=payment_id,
+    ).one_or_none()  # fmt: skip
+    if row is None:
+        raise UnknownPayment(f"payment {payment_id} does not exist in this business: check the id")
+    return Payment.from_row(row)
+
+
+def _set_status(uow: UnitOfWork, p: Payment, status: PaymentStatus, **extra: object) -> Payment:
+    sets = "".join(f", {k} = :{k}" for k in extra)
+    row = uow.execute(
+        f"UPDATE payments SET status = :st{sets} WHERE business_id = :b AND id = :id RETURNING {PAYMENT_COLUMNS}",
+        st=str(status), b=p.business_id, id=p.id, **extra,
+    ).one()  # fmt: skip
+    return Payment.from_row(row)
+
+
+def confirm_payment(
+    db: Database, business_id: uuid.UUID, payment_id: uuid.UUID, *, actor: Actor, now: datetime,
+    provider_ref: str | None = None,
+) -> PaymentOutcome:
+    """Mark a payment paid; a draft booking then takes its seats. Confirming twice is a no-op.
+
+    If the seat is gone by the time the money arrives (slot full or legacy), the payment is
+    refunded in full in the same transaction: never a paid booking without a seat.
+    """
+    with db.unit_of_work(actor, now=now, reason="payment confirmed") as uow:
+        payment = _lock_payment(uow, business_id, payment_id)
+        booking = lock_booking(uow, business_id, payment.booking_id)
+        if payment.status is not PaymentStatus.PENDING:
+            if payment.status is PaymentStatus.FAILED:
+                from booking_core.domain.errors import IllegalTransition
+
+                raise IllegalTransition(f"payment {payment_id} failed: record a new payment instead")
+            return PaymentOutcome(payment, booking)
+        payment = _set_status(uow, payment, PaymentStatus.PAID, provider_ref=provider_ref)
+        lost = False
+        if booking.status is BookingStatus.DRAFT:
+            savepoint = uow.conn.begin_nested()
+            try:
+                booking = update_booking(uow, booking, status=BookingStatus.CONFIRMED)
+                savepoint.commit()
+            except Unavailable:
+                savepoint.rollback()
+                uow.set_reason(SEAT_LOST)
+                _insert_refund(uow, payment, Money(payment.amount, payment.currency), SEAT_LOST, now)
+                payment = _reload(uow, payment)
+                booking = lock_booking(uow, business_id, booking.id)
+                lost = True
+        uow.commit()
+    return PaymentOutcome(payment, booking, refunded_for_lost_seat=lost)
+
+
+def fail_payment(
+    db: Database, business_id: uuid.UUID, payment_id: uuid.UUID, *, reason: str, actor: Actor, now: datetime,
+) -> Payment:
+    with db.unit_of_work(actor, now=now, reason=reason) as uow:
+        payment = _lock_payment(uow, business_id, payment_id)
+        if payment.status is PaymentStatus.FAILED:
+            return payment
+        payment = _set_status(uow, payment, PaymentStatus.FAILED, failure_reason=reason)
+        uow.commit()
+    return payment
+
+
+def _insert_refund(uow: UnitOfWork, payment: Payment, amount: Money, reason: str, now: datetime) -> None:
+    uow.execute(
+        "INSERT INTO refunds (business_id, id, payment_id, amount, currency, reason, created_at)"
+        " VALUES (:b, :id, :p, :amt, :cur, :reason, :now)",
+        b=payment.business_id, id=new_id(), p=payment.id, amt=amount.amount, cur=amount.currency,
+        reason=reason, now=now,
+    )  # fmt: skip
+
+
+def _reload(uow: UnitOfWork, payment: Payment) -> Payment:
+    return Payment.from_row(
+        uow.execute(
+            f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_id = :b AND id = :id",
+            b=payment.business_id, id=payment.id,
+        ).one()  # fmt: skip
+    )
+
+
+def refund(
+    db: Database, business_id: uuid.UUID, payment_id: uuid.UUID, *, amount: Money, reason: str, actor: Actor,
+    now: datetime,
+) -> PaymentOutcome:
+    """Refund part or all of a paid payment; a cancelled booking refunded in full becomes refunded."""
+    with db.unit_of_work(actor, now=now, reason=reason) as uow:
+        payment = _lock_payment(uow, business_id, payment_id)
+        booking = lock_booking(uow, business_id, payment.booking_id)
+        if amount.currency != payment.currency:
+            raise CurrencyMismatch(f"refund in {amount.currency} for a payment in {payment.currency}: refund in {payment.currency}")
+        _insert_refund(uow, payment, amount, reason, now)
+        payment = _reload(uow, payment)
+        booking = lock_booking(uow, business_id, booking.id)
+        if booking.status is BookingStatus.CANCELLED and booking.payment_status is PaymentStatus.REFUNDED:
+            booking = update_booking(uow, booking, status=BookingStatus.REFUNDED)
+        uow.commit()
+    return PaymentOutcome(payment, booking)

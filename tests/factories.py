@@ -1,0 +1,74 @@
+"""Builders for test tenants through the public API."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from booking_core import Actor, BookingSystem, Money, PaymentMethod, Slot, WeeklyRule
+
+
+@dataclass
+class Shop:
+    system: BookingSystem
+    business_id: uuid.UUID
+    service_id: uuid.UUID
+    resource_id: uuid.UUID
+    admin: Actor
+    now: datetime
+    timezone: str
+    customers: list[uuid.UUID] = field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls,
+        system: BookingSystem,
+        *,
+        now: datetime,
+        timezone: str = "Europe/Berlin",
+        capacity: int = 10,
+        weekdays: tuple[int, ...] = (4, 5, 6),
+        start: time = time(14, 0),
+        payment_method: PaymentMethod = PaymentMethod.PAY_ON_ARRIVAL,
+        price: str = "25.00",
+        max_party_size: int = 8,
+        horizon_days: int = 56,
+        customers: int = 3,
+    ) -> Shop:
+        admin = Actor.admin("admin-1")
+        biz = system.create_business(name=f"Shop {uuid.uuid4().hex[:6]}", timezone=timezone, currency="EUR",
+                                     actor=admin, now=now)  # fmt: skip
+        svc = system.add_service(biz.id, name="Dinner", price=Money(price, "EUR"), payment_method=payment_method,
+                                 max_party_size=max_party_size, actor=admin, now=now)  # fmt: skip
+        res = system.add_resource(biz.id, name="Main room", actor=admin, now=now)
+        shop = cls(system, biz.id, svc, res, admin, now, timezone)
+        shop.publish(weekdays, capacity=capacity, start=start, effective=now.date(), horizon_days=horizon_days)
+        shop.customers = [system.add_customer(biz.id, name=f"Customer {i}", actor=admin, now=now) for i in range(customers)]
+        return shop
+
+    def rules(self, weekdays: tuple[int, ...], *, capacity: int, start: time = time(14, 0)) -> list[WeeklyRule]:
+        return [WeeklyRule(self.service_id, self.resource_id, d, start, timedelta(hours=2), capacity) for d in weekdays]
+
+    def publish(self, weekdays: tuple[int, ...], *, capacity: int, effective: date, now: datetime | None = None,
+                start: time = time(14, 0), horizon_days: int = 56):  # type: ignore[no-untyped-def]  # fmt: skip
+        return self.system.publish_schedule(
+            self.business_id, rules=self.rules(weekdays, capacity=capacity, start=start), effective_date=effective,
+            horizon_date=effective + timedelta(days=horizon_days), actor=self.admin, now=now or self.now,
+        )  # fmt: skip
+
+    def slots(self, days: int = 7, now: datetime | None = None) -> list[Slot]:
+        start = now or self.now
+        return self.system.open_slots(self.business_id, start=start, end=start + timedelta(days=days), min_free=0)
+
+    def first_slot(self, weekday: int | None = None) -> Slot:
+        for s in self.slots(days=14):
+            if weekday is None or s.local_date.isoweekday() == weekday:
+                return s
+        raise LookupError(weekday)
+
+    def book(self, slot: Slot, party: int = 2, customer: int = 0, **kw):  # type: ignore[no-untyped-def]
+        cust = self.customers[customer]
+        kw.setdefault("now", self.now)
+        kw.setdefault("actor", Actor.customer(cust))
+        return self.system.book(self.business_id, slot_id=slot.id, customer_id=cust, party_size=party, **kw)
