@@ -23,7 +23,11 @@ def utc_now() -> datetime:
 
 
 def connect(
-    database_url: str | None = None, *, clock: Clock = utc_now, migrate: bool = True, pool_size: int = 5
+    database_url: str | None = None,
+    *,
+    clock: Clock = utc_now,
+    migrate: bool = True,
+    pool_size: int = 5,
 ) -> BookingSystem:
     """Open the database (BOOKING_DATABASE_URL, or the embedded server) and migrate it."""
     settings = Settings.from_env()
@@ -64,7 +68,9 @@ class BookingSystem:
 
     def add_customer(self, business_id: uuid.UUID, *, name: str, email: str | None = None, actor: Actor,
                      now: datetime | None = None) -> uuid.UUID:  # fmt: skip
-        return catalogue.add_customer(self.db, business_id, name=name, email=email, actor=actor, now=self._now(now))
+        return catalogue.add_customer(
+            self.db, business_id, name=name, email=email, actor=actor, now=self._now(now)
+        )
 
     def add_service(self, business_id: uuid.UUID, *, name: str, price: Money,
                     payment_method: PaymentMethod = PaymentMethod.PAY_ON_ARRIVAL, max_party_size: int = 1,
@@ -74,7 +80,9 @@ class BookingSystem:
 
     def add_resource(self, business_id: uuid.UUID, *, name: str, kind: str = "room", actor: Actor,
                      now: datetime | None = None) -> uuid.UUID:  # fmt: skip
-        return catalogue.add_resource(self.db, business_id, name=name, kind=kind, actor=actor, now=self._now(now))
+        return catalogue.add_resource(
+            self.db, business_id, name=name, kind=kind, actor=actor, now=self._now(now)
+        )
 
     # -- schedules
     def publish_schedule(self, business_id: uuid.UUID, *, rules: Sequence[WeeklyRule], effective_date: date,
@@ -90,7 +98,9 @@ class BookingSystem:
 
     def open_slots(self, business_id: uuid.UUID, *, start: datetime, end: datetime,
                    service_id: uuid.UUID | None = None, min_free: int = 1) -> list[Slot]:  # fmt: skip
-        return schedules.open_slots(self.db, business_id, start=start, end=end, service_id=service_id, min_free=min_free)
+        return schedules.open_slots(
+            self.db, business_id, start=start, end=end, service_id=service_id, min_free=min_free
+        )
 
     def get_slot(self, business_id: uuid.UUID, slot_id: uuid.UUID) -> Slot:
         return schedules.get_slot(self.db, business_id, slot_id)
@@ -133,7 +143,9 @@ class BookingSystem:
 
     def mark_no_show(self, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor,
                      now: datetime | None = None) -> Booking:  # fmt: skip
-        return bookings.mark_no_show(self.db, business_id, booking_id, actor=actor, now=self._now(now))
+        return bookings.mark_no_show(
+            self.db, business_id, booking_id, actor=actor, now=self._now(now)
+        )
 
     # -- payments
     def record_payment(self, business_id: uuid.UUID, booking_id: uuid.UUID, *, amount: Money, actor: Actor,
@@ -149,7 +161,9 @@ class BookingSystem:
 
     def fail_payment(self, business_id: uuid.UUID, payment_id: uuid.UUID, *, reason: str, actor: Actor,
                      now: datetime | None = None) -> Payment:  # fmt: skip
-        return payments.fail_payment(self.db, business_id, payment_id, reason=reason, actor=actor, now=self._now(now))
+        return payments.fail_payment(
+            self.db, business_id, payment_id, reason=reason, actor=actor, now=self._now(now)
+        )
 
     def refund(self, business_id: uuid.UUID, payment_id: uuid.UUID, *, amount: Money, reason: str, actor: Actor,
                now: datetime | None = None) -> PaymentOutcome:  # fmt: skip
@@ -163,5 +177,7 @@ class BookingSystem:
     def verify_audit(self, business_id: uuid.UUID) -> ChainReport:
         return audit.verify(self.db, business_id)
 
-    def booking_history(self, business_id: uuid.UUID, booking_id: uuid.UUID) -> list[dict[str, object]]:
+    def booking_history(
+        self, business_id: uuid.UUID, booking_id: uuid.UUID
+    ) -> list[dict[str, object]]:
         return audit.history(self.db, business_id, booking_id)

@@ -66,7 +66,10 @@ def db_upgrade() -> None:
     before = db.current_revision()
     db.upgrade()
     after = db.current_revision()
-    out.print(f"database at {after}" + (" (already current)" if before == after else f" (was {before or 'empty'})"))
+    out.print(
+        f"database at {after}"
+        + (" (already current)" if before == after else f" (was {before or 'empty'})")
+    )
 
 
 @db_app.command("status")
@@ -76,7 +79,10 @@ def db_status() -> None:
     db = open_database()
     current, head = db.current_revision(), db.head_revision()
     where = "embedded server" if db.server is not None else "BOOKING_DATABASE_URL"
-    out.print(f"{where}: schema {current or 'empty'}, newest {head}" + ("" if current == head else " - run `booking db upgrade`"))
+    out.print(
+        f"{where}: schema {current or 'empty'}, newest {head}"
+        + ("" if current == head else " - run `booking db upgrade`")
+    )
     if current != head:
         raise typer.Exit(1)
 
@@ -109,7 +115,12 @@ def audit_verify() -> None:
     for b in businesses:
         r = audit.verify(db, b.id)
         broken += not r.ok
-        table.add_row(b.name, str(r.links), str(r.unsealed), "ok" if r.ok else f"BROKEN at {r.first_bad_seq}: {r.problem}")
+        table.add_row(
+            b.name,
+            str(r.links),
+            str(r.unsealed),
+            "ok" if r.ok else f"BROKEN at {r.first_bad_seq}: {r.problem}",
+        )
     out.print(table)
     if broken:
         raise typer.Exit(1)

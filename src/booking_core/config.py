@@ -25,7 +25,12 @@ class Settings:
 
 def sqlalchemy_url(url: str) -> str:
     """Accept postgres://, postgresql:// or postgresql+psycopg://; always use psycopg 3."""
-    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgresql://", "postgres://"):
+    for prefix in (
+        "postgresql+psycopg://",
+        "postgresql+psycopg2://",
+        "postgresql://",
+        "postgres://",
+    ):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     from booking_core.domain.errors import InvalidInput

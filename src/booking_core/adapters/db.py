@@ -73,7 +73,9 @@ class Database:
 
     def require_migrated(self) -> None:
         if self.current_revision() != self.head_revision():
-            raise DatabaseUnavailable("the database schema is not migrated: run `booking db upgrade`")
+            raise DatabaseUnavailable(
+                "the database schema is not migrated: run `booking db upgrade`"
+            )
 
     # ------------------------------------------------------------------ connections
     @contextmanager
@@ -155,7 +157,9 @@ class UnitOfWork:
 
     def execute(self, statement: Any, /, **params: Any) -> Any:
         with database_errors():
-            return self.conn.execute(statement if not isinstance(statement, str) else text(statement), params)
+            return self.conn.execute(
+                statement if not isinstance(statement, str) else text(statement), params
+            )
 
     def execute_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
         """One statement for many parameter sets (psycopg pipelines them)."""

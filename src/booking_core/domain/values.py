@@ -11,7 +11,12 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from booking_core.domain.errors import CurrencyMismatch, InvalidInput, NaiveDatetime, UnknownTimezone
+from booking_core.domain.errors import (
+    CurrencyMismatch,
+    InvalidInput,
+    NaiveDatetime,
+    UnknownTimezone,
+)
 
 
 def new_id() -> uuid.UUID:
@@ -70,11 +75,17 @@ class Money:
         try:
             amount = Decimal(self.amount).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
         except (InvalidOperation, TypeError, ValueError) as exc:
-            raise InvalidInput(f"{self.amount!r} is not an amount: pass a decimal like '12.50'") from exc
+            raise InvalidInput(
+                f"{self.amount!r} is not an amount: pass a decimal like '12.50'"
+            ) from exc
         if not amount.is_finite() or amount < 0:
             raise InvalidInput(f"amount {self.amount} must be zero or positive")
-        if not (isinstance(self.currency, str) and len(self.currency) == 3 and self.currency.isupper()):
-            raise InvalidInput(f"currency {self.currency!r} must be a three-letter ISO code like EUR")
+        if not (
+            isinstance(self.currency, str) and len(self.currency) == 3 and self.currency.isupper()
+        ):
+            raise InvalidInput(
+                f"currency {self.currency!r} must be a three-letter ISO code like EUR"
+            )
         object.__setattr__(self, "amount", amount)
 
     def same_currency(self, other: Money) -> None:

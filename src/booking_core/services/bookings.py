@@ -13,7 +13,12 @@ from sqlalchemy import text
 from booking_core.adapters.db import Database, UnitOfWork
 from booking_core.domain.errors import (
     ActorNotAllowed,
+    BookingError,
+    CapacityExceeded,
     Conflict,
+    LegacySlot,
+    NotFound,
+    Unavailable,
     InvalidPartySize,
     StaleVersion,
     UnknownBooking,
@@ -39,8 +44,14 @@ _BOOK = text(
 
 
 def validate_party_size(party_size: int) -> None:
-    if not isinstance(party_size, int) or isinstance(party_size, bool) or not 1 <= party_size <= MAX_PARTY_SIZE:
-        raise InvalidPartySize(f"party size {party_size!r} must be a whole number from 1 to {MAX_PARTY_SIZE}")
+    if (
+        not isinstance(party_size, int)
+        or isinstance(party_size, bool)
+        or not 1 <= party_size <= MAX_PARTY_SIZE
+    ):
+        raise InvalidPartySize(
+            f"party size {party_size!r} must be a whole number from 1 to {MAX_PARTY_SIZE}"
+        )
 
 
 def book(
@@ -63,17 +74,54 @@ def book(
     validate_party_size(party_size)
     require_aware(now, "now")
     if actor.type is ActorType.CUSTOMER and actor.id != str(customer_id):
-        raise ActorNotAllowed("a customer can only book for themselves: book as an admin for someone else")
-    with db.autocommit_connection() as conn:
-        row = conn.execute(
-            _BOOK,
+        raise ActorNotAllowed(
+            "a customer can only book for themselves: book as an admin for someone else"
+        )
+    try:
+        with db.autocommit_connection() as conn:
+            row = conn.execute(
+                _BOOK,
             {
                 "b": business_id, "id": new_id(), "slot": slot_id, "cust": customer_id, "party": party_size,
                 "key": idempotency_key, "at": str(actor.type), "aid": actor.id, "ch": str(actor.channel),
-                "reason": reason, "now": now,
-            },
-        ).one()  # fmt: skip
+                    "reason": reason, "now": now,
+                },
+            ).one()  # fmt: skip
+    except (Unavailable, NotFound, InvalidPartySize) as exc:
+        _record_refusal(db, business_id, slot_id, exc, party_size, now)
+        raise
     return Booking.from_row(row)
+
+
+def _refusal_reason(exc: BookingError) -> str:
+    if isinstance(exc, CapacityExceeded):
+        return "full"
+    if isinstance(exc, LegacySlot):
+        return "legacy"
+    if isinstance(exc, NotFound):
+        return "unknown_slot"
+    if isinstance(exc, Unavailable):
+        return "started"
+    return "invalid"
+
+
+def _record_refusal(
+    db: Database,
+    business_id: uuid.UUID,
+    slot_id: uuid.UUID,
+    exc: BookingError,
+    party: int,
+    now: datetime,
+) -> None:
+    """Count the refused attempt (for the exporter); its own statement, after the refusal."""
+    with db.autocommit_connection() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO booking_refusals (business_id, slot_id, reason, party_size, occurred_at)"
+                " SELECT :b, :s, CAST(:r AS refusal_reason), :p, :now WHERE EXISTS (SELECT 1 FROM businesses WHERE id = :b)"
+            ),
+            {"b": business_id, "s": slot_id, "r": _refusal_reason(exc), "p": party, "now": now},
+        )
 
 
 def get_booking(db: Database, business_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
@@ -94,7 +142,9 @@ def authorize(booking: Booking, actor: Actor, token: uuid.UUID | str | None) -> 
     if token is not None:
         if hmac.compare_digest(str(token), str(booking.cancellation_token)):
             return
-        raise WrongToken("the cancellation token does not match this booking: use the link from your confirmation")
+        raise WrongToken(
+            "the cancellation token does not match this booking: use the link from your confirmation"
+        )
     if actor.id != str(booking.customer_id):
         raise WrongToken("this booking belongs to another customer: use its cancellation token")
 
@@ -151,8 +201,15 @@ def _to(status: BookingStatus) -> Callable[[UnitOfWork, Booking], dict[str, Any]
 
 
 def cancel(
-    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor, now: datetime,
-    token: uuid.UUID | str | None = None, reason: str | None = None, expected_version: int | None = None,
+    db: Database,
+    business_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    *,
+    actor: Actor,
+    now: datetime,
+    token: uuid.UUID | str | None = None,
+    reason: str | None = None,
+    expected_version: int | None = None,
 ) -> Booking:
     """Cancel (customer with token or identity, or admin); frees the seats. System actors cannot."""
     return _change(db, business_id, booking_id, actor=actor, now=now, token=token,
@@ -160,7 +217,12 @@ def cancel(
 
 
 def check_in(
-    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor, now: datetime,
+    db: Database,
+    business_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    *,
+    actor: Actor,
+    now: datetime,
     expected_version: int | None = None,
 ) -> Booking:
     """Check the party in, from 30 minutes before the slot until it ends (legacy slots too)."""
@@ -171,7 +233,9 @@ def check_in(
             b=b.business_id, s=b.slot_id,
         ).one()  # fmt: skip
         if not starts - CHECK_IN_OPENS <= now <= ends:
-            raise Conflict(f"check-in opens at {starts - CHECK_IN_OPENS:%Y-%m-%d %H:%M %Z} and closes when the slot ends")
+            raise Conflict(
+                f"check-in opens at {starts - CHECK_IN_OPENS:%Y-%m-%d %H:%M %Z} and closes when the slot ends"
+            )
         return {"status": BookingStatus.CHECKED_IN}
 
     return _change(db, business_id, booking_id, actor=actor, now=now, token=None,
@@ -179,18 +243,30 @@ def check_in(
 
 
 def complete(
-    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor, now: datetime,
+    db: Database,
+    business_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    *,
+    actor: Actor,
+    now: datetime,
 ) -> Booking:
     return _change(db, business_id, booking_id, actor=actor, now=now, token=None, expected_version=None,
                    reason="service delivered", decide=_to(BookingStatus.COMPLETED))  # fmt: skip
 
 
 def mark_no_show(
-    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor, now: datetime,
+    db: Database,
+    business_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    *,
+    actor: Actor,
+    now: datetime,
 ) -> Booking:
     def decide(uow: UnitOfWork, b: Booking) -> dict[str, Any]:
         starts = uow.execute(
-            "SELECT starts_at FROM time_slots WHERE business_id = :b AND id = :s", b=b.business_id, s=b.slot_id
+            "SELECT starts_at FROM time_slots WHERE business_id = :b AND id = :s",
+            b=b.business_id,
+            s=b.slot_id,
         ).scalar_one()
         if now < starts:
             raise Conflict("a booking is a no-show only once its slot has started")
@@ -201,15 +277,24 @@ def mark_no_show(
 
 
 def reschedule(
-    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, new_slot_id: uuid.UUID, actor: Actor,
-    now: datetime, token: uuid.UUID | str | None = None, expected_version: int | None = None,
+    db: Database,
+    business_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    *,
+    new_slot_id: uuid.UUID,
+    actor: Actor,
+    now: datetime,
+    token: uuid.UUID | str | None = None,
+    expected_version: int | None = None,
     reason: str | None = None,
 ) -> Booking:
     """Move a draft or confirmed booking to another slot of the current schedule, all or nothing."""
 
     def decide(uow: UnitOfWork, b: Booking) -> dict[str, Any]:
         if not b.status.reschedulable:
-            raise Conflict(f"a {b.status} booking cannot be rescheduled: only draft and confirmed ones can")
+            raise Conflict(
+                f"a {b.status} booking cannot be rescheduled: only draft and confirmed ones can"
+            )
         row = uow.execute(
             "SELECT starts_at, service_id FROM time_slots WHERE business_id = :b AND id = :s",
             b=b.business_id, s=new_slot_id,
@@ -217,7 +302,9 @@ def reschedule(
         if row is None:
             from booking_core.domain.errors import UnknownSlot
 
-            raise UnknownSlot(f"slot {new_slot_id} does not exist in this business: list the open slots")
+            raise UnknownSlot(
+                f"slot {new_slot_id} does not exist in this business: list the open slots"
+            )
         if row.starts_at <= now:
             from booking_core.domain.errors import Unavailable
 
@@ -229,8 +316,15 @@ def reschedule(
 
 
 def change_party_size(
-    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, party_size: int, actor: Actor, now: datetime,
-    token: uuid.UUID | str | None = None, expected_version: int | None = None,
+    db: Database,
+    business_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    *,
+    party_size: int,
+    actor: Actor,
+    now: datetime,
+    token: uuid.UUID | str | None = None,
+    expected_version: int | None = None,
 ) -> Booking:
     """Grow or shrink the party; growth needs free seats, the locked unit price is kept."""
     validate_party_size(party_size)

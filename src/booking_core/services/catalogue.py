@@ -30,7 +30,13 @@ def create_business(
 
 
 def add_customer(
-    db: Database, business_id: uuid.UUID, *, name: str, email: str | None = None, actor: Actor, now: datetime
+    db: Database,
+    business_id: uuid.UUID,
+    *,
+    name: str,
+    email: str | None = None,
+    actor: Actor,
+    now: datetime,
 ) -> uuid.UUID:
     customer_id = new_id()
     with db.unit_of_work(actor, now=now) as uow:
@@ -69,7 +75,13 @@ def add_service(
 
 
 def add_resource(
-    db: Database, business_id: uuid.UUID, *, name: str, kind: str = "room", actor: Actor, now: datetime
+    db: Database,
+    business_id: uuid.UUID,
+    *,
+    name: str,
+    kind: str = "room",
+    actor: Actor,
+    now: datetime,
 ) -> uuid.UUID:
     resource_id = new_id()
     with db.unit_of_work(actor, now=now) as uow:
@@ -86,7 +98,8 @@ def get_business(db: Database, business_id: uuid.UUID) -> Business:
         from sqlalchemy import text
 
         row = conn.execute(
-            text("SELECT id, name, timezone, currency FROM businesses WHERE id = :id"), {"id": business_id}
+            text("SELECT id, name, timezone, currency FROM businesses WHERE id = :id"),
+            {"id": business_id},
         ).one_or_none()
     if row is None:
         from booking_core.domain.errors import NotFound

@@ -25,8 +25,15 @@ class PaymentOutcome:
 
 
 def record_payment(
-    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID, *, amount: Money, actor: Actor, now: datetime,
-    idempotency_key: str | None = None, provider_ref: str | None = None,
+    db: Database,
+    business_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    *,
+    amount: Money,
+    actor: Actor,
+    now: datetime,
+    idempotency_key: str | None = None,
+    provider_ref: str | None = None,
 ) -> Payment:
     """Open a pending payment for a booking; a retried key returns the first payment."""
     with db.unit_of_work(actor, now=now, reason="payment started") as uow:
@@ -68,7 +75,12 @@ def _set_status(uow: UnitOfWork, p: Payment, status: PaymentStatus, **extra: obj
 
 
 def confirm_payment(
-    db: Database, business_id: uuid.UUID, payment_id: uuid.UUID, *, actor: Actor, now: datetime,
+    db: Database,
+    business_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    *,
+    actor: Actor,
+    now: datetime,
     provider_ref: str | None = None,
 ) -> PaymentOutcome:
     """Mark a payment paid; a draft booking then takes its seats. Confirming twice is a no-op.
@@ -83,7 +95,9 @@ def confirm_payment(
             if payment.status is PaymentStatus.FAILED:
                 from booking_core.domain.errors import IllegalTransition
 
-                raise IllegalTransition(f"payment {payment_id} failed: record a new payment instead")
+                raise IllegalTransition(
+                    f"payment {payment_id} failed: record a new payment instead"
+                )
             return PaymentOutcome(payment, booking)
         payment = _set_status(uow, payment, PaymentStatus.PAID, provider_ref=provider_ref)
         lost = False
@@ -95,7 +109,9 @@ def confirm_payment(
             except Unavailable:
                 savepoint.rollback()
                 uow.set_reason(SEAT_LOST)
-                _insert_refund(uow, payment, Money(payment.amount, payment.currency), SEAT_LOST, now)
+                _insert_refund(
+                    uow, payment, Money(payment.amount, payment.currency), SEAT_LOST, now
+                )
                 payment = _reload(uow, payment)
                 booking = lock_booking(uow, business_id, booking.id)
                 lost = True
@@ -104,7 +120,13 @@ def confirm_payment(
 
 
 def fail_payment(
-    db: Database, business_id: uuid.UUID, payment_id: uuid.UUID, *, reason: str, actor: Actor, now: datetime,
+    db: Database,
+    business_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    *,
+    reason: str,
+    actor: Actor,
+    now: datetime,
 ) -> Payment:
     with db.unit_of_work(actor, now=now, reason=reason) as uow:
         payment = _lock_payment(uow, business_id, payment_id)
@@ -115,7 +137,9 @@ def fail_payment(
     return payment
 
 
-def _insert_refund(uow: UnitOfWork, payment: Payment, amount: Money, reason: str, now: datetime) -> None:
+def _insert_refund(
+    uow: UnitOfWork, payment: Payment, amount: Money, reason: str, now: datetime
+) -> None:
     uow.execute(
         "INSERT INTO refunds (business_id, id, payment_id, amount, currency, reason, created_at)"
         " VALUES (:b, :id, :p, :amt, :cur, :reason, :now)",
@@ -128,13 +152,20 @@ def _reload(uow: UnitOfWork, payment: Payment) -> Payment:
     return Payment.from_row(
         uow.execute(
             f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_id = :b AND id = :id",
-            b=payment.business_id, id=payment.id,
+            b=payment.business_id,
+            id=payment.id,
         ).one()  # fmt: skip
     )
 
 
 def refund(
-    db: Database, business_id: uuid.UUID, payment_id: uuid.UUID, *, amount: Money, reason: str, actor: Actor,
+    db: Database,
+    business_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    *,
+    amount: Money,
+    reason: str,
+    actor: Actor,
     now: datetime,
 ) -> PaymentOutcome:
     """Refund part or all of a paid payment; a cancelled booking refunded in full becomes refunded."""
@@ -142,11 +173,16 @@ def refund(
         payment = _lock_payment(uow, business_id, payment_id)
         booking = lock_booking(uow, business_id, payment.booking_id)
         if amount.currency != payment.currency:
-            raise CurrencyMismatch(f"refund in {amount.currency} for a payment in {payment.currency}: refund in {payment.currency}")
+            raise CurrencyMismatch(
+                f"refund in {amount.currency} for a payment in {payment.currency}: refund in {payment.currency}"
+            )
         _insert_refund(uow, payment, amount, reason, now)
         payment = _reload(uow, payment)
         booking = lock_booking(uow, business_id, booking.id)
-        if booking.status is BookingStatus.CANCELLED and booking.payment_status is PaymentStatus.REFUNDED:
+        if (
+            booking.status is BookingStatus.CANCELLED
+            and booking.payment_status is PaymentStatus.REFUNDED
+        ):
             booking = update_booking(uow, booking, status=BookingStatus.REFUNDED)
         uow.commit()
     return PaymentOutcome(payment, booking)

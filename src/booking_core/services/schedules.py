@@ -40,15 +40,25 @@ def publish_schedule(
     """
     require_aware(now, "now")
     if not rules:
-        raise InvalidInput("a schedule needs at least one rule: to close, publish rules with no future dates")
+        raise InvalidInput(
+            "a schedule needs at least one rule: to close, publish rules with no future dates"
+        )
     with db.unit_of_work(actor, now=now, reason=note or "schedule published") as uow:
-        uow.execute("SELECT pg_advisory_xact_lock(hashtextextended('publish:' || CAST(:b AS text), 0))", b=business_id)
-        tz_name = uow.execute("SELECT timezone FROM businesses WHERE id = :b", b=business_id).scalar_one_or_none()
+        uow.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('publish:' || CAST(:b AS text), 0))",
+            b=business_id,
+        )
+        tz_name = uow.execute(
+            "SELECT timezone FROM businesses WHERE id = :b", b=business_id
+        ).scalar_one_or_none()
         if tz_name is None:
             raise InvalidInput(f"business {business_id} does not exist: create it first")
-        wanted = list(generate_slots(rules, first_day=effective_date, last_day=horizon_date, tz=zone(tz_name)))
+        wanted = list(
+            generate_slots(rules, first_day=effective_date, last_day=horizon_date, tz=zone(tz_name))
+        )
         number = uow.execute(
-            "SELECT coalesce(max(version_number), 0) + 1 FROM schedule_versions WHERE business_id = :b", b=business_id
+            "SELECT coalesce(max(version_number), 0) + 1 FROM schedule_versions WHERE business_id = :b",
+            b=business_id,
         ).scalar_one()
         version_id = new_id()
         uow.execute(
@@ -94,8 +104,15 @@ def publish_schedule(
                 " WHERE business_id = :b AND id = ANY(:ids)",
                 now=now, b=business_id, ids=retired,
             )  # fmt: skip
-        uow.execute("UPDATE schedule_versions SET is_active = false WHERE business_id = :b AND is_active", b=business_id)
-        uow.execute("UPDATE schedule_versions SET is_active = true WHERE business_id = :b AND id = :v", b=business_id, v=version_id)
+        uow.execute(
+            "UPDATE schedule_versions SET is_active = false WHERE business_id = :b AND is_active",
+            b=business_id,
+        )
+        uow.execute(
+            "UPDATE schedule_versions SET is_active = true WHERE business_id = :b AND id = :v",
+            b=business_id,
+            v=version_id,
+        )
         impacted = uow.execute(
             "SELECT bk.id AS booking_id, bk.customer_id, bk.slot_id, ts.starts_at, bk.party_size, bk.status"
             " FROM bookings bk JOIN time_slots ts ON ts.business_id = bk.business_id AND ts.id = bk.slot_id"
@@ -112,7 +129,14 @@ def publish_schedule(
         slots_retired=len(retired),
         capacity_changes=capacity_changes,
         impacted=tuple(
-            ImpactedBooking(r.booking_id, r.customer_id, r.slot_id, r.starts_at, r.party_size, BookingStatus(r.status))
+            ImpactedBooking(
+                r.booking_id,
+                r.customer_id,
+                r.slot_id,
+                r.starts_at,
+                r.party_size,
+                BookingStatus(r.status),
+            )
             for r in impacted
         ),
     )
@@ -125,7 +149,9 @@ _INSERT_SLOT = (
 )
 
 
-def _insert_rules(uow: UnitOfWork, business_id: uuid.UUID, version_id: uuid.UUID, rules: Sequence[WeeklyRule]) -> None:
+def _insert_rules(
+    uow: UnitOfWork, business_id: uuid.UUID, version_id: uuid.UUID, rules: Sequence[WeeklyRule]
+) -> None:
     uow.execute_many(
         "INSERT INTO schedule_rules (business_id, id, schedule_version_id, service_id, resource_id,"
         " iso_weekday, local_start, duration, capacity) VALUES (:b, :id, :v, :s, :r, :d, :ls, :dur, :cap)",
@@ -138,7 +164,13 @@ def _insert_rules(uow: UnitOfWork, business_id: uuid.UUID, version_id: uuid.UUID
 
 
 def change_capacity(
-    db: Database, business_id: uuid.UUID, slot_id: uuid.UUID, *, capacity: int, actor: Actor, now: datetime,
+    db: Database,
+    business_id: uuid.UUID,
+    slot_id: uuid.UUID,
+    *,
+    capacity: int,
+    actor: Actor,
+    now: datetime,
     reason: str | None = None,
 ) -> Slot:
     """Set a slot's capacity; a reduction below the booked seats honours them (over-committed)."""
@@ -167,7 +199,12 @@ def get_slot(db: Database, business_id: uuid.UUID, slot_id: uuid.UUID) -> Slot:
 
 
 def open_slots(
-    db: Database, business_id: uuid.UUID, *, start: datetime, end: datetime, service_id: uuid.UUID | None = None,
+    db: Database,
+    business_id: uuid.UUID,
+    *,
+    start: datetime,
+    end: datetime,
+    service_id: uuid.UUID | None = None,
     min_free: int = 1,
 ) -> list[Slot]:
     """Current-schedule slots between `start` and `end` with at least `min_free` seats."""
