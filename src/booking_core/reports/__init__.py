@@ -1,0 +1,1 @@
+"""Named read queries shared by the dashboard, checks and exporter."""
