@@ -1,0 +1,261 @@
+"""The Prometheus collector: reads the booking database at scrape time and yields fresh families.
+
+One `collect()` per scrape: it opens one read-only connection, runs the named queries of
+`booking_core.reports.ops` (one aggregate pass per table), and yields metric families built
+from their rows. Labels are low-cardinality only: business (name), status, reason, window,
+check; never a booking or a slot. A database outage never breaks a scrape: the collector
+then yields `booking_database_up 0`, its own scrape duration and error count, and nothing
+it could not read.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from booking_core.config import sqlalchemy_url
+from booking_core.reports import ops
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+Family = Callable[[Connection, datetime], list[Metric]]
+
+READONLY_ROLE = "booking_readonly"
+STATEMENT_TIMEOUT_MS = 5000
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def readonly_engine(database_url: str, *, connect_timeout: int = 2) -> Engine:
+    """An engine for scrapes: short timeouts, autocommit, and the read-only role when we may."""
+    engine = create_engine(
+        sqlalchemy_url(database_url), pool_size=1, max_overflow=1, pool_pre_ping=True,
+        connect_args={"connect_timeout": connect_timeout, "application_name": "booking_exporter",
+                      "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
+    )  # fmt: skip
+    event.listen(engine, "connect", _assume_readonly_role)
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _assume_readonly_role(dbapi_conn: Any, _record: Any) -> None:
+    # Scrapes cannot write even if a query were wrong; a login role outside the group keeps
+    # its own (still SELECT-only in practice) privileges.
+    cur = dbapi_conn.cursor()
+    cur.execute(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)"
+        " THEN pg_has_role(current_user, %s, 'MEMBER') ELSE false END",
+        (READONLY_ROLE, READONLY_ROLE),
+    )
+    row = cur.fetchone()
+    if row and row[0]:
+        cur.execute(f"SET ROLE {READONLY_ROLE}")
+    cur.close()
+    dbapi_conn.commit()
+
+
+class BookingCollector(Collector):
+    """Booking, capacity, payment and integrity metrics, read at scrape time."""
+
+    def __init__(self, engine: Engine, *, clock: Clock = utc_now) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        started = time.perf_counter()
+        up, errors, families = self._read_all(self.clock())
+        yield from families
+        yield _gauge("booking_database_up", "1 if the booking database answered this scrape.", up)
+        yield _gauge("booking_scrape_errors", "Query groups that failed in this scrape.", errors)
+        yield _gauge("booking_scrape_duration_seconds", "Time this scrape spent reading the database.",
+                     time.perf_counter() - started)  # fmt: skip
+
+    def _read_all(self, now: datetime) -> tuple[int, int, list[Metric]]:
+        families: list[Metric] = []
+        errors = 0
+        try:
+            with self.engine.connect() as conn:
+                for family in FAMILIES:
+                    try:
+                        families.extend(family(conn, now))
+                    except DBAPIError as exc:
+                        if exc.connection_invalidated or conn.invalidated:
+                            raise
+                        errors += 1
+                        log.warning("scrape query %s failed: %s", family.__name__, exc.orig)
+        except SQLAlchemyError as exc:
+            log.warning("booking database unreachable: %s", getattr(exc, "orig", exc))
+            return 0, errors + 1, families
+        return 1, errors, families
+
+
+# ---------------------------------------------------------------------- families
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _ratio(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
+
+
+def bookings(conn: Connection, now: datetime) -> list[Metric]:
+    rows = ops.bookings_by_status(conn, now)
+    by_status = GaugeMetricFamily("booking_bookings", "Bookings by business and current status.",
+                                  labels=["business", "status"])  # fmt: skip
+    succeeded = CounterMetricFamily("booking_attempts_succeeded",
+                                    "Booking attempts that created a booking.", labels=["business"])  # fmt: skip
+    totals: dict[str, dict[str, float]] = {}
+    for r in rows:
+        by_status.add_metric([r.business, r.status], r.bookings)
+        t = totals.setdefault(r.business, {"all": 0, "cancel_24h": 0, "cancel_base": 0})
+        t["all"] += r.bookings
+        t[r.status] = r.bookings
+        if r.status == "cancelled":
+            t["cancel_24h"], t["cancel_base"] = r.changed_24h, r.changed_baseline
+    for business, t in totals.items():
+        succeeded.add_metric([business], t["all"])
+    return [by_status, succeeded, *_cancellations(totals)]
+
+
+def _cancellations(totals: dict[str, dict[str, float]]) -> Iterable[Metric]:
+    cancel = GaugeMetricFamily("booking_cancellation_ratio",
+                               "Cancelled bookings over all bookings.", labels=["business"])  # fmt: skip
+    no_show = GaugeMetricFamily("booking_no_show_ratio",
+        "No-shows over bookings whose guests were due (checked in, completed or no-show).",
+        labels=["business"])  # fmt: skip
+    last_24h = GaugeMetricFamily("booking_cancellations_last_24h",
+                                 "Bookings cancelled in the last 24 hours.", labels=["business"])  # fmt: skip
+    baseline = GaugeMetricFamily("booking_cancellations_baseline_daily",
+        f"Average cancellations per day over the {ops.BASELINE_DAYS} days before the last 24 hours.",
+        labels=["business"])  # fmt: skip
+    spike = GaugeMetricFamily("booking_cancellation_spike_ratio",
+        "Last 24 hours of cancellations over the daily baseline (1 = usual; +Inf = none before).",
+        labels=["business"])  # fmt: skip
+    for business, t in totals.items():
+        due = t.get("checked_in", 0) + t.get("completed", 0) + t.get("no_show", 0)
+        daily = t["cancel_base"] / ops.BASELINE_DAYS
+        cancel.add_metric([business], _ratio(t.get("cancelled", 0), t["all"]))
+        no_show.add_metric([business], _ratio(t.get("no_show", 0), due))
+        last_24h.add_metric([business], t["cancel_24h"])
+        baseline.add_metric([business], daily)
+        recent = t["cancel_24h"]
+        spike.add_metric([business], recent / daily if daily else (math.inf if recent else 0.0))
+    return [cancel, no_show, last_24h, baseline, spike]
+
+
+def refusals(conn: Connection, now: datetime) -> list[Metric]:
+    refused = CounterMetricFamily("booking_attempts_refused",
+                                  "Booking attempts refused, by reason (full, legacy, invalid, started, "
+                                  "unknown_slot).", labels=["business", "reason"])  # fmt: skip
+    for r in ops.refusals_by_reason(conn, now):
+        refused.add_metric([r.business, r.reason], r.refusals)
+    return [refused]
+
+
+def completion(conn: Connection, now: datetime) -> list[Metric]:
+    r = ops.completion_times(conn, now)
+    summary = SummaryMetricFamily("booking_completion_seconds",
+        "Time from draft to confirmed (pay-now bookings); average = sum / count.",
+        count_value=r.completions, sum_value=r.seconds)  # fmt: skip
+    avg = _gauge("booking_completion_average_seconds",
+                 "Average time from draft to confirmed over all pay-now bookings.",
+                 _ratio(r.seconds, r.completions))  # fmt: skip
+    return [summary, avg]
+
+
+def capacity(conn: Connection, now: datetime) -> list[Metric]:
+    util = GaugeMetricFamily("booking_capacity_utilization_ratio",
+        "Booked seats over capacity of bookable (non-legacy) slots starting in the window.",
+        labels=["business", "window"])  # fmt: skip
+    for r in ops.utilization(conn, now):
+        util.add_metric([r.business, "7d"], _ratio(r.booked_7d or 0, r.capacity_7d or 0))
+        util.add_metric([r.business, "30d"], _ratio(r.booked_30d or 0, r.capacity_30d or 0))
+    over = GaugeMetricFamily("booking_overcommitted_slots",
+        "Future slots holding more seats than their capacity (after a capacity cut).",
+        labels=["business"])  # fmt: skip
+    overbooked = GaugeMetricFamily("booking_overbooked_slots",
+        "Slots holding more seats than capacity with no capacity change that explains it.",
+        labels=["business"])  # fmt: skip
+    legacy = GaugeMetricFamily("booking_legacy_slots_with_bookings",
+        "Future legacy slots (dropped from the schedule) that still hold bookings.",
+        labels=["business"])  # fmt: skip
+    for r in ops.slot_problems(conn, now):
+        over.add_metric([r.business], r.overcommitted)
+        overbooked.add_metric([r.business], r.overbooked)
+        legacy.add_metric([r.business], r.legacy_with_bookings)
+    return [util, over, overbooked, legacy]
+
+
+def payments(conn: Connection, now: datetime) -> list[Metric]:
+    by_status = GaugeMetricFamily("booking_payments", "Payments by business and status.",
+                                  labels=["business", "status"])  # fmt: skip
+    failures = CounterMetricFamily("booking_payment_failures", "Payments that failed.",
+                                   labels=["business"])  # fmt: skip
+    ratio = GaugeMetricFamily("booking_payment_failure_ratio",
+        "Payments failed in the last hour over payments created in the last hour.",
+        labels=["business"])  # fmt: skip
+    per_business: dict[str, list[float]] = {}
+    for r in ops.payments_by_status(conn, now):
+        by_status.add_metric([r.business, r.status], r.payments)
+        t = per_business.setdefault(r.business, [0, 0, 0])
+        t[0] += r.payments if r.status == "failed" else 0
+        t[1] += r.failed_1h
+        t[2] += r.created_1h
+    for business, (failed, failed_1h, created_1h) in per_business.items():
+        failures.add_metric([business], failed)
+        ratio.add_metric([business], min(1.0, _ratio(failed_1h, created_1h)))
+    refunded = CounterMetricFamily("booking_refunds", "Refunds recorded.", labels=["business"])
+    for r in ops.refunds(conn, now):
+        refunded.add_metric([r.business], r.refunds)
+    return [by_status, failures, ratio, refunded]
+
+
+def integrity(conn: Connection, now: datetime) -> list[Metric]:
+    run = ops.latest_run(conn, now)
+    out: list[Metric] = []
+    if run is not None:
+        at = run.finished_at or run.started_at
+        out += [
+            _gauge("booking_integrity_last_run_timestamp_seconds",
+                   "When the newest finished integrity check run finished (Unix time).", at.timestamp()),
+            _gauge("booking_integrity_last_run_duration_seconds",
+                   "How long the newest finished integrity check run took.", run.duration_seconds or 0),
+            _gauge("booking_integrity_last_run_errored",
+                   "1 if the newest finished integrity check run errored.", run.status == "errored"),
+        ]  # fmt: skip
+    labels = ["check", "suite"]
+    violations = GaugeMetricFamily("booking_integrity_check_violations",
+        "Violations found by the check in its newest run.", labels=labels)  # fmt: skip
+    errored = GaugeMetricFamily("booking_integrity_check_errored",
+        "1 if the check could not run (error) in its newest run.", labels=labels)  # fmt: skip
+    duration = GaugeMetricFamily("booking_integrity_check_duration_seconds",
+        "How long the check took in its newest run.", labels=labels)  # fmt: skip
+    last = GaugeMetricFamily("booking_integrity_check_last_run_timestamp_seconds",
+        "When the check last ran (Unix time).", labels=labels)  # fmt: skip
+    for r in ops.latest_check_results(conn, now):
+        key = [r.check_name, r.suite]
+        violations.add_metric(key, r.violation_count)
+        errored.add_metric(key, r.status == "errored")
+        duration.add_metric(key, r.duration_seconds or 0)
+        last.add_metric(key, r.run_at.timestamp())
+    return [*out, violations, errored, duration, last]
+
+
+FAMILIES: tuple[Family, ...] = (bookings, refusals, completion, capacity, payments, integrity)

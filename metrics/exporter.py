@@ -1,0 +1,105 @@
+"""The exporter's HTTP server: /metrics (the booking collector) and /health (database and checks age).
+
+`serve()` starts it on a daemon thread and returns a function that stops it, so `booking demo`
+and the tests can run it beside other work; `booking exporter` blocks on it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from booking_core.domain.errors import InvalidInput
+from booking_core.reports import ops
+from metrics.collector import BookingCollector, Clock, readonly_engine, utc_now
+
+# Checks are meant to run at least hourly; two missed runs make the service unhealthy.
+DEFAULT_MAX_CHECK_AGE_SECONDS = 2 * 3600.0
+
+
+class PortInUse(InvalidInput):
+    """The exporter's port is taken by another process."""
+
+
+def health(engine: Engine, *, now: datetime, max_check_age: float) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body): 200 when the database answers and the last check run is recent."""
+    try:
+        with engine.connect() as conn:
+            run = ops.latest_run(conn, now)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        return 503, {"status": "unhealthy", "database": "down", "reason": f"database: {reason}"}
+    body: dict[str, Any] = {"database": "up"}
+    if run is None:
+        return 503, {**body, "status": "unhealthy",
+                     "reason": "integrity checks have never run: run `booking checks run`"}  # fmt: skip
+    at = run.finished_at or run.started_at
+    age = (now - at).total_seconds()
+    body.update(last_check_run=at.isoformat(), last_check_age_seconds=round(age, 1),
+                last_check_status=run.status)  # fmt: skip
+    if age > max_check_age:
+        return 503, {**body, "status": "unhealthy",
+                     "reason": f"last integrity check run is {age:.0f}s old (limit {max_check_age:.0f}s)"}  # fmt: skip
+    return 200, {**body, "status": "ok"}
+
+
+def _handler(registry: CollectorRegistry, engine: Engine, clock: Clock,
+             max_check_age: float) -> type[BaseHTTPRequestHandler]:  # fmt: skip
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server protocol
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+            elif path == "/health":
+                code, body = health(engine, now=clock(), max_check_age=max_check_age)
+                self._send(code, "application/json", json.dumps(body).encode())
+            else:
+                self._send(404, "text/plain; charset=utf-8", b"try /metrics or /health\n")
+
+        def _send(self, code: int, content_type: str, body: bytes) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # a scrape every few seconds would drown the terminal
+
+    return Handler
+
+
+def serve(database_url: str, port: int, host: str = "127.0.0.1", *, clock: Clock = utc_now,
+          max_check_age: float = DEFAULT_MAX_CHECK_AGE_SECONDS) -> Callable[[], None]:  # fmt: skip
+    """Serve /metrics and /health on host:port in a daemon thread; returns the stop function."""
+    engine = readonly_engine(database_url)
+    registry = CollectorRegistry()
+    registry.register(BookingCollector(engine, clock=clock))
+    try:
+        server = ThreadingHTTPServer((host, port), _handler(registry, engine, clock, max_check_age))
+    except OSError as exc:
+        engine.dispose()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(f"port {port} on {host} is in use: stop the other exporter or pick "
+                            "another --port") from exc  # fmt: skip
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="booking-exporter", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        engine.dispose()
+
+    return stop
