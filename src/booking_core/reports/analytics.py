@@ -1,0 +1,474 @@
+"""Named read queries for the dashboard and the exporter: utilization, cancellations, audit, integrity, export.
+
+Every aggregation happens here, in SQL; callers get pandas frames (or one small record) back.
+Dates are a business's local calendar dates (time_slots.local_date is the wall-clock date the
+schedule asked for), so every figure is in the business's own time zone. Connections come from
+`readonly_engine()`: role booking_readonly, read-only transactions, so a reader cannot change a booking.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, create_engine, event, text
+
+from booking_core.config import sqlalchemy_url
+from booking_core.domain.errors import InvalidInput
+
+Grain = Literal["day", "week", "month"]
+GRAINS: tuple[Grain, ...] = ("day", "week", "month")
+
+# A booking was cancelled (or no-show) if it is in that state, or was refunded from it.
+_WAS = (
+    "(b.status = '{s}' OR (b.status = 'refunded' AND EXISTS (SELECT 1 FROM booking_state_transitions t"
+    " WHERE t.business_id = b.business_id AND t.booking_id = b.id AND t.to_status = '{s}')))"
+)
+CANCELLED = _WAS.format(s="cancelled")
+NO_SHOW = _WAS.format(s="no_show")
+PAID = "pm.status IN ('paid', 'partially_refunded', 'refunded')"
+SLOT_SCOPE = (
+    "s.business_id = :b AND s.local_date BETWEEN :start AND :end"
+    " AND (CAST(:service AS uuid) IS NULL OR s.service_id = CAST(:service AS uuid))"
+)
+BOOKING_OF_SLOT = "JOIN bookings b ON b.business_id = s.business_id AND b.slot_id = s.id"
+
+
+def readonly_engine(url: str, *, pool_size: int = 3) -> Engine:
+    """An engine whose every connection is `SET ROLE booking_readonly` and read-only by default."""
+    engine = create_engine(
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=2, pool_pre_ping=True,
+        connect_args={"connect_timeout": 5, "application_name": "booking_dashboard"},
+    )  # fmt: skip
+
+    @event.listens_for(engine, "connect")
+    def _read_only(dbapi_conn: Any, _record: Any) -> None:
+        # Committed at once: SET inside the pool's first transaction would be undone by its rollback.
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET ROLE booking_readonly")
+            cur.execute("SET default_transaction_read_only = on")
+        dbapi_conn.commit()
+
+    return engine
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One business, an inclusive range of its local dates, and optionally one service."""
+
+    business_id: uuid.UUID
+    start: date
+    end: date
+    service_id: uuid.UUID | None = None
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise InvalidInput("the date range ends before it starts: pick an end on or after the start")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Scope:
+        """The period of the same length just before this one."""
+        return replace(self, start=self.start - timedelta(days=self.days), end=self.start - timedelta(days=1))
+
+    def params(self) -> dict[str, Any]:
+        service = str(self.service_id) if self.service_id else None
+        return {"b": self.business_id, "start": self.start, "end": self.end, "service": service}
+
+
+def frame(conn: Connection, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    result = conn.execute(text(sql), params or {})
+    return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+# ---------------------------------------------------------------- catalogue
+def businesses(conn: Connection) -> pd.DataFrame:
+    return frame(conn, "SELECT id, name, timezone, currency FROM businesses ORDER BY name, id")
+
+
+def services(conn: Connection, business_id: uuid.UUID) -> pd.DataFrame:
+    return frame(
+        conn, "SELECT id, name FROM services WHERE business_id = :b ORDER BY name", {"b": business_id}
+    )
+
+
+def slot_date_range(conn: Connection, business_id: uuid.UUID) -> tuple[date | None, date | None]:
+    """The first and last local date with a slot (both None for a business without slots)."""
+    row = conn.execute(
+        text("SELECT min(local_date), max(local_date) FROM time_slots WHERE business_id = :b"),
+        {"b": business_id},
+    ).one()
+    return row[0], row[1]
+
+
+# ---------------------------------------------------------------- overview
+OVERVIEW_SQL = f"""
+WITH p(period, d0, d1) AS (VALUES ('current', CAST(:start AS date), CAST(:end AS date)),
+                                  ('previous', CAST(:pstart AS date), CAST(:pend AS date))),
+s AS (SELECT p.period, s.* FROM p JOIN time_slots s ON s.local_date BETWEEN p.d0 AND p.d1
+       WHERE s.business_id = :b AND (CAST(:service AS uuid) IS NULL OR s.service_id = CAST(:service AS uuid))),
+seats AS (SELECT period, sum(booked_seats) FILTER (WHERE NOT is_legacy) AS seats,
+                 sum(max_capacity) FILTER (WHERE NOT is_legacy) AS capacity
+            FROM s GROUP BY period),
+bk AS (SELECT s.period, count(*) AS bookings, count(*) FILTER (WHERE {CANCELLED}) AS cancelled,
+              count(*) FILTER (WHERE {NO_SHOW}) AS no_shows
+         FROM s {BOOKING_OF_SLOT} WHERE b.status <> 'draft' GROUP BY s.period),
+rev AS (SELECT s.period, sum(pm.amount - pm.refunded_amount) AS revenue
+          FROM s {BOOKING_OF_SLOT}
+          JOIN payments pm ON pm.business_id = b.business_id AND pm.booking_id = b.id
+         WHERE {PAID} GROUP BY s.period)
+SELECT p.period, coalesce(bk.bookings, 0) AS bookings, coalesce(bk.cancelled, 0) AS cancelled,
+       coalesce(bk.no_shows, 0) AS no_shows, coalesce(seats.seats, 0) AS seats,
+       coalesce(seats.capacity, 0) AS capacity, coalesce(rev.revenue, 0) AS revenue
+  FROM p LEFT JOIN seats USING (period) LEFT JOIN bk USING (period) LEFT JOIN rev USING (period)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The headline numbers of one period."""
+
+    bookings: int
+    cancelled: int
+    no_shows: int
+    seats: int
+    capacity: int
+    revenue: float
+
+    @property
+    def utilization(self) -> float | None:
+        return self.seats / self.capacity if self.capacity else None
+
+    @property
+    def cancellation_rate(self) -> float | None:
+        return self.cancelled / self.bookings if self.bookings else None
+
+    @property
+    def no_show_rate(self) -> float | None:
+        return self.no_shows / self.bookings if self.bookings else None
+
+
+def overview_figures(conn: Connection, scope: Scope) -> dict[str, Figures]:
+    """Figures for the scope ('current') and the period of the same length before it ('previous')."""
+    prev = scope.previous()
+    params = scope.params() | {"pstart": prev.start, "pend": prev.end}
+    rows = conn.execute(text(OVERVIEW_SQL), params).all()
+    return {
+        r.period: Figures(int(r.bookings), int(r.cancelled), int(r.no_shows), int(r.seats),
+                          int(r.capacity), float(r.revenue))  # fmt: skip
+        for r in rows
+    }
+
+
+# ---------------------------------------------------------------- capacity utilization
+def _grain(grain: str) -> str:
+    if grain not in GRAINS:
+        raise InvalidInput(f"unknown grain {grain!r}: use one of {', '.join(GRAINS)}")
+    return grain
+
+
+UTILIZATION = (
+    "sum(s.booked_seats) AS seats, sum(s.max_capacity) AS capacity, count(*) AS slots,"
+    " sum(s.booked_seats)::float8 / nullif(sum(s.max_capacity), 0) AS utilization"
+)
+
+
+def utilization_over_time(conn: Connection, scope: Scope, grain: str = "day") -> pd.DataFrame:
+    sql = (
+        f"SELECT date_trunc('{_grain(grain)}', s.local_date)::date AS period, {UTILIZATION}"
+        f" FROM time_slots s WHERE {SLOT_SCOPE} AND NOT s.is_legacy GROUP BY 1 ORDER BY 1"
+    )
+    return frame(conn, sql, scope.params())
+
+
+def utilization_heatmap(conn: Connection, scope: Scope) -> pd.DataFrame:
+    """Utilization by ISO weekday (1 = Monday) and local start hour."""
+    sql = (
+        "SELECT extract(isodow FROM s.local_date)::int AS weekday,"
+        f" extract(hour FROM s.local_start)::int AS hour, {UTILIZATION}"
+        f" FROM time_slots s WHERE {SLOT_SCOPE} AND NOT s.is_legacy GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    return frame(conn, sql, scope.params())
+
+
+def utilization_by(conn: Connection, scope: Scope, dimension: Literal["service", "resource"]) -> pd.DataFrame:
+    table = {"service": "services", "resource": "resources"}[dimension]
+    sql = (
+        f"SELECT d.name AS {dimension}, {UTILIZATION} FROM time_slots s"
+        f" JOIN {table} d ON d.business_id = s.business_id AND d.id = s.{dimension}_id"
+        f" WHERE {SLOT_SCOPE} AND NOT s.is_legacy GROUP BY d.name ORDER BY d.name"
+    )
+    return frame(conn, sql, scope.params())
+
+
+def slots_to_contact(conn: Connection, scope: Scope, *, now: datetime, limit: int = 2000) -> pd.DataFrame:
+    """Future over-committed and legacy slots with the bookings still holding seats in them."""
+    sql = f"""
+    SELECT CASE WHEN s.is_legacy THEN 'legacy' ELSE 'over-committed' END AS problem,
+           s.local_date AS slot_date, s.local_start AS slot_time, sv.name AS service, r.name AS resource,
+           s.max_capacity AS capacity, s.booked_seats AS booked, b.id AS booking_id, b.status::text AS status,
+           b.party_size, c.name AS customer, c.email
+      FROM time_slots s
+      JOIN services sv ON sv.business_id = s.business_id AND sv.id = s.service_id
+      JOIN resources r ON r.business_id = s.business_id AND r.id = s.resource_id
+      {BOOKING_OF_SLOT} AND booking_holds_seat(b.status)
+      JOIN customers c ON c.business_id = b.business_id AND c.id = b.customer_id
+     WHERE s.business_id = :b AND s.starts_at >= :now AND (s.is_legacy OR s.booked_seats > s.max_capacity)
+       AND (CAST(:service AS uuid) IS NULL OR s.service_id = CAST(:service AS uuid))
+     ORDER BY s.starts_at, s.id, b.id LIMIT :limit"""
+    return frame(conn, sql, scope.params() | {"now": now, "limit": limit})
+
+
+# ---------------------------------------------------------------- cancellations
+BOOKINGS_IN_SCOPE = f"FROM time_slots s {BOOKING_OF_SLOT} WHERE {SLOT_SCOPE} AND b.status <> 'draft'"
+RATES = (
+    f"count(*) AS bookings, count(*) FILTER (WHERE {CANCELLED}) AS cancelled,"
+    f" count(*) FILTER (WHERE {NO_SHOW}) AS no_shows,"
+    f" (count(*) FILTER (WHERE {CANCELLED}))::float8 / count(*) AS cancellation_rate,"
+    f" (count(*) FILTER (WHERE {NO_SHOW}))::float8 / count(*) AS no_show_rate"
+)
+CANCEL_DIMENSIONS = {
+    "service": "(SELECT name FROM services sv WHERE sv.business_id = s.business_id AND sv.id = s.service_id)",
+    "weekday": "extract(isodow FROM s.local_date)::int",
+    "hour": "extract(hour FROM s.local_start)::int",
+}
+CANCEL_TRANSITION = (
+    "JOIN booking_state_transitions t ON t.business_id = b.business_id AND t.booking_id = b.id"
+    " AND t.to_status = 'cancelled'"
+)
+
+
+def cancellation_rates_over_time(conn: Connection, scope: Scope, grain: str = "week") -> pd.DataFrame:
+    sql = f"SELECT date_trunc('{_grain(grain)}', s.local_date)::date AS period, {RATES} {BOOKINGS_IN_SCOPE}"
+    return frame(conn, sql + " GROUP BY 1 ORDER BY 1", scope.params())
+
+
+def cancellations_by(conn: Connection, scope: Scope, dimension: str) -> pd.DataFrame:
+    if dimension not in CANCEL_DIMENSIONS:
+        raise InvalidInput(f"unknown dimension {dimension!r}: use one of {', '.join(CANCEL_DIMENSIONS)}")
+    sql = f"SELECT {CANCEL_DIMENSIONS[dimension]} AS {dimension}, {RATES} {BOOKINGS_IN_SCOPE}"
+    return frame(conn, sql + " GROUP BY 1 ORDER BY 1", scope.params())
+
+
+LEAD_BUCKETS = (
+    (2, "< 2 h"), (24, "2-24 h"), (72, "1-3 days"), (168, "3-7 days"), (None, "> 7 days"),
+)  # fmt: skip
+
+
+def cancellation_lead_times(conn: Connection, scope: Scope) -> pd.DataFrame:
+    """How long before the slot bookings were cancelled, in buckets (in order)."""
+    cases = " ".join(
+        f"WHEN h < {hours} THEN {i}" for i, (hours, _) in enumerate(LEAD_BUCKETS) if hours is not None
+    )
+    sql = (
+        f"SELECT CASE {cases} ELSE {len(LEAD_BUCKETS) - 1} END AS bucket, count(*) AS cancellations,"
+        " percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS median_hours FROM ("
+        " SELECT extract(epoch FROM s.starts_at - t.occurred_at) / 3600 AS h"
+        f" FROM time_slots s {BOOKING_OF_SLOT} {CANCEL_TRANSITION} WHERE {SLOT_SCOPE}) x GROUP BY 1 ORDER BY 1"
+    )
+    df = frame(conn, sql, scope.params())
+    df["lead_time"] = [LEAD_BUCKETS[int(i)][1] for i in df["bucket"]]
+    return df
+
+
+def cancellations_by_reason(conn: Connection, scope: Scope) -> pd.DataFrame:
+    sql = (
+        "SELECT coalesce(nullif(btrim(t.reason), ''), '(no reason given)') AS reason, count(*) AS cancellations"
+        f" FROM time_slots s {BOOKING_OF_SLOT} {CANCEL_TRANSITION} WHERE {SLOT_SCOPE}"
+        " GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+    return frame(conn, sql, scope.params())
+
+
+def cancellations_by_actor(conn: Connection, scope: Scope) -> pd.DataFrame:
+    sql = (
+        "SELECT t.actor_type::text AS cancelled_by, count(*) AS cancellations"
+        f" FROM time_slots s {BOOKING_OF_SLOT} {CANCEL_TRANSITION} WHERE {SLOT_SCOPE}"
+        " GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+    return frame(conn, sql, scope.params())
+
+
+# ---------------------------------------------------------------- audit
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Audit log filters; None means any. `action` matches a prefix (e.g. 'booking.status')."""
+
+    booking_id: uuid.UUID | None = None
+    actor_type: str | None = None
+    actor_id: str | None = None
+    action: str | None = None
+    channel: str | None = None
+
+
+AUDIT_SQL = """
+SELECT a.id, a.occurred_at AT TIME ZONE z.timezone AS occurred_local, a.action, a.entity_type,
+       a.booking_id, a.performed_by::text AS actor_type, a.performed_by_id AS actor_id,
+       a.channel::text AS channel, a.reason
+  FROM booking_audit_log a JOIN businesses z ON z.id = a.business_id
+ WHERE a.business_id = :b
+   AND a.occurred_at >= (CAST(:start AS date)::timestamp AT TIME ZONE z.timezone)
+   AND a.occurred_at < ((CAST(:end AS date) + 1)::timestamp AT TIME ZONE z.timezone)
+   AND (CAST(:booking AS uuid) IS NULL OR a.booking_id = CAST(:booking AS uuid))
+   AND (CAST(:actor_type AS text) IS NULL OR a.performed_by::text = CAST(:actor_type AS text))
+   AND (CAST(:actor_id AS text) IS NULL OR a.performed_by_id = CAST(:actor_id AS text))
+   AND (CAST(:action AS text) IS NULL OR a.action LIKE CAST(:action AS text) || '%')
+   AND (CAST(:channel AS text) IS NULL OR a.channel::text = CAST(:channel AS text))
+ ORDER BY a.id DESC LIMIT :limit
+"""
+
+
+def audit_log(conn: Connection, scope: Scope, where: AuditFilter, *, limit: int = 500) -> pd.DataFrame:
+    """The newest audit rows of the business in the date range that match the filter."""
+    params = scope.params() | {
+        "booking": str(where.booking_id) if where.booking_id else None,
+        "actor_type": where.actor_type, "actor_id": where.actor_id, "action": where.action,
+        "channel": where.channel, "limit": limit,
+    }  # fmt: skip
+    return frame(conn, AUDIT_SQL, params)
+
+
+def booking_timeline(conn: Connection, business_id: uuid.UUID, booking_id: uuid.UUID) -> pd.DataFrame:
+    """Every audit row of one booking, oldest first, with its before/after values."""
+    sql = """
+    SELECT a.id, a.occurred_at AT TIME ZONE z.timezone AS occurred_local, a.action, a.entity_type,
+           a.performed_by::text AS actor_type, a.performed_by_id AS actor_id, a.channel::text AS channel,
+           a.reason, a.old_values, a.new_values
+      FROM booking_audit_log a JOIN businesses z ON z.id = a.business_id
+     WHERE a.business_id = :b AND a.booking_id = :bk ORDER BY a.id"""
+    return frame(conn, sql, {"b": business_id, "bk": booking_id})
+
+
+def audit_chain_state(conn: Connection, business_id: uuid.UUID) -> dict[str, Any]:
+    """The hash chain walked by audit_verify(): links, unsealed rows, the first broken link if any."""
+    row = conn.execute(text("SELECT * FROM audit_verify(:b)"), {"b": business_id}).one()
+    return dict(row._mapping)
+
+
+# ---------------------------------------------------------------- integrity check runs
+def latest_check_runs(conn: Connection, *, limit: int = 2) -> pd.DataFrame:
+    """The newest stored integrity check runs, newest first, with their total violations."""
+    sql = """
+    SELECT r.id, r.started_at, r.finished_at, r.duration_seconds, r.status,
+           coalesce(sum(x.violation_count), 0) AS violations,
+           count(x.check_name) FILTER (WHERE x.status <> 'passed') AS failing_checks
+      FROM integrity_check_runs r LEFT JOIN integrity_check_results x ON x.run_id = r.id
+     GROUP BY r.id ORDER BY r.started_at DESC LIMIT :limit"""
+    return frame(conn, sql, {"limit": limit})
+
+
+def check_results(conn: Connection, run_id: uuid.UUID) -> pd.DataFrame:
+    sql = """
+    SELECT check_name, suite, description, status, violation_count, error, duration_seconds
+      FROM integrity_check_results WHERE run_id = :r ORDER BY status <> 'passed' DESC, suite, check_name"""
+    return frame(conn, sql, {"r": run_id})
+
+
+def check_history(conn: Connection, *, runs: int = 30) -> pd.DataFrame:
+    """Each check's status and violations over the last `runs` runs."""
+    sql = """
+    SELECT r.started_at, x.check_name, x.status, x.violation_count
+      FROM (SELECT id, started_at FROM integrity_check_runs ORDER BY started_at DESC LIMIT :runs) r
+      JOIN integrity_check_results x ON x.run_id = r.id ORDER BY r.started_at, x.check_name"""
+    return frame(conn, sql, {"runs": runs})
+
+
+def offending_rows(conn: Connection, run_id: uuid.UUID, business_id: uuid.UUID) -> pd.DataFrame:
+    """The sampled offending rows of one run that belong to the business."""
+    sql = """
+    SELECT x.check_name, e->>'booking_id' AS booking_id, e->>'slot_id' AS slot_id, e AS detail
+      FROM integrity_check_results x CROSS JOIN LATERAL jsonb_array_elements(x.sample) e
+     WHERE x.run_id = :r AND jsonb_typeof(x.sample) = 'array' AND e->>'business_id' = CAST(:b AS text)
+     ORDER BY x.check_name"""
+    return frame(conn, sql, {"r": run_id, "b": str(business_id)})
+
+
+# ---------------------------------------------------------------- booking history (export)
+@dataclass(frozen=True, slots=True)
+class ExportFilter:
+    """Which bookings an export holds: None means all businesses / no bound / every status."""
+
+    business_id: uuid.UUID | None = None
+    start: date | None = None
+    end: date | None = None
+    statuses: tuple[str, ...] | None = None
+    include_legacy: bool = True
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "b": str(self.business_id) if self.business_id else None, "start": self.start, "end": self.end,
+            "statuses": list(self.statuses) if self.statuses else None, "legacy": self.include_legacy,
+        }  # fmt: skip
+
+
+EXPORT_WHERE = """
+ WHERE (CAST(:b AS uuid) IS NULL OR b.business_id = CAST(:b AS uuid))
+   AND (CAST(:start AS date) IS NULL OR s.local_date >= CAST(:start AS date))
+   AND (CAST(:end AS date) IS NULL OR s.local_date <= CAST(:end AS date))
+   AND (CAST(:statuses AS text[]) IS NULL OR b.status::text = ANY (CAST(:statuses AS text[])))
+   AND (CAST(:legacy AS boolean) OR NOT s.is_legacy)"""
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "business", "timezone", "booking_id", "status", "party_size", "service", "resource", "customer",
+    "customer_email", "slot_date", "slot_time", "slot_starts_local", "legacy_slot", "payment_method",
+    "payment_status", "amount", "currency", "created_local", "updated_local", "cancelled_local",
+    "cancel_reason", "cancelled_by",
+)  # fmt: skip
+
+EXPORT_SQL = f"""
+SELECT z.name AS business, z.timezone, b.id::text AS booking_id, b.status::text AS status, b.party_size,
+       sv.name AS service, r.name AS resource, c.name AS customer, c.email AS customer_email,
+       s.local_date AS slot_date, s.local_start AS slot_time,
+       s.starts_at AT TIME ZONE z.timezone AS slot_starts_local, s.is_legacy AS legacy_slot,
+       b.payment_method::text AS payment_method, b.payment_status::text AS payment_status,
+       b.amount, b.currency::text AS currency,
+       b.created_at AT TIME ZONE z.timezone AS created_local,
+       b.updated_at AT TIME ZONE z.timezone AS updated_local,
+       t.occurred_at AT TIME ZONE z.timezone AS cancelled_local, t.reason AS cancel_reason,
+       t.actor_type::text AS cancelled_by
+  FROM bookings b
+  JOIN businesses z ON z.id = b.business_id
+  JOIN time_slots s ON s.business_id = b.business_id AND s.id = b.slot_id
+  JOIN services sv ON sv.business_id = s.business_id AND sv.id = s.service_id
+  JOIN resources r ON r.business_id = s.business_id AND r.id = s.resource_id
+  JOIN customers c ON c.business_id = b.business_id AND c.id = b.customer_id
+  LEFT JOIN booking_state_transitions t ON t.business_id = b.business_id AND t.booking_id = b.id
+        AND t.to_status = 'cancelled'
+{EXPORT_WHERE}
+ ORDER BY b.business_id, b.id"""
+
+
+def export_count(conn: Connection, where: ExportFilter) -> int:
+    sql = (
+        "SELECT count(*) FROM bookings b"
+        " JOIN time_slots s ON s.business_id = b.business_id AND s.id = b.slot_id" + EXPORT_WHERE
+    )
+    return int(conn.execute(text(sql), where.params()).scalar_one())
+
+
+def export_rows(conn: Connection, where: ExportFilter, *, chunk_rows: int = 50_000) -> Iterator[Sequence[Any]]:
+    """Booking history in chunks of rows (tuples in EXPORT_COLUMNS order) from a server-side cursor."""
+    options = {"stream_results": True, "max_row_buffer": chunk_rows}
+    result = conn.execute(text(EXPORT_SQL), where.params(), execution_options=options)
+    for part in result.partitions(chunk_rows):
+        yield part
+
+
+def export_frame(conn: Connection, where: ExportFilter, *, limit: int) -> pd.DataFrame:
+    """The first `limit` rows of the export, as a frame (for the browser's download buttons)."""
+    return frame(conn, EXPORT_SQL + " LIMIT :limit", where.params() | {"limit": limit})
+
+
+def business_by_name(conn: Connection, name: str) -> uuid.UUID:
+    rows = conn.execute(text("SELECT id FROM businesses WHERE name = :n"), {"n": name}).all()
+    if not rows:
+        raise InvalidInput(f"no business is named {name!r}: names are case-sensitive")
+    if len(rows) > 1:
+        raise InvalidInput(f"{len(rows)} businesses are named {name!r}: rename one to export it alone")
+    return uuid.UUID(str(rows[0][0]))
