@@ -1,4 +1,4 @@
-"""Commands this part adds to `booking` (registered through the booking_core.commands entry point)."""
+"""The `booking exporter` command (registered through the booking_core.commands entry point)."""
 
 from __future__ import annotations
 

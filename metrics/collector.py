@@ -45,10 +45,16 @@ def utc_now() -> datetime:
 def readonly_engine(database_url: str, *, connect_timeout: int = 2) -> Engine:
     """An engine for scrapes: short timeouts, autocommit, and the read-only role when we may."""
     engine = create_engine(
-        sqlalchemy_url(database_url), pool_size=1, max_overflow=1, pool_pre_ping=True,
-        connect_args={"connect_timeout": connect_timeout, "application_name": "booking_exporter",
-                      "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
-    )  # fmt: skip
+        sqlalchemy_url(database_url),
+        pool_size=1,
+        max_overflow=1,
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": connect_timeout,
+            "application_name": "booking_exporter",
+            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+        },
+    )
     event.listen(engine, "connect", _assume_readonly_role)
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -82,8 +88,11 @@ class BookingCollector(Collector):
         yield from families
         yield _gauge("booking_database_up", "1 if the booking database answered this scrape.", up)
         yield _gauge("booking_scrape_errors", "Query groups that failed in this scrape.", errors)
-        yield _gauge("booking_scrape_duration_seconds", "Time this scrape spent reading the database.",
-                     time.perf_counter() - started)  # fmt: skip
+        yield _gauge(
+            "booking_scrape_duration_seconds",
+            "Time this scrape spent reading the database.",
+            time.perf_counter() - started,
+        )
 
     def _read_all(self, now: datetime) -> tuple[int, int, list[Metric]]:
         families: list[Metric] = []
@@ -117,10 +126,16 @@ def _ratio(part: float, whole: float) -> float:
 
 def bookings(conn: Connection, now: datetime) -> list[Metric]:
     rows = ops.bookings_by_status(conn, now)
-    by_status = GaugeMetricFamily("booking_bookings", "Bookings by business and current status.",
-                                  labels=["business", "status"])  # fmt: skip
-    succeeded = CounterMetricFamily("booking_attempts_succeeded",
-                                    "Booking attempts that created a booking.", labels=["business"])  # fmt: skip
+    by_status = GaugeMetricFamily(
+        "booking_bookings",
+        "Bookings by business and current status.",
+        labels=["business", "status"],
+    )
+    succeeded = CounterMetricFamily(
+        "booking_attempts_succeeded",
+        "Booking attempts that created a booking.",
+        labels=["business"],
+    )
     totals: dict[str, dict[str, float]] = {}
     for r in rows:
         by_status.add_metric([r.business, r.status], r.bookings)
@@ -135,19 +150,29 @@ def bookings(conn: Connection, now: datetime) -> list[Metric]:
 
 
 def _cancellations(totals: dict[str, dict[str, float]]) -> Iterable[Metric]:
-    cancel = GaugeMetricFamily("booking_cancellation_ratio",
-                               "Cancelled bookings over all bookings.", labels=["business"])  # fmt: skip
-    no_show = GaugeMetricFamily("booking_no_show_ratio",
+    cancel = GaugeMetricFamily(
+        "booking_cancellation_ratio", "Cancelled bookings over all bookings.", labels=["business"]
+    )
+    no_show = GaugeMetricFamily(
+        "booking_no_show_ratio",
         "No-shows over bookings whose guests were due (checked in, completed or no-show).",
-        labels=["business"])  # fmt: skip
-    last_24h = GaugeMetricFamily("booking_cancellations_last_24h",
-                                 "Bookings cancelled in the last 24 hours.", labels=["business"])  # fmt: skip
-    baseline = GaugeMetricFamily("booking_cancellations_baseline_daily",
-        f"Average cancellations per day over the {ops.BASELINE_DAYS} days before the last 24 hours.",
-        labels=["business"])  # fmt: skip
-    spike = GaugeMetricFamily("booking_cancellation_spike_ratio",
+        labels=["business"],
+    )
+    last_24h = GaugeMetricFamily(
+        "booking_cancellations_last_24h",
+        "Bookings cancelled in the last 24 hours.",
+        labels=["business"],
+    )
+    baseline = GaugeMetricFamily(
+        "booking_cancellations_baseline_daily",
+        f"Average cancellations per day over the {ops.BASELINE_DAYS} days before the last 24h.",
+        labels=["business"],
+    )
+    spike = GaugeMetricFamily(
+        "booking_cancellation_spike_ratio",
         "Last 24 hours of cancellations over the daily baseline (1 = usual; +Inf = none before).",
-        labels=["business"])  # fmt: skip
+        labels=["business"],
+    )
     for business, t in totals.items():
         due = t.get("checked_in", 0) + t.get("completed", 0) + t.get("no_show", 0)
         daily = t["cancel_base"] / ops.BASELINE_DAYS
@@ -161,9 +186,11 @@ def _cancellations(totals: dict[str, dict[str, float]]) -> Iterable[Metric]:
 
 
 def refusals(conn: Connection, now: datetime) -> list[Metric]:
-    refused = CounterMetricFamily("booking_attempts_refused",
-                                  "Booking attempts refused, by reason (full, legacy, invalid, started, "
-                                  "unknown_slot).", labels=["business", "reason"])  # fmt: skip
+    refused = CounterMetricFamily(
+        "booking_attempts_refused",
+        "Booking attempts refused, by reason (full, legacy, invalid, started, unknown_slot).",
+        labels=["business", "reason"],
+    )
     for r in ops.refusals_by_reason(conn, now):
         refused.add_metric([r.business, r.reason], r.refusals)
     return [refused]
@@ -171,31 +198,44 @@ def refusals(conn: Connection, now: datetime) -> list[Metric]:
 
 def completion(conn: Connection, now: datetime) -> list[Metric]:
     r = ops.completion_times(conn, now)
-    summary = SummaryMetricFamily("booking_completion_seconds",
+    summary = SummaryMetricFamily(
+        "booking_completion_seconds",
         "Time from draft to confirmed (pay-now bookings); average = sum / count.",
-        count_value=r.completions, sum_value=r.seconds)  # fmt: skip
-    avg = _gauge("booking_completion_average_seconds",
-                 "Average time from draft to confirmed over all pay-now bookings.",
-                 _ratio(r.seconds, r.completions))  # fmt: skip
+        count_value=r.completions,
+        sum_value=r.seconds,
+    )
+    avg = _gauge(
+        "booking_completion_average_seconds",
+        "Average time from draft to confirmed over all pay-now bookings.",
+        _ratio(r.seconds, r.completions),
+    )
     return [summary, avg]
 
 
 def capacity(conn: Connection, now: datetime) -> list[Metric]:
-    util = GaugeMetricFamily("booking_capacity_utilization_ratio",
+    util = GaugeMetricFamily(
+        "booking_capacity_utilization_ratio",
         "Booked seats over capacity of bookable (non-legacy) slots starting in the window.",
-        labels=["business", "window"])  # fmt: skip
+        labels=["business", "window"],
+    )
     for r in ops.utilization(conn, now):
         util.add_metric([r.business, "7d"], _ratio(r.booked_7d or 0, r.capacity_7d or 0))
         util.add_metric([r.business, "30d"], _ratio(r.booked_30d or 0, r.capacity_30d or 0))
-    over = GaugeMetricFamily("booking_overcommitted_slots",
+    over = GaugeMetricFamily(
+        "booking_overcommitted_slots",
         "Future slots holding more seats than their capacity (after a capacity cut).",
-        labels=["business"])  # fmt: skip
-    overbooked = GaugeMetricFamily("booking_overbooked_slots",
+        labels=["business"],
+    )
+    overbooked = GaugeMetricFamily(
+        "booking_overbooked_slots",
         "Slots holding more seats than capacity with no capacity change that explains it.",
-        labels=["business"])  # fmt: skip
-    legacy = GaugeMetricFamily("booking_legacy_slots_with_bookings",
+        labels=["business"],
+    )
+    legacy = GaugeMetricFamily(
+        "booking_legacy_slots_with_bookings",
         "Future legacy slots (dropped from the schedule) that still hold bookings.",
-        labels=["business"])  # fmt: skip
+        labels=["business"],
+    )
     for r in ops.slot_problems(conn, now):
         over.add_metric([r.business], r.overcommitted)
         overbooked.add_metric([r.business], r.overbooked)
@@ -204,13 +244,17 @@ def capacity(conn: Connection, now: datetime) -> list[Metric]:
 
 
 def payments(conn: Connection, now: datetime) -> list[Metric]:
-    by_status = GaugeMetricFamily("booking_payments", "Payments by business and status.",
-                                  labels=["business", "status"])  # fmt: skip
-    failures = CounterMetricFamily("booking_payment_failures", "Payments that failed.",
-                                   labels=["business"])  # fmt: skip
-    ratio = GaugeMetricFamily("booking_payment_failure_ratio",
+    by_status = GaugeMetricFamily(
+        "booking_payments", "Payments by business and status.", labels=["business", "status"]
+    )
+    failures = CounterMetricFamily(
+        "booking_payment_failures", "Payments that failed.", labels=["business"]
+    )
+    ratio = GaugeMetricFamily(
+        "booking_payment_failure_ratio",
         "Payments failed in the last hour over payments created in the last hour.",
-        labels=["business"])  # fmt: skip
+        labels=["business"],
+    )
     per_business: dict[str, list[float]] = {}
     for r in ops.payments_by_status(conn, now):
         by_status.add_metric([r.business, r.status], r.payments)
@@ -233,22 +277,43 @@ def integrity(conn: Connection, now: datetime) -> list[Metric]:
     if run is not None:
         at = run.finished_at or run.started_at
         out += [
-            _gauge("booking_integrity_last_run_timestamp_seconds",
-                   "When the newest finished integrity check run finished (Unix time).", at.timestamp()),
-            _gauge("booking_integrity_last_run_duration_seconds",
-                   "How long the newest finished integrity check run took.", run.duration_seconds or 0),
-            _gauge("booking_integrity_last_run_errored",
-                   "1 if the newest finished integrity check run errored.", run.status == "errored"),
-        ]  # fmt: skip
+            _gauge(
+                "booking_integrity_last_run_timestamp_seconds",
+                "When the newest finished integrity check run finished (Unix time).",
+                at.timestamp(),
+            ),
+            _gauge(
+                "booking_integrity_last_run_duration_seconds",
+                "How long the newest finished integrity check run took.",
+                run.duration_seconds or 0,
+            ),
+            _gauge(
+                "booking_integrity_last_run_errored",
+                "1 if the newest finished integrity check run errored.",
+                run.status == "errored",
+            ),
+        ]
     labels = ["check", "suite"]
-    violations = GaugeMetricFamily("booking_integrity_check_violations",
-        "Violations found by the check in its newest run.", labels=labels)  # fmt: skip
-    errored = GaugeMetricFamily("booking_integrity_check_errored",
-        "1 if the check could not run (error) in its newest run.", labels=labels)  # fmt: skip
-    duration = GaugeMetricFamily("booking_integrity_check_duration_seconds",
-        "How long the check took in its newest run.", labels=labels)  # fmt: skip
-    last = GaugeMetricFamily("booking_integrity_check_last_run_timestamp_seconds",
-        "When the check last ran (Unix time).", labels=labels)  # fmt: skip
+    violations = GaugeMetricFamily(
+        "booking_integrity_check_violations",
+        "Violations found by the check in its newest run.",
+        labels=labels,
+    )
+    errored = GaugeMetricFamily(
+        "booking_integrity_check_errored",
+        "1 if the check could not run (error) in its newest run.",
+        labels=labels,
+    )
+    duration = GaugeMetricFamily(
+        "booking_integrity_check_duration_seconds",
+        "How long the check took in its newest run.",
+        labels=labels,
+    )
+    last = GaugeMetricFamily(
+        "booking_integrity_check_last_run_timestamp_seconds",
+        "When the check last ran (Unix time).",
+        labels=labels,
+    )
     for r in ops.latest_check_results(conn, now):
         key = [r.check_name, r.suite]
         violations.add_metric(key, r.violation_count)

@@ -1,4 +1,4 @@
-"""The exporter's HTTP server: /metrics (the booking collector) and /health (database and checks age).
+"""The exporter's HTTP server: /metrics (the booking collector) and /health (database, checks age).
 
 `serve()` starts it on a daemon thread and returns a function that stops it, so `booking demo`
 and the tests can run it beside other work; `booking exporter` blocks on it.
@@ -40,22 +40,32 @@ def health(engine: Engine, *, now: datetime, max_check_age: float) -> tuple[int,
         return 503, {"status": "unhealthy", "database": "down", "reason": f"database: {reason}"}
     body: dict[str, Any] = {"database": "up"}
     if run is None:
-        return 503, {**body, "status": "unhealthy",
-                     "reason": "integrity checks have never run: run `booking checks run`"}  # fmt: skip
+        return 503, {
+            **body,
+            "status": "unhealthy",
+            "reason": "integrity checks have never run: run `booking checks run`",
+        }
     at = run.finished_at or run.started_at
     age = (now - at).total_seconds()
-    body.update(last_check_run=at.isoformat(), last_check_age_seconds=round(age, 1),
-                last_check_status=run.status)  # fmt: skip
+    body.update(
+        last_check_run=at.isoformat(),
+        last_check_age_seconds=round(age, 1),
+        last_check_status=run.status,
+    )
     if age > max_check_age:
-        return 503, {**body, "status": "unhealthy",
-                     "reason": f"last integrity check run is {age:.0f}s old (limit {max_check_age:.0f}s)"}  # fmt: skip
+        return 503, {
+            **body,
+            "status": "unhealthy",
+            "reason": f"last integrity check run is {age:.0f}s old (limit {max_check_age:.0f}s)",
+        }
     return 200, {**body, "status": "ok"}
 
 
-def _handler(registry: CollectorRegistry, engine: Engine, clock: Clock,
-             max_check_age: float) -> type[BaseHTTPRequestHandler]:  # fmt: skip
+def _handler(
+    registry: CollectorRegistry, engine: Engine, clock: Clock, max_check_age: float
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server protocol
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
@@ -72,14 +82,20 @@ def _handler(registry: CollectorRegistry, engine: Engine, clock: Clock,
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # a scrape every few seconds would drown the terminal
 
     return Handler
 
 
-def serve(database_url: str, port: int, host: str = "127.0.0.1", *, clock: Clock = utc_now,
-          max_check_age: float = DEFAULT_MAX_CHECK_AGE_SECONDS) -> Callable[[], None]:  # fmt: skip
+def serve(
+    database_url: str,
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    clock: Clock = utc_now,
+    max_check_age: float = DEFAULT_MAX_CHECK_AGE_SECONDS,
+) -> Callable[[], None]:
     """Serve /metrics and /health on host:port in a daemon thread; returns the stop function."""
     engine = readonly_engine(database_url)
     registry = CollectorRegistry()
@@ -89,8 +105,9 @@ def serve(database_url: str, port: int, host: str = "127.0.0.1", *, clock: Clock
     except OSError as exc:
         engine.dispose()
         if exc.errno == errno.EADDRINUSE:
-            raise PortInUse(f"port {port} on {host} is in use: stop the other exporter or pick "
-                            "another --port") from exc  # fmt: skip
+            raise PortInUse(
+                f"port {port} on {host} is in use: stop the other exporter or pick another --port"
+            ) from exc
         raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="booking-exporter", daemon=True)
