@@ -1,9 +1,89 @@
-"""Commands this part adds to `booking` (registered through the booking_core.commands entry point)."""
+"""Commands this part adds to `booking`: `booking export` (streamed booking history) and `booking dashboard`."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from booking_core.cli import friendly
+from booking_core.config import ENV_URL
+from booking_core.domain.errors import InvalidInput
+
+APP = Path(__file__).resolve().parent / "app.py"
+
+
+def _date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{flag} {value!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _database_url() -> tuple[str, object]:
+    """BOOKING_DATABASE_URL, or the embedded server's URL (and the handle that keeps it running)."""
+    if os.environ.get(ENV_URL):
+        return os.environ[ENV_URL], None
+    from booking_core.adapters.db import Database
+
+    db = Database.from_settings()
+    db.require_migrated()
+    return db.url, db
+
+
+def export_command(
+    fmt: str = typer.Option(..., "--format", help="csv, parquet or xlsx."),
+    out: Path = typer.Option(..., "--out", help="The file to write (replaced only once complete)."),
+    business: str | None = typer.Option(None, "--business", help="Only this business (its exact name)."),
+    start: str | None = typer.Option(None, "--from", help="First slot date, YYYY-MM-DD (business local)."),
+    end: str | None = typer.Option(None, "--to", help="Last slot date, YYYY-MM-DD (business local)."),
+    chunk_rows: int = typer.Option(50_000, "--chunk-rows", min=1_000, help="Rows per fetched chunk."),
+) -> None:
+    """Export booking history (cancelled and legacy bookings included), streamed in bounded memory."""
+    from booking_core import export
+    from booking_core.adapters.errors import database_errors
+    from booking_core.reports import analytics
+
+    first, last = _date(start, "--from"), _date(end, "--to")
+    if first and last and last < first:
+        raise InvalidInput("--to is before --from: swap them")
+    url, _keep = _database_url()
+    engine = analytics.readonly_engine(url, pool_size=1)
+    with database_errors(), engine.connect() as conn:
+        business_id = analytics.business_by_name(conn, business) if business else None
+        where = analytics.ExportFilter(business_id=business_id, start=first, end=last)
+        total = analytics.export_count(conn, where)
+        kind = export.check_format(fmt, total)
+        with Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      transient=not sys.stderr.isatty()) as bar:  # fmt: skip
+            task = bar.add_task("rows", total=total)
+            chunks = analytics.export_rows(conn, where, chunk_rows=chunk_rows)
+            n = export.write_file(chunks, kind, out, on_rows=lambda k: bar.advance(task, k))
+    engine.dispose()
+    typer.echo(f"wrote {n:,} bookings to {out}")
+
+
+def dashboard_command(
+    port: int = typer.Option(8501, "--port", help="The port to serve on."),
+    address: str = typer.Option("127.0.0.1", "--address", help="The address to listen on."),
+) -> None:
+    """Serve the Streamlit dashboard (headless) until interrupted."""
+    url, _keep = _database_url()
+    env = os.environ | {ENV_URL: url}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless=true",
+           f"--server.port={port}", f"--server.address={address}", "--browser.gatherUsageStats=false"]  # fmt: skip
+    typer.echo(f"dashboard on http://{address}:{port}", err=True)
+    # The app's own folder holds .streamlit/config.toml, which Streamlit reads from the working directory.
+    raise typer.Exit(subprocess.call(cmd, env=env, cwd=APP.parent))
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing yet: this part arrives in a later issue."""
+    app.command("export")(friendly(export_command))
+    app.command("dashboard")(friendly(dashboard_command))

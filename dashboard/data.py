@@ -1,0 +1,63 @@
+"""How the dashboard reads: one read-only engine per database URL, named queries cached with a short TTL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from booking_core.adapters.errors import database_errors
+from booking_core.config import ENV_URL
+from booking_core.domain.errors import BookingError, DatabaseUnavailable
+from booking_core.reports import analytics
+
+# Short enough that a manager sees a new booking within half a minute, long enough that
+# moving between pages and filters does not re-run the same aggregation.
+TTL_SECONDS = 30
+MISSING_SCHEMA = {"42P01", "42883"}
+
+
+def database_url() -> str:
+    url = os.environ.get(ENV_URL)
+    if not url:
+        raise DatabaseUnavailable(f"{ENV_URL} is not set: start the dashboard with `booking dashboard`")
+    return url
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    return analytics.readonly_engine(url)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _query(url: str, name: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
+    fn = getattr(analytics, name)
+    with database_errors(), _engine(url).connect() as conn:
+        return fn(conn, *args, **dict(kwargs))
+
+
+def query(name: str, *args: Any, **kwargs: Any) -> Any:
+    """Run the named query of booking_core.reports.analytics (cached per URL and arguments)."""
+    return _query(database_url(), name, args, tuple(sorted(kwargs.items())))
+
+
+def now_minute() -> datetime:
+    """The current minute: 'future' queries stay cacheable within a minute."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def guarded(render: Callable[[], None]) -> None:
+    """Render a page; a database or input problem becomes one clear message, never a traceback."""
+    try:
+        render()
+    except DatabaseUnavailable as exc:
+        st.error(f"The database cannot be reached: {exc}", icon=":material/cloud_off:")
+    except BookingError as exc:
+        if exc.context.get("sqlstate") in MISSING_SCHEMA:
+            st.error("The database has no booking schema yet: run `booking db upgrade`.")
+        else:
+            st.error(str(exc))

@@ -1,0 +1,69 @@
+"""Cancellation patterns: rates over time, lead time before the slot, by service/weekday/hour, reason and actor."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from booking_core.reports.analytics import GRAINS
+from dashboard import charts, data, filters
+from dashboard.views import delta_count, delta_pct_points, pct
+
+
+def _summary(sel: filters.Selection) -> bool:
+    figures = data.query("overview_figures", sel.scope)
+    now, before = figures["current"], figures["previous"]
+    if now.bookings == 0:
+        st.info("No bookings in this date range: pick other dates, another service or business.")
+        return False
+    prev = sel.scope.previous()
+    cols = st.columns(3)
+    cols[0].metric("Cancellations", f"{now.cancelled:,}", delta_count(now.cancelled, before.cancelled),
+                   delta_color="inverse")  # fmt: skip
+    cols[1].metric("Cancellation rate", pct(now.cancellation_rate),
+                   delta_pct_points(now.cancellation_rate, before.cancellation_rate), delta_color="inverse")  # fmt: skip
+    cols[2].metric("No-show rate", pct(now.no_show_rate),
+                   delta_pct_points(now.no_show_rate, before.no_show_rate), delta_color="inverse")  # fmt: skip
+    st.caption(f"Changes against {prev.start:%Y-%m-%d} to {prev.end:%Y-%m-%d}.")
+    return True
+
+
+def _over_time(sel: filters.Selection) -> None:
+    wanted = st.query_params.get("grain", "week")
+    grain = st.segmented_control("Per", GRAINS, default=wanted if wanted in GRAINS else "week", key="c_grain")
+    grain = grain or "week"
+    st.query_params["grain"] = grain
+    df = data.query("cancellation_rates_over_time", sel.scope, grain=grain)
+    st.plotly_chart(charts.rates_over_time(df, grain=grain, timezone=sel.timezone))
+
+
+def _breakdowns(sel: filters.Selection) -> None:
+    st.subheader("Lead time before the slot")
+    lead = data.query("cancellation_lead_times", sel.scope)
+    if lead.empty:
+        st.info("No cancellations in this date range.")
+        return
+    st.plotly_chart(charts.counts_bar(lead, x="lead_time"))
+    tabs = st.tabs(["By service", "By weekday", f"By hour ({sel.timezone})"])
+    for tab, dim in zip(tabs, ("service", "weekday", "hour"), strict=True):
+        with tab:
+            st.plotly_chart(charts.rate_bars(data.query("cancellations_by", sel.scope, dim), dimension=dim))
+    left, right = st.columns(2)
+    with left:
+        st.subheader("By reason")
+        st.dataframe(data.query("cancellations_by_reason", sel.scope), hide_index=True)
+    with right:
+        st.subheader("By who cancelled")
+        actors = data.query("cancellations_by_actor", sel.scope)
+        st.plotly_chart(charts.counts_bar(actors, x="cancelled_by"))
+
+
+def render() -> None:
+    sel = filters.current()
+    assert sel is not None
+    filters.header("Cancellation patterns", sel)
+    if _summary(sel):
+        _over_time(sel)
+        _breakdowns(sel)
+
+
+data.guarded(render)

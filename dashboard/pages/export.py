@@ -1,0 +1,68 @@
+"""Export: booking history with its filters (cancelled and legacy included on request) as CSV, Parquet, Excel."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from booking_core import export
+from booking_core.reports import analytics
+from booking_core.reports.analytics import ExportFilter
+from dashboard import data, filters
+
+STATUSES = ("draft", "confirmed", "checked_in", "completed", "no_show", "cancelled", "refunded")
+# Beyond this a browser download is slow and memory-hungry: `booking export` streams instead.
+BROWSER_ROWS = 100_000
+PREVIEW_ROWS = 20
+
+
+def _filter(sel: filters.Selection) -> ExportFilter:
+    statuses = st.multiselect("Statuses", STATUSES, default=list(STATUSES), key="e_statuses")
+    legacy = st.checkbox("Include bookings in legacy slots", value=True, key="e_legacy")
+    s = sel.scope
+    return ExportFilter(business_id=s.business_id, start=s.start, end=s.end,
+                        statuses=tuple(statuses) or None, include_legacy=legacy)  # fmt: skip
+
+
+def _downloads(where: ExportFilter, sel: filters.Selection, rows: int) -> None:
+    url = data.database_url()
+    stem = f"bookings-{sel.name}-{sel.scope.start:%Y%m%d}-{sel.scope.end:%Y%m%d}".replace(" ", "_")
+
+    def build(fmt: export.Format) -> bytes:
+        # Runs on click, in its own thread: its own short-lived read-only engine, no Streamlit calls.
+        engine = analytics.readonly_engine(url, pool_size=1)
+        try:
+            with engine.connect() as conn:
+                return export.to_bytes(analytics.export_rows(conn, where), fmt)
+        finally:
+            engine.dispose()
+
+    cols = st.columns(3)
+    for col, (fmt, label) in zip(cols, (("csv", "CSV"), ("parquet", "Parquet"), ("xlsx", "Excel")), strict=True):
+        col.download_button(f"Download {label}", data=lambda fmt=fmt: build(fmt),  # type: ignore[misc]
+                            file_name=f"{stem}.{fmt}", mime=export.MIME[fmt], key=f"e_{fmt}",
+                            on_click="ignore", icon=":material/download:")  # fmt: skip
+
+
+def render() -> None:
+    sel = filters.current()
+    assert sel is not None
+    filters.header("Export booking history", sel)
+    where = _filter(sel)
+    if where.statuses is None:
+        st.info("Pick at least one status.")
+        return
+    rows = data.query("export_count", where)
+    st.metric("Bookings to export", f"{rows:,}")
+    if rows == 0:
+        st.info("No bookings match these filters in this date range.")
+        return
+    st.dataframe(data.query("export_frame", where, limit=PREVIEW_ROWS), hide_index=True)
+    if rows > BROWSER_ROWS:
+        st.warning(f"{rows:,} rows are too many for the browser: run `booking export --format parquet "
+                   f"--out bookings.parquet --business '{sel.name}' --from {sel.scope.start} --to {sel.scope.end}`.")  # fmt: skip
+        return
+    _downloads(where, sel, rows)
+    st.caption(f"Dates and times are {sel.timezone} local time; the `timezone` column says so in the file.")
+
+
+data.guarded(render)

@@ -1,0 +1,59 @@
+"""Integrity: the latest stored check run, each check's status and history, offending rows linked to timelines."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data, filters
+
+MAX_LINKS = 20
+
+
+def _latest(runs: pd.DataFrame, timezone: str) -> pd.Series:
+    last = runs.iloc[0]
+    cols = st.columns(4)
+    cols[0].metric("Latest run", str(last["status"]))
+    cols[1].metric(f"Started ({timezone})", f"{pd.Timestamp(last['started_at']).tz_convert(timezone):%Y-%m-%d %H:%M}")
+    cols[2].metric("Violations", f"{int(last['violations']):,}", help="All businesses.")
+    cols[3].metric("Failing checks", f"{int(last['failing_checks']):,}")
+    return last
+
+
+def _offending(sel: filters.Selection, run_id: object) -> None:
+    st.subheader(f"Offending rows of {sel.name}")
+    rows = data.query("offending_rows", run_id, sel.scope.business_id)
+    if rows.empty:
+        st.success("The latest run sampled no offending row of this business.")
+        return
+    business = str(sel.scope.business_id)
+    rows = rows.assign(timeline=[
+        f"audit?business={business}&booking={b}" if b else None for b in rows["booking_id"]
+    ])  # fmt: skip
+    st.dataframe(rows, hide_index=True, column_config={
+        "timeline": st.column_config.LinkColumn("timeline", display_text="open timeline"),
+        "detail": st.column_config.JsonColumn("detail"),
+    })  # fmt: skip
+    for booking in rows["booking_id"].dropna().unique()[:MAX_LINKS]:
+        st.page_link("pages/audit.py", label=f"Timeline of booking {booking}", icon=":material/history:",
+                     query_params={"business": business, "booking": booking})  # fmt: skip
+
+
+def render() -> None:
+    sel = filters.current()
+    assert sel is not None
+    filters.header("Integrity", sel)
+    runs = data.query("latest_check_runs", limit=1)
+    if runs.empty:
+        st.info("No integrity check run is stored yet: run `booking check`.")
+        return
+    last = _latest(runs, sel.timezone)
+    st.subheader("Checks of the latest run")
+    st.dataframe(data.query("check_results", last["id"]), hide_index=True)
+    st.subheader("History")
+    history = data.query("check_history", runs=30)
+    st.plotly_chart(charts.check_history(history))
+    _offending(sel, last["id"])
+
+
+data.guarded(render)

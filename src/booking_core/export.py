@@ -1,0 +1,116 @@
+"""Streamed booking-history export (CSV, Parquet, Excel) in bounded memory: chunk in, chunk out.
+
+Rows come from a server-side cursor in chunks (reports.analytics.export_rows); each chunk is
+written and dropped before the next is fetched, so memory holds one chunk whatever the history size.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from booking_core.domain.errors import InvalidInput
+from booking_core.reports.analytics import EXPORT_COLUMNS
+
+Format = Literal["csv", "parquet", "xlsx"]
+FORMATS: tuple[Format, ...] = ("csv", "parquet", "xlsx")
+MIME = {
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+XLSX_MAX_ROWS = 1_048_575  # a sheet's 1,048,576 rows, less the header
+Chunks = Iterable[Sequence[Sequence[Any]]]
+Progress = Callable[[int], None]
+
+_TS = pa.timestamp("us")
+_TYPES: dict[str, pa.DataType] = {
+    "party_size": pa.int32(), "slot_date": pa.date32(), "slot_time": pa.time64("us"), "slot_starts_local": _TS,
+    "legacy_slot": pa.bool_(), "amount": pa.decimal128(12, 2), "created_local": _TS, "updated_local": _TS,
+    "cancelled_local": _TS,
+}  # fmt: skip
+SCHEMA = pa.schema([(c, _TYPES.get(c, pa.string())) for c in EXPORT_COLUMNS])
+
+
+def check_format(fmt: str, rows: int) -> Format:
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt == "xlsx" and rows > XLSX_MAX_ROWS:
+        raise InvalidInput(
+            f"{rows:,} bookings do not fit one Excel sheet: export csv or parquet, or filter"
+        )
+    return fmt  # type: ignore[return-value]
+
+
+def write(chunks: Chunks, fmt: Format, out: BinaryIO, *, on_rows: Progress | None = None) -> int:
+    """Write every chunk to `out` in the format; returns the rows written."""
+    writer = {"csv": _csv, "parquet": _parquet, "xlsx": _xlsx}[fmt]
+    return writer(chunks, out, on_rows or (lambda _n: None))
+
+
+def write_file(chunks: Chunks, fmt: Format, path: Path, *, on_rows: Progress | None = None) -> int:
+    """Write to a temporary sibling, then rename: a failed export never leaves a half-written file."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with tmp.open("wb") as out:
+            n = write(chunks, fmt, out, on_rows=on_rows)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n
+
+
+def to_bytes(chunks: Chunks, fmt: Format) -> bytes:
+    buf = io.BytesIO()
+    write(chunks, fmt, buf)
+    return buf.getvalue()
+
+
+def _csv(chunks: Chunks, out: BinaryIO, on_rows: Progress) -> int:
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    w = csv.writer(text)
+    w.writerow(EXPORT_COLUMNS)
+    n = 0
+    for chunk in chunks:
+        w.writerows(chunk)
+        n += len(chunk)
+        on_rows(len(chunk))
+    text.flush()
+    text.detach()  # leave `out` open for the caller
+    return n
+
+
+def _parquet(chunks: Chunks, out: BinaryIO, on_rows: Progress) -> int:
+    n = 0
+    with pq.ParquetWriter(out, SCHEMA, compression="zstd") as writer:
+        for chunk in chunks:
+            columns = list(zip(*chunk, strict=True)) if chunk else [[] for _ in SCHEMA]
+            arrays = [
+                pa.array(col, type=field.type) for col, field in zip(columns, SCHEMA, strict=True)
+            ]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=SCHEMA))
+            n += len(chunk)
+            on_rows(len(chunk))
+    return n
+
+
+def _xlsx(chunks: Chunks, out: BinaryIO, on_rows: Progress) -> int:
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)  # rows stream to a temporary file, not into memory
+    ws = wb.create_sheet("bookings")
+    ws.append(list(EXPORT_COLUMNS))
+    n = 0
+    for chunk in chunks:
+        for row in chunk:
+            ws.append(tuple(row))
+        n += len(chunk)
+        on_rows(len(chunk))
+    wb.save(out)
+    return n
