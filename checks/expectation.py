@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 # GX phones home unless told not to; a checker on an ops box must not.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-from great_expectations.expectations import UnexpectedRowsExpectation  # noqa: E402
+from great_expectations.expectations import UnexpectedRowsExpectation
 
 
 class ExpectNoIntegrityViolations(UnexpectedRowsExpectation):  # type: ignore[misc]

@@ -152,7 +152,7 @@ def _validate(
 ) -> tuple[list[CheckResult], Path | None]:
     """Run the checks as GE suites in one checkpoint; one result per check, in `checks` order."""
     try:
-        context, checkpoint = _build(url, checks, business_id=business_id, docs_dir=docs_dir)
+        checkpoint = _build(url, checks, business_id=business_id, docs_dir=docs_dir)
         outcome = checkpoint.run()
     except Exception as exc:  # GE itself failed: every check errored, none passed
         message = _one_line(exc)
@@ -171,8 +171,8 @@ def _validate(
 
 def _build(
     url: str, checks: list[Check], *, business_id: uuid.UUID | None, docs_dir: Path | None
-) -> tuple[Any, Any]:
-    """An ephemeral GE context: one datasource, an asset per table, a suite per (suite, table)."""
+) -> Any:
+    """A checkpoint in an ephemeral GE context: one datasource, an asset per table, a suite per (suite, table)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -197,8 +197,8 @@ def _build(
                 unexpected_rows_query=violations_query(c, business_id=business_id),
                 description=c.description, meta={"check": c.name, "suite": c.suite},
                 severity="info" if c.severity == "info" else "critical"))  # fmt: skip
-        definitions.append(context.validation_definitions.add(
-            gx.ValidationDefinition(name=suite.name, data=batches[table], suite=suite)))  # fmt: skip
+        definition = gx.ValidationDefinition(name=suite.name, data=batches[table], suite=suite)
+        definitions.append(context.validation_definitions.add(definition))
     actions: list[Any] = []
     if docs_dir is not None:
         context.add_data_docs_site("integrity", {
@@ -211,7 +211,7 @@ def _build(
     checkpoint = context.checkpoints.add(gx.Checkpoint(
         name="integrity", validation_definitions=definitions, actions=actions,
         result_format="COMPLETE"))  # fmt: skip
-    return context, checkpoint
+    return checkpoint
 
 
 def _result(check: Check, r: Any) -> CheckResult:

@@ -48,7 +48,8 @@ _HELD_PER_SLOT = f"""
      AND {{explained}} EXISTS (
        SELECT 1 FROM slot_capacity_changes c
         WHERE c.business_id = ts.business_id AND c.slot_id = ts.id
-          AND c.new_capacity < c.booked_seats_at_change AND h.held_seats <= c.booked_seats_at_change)
+          AND c.new_capacity < c.booked_seats_at_change
+          AND h.held_seats <= c.booked_seats_at_change)
 """
 
 # The set-based form of booking_payment_status(business, booking): the same CASE over one
@@ -67,14 +68,18 @@ _DERIVED_PAYMENT_STATUS = f"""
 CHECKS: list[Check] = [
     # ------------------------------------------------------------------ overbooking
     Check(
-        "overbooked_slot", "overbooking", "time_slots",
+        "overbooked_slot",
+        "overbooking",
+        "time_slots",
         "A slot holds more seats (confirmed, checked-in, completed, no-show party sizes) than its "
         "capacity, and no recorded capacity reduction explains it: people were booked into seats "
         "that do not exist. Contact the parties and move some to another slot.",
         _HELD_PER_SLOT.replace("{explained}", "NOT"),
     ),
     Check(
-        "over_committed_by_reduction", "overbooking", "time_slots",
+        "over_committed_by_reduction",
+        "overbooking",
+        "time_slots",
         "Information: a slot holds more seats than its capacity only because its capacity was "
         "reduced after the seats were booked (recorded in slot_capacity_changes). Existing "
         "bookings are honoured; no new ones are taken.",
@@ -83,7 +88,9 @@ CHECKS: list[Check] = [
     ),
     # ------------------------------------------------------------------ payment mismatch
     Check(
-        "payment_status_mismatch", "payment_mismatch", "bookings",
+        "payment_status_mismatch",
+        "payment_mismatch",
+        "bookings",
         "A booking's payment_status disagrees with what its payments say (paid, refunded, "
         "failed, ...). Reports and refunds read the wrong state; recompute it from the payments.",
         f"""
@@ -95,7 +102,9 @@ CHECKS: list[Check] = [
 """,
     ),
     Check(
-        "pay_now_confirmed_unpaid", "payment_mismatch", "bookings",
+        "pay_now_confirmed_unpaid",
+        "payment_mismatch",
+        "bookings",
         "A pay-now booking holds a seat (confirmed or later) but has no paid payment: a seat was "
         "given away without money. Collect the payment or cancel the booking.",
         f"""
@@ -107,7 +116,9 @@ CHECKS: list[Check] = [
 """,
     ),
     Check(
-        "paid_on_cancelled_unrefunded", "payment_mismatch", "bookings",
+        "paid_on_cancelled_unrefunded",
+        "payment_mismatch",
+        "bookings",
         "A cancelled booking still has a paid payment and no refund at all: the customer's money "
         "is kept for a service that will not happen. Refund it (or record why not).",
         """
@@ -119,7 +130,9 @@ CHECKS: list[Check] = [
 """,
     ),
     Check(
-        "refund_exceeds_payment", "payment_mismatch", "bookings",
+        "refund_exceeds_payment",
+        "payment_mismatch",
+        "bookings",
         "The refunds recorded against a payment add up to more than the payment: money went out "
         "that never came in. Check the refund ledger with the payment provider.",
         """
@@ -135,7 +148,9 @@ CHECKS: list[Check] = [
     ),
     # ------------------------------------------------------------------ orphaned bookings
     Check(
-        "orphaned_booking", "orphaned_bookings", "bookings",
+        "orphaned_booking",
+        "orphaned_bookings",
+        "bookings",
         "An active booking (draft, confirmed, checked-in) points at a slot that is missing, or "
         "at a slot that is neither in the current schedule nor marked legacy: the customer will "
         "arrive for a time the business no longer knows. Restore the slot or mark it legacy.",
@@ -154,7 +169,9 @@ CHECKS: list[Check] = [
     ),
     # ------------------------------------------------------------------ audit completeness
     Check(
-        "booking_without_created_audit", "audit_completeness", "bookings",
+        "booking_without_created_audit",
+        "audit_completeness",
+        "bookings",
         "A booking has no 'booking.created' audit entry: nobody can tell who made it, when or "
         "how. Find how it was written (raw SQL, a restore) and record the missing history.",
         """
@@ -166,7 +183,9 @@ CHECKS: list[Check] = [
 """,
     ),
     Check(
-        "transition_without_audit", "audit_completeness", "booking_state_transitions",
+        "transition_without_audit",
+        "audit_completeness",
+        "booking_state_transitions",
         "A booking state transition has no matching audit entry ('booking.created' or "
         "'booking.<new status>'): the status changed without a trace of who and why.",
         """
@@ -182,7 +201,9 @@ CHECKS: list[Check] = [
 """,
     ),
     Check(
-        "status_not_last_transition", "audit_completeness", "bookings",
+        "status_not_last_transition",
+        "audit_completeness",
+        "bookings",
         "A booking's status is not the target of its last recorded state transition (or it has "
         "none): the status was changed outside the state machine. Review its history.",
         """
@@ -195,7 +216,9 @@ CHECKS: list[Check] = [
 """,
     ),
     Check(
-        "audit_chain_broken", "audit_completeness", "businesses",
+        "audit_chain_broken",
+        "audit_completeness",
+        "businesses",
         "A business's sealed audit hash chain does not verify (audit_verify): an audit row was "
         "altered or deleted after sealing, or a link is missing. Treat the audit trail as "
         "tampered from this link on and restore it from a backup.",
@@ -210,7 +233,9 @@ CHECKS: list[Check] = [
     ),
     # ------------------------------------------------------------------ state validity
     Check(
-        "status_outside_state_machine", "state_validity", "bookings",
+        "status_outside_state_machine",
+        "state_validity",
+        "bookings",
         "A booking is in a status that no edge of the state machine leads to: no legal sequence "
         "of actions could have put it there.",
         """
@@ -221,7 +246,9 @@ CHECKS: list[Check] = [
 """,
     ),
     Check(
-        "transition_not_in_state_machine", "state_validity", "booking_state_transitions",
+        "transition_not_in_state_machine",
+        "state_validity",
+        "booking_state_transitions",
         "A recorded state transition walks an edge the state machine does not have (for example "
         "cancelled -> confirmed): the booking's state was forced. Review the booking.",
         """
@@ -235,7 +262,9 @@ CHECKS: list[Check] = [
 """,
     ),
     Check(
-        "check_in_before_slot_opens", "state_validity", "booking_state_transitions",
+        "check_in_before_slot_opens",
+        "state_validity",
+        "booking_state_transitions",
         "A booking was checked in more than 30 minutes before its slot starts (check-in opens "
         "30 minutes before): a clock, timezone or wrong-booking error at the front desk.",
         """
@@ -249,7 +278,9 @@ CHECKS: list[Check] = [
     ),
     # ------------------------------------------------------------------ time sanity
     Check(
-        "slot_instant_mismatch", "time_sanity", "time_slots",
+        "slot_instant_mismatch",
+        "time_sanity",
+        "time_slots",
         "A slot's instant (starts_at) is not its local date and time in the business's timezone "
         "(DST resolved as PostgreSQL does): customers see one time, the system another.",
         """
@@ -262,7 +293,9 @@ CHECKS: list[Check] = [
     ),
     # ------------------------------------------------------------------ hygiene
     Check(
-        "party_size_out_of_range", "hygiene", "bookings",
+        "party_size_out_of_range",
+        "hygiene",
+        "bookings",
         "A booking's party size is below 1 or above what its service takes: seats and prices "
         "computed from it are wrong. Correct the party or split the booking.",
         """
@@ -274,7 +307,9 @@ CHECKS: list[Check] = [
 """,
     ),
     Check(
-        "duplicate_idempotency_key", "hygiene", "bookings",
+        "duplicate_idempotency_key",
+        "hygiene",
+        "bookings",
         "Two bookings of one business share an idempotency key: a retried request made a second "
         "booking (the unique index is missing or was bypassed). Cancel the duplicate.",
         """
@@ -286,7 +321,9 @@ CHECKS: list[Check] = [
 """,
     ),
     Check(
-        "required_fields_missing", "hygiene", "bookings",
+        "required_fields_missing",
+        "hygiene",
+        "bookings",
         "A booking lacks something it needs: its customer is missing or has no name, or its "
         "currency or amount is missing. Nobody can be contacted or charged; fill it in.",
         """
@@ -300,7 +337,7 @@ CHECKS: list[Check] = [
       OR b.currency IS NULL OR b.amount IS NULL
 """,
     ),
-]  # fmt: skip
+]
 
 BY_NAME: dict[str, Check] = {c.name: c for c in CHECKS}
 SUITES: list[str] = list(dict.fromkeys(c.suite for c in CHECKS))
@@ -320,9 +357,7 @@ def select_checks(only: list[str] | None) -> list[Check]:
     return [c for c in CHECKS if c.name in wanted or c.suite in wanted]
 
 
-def violations_query(
-    check: Check, *, business_id: uuid.UUID | None = None, limit: int = SAMPLE_SIZE
-) -> str:
+def violations_query(check: Check, *, business_id: uuid.UUID | None = None, limit: int = SAMPLE_SIZE) -> str:
     """One query for a rule: its violation count (on every row) and a sample of `limit` rows.
 
     `{batch}` is left in place for the caller. A business scope is inlined from a UUID
