@@ -244,12 +244,8 @@ def capacity(conn: Connection, now: datetime) -> list[Metric]:
 
 
 def payments(conn: Connection, now: datetime) -> list[Metric]:
-    by_status = GaugeMetricFamily(
-        "booking_payments", "Payments by business and status.", labels=["business", "status"]
-    )
-    failures = CounterMetricFamily(
-        "booking_payment_failures", "Payments that failed.", labels=["business"]
-    )
+    by_status = GaugeMetricFamily("booking_payments", "Payments by business and status.", labels=["business", "status"])
+    failures = CounterMetricFamily("booking_payment_failures", "Payments that failed.", labels=["business"])
     ratio = GaugeMetricFamily(
         "booking_payment_failure_ratio",
         "Payments failed in the last hour over payments created in the last hour.",

@@ -14,7 +14,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,6 +24,9 @@ from metrics.collector import BookingCollector, Clock, readonly_engine, utc_now
 
 # Checks are meant to run at least hourly; two missed runs make the service unhealthy.
 DEFAULT_MAX_CHECK_AGE_SECONDS = 2 * 3600.0
+# The classic text format: what generate_latest writes for our (plain ASCII) names, and what
+# every Prometheus 2.x understands; newer clients would announce version=1.0.0.
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class PortInUse(InvalidInput):
@@ -68,7 +71,7 @@ def _handler(
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+                self._send(200, TEXT_FORMAT, generate_latest(registry))
             elif path == "/health":
                 code, body = health(engine, now=clock(), max_check_age=max_check_age)
                 self._send(code, "application/json", json.dumps(body).encode())
@@ -105,9 +108,7 @@ def serve(
     except OSError as exc:
         engine.dispose()
         if exc.errno == errno.EADDRINUSE:
-            raise PortInUse(
-                f"port {port} on {host} is in use: stop the other exporter or pick another --port"
-            ) from exc
+            raise PortInUse(f"port {port} on {host} is in use: stop the other exporter or pick another --port") from exc
         raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="booking-exporter", daemon=True)

@@ -32,16 +32,10 @@ class Scenario:
 
 def _name(system: BookingSystem, business_id: uuid.UUID) -> str:
     with system.db.connect() as conn:
-        return str(
-            conn.execute(
-                text("SELECT name FROM businesses WHERE id = :b"), {"b": business_id}
-            ).scalar_one()
-        )
+        return str(conn.execute(text("SELECT name FROM businesses WHERE id = :b"), {"b": business_id}).scalar_one())
 
 
-def _overbook_with_raw_sql(
-    database_url: str, business_id: uuid.UUID, slot_id: uuid.UUID, capacity: int
-) -> None:
+def _overbook_with_raw_sql(database_url: str, business_id: uuid.UUID, slot_id: uuid.UUID, capacity: int) -> None:
     # What a bypass looks like: triggers off, capacity cut with no capacity-change record.
     with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
         conn.execute("SET session_replication_role = replica")
@@ -66,9 +60,7 @@ def _bookings(shop: Shop, database_url: str) -> datetime:
         shop.book(thu1, party=8)
     s.cancel(shop.business_id, b2.id, actor=admin, now=MONDAY + timedelta(hours=1))
     shop.publish((4, 5), capacity=10, effective=MONDAY.date(), now=MONDAY + timedelta(hours=2))
-    s.change_capacity(
-        shop.business_id, thu2.id, capacity=3, actor=admin, now=MONDAY + timedelta(hours=3)
-    )
+    s.change_capacity(shop.business_id, thu2.id, capacity=3, actor=admin, now=MONDAY + timedelta(hours=3))
     _overbook_with_raw_sql(database_url, shop.business_id, fri2.id, capacity=2)
     start = thu1.starts_at
     s.check_in(shop.business_id, b1.id, actor=admin, now=start)
@@ -127,9 +119,7 @@ def scenario(system: BookingSystem, database_url: str) -> Scenario:
         at=now - timedelta(minutes=5),
         results={"no_overbooked_slots": 1, "audit_chain_intact": 0, "payments_match": "timeout"},
     )
-    return Scenario(
-        shop, paying, _name(system, shop.business_id), _name(system, paying.business_id), now
-    )
+    return Scenario(shop, paying, _name(system, shop.business_id), _name(system, paying.business_id), now)
 
 
 @pytest.fixture
@@ -164,17 +154,9 @@ def test_bookings_by_status_equal_what_sql_counts(
     assert value(registry, "booking_attempts_succeeded_total", business=scenario.name) == 7
 
 
-def test_refused_attempts_are_counted_by_reason(
-    registry: CollectorRegistry, scenario: Scenario
-) -> None:
-    assert (
-        value(registry, "booking_attempts_refused_total", business=scenario.name, reason="full")
-        == 1
-    )
-    assert (
-        value(registry, "booking_attempts_refused_total", business=scenario.name, reason="legacy")
-        is None
-    )
+def test_refused_attempts_are_counted_by_reason(registry: CollectorRegistry, scenario: Scenario) -> None:
+    assert value(registry, "booking_attempts_refused_total", business=scenario.name, reason="full") == 1
+    assert value(registry, "booking_attempts_refused_total", business=scenario.name, reason="legacy") is None
 
 
 def test_cancellation_and_no_show_rates_and_the_spike_against_the_baseline(
@@ -185,9 +167,7 @@ def test_cancellation_and_no_show_rates_and_the_spike_against_the_baseline(
     assert value(registry, "booking_no_show_ratio", business=name) == pytest.approx(1 / 2)
     # One cancellation an hour ago; one three days ago is the 28-day baseline.
     assert value(registry, "booking_cancellations_last_24h", business=name) == 1
-    assert value(registry, "booking_cancellations_baseline_daily", business=name) == pytest.approx(
-        1 / 28
-    )
+    assert value(registry, "booking_cancellations_baseline_daily", business=name) == pytest.approx(1 / 28)
     assert value(registry, "booking_cancellation_spike_ratio", business=name) == pytest.approx(28)
 
 
@@ -203,9 +183,7 @@ def test_utilization_equals_booked_over_capacity_of_bookable_slots(
             scenario.now,
             scenario.now + timedelta(days=days),
         )
-        got = value(
-            registry, "booking_capacity_utilization_ratio", business=scenario.name, window=window
-        )
+        got = value(registry, "booking_capacity_utilization_ratio", business=scenario.name, window=window)
         assert got == pytest.approx(float(booked) / float(cap))  # type: ignore[arg-type]
         assert got is not None and got > 0
 
@@ -243,24 +221,13 @@ def test_payments_failures_refunds_and_completion_time(
     assert value(registry, "booking_completion_seconds_sum") == pytest.approx(seconds)
 
 
-def test_integrity_results_of_the_last_run_per_check(
-    registry: CollectorRegistry, scenario: Scenario
-) -> None:
+def test_integrity_results_of_the_last_run_per_check(registry: CollectorRegistry, scenario: Scenario) -> None:
     ran_at = (scenario.now - timedelta(minutes=5)).timestamp()
     check = {"suite": "capacity"}
-    assert (
-        value(registry, "booking_integrity_check_violations", check="no_overbooked_slots", **check)
-        == 1
-    )
-    assert (
-        value(registry, "booking_integrity_check_violations", check="audit_chain_intact", **check)
-        == 0
-    )
+    assert value(registry, "booking_integrity_check_violations", check="no_overbooked_slots", **check) == 1
+    assert value(registry, "booking_integrity_check_violations", check="audit_chain_intact", **check) == 0
     assert value(registry, "booking_integrity_check_errored", check="payments_match", **check) == 1
-    assert (
-        value(registry, "booking_integrity_check_errored", check="no_overbooked_slots", **check)
-        == 0
-    )
+    assert value(registry, "booking_integrity_check_errored", check="no_overbooked_slots", **check) == 0
     assert value(
         registry,
         "booking_integrity_check_last_run_timestamp_seconds",
@@ -287,16 +254,12 @@ def test_promtool_finds_nothing_to_complain_about_in_a_real_scrape(
     promtool = require_binary("promtool")
     body = generate_latest(registry)
     assert b"booking_bookings{" in body
-    done = subprocess.run(
-        [promtool, "check", "metrics"], input=body, capture_output=True, timeout=30
-    )
+    done = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
     assert (done.returncode, done.stdout + done.stderr) == (0, b"")
 
 
 def test_a_scrape_while_the_database_is_down_says_so_and_does_not_raise() -> None:
-    engine = readonly_engine(
-        f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere", connect_timeout=1
-    )
+    engine = readonly_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere", connect_timeout=1)
     reg = CollectorRegistry()
     reg.register(BookingCollector(engine))
     body = generate_latest(reg).decode()
