@@ -20,9 +20,7 @@ import pytest
 from booking_core import Actor, BookingSystem, Money, PaymentMethod, WeeklyRule, connect
 from tests.factories import Shop
 
-ADMIN_URL = os.environ.get(
-    "BOOKING_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+ADMIN_URL = os.environ.get("BOOKING_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -49,9 +47,7 @@ def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail("BOOKING_TEST_SERVER=service but no PostgreSQL answers at " + ADMIN_URL)
     from booking_core.adapters.embedded import start_embedded
 
-    data_dir = Path(
-        os.environ.get("BOOKING_TEST_DATA_DIR") or tmp_path_factory.mktemp("embedded-pg")
-    )
+    data_dir = Path(os.environ.get("BOOKING_TEST_DATA_DIR") or tmp_path_factory.mktemp("embedded-pg"))
     url, server = start_embedded(data_dir, database="postgres")
     try:
         yield url
@@ -99,9 +95,7 @@ def system(database_url: str) -> Iterator[BookingSystem]:
 @pytest.fixture
 def raw(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """A raw psycopg connection (autocommit) for attempts that bypass the library."""
-    with psycopg.connect(
-        database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
-    ) as conn:
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
         yield conn
 
 

@@ -61,43 +61,93 @@ class BookingSystem:
         return self.clock() if now is None else now
 
     # -- catalogue
-    def create_business(self, *, name: str, timezone: str, currency: str, actor: Actor,
-                        now: datetime | None = None) -> Business:  # fmt: skip
-        return catalogue.create_business(self.db, name=name, timezone=timezone, currency=currency, actor=actor,
-                                         now=self._now(now))  # fmt: skip
-
-    def add_customer(self, business_id: uuid.UUID, *, name: str, email: str | None = None, actor: Actor,
-                     now: datetime | None = None) -> uuid.UUID:  # fmt: skip
-        return catalogue.add_customer(
-            self.db, business_id, name=name, email=email, actor=actor, now=self._now(now)
+    def create_business(
+        self, *, name: str, timezone: str, currency: str, actor: Actor, now: datetime | None = None
+    ) -> Business:
+        return catalogue.create_business(
+            self.db, name=name, timezone=timezone, currency=currency, actor=actor, now=self._now(now)
         )
 
-    def add_service(self, business_id: uuid.UUID, *, name: str, price: Money,
-                    payment_method: PaymentMethod = PaymentMethod.PAY_ON_ARRIVAL, max_party_size: int = 1,
-                    kind: str = "appointment", actor: Actor, now: datetime | None = None) -> uuid.UUID:  # fmt: skip
-        return catalogue.add_service(self.db, business_id, name=name, price=price, payment_method=payment_method,
-                                     max_party_size=max_party_size, kind=kind, actor=actor, now=self._now(now))  # fmt: skip
+    def add_customer(
+        self, business_id: uuid.UUID, *, name: str, email: str | None = None, actor: Actor, now: datetime | None = None
+    ) -> uuid.UUID:
+        return catalogue.add_customer(self.db, business_id, name=name, email=email, actor=actor, now=self._now(now))
 
-    def add_resource(self, business_id: uuid.UUID, *, name: str, kind: str = "room", actor: Actor,
-                     now: datetime | None = None) -> uuid.UUID:  # fmt: skip
-        return catalogue.add_resource(
-            self.db, business_id, name=name, kind=kind, actor=actor, now=self._now(now)
+    def add_service(
+        self,
+        business_id: uuid.UUID,
+        *,
+        name: str,
+        price: Money,
+        payment_method: PaymentMethod = PaymentMethod.PAY_ON_ARRIVAL,
+        max_party_size: int = 1,
+        kind: str = "appointment",
+        actor: Actor,
+        now: datetime | None = None,
+    ) -> uuid.UUID:
+        return catalogue.add_service(
+            self.db,
+            business_id,
+            name=name,
+            price=price,
+            payment_method=payment_method,
+            max_party_size=max_party_size,
+            kind=kind,
+            actor=actor,
+            now=self._now(now),
         )
+
+    def add_resource(
+        self, business_id: uuid.UUID, *, name: str, kind: str = "room", actor: Actor, now: datetime | None = None
+    ) -> uuid.UUID:
+        return catalogue.add_resource(self.db, business_id, name=name, kind=kind, actor=actor, now=self._now(now))
 
     # -- schedules
-    def publish_schedule(self, business_id: uuid.UUID, *, rules: Sequence[WeeklyRule], effective_date: date,
-                         horizon_date: date, actor: Actor, now: datetime | None = None,
-                         note: str | None = None) -> PublishReport:  # fmt: skip
-        return schedules.publish_schedule(self.db, business_id, rules=rules, effective_date=effective_date,
-                                          horizon_date=horizon_date, actor=actor, now=self._now(now), note=note)  # fmt: skip
+    def publish_schedule(
+        self,
+        business_id: uuid.UUID,
+        *,
+        rules: Sequence[WeeklyRule],
+        effective_date: date,
+        horizon_date: date,
+        actor: Actor,
+        now: datetime | None = None,
+        note: str | None = None,
+    ) -> PublishReport:
+        return schedules.publish_schedule(
+            self.db,
+            business_id,
+            rules=rules,
+            effective_date=effective_date,
+            horizon_date=horizon_date,
+            actor=actor,
+            now=self._now(now),
+            note=note,
+        )
 
-    def change_capacity(self, business_id: uuid.UUID, slot_id: uuid.UUID, *, capacity: int, actor: Actor,
-                        reason: str | None = None, now: datetime | None = None) -> Slot:  # fmt: skip
-        return schedules.change_capacity(self.db, business_id, slot_id, capacity=capacity, actor=actor,
-                                         now=self._now(now), reason=reason)  # fmt: skip
+    def change_capacity(
+        self,
+        business_id: uuid.UUID,
+        slot_id: uuid.UUID,
+        *,
+        capacity: int,
+        actor: Actor,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> Slot:
+        return schedules.change_capacity(
+            self.db, business_id, slot_id, capacity=capacity, actor=actor, now=self._now(now), reason=reason
+        )
 
-    def open_slots(self, business_id: uuid.UUID, *, start: datetime, end: datetime,
-                   service_id: uuid.UUID | None = None, min_free: int = 1) -> list[Slot]:  # fmt: skip
+    def open_slots(
+        self,
+        business_id: uuid.UUID,
+        *,
+        start: datetime,
+        end: datetime,
+        service_id: uuid.UUID | None = None,
+        min_free: int = 1,
+    ) -> list[Slot]:
         return schedules.open_slots(
             self.db, business_id, start=start, end=end, service_id=service_id, min_free=min_free
         )
@@ -106,69 +156,170 @@ class BookingSystem:
         return schedules.get_slot(self.db, business_id, slot_id)
 
     # -- bookings
-    def book(self, business_id: uuid.UUID, *, slot_id: uuid.UUID, customer_id: uuid.UUID, party_size: int,
-             actor: Actor, idempotency_key: str | None = None, reason: str | None = None,
-             now: datetime | None = None) -> Booking:  # fmt: skip
-        return bookings.book(self.db, business_id, slot_id=slot_id, customer_id=customer_id, party_size=party_size,
-                             actor=actor, now=self._now(now), idempotency_key=idempotency_key, reason=reason)  # fmt: skip
+    def book(
+        self,
+        business_id: uuid.UUID,
+        *,
+        slot_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        party_size: int,
+        actor: Actor,
+        idempotency_key: str | None = None,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> Booking:
+        return bookings.book(
+            self.db,
+            business_id,
+            slot_id=slot_id,
+            customer_id=customer_id,
+            party_size=party_size,
+            actor=actor,
+            now=self._now(now),
+            idempotency_key=idempotency_key,
+            reason=reason,
+        )
 
     def get_booking(self, business_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
         return bookings.get_booking(self.db, business_id, booking_id)
 
-    def cancel(self, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor,
-               token: uuid.UUID | str | None = None, reason: str | None = None,
-               expected_version: int | None = None, now: datetime | None = None) -> Booking:  # fmt: skip
-        return bookings.cancel(self.db, business_id, booking_id, actor=actor, now=self._now(now), token=token,
-                               reason=reason, expected_version=expected_version)  # fmt: skip
+    def cancel(
+        self,
+        business_id: uuid.UUID,
+        booking_id: uuid.UUID,
+        *,
+        actor: Actor,
+        token: uuid.UUID | str | None = None,
+        reason: str | None = None,
+        expected_version: int | None = None,
+        now: datetime | None = None,
+    ) -> Booking:
+        return bookings.cancel(
+            self.db,
+            business_id,
+            booking_id,
+            actor=actor,
+            now=self._now(now),
+            token=token,
+            reason=reason,
+            expected_version=expected_version,
+        )
 
-    def reschedule(self, business_id: uuid.UUID, booking_id: uuid.UUID, *, new_slot_id: uuid.UUID, actor: Actor,
-                   token: uuid.UUID | str | None = None, expected_version: int | None = None,
-                   reason: str | None = None, now: datetime | None = None) -> Booking:  # fmt: skip
-        return bookings.reschedule(self.db, business_id, booking_id, new_slot_id=new_slot_id, actor=actor,
-                                   now=self._now(now), token=token, expected_version=expected_version, reason=reason)  # fmt: skip
+    def reschedule(
+        self,
+        business_id: uuid.UUID,
+        booking_id: uuid.UUID,
+        *,
+        new_slot_id: uuid.UUID,
+        actor: Actor,
+        token: uuid.UUID | str | None = None,
+        expected_version: int | None = None,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> Booking:
+        return bookings.reschedule(
+            self.db,
+            business_id,
+            booking_id,
+            new_slot_id=new_slot_id,
+            actor=actor,
+            now=self._now(now),
+            token=token,
+            expected_version=expected_version,
+            reason=reason,
+        )
 
-    def change_party_size(self, business_id: uuid.UUID, booking_id: uuid.UUID, *, party_size: int, actor: Actor,
-                          token: uuid.UUID | str | None = None, expected_version: int | None = None,
-                          now: datetime | None = None) -> Booking:  # fmt: skip
-        return bookings.change_party_size(self.db, business_id, booking_id, party_size=party_size, actor=actor,
-                                          now=self._now(now), token=token, expected_version=expected_version)  # fmt: skip
+    def change_party_size(
+        self,
+        business_id: uuid.UUID,
+        booking_id: uuid.UUID,
+        *,
+        party_size: int,
+        actor: Actor,
+        token: uuid.UUID | str | None = None,
+        expected_version: int | None = None,
+        now: datetime | None = None,
+    ) -> Booking:
+        return bookings.change_party_size(
+            self.db,
+            business_id,
+            booking_id,
+            party_size=party_size,
+            actor=actor,
+            now=self._now(now),
+            token=token,
+            expected_version=expected_version,
+        )
 
-    def check_in(self, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor,
-                 now: datetime | None = None) -> Booking:  # fmt: skip
+    def check_in(
+        self, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor, now: datetime | None = None
+    ) -> Booking:
         return bookings.check_in(self.db, business_id, booking_id, actor=actor, now=self._now(now))
 
-    def complete(self, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor,
-                 now: datetime | None = None) -> Booking:  # fmt: skip
+    def complete(
+        self, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor, now: datetime | None = None
+    ) -> Booking:
         return bookings.complete(self.db, business_id, booking_id, actor=actor, now=self._now(now))
 
-    def mark_no_show(self, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor,
-                     now: datetime | None = None) -> Booking:  # fmt: skip
-        return bookings.mark_no_show(
-            self.db, business_id, booking_id, actor=actor, now=self._now(now)
-        )
+    def mark_no_show(
+        self, business_id: uuid.UUID, booking_id: uuid.UUID, *, actor: Actor, now: datetime | None = None
+    ) -> Booking:
+        return bookings.mark_no_show(self.db, business_id, booking_id, actor=actor, now=self._now(now))
 
     # -- payments
-    def record_payment(self, business_id: uuid.UUID, booking_id: uuid.UUID, *, amount: Money, actor: Actor,
-                       idempotency_key: str | None = None, provider_ref: str | None = None,
-                       now: datetime | None = None) -> Payment:  # fmt: skip
-        return payments.record_payment(self.db, business_id, booking_id, amount=amount, actor=actor,
-                                       now=self._now(now), idempotency_key=idempotency_key, provider_ref=provider_ref)  # fmt: skip
-
-    def confirm_payment(self, business_id: uuid.UUID, payment_id: uuid.UUID, *, actor: Actor,
-                        provider_ref: str | None = None, now: datetime | None = None) -> PaymentOutcome:  # fmt: skip
-        return payments.confirm_payment(self.db, business_id, payment_id, actor=actor, now=self._now(now),
-                                        provider_ref=provider_ref)  # fmt: skip
-
-    def fail_payment(self, business_id: uuid.UUID, payment_id: uuid.UUID, *, reason: str, actor: Actor,
-                     now: datetime | None = None) -> Payment:  # fmt: skip
-        return payments.fail_payment(
-            self.db, business_id, payment_id, reason=reason, actor=actor, now=self._now(now)
+    def record_payment(
+        self,
+        business_id: uuid.UUID,
+        booking_id: uuid.UUID,
+        *,
+        amount: Money,
+        actor: Actor,
+        idempotency_key: str | None = None,
+        provider_ref: str | None = None,
+        now: datetime | None = None,
+    ) -> Payment:
+        return payments.record_payment(
+            self.db,
+            business_id,
+            booking_id,
+            amount=amount,
+            actor=actor,
+            now=self._now(now),
+            idempotency_key=idempotency_key,
+            provider_ref=provider_ref,
         )
 
-    def refund(self, business_id: uuid.UUID, payment_id: uuid.UUID, *, amount: Money, reason: str, actor: Actor,
-               now: datetime | None = None) -> PaymentOutcome:  # fmt: skip
-        return payments.refund(self.db, business_id, payment_id, amount=amount, reason=reason, actor=actor,
-                               now=self._now(now))  # fmt: skip
+    def confirm_payment(
+        self,
+        business_id: uuid.UUID,
+        payment_id: uuid.UUID,
+        *,
+        actor: Actor,
+        provider_ref: str | None = None,
+        now: datetime | None = None,
+    ) -> PaymentOutcome:
+        return payments.confirm_payment(
+            self.db, business_id, payment_id, actor=actor, now=self._now(now), provider_ref=provider_ref
+        )
+
+    def fail_payment(
+        self, business_id: uuid.UUID, payment_id: uuid.UUID, *, reason: str, actor: Actor, now: datetime | None = None
+    ) -> Payment:
+        return payments.fail_payment(self.db, business_id, payment_id, reason=reason, actor=actor, now=self._now(now))
+
+    def refund(
+        self,
+        business_id: uuid.UUID,
+        payment_id: uuid.UUID,
+        *,
+        amount: Money,
+        reason: str,
+        actor: Actor,
+        now: datetime | None = None,
+    ) -> PaymentOutcome:
+        return payments.refund(
+            self.db, business_id, payment_id, amount=amount, reason=reason, actor=actor, now=self._now(now)
+        )
 
     # -- audit
     def seal_audit(self, business_id: uuid.UUID) -> int:
@@ -177,7 +328,5 @@ class BookingSystem:
     def verify_audit(self, business_id: uuid.UUID) -> ChainReport:
         return audit.verify(self.db, business_id)
 
-    def booking_history(
-        self, business_id: uuid.UUID, booking_id: uuid.UUID
-    ) -> list[dict[str, object]]:
+    def booking_history(self, business_id: uuid.UUID, booking_id: uuid.UUID) -> list[dict[str, object]]:
         return audit.history(self.db, business_id, booking_id)

@@ -20,8 +20,9 @@ from booking_core.domain.errors import BookingError, DatabaseUnavailable
 EXIT_USER_ERROR = 2
 EXIT_DATABASE = 3
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Booking integrity on PostgreSQL.")  # fmt: skip
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="Booking integrity on PostgreSQL."
+)
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations and connection status.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
 app.add_typer(db_app, name="db")
@@ -66,10 +67,7 @@ def db_upgrade() -> None:
     before = db.current_revision()
     db.upgrade()
     after = db.current_revision()
-    out.print(
-        f"database at {after}"
-        + (" (already current)" if before == after else f" (was {before or 'empty'})")
-    )
+    out.print(f"database at {after}" + (" (already current)" if before == after else f" (was {before or 'empty'})"))
 
 
 @db_app.command("status")
@@ -110,7 +108,7 @@ def audit_verify() -> None:
     db.require_migrated()
     with db.connect() as conn:
         businesses = conn.execute(text("SELECT id, name FROM businesses ORDER BY name")).all()
-    table = Table("business", "links", "unsealed", "status")
+    table = Table("business", "links", "unsealed", "head hash (anchor it elsewhere)", "status")
     broken = 0
     for b in businesses:
         r = audit.verify(db, b.id)
@@ -119,6 +117,7 @@ def audit_verify() -> None:
             b.name,
             str(r.links),
             str(r.unsealed),
+            (r.head_hash or "")[:16],
             "ok" if r.ok else f"BROKEN at {r.first_bad_seq}: {r.problem}",
         )
     out.print(table)

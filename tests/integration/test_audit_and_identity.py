@@ -20,7 +20,6 @@ from booking_core import (
     WrongToken,
 )
 from booking_core.domain.values import ActorType
-
 from tests.factories import Shop
 from tests.integration.test_schedules import MONDAY
 
@@ -28,26 +27,48 @@ HISTORY = ("bookings", "booking_state_transitions", "booking_audit_log", "paymen
 
 
 def snapshot(raw, business_id):
-    return {t: raw.execute(f"SELECT count(*), coalesce(sum(hashtext(x::text)), 0) FROM {t} x WHERE business_id = %s",
-                           (business_id,)).fetchone() for t in HISTORY}  # fmt: skip
+    return {
+        t: raw.execute(
+            f"SELECT count(*), coalesce(sum(hashtext(x::text)), 0) FROM {t} x WHERE business_id = %s", (business_id,)
+        ).fetchone()
+        for t in HISTORY
+    }
 
 
 def test_every_change_writes_who_when_what_why_and_how(system):
     shop = Shop.create(system, now=MONDAY)
     slot = shop.first_slot()
-    web = Actor(ActorType.CUSTOMER, str(shop.customers[0]), Channel.UI, ip_address="203.0.113.7", user_agent="Firefox")
+    web = Actor(
+        ActorType.CUSTOMER,
+        str(shop.customers[0]),
+        Channel.UI,
+        ip_address="203.0.113.7",
+        user_agent="Firefox",
+    )
     b = shop.book(slot, party=2, actor=web, reason="birthday")
-    system.change_party_size(shop.business_id, b.id, party_size=3, actor=Actor.admin("bob", channel=Channel.CLI),
-                             now=MONDAY)  # fmt: skip
+    system.change_party_size(
+        shop.business_id, b.id, party_size=3, actor=Actor.admin("bob", channel=Channel.CLI), now=MONDAY
+    )
     system.cancel(shop.business_id, b.id, actor=Actor.admin("bob"), now=MONDAY, reason="double booking")
     rows = system.booking_history(shop.business_id, b.id)
-    assert [r["action"] for r in rows] == ["booking.created", "booking.party_size_changed", "booking.cancelled"]
+    assert [r["action"] for r in rows] == [
+        "booking.created",
+        "booking.party_size_changed",
+        "booking.cancelled",
+    ]
     created, grown, cancelled = rows
-    assert (created["performed_by"], created["channel"], created["reason"]) == ("customer", "ui", "birthday")
+    assert (created["performed_by"], created["channel"], created["reason"]) == (
+        "customer",
+        "ui",
+        "birthday",
+    )
     assert created["old_values"] is None and created["new_values"]["party_size"] == 2
     assert (grown["old_values"]["party_size"], grown["new_values"]["party_size"]) == (2, 3)
     assert (grown["performed_by_id"], grown["channel"]) == ("bob", "cli")
-    assert (cancelled["reason"], cancelled["new_values"]["status"]) == ("double booking", "cancelled")
+    assert (cancelled["reason"], cancelled["new_values"]["status"]) == (
+        "double booking",
+        "cancelled",
+    )
     assert all(r["occurred_at"] == MONDAY for r in rows)
 
 
@@ -55,13 +76,26 @@ def test_slot_and_schedule_changes_are_audited_too(system, raw):
     shop = Shop.create(system, now=MONDAY)
     slot = shop.first_slot()
     system.change_capacity(shop.business_id, slot.id, capacity=3, actor=shop.admin, now=MONDAY, reason="fewer staff")
-    actions = [r[0] for r in raw.execute(
-        "SELECT action FROM booking_audit_log WHERE business_id = %s AND entity_id = %s ORDER BY id",
-        (shop.business_id, slot.id))]  # fmt: skip
+    actions = [
+        r[0]
+        for r in raw.execute(
+            "SELECT action FROM booking_audit_log WHERE business_id = %s AND entity_id = %s ORDER BY id",
+            (shop.business_id, slot.id),
+        )
+    ]
     assert actions == ["slot.created", "slot.capacity_changed"]
-    kinds = {r[0] for r in raw.execute("SELECT DISTINCT action FROM booking_audit_log WHERE business_id = %s",
-                                        (shop.business_id,))}  # fmt: skip
-    assert {"business.created", "service.created", "schedule.created", "schedule.published"} <= kinds
+    kinds = {
+        r[0]
+        for r in raw.execute(
+            "SELECT DISTINCT action FROM booking_audit_log WHERE business_id = %s", (shop.business_id,)
+        )
+    }
+    assert {
+        "business.created",
+        "service.created",
+        "schedule.created",
+        "schedule.published",
+    } <= kinds
 
 
 @pytest.mark.parametrize("table", ["booking_audit_log", "booking_state_transitions", "audit_chain"])
@@ -69,8 +103,10 @@ def test_history_tables_refuse_update_delete_and_truncate_even_for_a_superuser(s
     shop = Shop.create(system, now=MONDAY)
     shop.book(shop.first_slot())
     system.seal_audit(shop.business_id)
-    for sql in (f"UPDATE {table} SET business_id = business_id WHERE business_id = %s",
-                f"DELETE FROM {table} WHERE business_id = %s"):  # fmt: skip
+    for sql in (
+        f"UPDATE {table} SET business_id = business_id WHERE business_id = %s",
+        f"DELETE FROM {table} WHERE business_id = %s",
+    ):
         with pytest.raises(psycopg.Error, match="append-only"):
             raw.execute(sql, (shop.business_id,))
     with pytest.raises(psycopg.Error, match="append-only"):
@@ -99,10 +135,16 @@ def test_an_audit_row_deleted_from_the_middle_of_the_chain_breaks_it(system, raw
     system.seal_audit(shop.business_id)
     with raw.transaction():
         raw.execute("SET LOCAL session_replication_role = replica")
-        raw.execute("DELETE FROM audit_chain WHERE audit_id IN (SELECT id FROM booking_audit_log WHERE booking_id = %s)", (b.id,))
+        raw.execute(
+            "DELETE FROM audit_chain WHERE audit_id IN (SELECT id FROM booking_audit_log WHERE booking_id = %s)",
+            (b.id,),
+        )
         raw.execute("DELETE FROM booking_audit_log WHERE booking_id = %s", (b.id,))
     broken = system.verify_audit(shop.business_id)
-    assert not broken.ok and broken.problem in ("link missing before this sequence number", "previous-hash does not match the link before")
+    assert not broken.ok and broken.problem in (
+        "link missing before this sequence number",
+        "previous-hash does not match the link before",
+    )
 
 
 def test_naive_datetimes_unknown_timezones_and_unknown_ids_are_typed_errors(system, raw):
@@ -115,8 +157,14 @@ def test_naive_datetimes_unknown_timezones_and_unknown_ids_are_typed_errors(syst
     assert info.value.sqlstate == "BK011"
     shop = Shop.create(system, now=MONDAY)
     with pytest.raises(UnknownSlot):
-        system.book(shop.business_id, slot_id=uuid.uuid4(), customer_id=shop.customers[0], party_size=1,
-                    actor=shop.admin, now=MONDAY)  # fmt: skip
+        system.book(
+            shop.business_id,
+            slot_id=uuid.uuid4(),
+            customer_id=shop.customers[0],
+            party_size=1,
+            actor=shop.admin,
+            now=MONDAY,
+        )
     with pytest.raises(UnknownBooking):
         system.cancel(shop.business_id, uuid.uuid4(), actor=shop.admin, now=MONDAY)
 
@@ -129,12 +177,14 @@ def test_customers_need_the_token_or_their_identity_and_stale_versions_are_refus
         system.cancel(shop.business_id, b.id, actor=stranger, now=MONDAY)
     with pytest.raises(WrongToken):
         system.cancel(shop.business_id, b.id, actor=stranger, token=uuid.uuid4(), now=MONDAY)
-    moved = system.change_party_size(shop.business_id, b.id, party_size=3, actor=shop.admin, now=MONDAY,
-                                     expected_version=1)  # fmt: skip
+    moved = system.change_party_size(
+        shop.business_id, b.id, party_size=3, actor=shop.admin, now=MONDAY, expected_version=1
+    )
     with pytest.raises(StaleVersion, match="reload it and retry"):
         system.cancel(shop.business_id, b.id, actor=shop.admin, now=MONDAY, expected_version=1)
-    done = system.cancel(shop.business_id, b.id, actor=stranger, token=b.cancellation_token, now=MONDAY,
-                         expected_version=moved.version)  # fmt: skip
+    done = system.cancel(
+        shop.business_id, b.id, actor=stranger, token=b.cancellation_token, now=MONDAY, expected_version=moved.version
+    )
     assert done.version == moved.version + 1
 
 

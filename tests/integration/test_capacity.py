@@ -8,7 +8,6 @@ import psycopg
 import pytest
 
 from booking_core import Actor, BookingStatus, CapacityExceeded, IntegrityRefused, InvalidPartySize
-
 from tests.factories import Shop
 from tests.integration.test_schedules import MONDAY
 
@@ -36,13 +35,16 @@ def test_cancelled_bookings_free_their_seats(system):
     shop.book(slot, party=4, customer=1)
 
 
-def test_a_capacity_reduction_honours_existing_bookings_but_takes_no_new_seat_until_back_under(system):
+def test_a_capacity_reduction_honours_existing_bookings_but_takes_no_new_seat_until_back_under(
+    system,
+):
     shop = Shop.create(system, now=MONDAY, capacity=10)
     slot = shop.first_slot()
     a = shop.book(slot, party=5)
     shop.book(slot, party=3, customer=1)
-    reduced = system.change_capacity(shop.business_id, slot.id, capacity=6, actor=shop.admin, now=MONDAY,
-                                     reason="staff shortage")  # fmt: skip
+    reduced = system.change_capacity(
+        shop.business_id, slot.id, capacity=6, actor=shop.admin, now=MONDAY, reason="staff shortage"
+    )
     assert reduced.over_committed and reduced.booked_seats == 8 and reduced.free_seats == 0
     assert system.get_booking(shop.business_id, a.id).status is BookingStatus.CONFIRMED
     with pytest.raises(CapacityExceeded):
@@ -110,7 +112,10 @@ def test_raw_sql_cannot_move_the_seat_counter_or_grow_a_party_past_capacity(syst
     with pytest.raises(psycopg.Error, match="seats free"):
         raw.execute("UPDATE bookings SET party_size = 6 WHERE id = %s", (b.id,))
     with pytest.raises(psycopg.Error, match="never change"):
-        raw.execute("UPDATE time_slots SET starts_at = starts_at + interval '1 day' WHERE id = %s", (slot.id,))
+        raw.execute(
+            "UPDATE time_slots SET starts_at = starts_at + interval '1 day' WHERE id = %s",
+            (slot.id,),
+        )
     with pytest.raises(psycopg.Error, match="never deleted"):
         raw.execute("DELETE FROM bookings WHERE id = %s", (b.id,))
     with pytest.raises(psycopg.Error, match="never deleted"):
@@ -132,15 +137,17 @@ def test_a_cancelled_booking_cannot_be_revived_by_raw_sql_into_a_full_slot(syste
 def test_the_seat_counter_always_equals_the_seat_holding_rows(system, raw):
     shop = Shop.create(system, now=MONDAY, capacity=30)
     slots = shop.slots(days=10)[:3]
-    made = [shop.book(s, party=p, customer=i % 3) for i, (s, p) in enumerate(zip(slots * 3, [1, 2, 3, 4, 5, 6, 7, 1, 2]))]
+    parties = [1, 2, 3, 4, 5, 6, 7, 1, 2]
+    made = [shop.book(s, party=p, customer=i % 3) for i, (s, p) in enumerate(zip(slots * 3, parties, strict=True))]
     system.cancel(shop.business_id, made[0].id, actor=shop.admin, now=MONDAY)
     system.reschedule(shop.business_id, made[1].id, new_slot_id=slots[0].id, actor=shop.admin, now=MONDAY)
     system.change_party_size(shop.business_id, made[2].id, party_size=1, actor=shop.admin, now=MONDAY)
     drift = raw.execute(
         "SELECT ts.id FROM time_slots ts LEFT JOIN bookings b ON b.business_id = ts.business_id AND b.slot_id = ts.id"
         " AND booking_holds_seat(b.status) WHERE ts.business_id = %s GROUP BY ts.id, ts.booked_seats"
-        " HAVING ts.booked_seats <> coalesce(sum(b.party_size), 0)", (shop.business_id,),
-    ).fetchall()  # fmt: skip
+        " HAVING ts.booked_seats <> coalesce(sum(b.party_size), 0)",
+        (shop.business_id,),
+    ).fetchall()
     assert drift == []
 
 
@@ -149,9 +156,12 @@ def test_the_application_role_has_no_delete_or_history_update_privileges(system,
     b = shop.book(shop.first_slot())
     raw.execute("SET ROLE booking_app")
     try:
-        for sql in ("DELETE FROM bookings WHERE id = %s", "UPDATE booking_audit_log SET reason = 'x' WHERE booking_id = %s",
-                    "UPDATE bookings SET cancellation_token = gen_random_uuid() WHERE id = %s",
-                    "DELETE FROM booking_state_transitions WHERE booking_id = %s"):  # fmt: skip
+        for sql in (
+            "DELETE FROM bookings WHERE id = %s",
+            "UPDATE booking_audit_log SET reason = 'x' WHERE booking_id = %s",
+            "UPDATE bookings SET cancellation_token = gen_random_uuid() WHERE id = %s",
+            "DELETE FROM booking_state_transitions WHERE booking_id = %s",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 raw.execute(sql, (b.id,))
     finally:

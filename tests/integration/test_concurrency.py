@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 
 from booking_core import Actor, BookingError, connect
-
 from tests.factories import Shop
 from tests.integration.test_schedules import MONDAY
 
@@ -30,12 +29,22 @@ def _racer(url: str, business_id: str, slots: list[str], customers: list[str], s
                 victim = mine.pop(rng.randrange(len(mine)))
                 system.cancel(uuid.UUID(business_id), victim, actor=Actor.admin("racer"), now=MONDAY)
             elif mine and rng.random() < 0.2:
-                system.reschedule(uuid.UUID(business_id), rng.choice(mine), new_slot_id=uuid.UUID(rng.choice(slots)),
-                                  actor=Actor.admin("racer"), now=MONDAY)  # fmt: skip
+                system.reschedule(
+                    uuid.UUID(business_id),
+                    rng.choice(mine),
+                    new_slot_id=uuid.UUID(rng.choice(slots)),
+                    actor=Actor.admin("racer"),
+                    now=MONDAY,
+                )
             else:
-                b = system.book(uuid.UUID(business_id), slot_id=uuid.UUID(rng.choice(slots)),
-                                customer_id=uuid.UUID(rng.choice(customers)), party_size=rng.randint(1, 6),
-                                actor=Actor.admin("racer"), now=MONDAY)  # fmt: skip
+                b = system.book(
+                    uuid.UUID(business_id),
+                    slot_id=uuid.UUID(rng.choice(slots)),
+                    customer_id=uuid.UUID(rng.choice(customers)),
+                    party_size=rng.randint(1, 6),
+                    actor=Actor.admin("racer"),
+                    now=MONDAY,
+                )
                 mine.append(b.id)
             ok += 1
         except BookingError:
@@ -50,9 +59,13 @@ def test_32_processes_racing_for_three_slots_never_exceed_capacity(system, datab
     slots = [str(s.id) for s in shop.slots(days=7)[:3]]
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
-    procs = [ctx.Process(target=_racer, args=(database_url, str(shop.business_id), slots,
-                                               [str(c) for c in shop.customers], i, barrier, results))
-             for i in range(PROCESSES)]  # fmt: skip
+    procs = [
+        ctx.Process(
+            target=_racer,
+            args=(database_url, str(shop.business_id), slots, [str(c) for c in shop.customers], i, barrier, results),
+        )
+        for i in range(PROCESSES)
+    ]
     for p in procs:
         p.start()
     outcomes = [results.get(timeout=300) for _ in procs]
@@ -65,8 +78,9 @@ def test_32_processes_racing_for_three_slots_never_exceed_capacity(system, datab
         "SELECT ts.id, ts.max_capacity, ts.booked_seats, coalesce(sum(b.party_size) FILTER"
         " (WHERE booking_holds_seat(b.status)), 0) FROM time_slots ts LEFT JOIN bookings b"
         " ON b.business_id = ts.business_id AND b.slot_id = ts.id WHERE ts.id = ANY(%s::uuid[])"
-        " GROUP BY ts.business_id, ts.id", (slots,),
-    ).fetchall()  # fmt: skip
+        " GROUP BY ts.business_id, ts.id",
+        (slots,),
+    ).fetchall()
     for _, capacity, counter, held in per_slot:
         assert counter == held <= capacity
     missing = raw.execute(
@@ -74,9 +88,11 @@ def test_32_processes_racing_for_three_slots_never_exceed_capacity(system, datab
         " WHERE a.business_id = b.business_id AND a.booking_id = b.id AND a.action = 'booking.created')"
         " OR (SELECT count(*) FROM booking_state_transitions t WHERE t.business_id = b.business_id"
         " AND t.booking_id = b.id) <> (SELECT count(*) FROM booking_audit_log a WHERE a.business_id = b.business_id"
-        " AND a.booking_id = b.id AND (a.action = 'booking.created' OR a.action = 'booking.' || (a.new_values->>'status')"
-        " AND a.old_values->>'status' IS DISTINCT FROM a.new_values->>'status')))", (shop.business_id,),
-    ).fetchall()  # fmt: skip
+        " AND a.booking_id = b.id AND (a.action = 'booking.created'"
+        " OR a.action = 'booking.' || (a.new_values->>'status')"
+        " AND a.old_values->>'status' IS DISTINCT FROM a.new_values->>'status')))",
+        (shop.business_id,),
+    ).fetchall()
     assert missing == []
     system.seal_audit(shop.business_id)
     assert system.verify_audit(shop.business_id).ok

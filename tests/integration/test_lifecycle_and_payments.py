@@ -20,14 +20,17 @@ from booking_core import (
     RefundExceedsPayment,
 )
 from booking_core.domain.lifecycle import BOOKING_EDGES, PAYMENT_EDGES
-
 from tests.factories import Shop
 from tests.integration.test_schedules import MONDAY
 
 
 def test_the_database_holds_exactly_the_domains_state_machines(raw):
-    db_edges = {(f, t): set(a) - {"database"} for f, t, a in
-                raw.execute("SELECT from_status::text, to_status::text, actors::text[] FROM booking_status_edges")}  # fmt: skip
+    db_edges = {
+        (f, t): set(a) - {"database"}
+        for f, t, a in raw.execute(
+            "SELECT from_status::text, to_status::text, actors::text[] FROM booking_status_edges"
+        )
+    }
     assert db_edges == {(f and str(f), str(t)): {str(a) for a in actors} for (f, t), actors in BOOKING_EDGES.items()}
     pay = {(f, t) for f, t in raw.execute("SELECT from_status::text, to_status::text FROM payment_status_edges")}
     assert pay == {(f and str(f), str(t)) for f, t in PAYMENT_EDGES}
@@ -42,9 +45,14 @@ def test_a_booking_walks_its_lifecycle_and_every_step_is_a_recorded_transition(s
     assert done.status is BookingStatus.COMPLETED and done.version == 3
     rows = raw.execute(
         "SELECT from_status, to_status, actor_type, actor_id, channel, occurred_at FROM booking_state_transitions"
-        " WHERE booking_id = %s ORDER BY id", (b.id,),
-    ).fetchall()  # fmt: skip
-    assert [(r[0], r[1]) for r in rows] == [(None, "confirmed"), ("confirmed", "checked_in"), ("checked_in", "completed")]
+        " WHERE booking_id = %s ORDER BY id",
+        (b.id,),
+    ).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [
+        (None, "confirmed"),
+        ("confirmed", "checked_in"),
+        ("checked_in", "completed"),
+    ]
     assert [r[2] for r in rows] == ["customer", "admin", "system"]
     assert rows[1][5] == slot.starts_at and rows[2][5] == slot.ends_at
 
@@ -85,7 +93,10 @@ def test_check_in_opens_thirty_minutes_before_the_slot_and_no_show_only_after_it
         system.check_in(shop.business_id, b.id, actor=shop.admin, now=slot.starts_at - timedelta(hours=1))
     with pytest.raises(Conflict, match="no-show only once"):
         system.mark_no_show(shop.business_id, b.id, actor=shop.admin, now=slot.starts_at - timedelta(minutes=1))
-    assert system.mark_no_show(shop.business_id, b.id, actor=shop.admin, now=slot.starts_at).status is BookingStatus.NO_SHOW
+    assert (
+        system.mark_no_show(shop.business_id, b.id, actor=shop.admin, now=slot.starts_at).status
+        is BookingStatus.NO_SHOW
+    )
 
 
 def pay_now_shop(system, capacity=2):
@@ -96,21 +107,39 @@ def test_a_pay_now_booking_is_a_draft_without_a_seat_until_its_payment_is_confir
     shop = pay_now_shop(system)
     slot = shop.first_slot()
     b = shop.book(slot, party=2)
-    assert (b.status, b.payment_status, b.amount) == (BookingStatus.DRAFT, PaymentStatus.PENDING, 60)
+    assert (b.status, b.payment_status, b.amount) == (
+        BookingStatus.DRAFT,
+        PaymentStatus.PENDING,
+        60,
+    )
     assert system.get_slot(shop.business_id, slot.id).booked_seats == 0
-    p = system.record_payment(shop.business_id, b.id, amount=Money("60", "EUR"), actor=Actor.system("psp"),
-                              now=MONDAY, idempotency_key="psp-1")  # fmt: skip
+    p = system.record_payment(
+        shop.business_id,
+        b.id,
+        amount=Money("60", "EUR"),
+        actor=Actor.system("psp"),
+        now=MONDAY,
+        idempotency_key="psp-1",
+    )
     out = system.confirm_payment(shop.business_id, p.id, actor=Actor.system("psp"), now=MONDAY)
     assert out.booking.status is BookingStatus.CONFIRMED and out.booking.payment_status is PaymentStatus.PAID
     assert system.get_slot(shop.business_id, slot.id).booked_seats == 2
     again = system.confirm_payment(shop.business_id, p.id, actor=Actor.system("psp"), now=MONDAY)
     assert again.booking.version == out.booking.version and again.payment.status is PaymentStatus.PAID
-    same = system.record_payment(shop.business_id, b.id, amount=Money("60", "EUR"), actor=Actor.system("psp"),
-                                 now=MONDAY, idempotency_key="psp-1")  # fmt: skip
+    same = system.record_payment(
+        shop.business_id,
+        b.id,
+        amount=Money("60", "EUR"),
+        actor=Actor.system("psp"),
+        now=MONDAY,
+        idempotency_key="psp-1",
+    )
     assert same.id == p.id
 
 
-def test_a_late_payment_for_a_seat_that_is_gone_is_refunded_not_a_paid_booking_without_a_seat(system):
+def test_a_late_payment_for_a_seat_that_is_gone_is_refunded_not_a_paid_booking_without_a_seat(
+    system,
+):
     shop = pay_now_shop(system, capacity=2)
     slot = shop.first_slot()
     late, early = shop.book(slot, party=2), shop.book(slot, party=2, customer=1)
@@ -132,15 +161,40 @@ def test_refunds_move_payment_and_booking_status_together_and_never_exceed_the_p
     p = system.record_payment(shop.business_id, b.id, amount=Money("30", "EUR"), actor=psp, now=MONDAY)
     system.confirm_payment(shop.business_id, p.id, actor=psp, now=MONDAY)
     system.cancel(shop.business_id, b.id, actor=Actor.customer(shop.customers[0]), now=MONDAY, reason="ill")
-    part = system.refund(shop.business_id, p.id, amount=Money("10", "EUR"), reason="late cancel fee kept",
-                         actor=shop.admin, now=MONDAY)  # fmt: skip
+    part = system.refund(
+        shop.business_id, p.id, amount=Money("10", "EUR"), reason="late cancel fee kept", actor=shop.admin, now=MONDAY
+    )
     assert part.payment.status is PaymentStatus.PARTIALLY_REFUNDED
-    assert part.booking.payment_status is PaymentStatus.PARTIALLY_REFUNDED and part.booking.status is BookingStatus.CANCELLED
+    assert (
+        part.booking.payment_status is PaymentStatus.PARTIALLY_REFUNDED
+        and part.booking.status is BookingStatus.CANCELLED
+    )
     with pytest.raises(RefundExceedsPayment, match="refund at most"):
-        system.refund(shop.business_id, p.id, amount=Money("25", "EUR"), reason="x", actor=shop.admin, now=MONDAY)
+        system.refund(
+            shop.business_id,
+            p.id,
+            amount=Money("25", "EUR"),
+            reason="x",
+            actor=shop.admin,
+            now=MONDAY,
+        )
     with pytest.raises(CurrencyMismatch):
-        system.refund(shop.business_id, p.id, amount=Money("5", "USD"), reason="x", actor=shop.admin, now=MONDAY)
-    rest = system.refund(shop.business_id, p.id, amount=Money("20", "EUR"), reason="goodwill", actor=shop.admin, now=MONDAY)
+        system.refund(
+            shop.business_id,
+            p.id,
+            amount=Money("5", "USD"),
+            reason="x",
+            actor=shop.admin,
+            now=MONDAY,
+        )
+    rest = system.refund(
+        shop.business_id,
+        p.id,
+        amount=Money("20", "EUR"),
+        reason="goodwill",
+        actor=shop.admin,
+        now=MONDAY,
+    )
     assert rest.payment.status is PaymentStatus.REFUNDED and rest.booking.status is BookingStatus.REFUNDED
 
 
@@ -149,13 +203,15 @@ def test_payment_status_is_derived_and_cannot_be_written_directly(system, raw):
     b = shop.book(shop.first_slot(), party=1)
     with pytest.raises(psycopg.Error, match="derived from its payments"):
         raw.execute("UPDATE bookings SET payment_status = 'paid' WHERE id = %s", (b.id,))
-    with pytest.raises(psycopg.Error, match="pay_now_paid_before_seat"):
-        with raw.transaction():
-            raw.execute("SELECT set_config('booking.actor_type', 'admin', true)")
-            raw.execute("UPDATE bookings SET status = 'confirmed' WHERE id = %s", (b.id,))
+    with pytest.raises(psycopg.Error, match="pay_now_paid_before_seat"), raw.transaction():
+        raw.execute("SELECT set_config('booking.actor_type', 'admin', true)")
+        raw.execute("UPDATE bookings SET status = 'confirmed' WHERE id = %s", (b.id,))
     with pytest.raises(psycopg.Error) as info:
-        raw.execute("INSERT INTO payments (business_id, booking_id, amount, currency, created_at, updated_at)"
-                    " VALUES (%s, %s, 30, 'USD', now(), now())", (shop.business_id, b.id))  # fmt: skip
+        raw.execute(
+            "INSERT INTO payments (business_id, booking_id, amount, currency, created_at, updated_at)"
+            " VALUES (%s, %s, 30, 'USD', now(), now())",
+            (shop.business_id, b.id),
+        )
     assert info.value.sqlstate == "BK009"
 
 

@@ -8,7 +8,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from booking_core import Actor, BookingError, BookingStatus
-
 from tests.factories import Shop
 from tests.integration.test_schedules import MONDAY
 
@@ -19,7 +18,11 @@ ops = st.lists(
         st.tuples(st.just("reschedule"), st.integers(0, 50), st.integers(0, 2)),
         st.tuples(st.just("party"), st.integers(0, 50), st.integers(1, 8)),
         st.tuples(st.just("capacity"), st.integers(0, 2), st.integers(0, 12)),
-        st.tuples(st.just("publish"), st.sampled_from([(4, 5, 6), (5, 6, 7), (4,), (6,)]), st.integers(1, 12)),
+        st.tuples(
+            st.just("publish"),
+            st.sampled_from([(4, 5, 6), (5, 6, 7), (4,), (6,)]),
+            st.integers(1, 12),
+        ),
     ),
     min_size=1,
     max_size=25,
@@ -28,25 +31,30 @@ ops = st.lists(
 
 def invariants(raw, shop):
     rows = raw.execute(
-        "SELECT ts.max_capacity, ts.booked_seats, coalesce(sum(b.party_size) FILTER (WHERE booking_holds_seat(b.status)), 0),"
+        "SELECT ts.max_capacity, ts.booked_seats,"
+        " coalesce(sum(b.party_size) FILTER (WHERE booking_holds_seat(b.status)), 0),"
         " (SELECT coalesce(max(c.booked_seats_at_change), 0) FROM slot_capacity_changes c WHERE c.slot_id = ts.id)"
         " FROM time_slots ts LEFT JOIN bookings b ON b.business_id = ts.business_id AND b.slot_id = ts.id"
-        " WHERE ts.business_id = %s GROUP BY ts.business_id, ts.id", (shop.business_id,),
-    ).fetchall()  # fmt: skip
+        " WHERE ts.business_id = %s GROUP BY ts.business_id, ts.id",
+        (shop.business_id,),
+    ).fetchall()
     for capacity, counter, held, committed_at_reduction in rows:
         assert counter == held, "seat counter drifted from the rows"
         # Above capacity only by a recorded reduction, never beyond the seats held at that moment.
         assert held <= max(capacity, committed_at_reduction)
     orphans = raw.execute(
-        "SELECT count(*) FROM bookings b LEFT JOIN time_slots ts ON ts.business_id = b.business_id AND ts.id = b.slot_id"
-        " WHERE b.business_id = %s AND ts.id IS NULL", (shop.business_id,),
-    ).fetchone()[0]  # fmt: skip
+        "SELECT count(*) FROM bookings b"
+        " LEFT JOIN time_slots ts ON ts.business_id = b.business_id AND ts.id = b.slot_id"
+        " WHERE b.business_id = %s AND ts.id IS NULL",
+        (shop.business_id,),
+    ).fetchone()[0]
     assert orphans == 0
     last_status = raw.execute(
         "SELECT count(*) FROM bookings b WHERE b.business_id = %s AND b.status <> (SELECT t.to_status FROM"
-        " booking_state_transitions t WHERE t.business_id = b.business_id AND t.booking_id = b.id ORDER BY t.id DESC LIMIT 1)",
+        " booking_state_transitions t WHERE t.business_id = b.business_id AND t.booking_id = b.id"
+        " ORDER BY t.id DESC LIMIT 1)",
         (shop.business_id,),
-    ).fetchone()[0]  # fmt: skip
+    ).fetchone()[0]
     assert last_status == 0
 
 
@@ -65,11 +73,13 @@ def test_random_operation_sequences_keep_every_invariant(system, raw, sequence):
             elif op == "cancel" and booked:
                 shop.system.cancel(shop.business_id, booked[a % len(booked)], actor=shop.admin, now=now)
             elif op == "reschedule" and booked:
-                shop.system.reschedule(shop.business_id, booked[a % len(booked)], new_slot_id=slots[b].id,
-                                       actor=shop.admin, now=now)  # fmt: skip
+                shop.system.reschedule(
+                    shop.business_id, booked[a % len(booked)], new_slot_id=slots[b].id, actor=shop.admin, now=now
+                )
             elif op == "party" and booked:
-                shop.system.change_party_size(shop.business_id, booked[a % len(booked)], party_size=b,
-                                              actor=shop.admin, now=now)  # fmt: skip
+                shop.system.change_party_size(
+                    shop.business_id, booked[a % len(booked)], party_size=b, actor=shop.admin, now=now
+                )
             elif op == "capacity":
                 shop.system.change_capacity(shop.business_id, slots[a].id, capacity=b, actor=shop.admin, now=now)
             elif op == "publish":

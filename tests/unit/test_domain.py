@@ -12,7 +12,13 @@ import pytest
 import booking_core
 from booking_core.domain import errors as e
 from booking_core.domain.lifecycle import BOOKING_EDGES, BookingStatus, check_transition
-from booking_core.domain.schedule import SlotSpec, WeeklyRule, generate_slots, plan_publish, resolve_local
+from booking_core.domain.schedule import (
+    SlotSpec,
+    WeeklyRule,
+    generate_slots,
+    plan_publish,
+    resolve_local,
+)
 from booking_core.domain.values import ActorType, Money, new_id, require_aware, zone
 
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
@@ -67,8 +73,14 @@ def test_publishing_plans_to_keep_matching_slots_and_retire_the_rest_never_delet
     ],
 )
 def test_a_malformed_rule_is_refused_with_a_message_saying_what_to_fix(kwargs, message):
-    base = {"service_id": uuid.uuid4(), "resource_id": uuid.uuid4(), "iso_weekday": 1,
-            "local_start": time(9), "duration": timedelta(hours=1), "capacity": 1}  # fmt: skip
+    base = {
+        "service_id": uuid.uuid4(),
+        "resource_id": uuid.uuid4(),
+        "iso_weekday": 1,
+        "local_start": time(9),
+        "duration": timedelta(hours=1),
+        "capacity": 1,
+    }
     with pytest.raises(e.InvalidInput, match=message):
         WeeklyRule(**{**base, **kwargs})
 
@@ -89,10 +101,15 @@ def test_a_system_actor_never_cancels_a_booking():
             check_transition(current, BookingStatus.CANCELLED, ActorType.SYSTEM)
 
 
-@pytest.mark.parametrize(("current", "target"), [(BookingStatus.COMPLETED, BookingStatus.CONFIRMED),
-                                                 (BookingStatus.CANCELLED, BookingStatus.CONFIRMED),
-                                                 (None, BookingStatus.CHECKED_IN),
-                                                 (BookingStatus.DRAFT, BookingStatus.CHECKED_IN)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        (BookingStatus.COMPLETED, BookingStatus.CONFIRMED),
+        (BookingStatus.CANCELLED, BookingStatus.CONFIRMED),
+        (None, BookingStatus.CHECKED_IN),
+        (BookingStatus.DRAFT, BookingStatus.CHECKED_IN),
+    ],
+)
 def test_an_edge_the_machine_does_not_have_is_an_illegal_transition(current, target):
     with pytest.raises(e.IllegalTransition, match="cannot go from"):
         check_transition(current, target, ActorType.ADMIN)
@@ -137,5 +154,13 @@ def test_the_public_surface_is_explicit_and_importable():
     for name in booking_core.__all__:
         assert hasattr(booking_core, name), name
     assert {n for n in dir(booking_core) if not n.startswith("_")} - set(booking_core.__all__) <= {
-        "adapters", "bootstrap", "config", "domain", "services", "cli", "reports", "demo", "export",
-    }  # fmt: skip
+        "adapters",
+        "bootstrap",
+        "config",
+        "domain",
+        "services",
+        "cli",
+        "reports",
+        "demo",
+        "export",
+    }

@@ -36,9 +36,12 @@ class Database:
         self.url = sqlalchemy_url(url)
         self.server = server
         self.engine: Engine = create_engine(
-            self.url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False,
+            self.url,
+            pool_size=pool_size,
+            max_overflow=10,
+            pool_pre_ping=False,
             connect_args={"connect_timeout": 10, "application_name": "booking_core"},
-        )  # fmt: skip
+        )
         # Single-statement writes (the booking hot path) run in autocommit: one round trip.
         self.autocommit: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -73,9 +76,7 @@ class Database:
 
     def require_migrated(self) -> None:
         if self.current_revision() != self.head_revision():
-            raise DatabaseUnavailable(
-                "the database schema is not migrated: run `booking db upgrade`"
-            )
+            raise DatabaseUnavailable("the database schema is not migrated: run `booking db upgrade`")
 
     # ------------------------------------------------------------------ connections
     @contextmanager
@@ -151,15 +152,18 @@ class UnitOfWork:
         a = self.actor
         self.execute(
             _CONTEXT_SQL,
-            actor_type=str(a.type), actor_id=a.id, channel=str(a.channel), reason=reason or "",
-            occurred_at=self.now.isoformat(), ip=a.ip_address or "", ua=a.user_agent or "",
-        )  # fmt: skip
+            actor_type=str(a.type),
+            actor_id=a.id,
+            channel=str(a.channel),
+            reason=reason or "",
+            occurred_at=self.now.isoformat(),
+            ip=a.ip_address or "",
+            ua=a.user_agent or "",
+        )
 
     def execute(self, statement: Any, /, **params: Any) -> Any:
         with database_errors():
-            return self.conn.execute(
-                statement if not isinstance(statement, str) else text(statement), params
-            )
+            return self.conn.execute(statement if not isinstance(statement, str) else text(statement), params)
 
     def execute_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
         """One statement for many parameter sets (psycopg pipelines them)."""

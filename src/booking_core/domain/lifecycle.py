@@ -71,17 +71,20 @@ BOOKING_EDGES: Mapping[tuple[BookingStatus | None, BookingStatus], frozenset[Act
 P = PaymentStatus
 PAYMENT_EDGES: frozenset[tuple[PaymentStatus | None, PaymentStatus]] = frozenset(
     {
-        (None, P.PENDING), (None, P.PAID), (None, P.FAILED),
-        (P.PENDING, P.PAID), (P.PENDING, P.FAILED),
-        (P.PAID, P.PARTIALLY_REFUNDED), (P.PAID, P.REFUNDED),
-        (P.PARTIALLY_REFUNDED, P.PARTIALLY_REFUNDED), (P.PARTIALLY_REFUNDED, P.REFUNDED),
+        (None, P.PENDING),
+        (None, P.PAID),
+        (None, P.FAILED),
+        (P.PENDING, P.PAID),
+        (P.PENDING, P.FAILED),
+        (P.PAID, P.PARTIALLY_REFUNDED),
+        (P.PAID, P.REFUNDED),
+        (P.PARTIALLY_REFUNDED, P.PARTIALLY_REFUNDED),
+        (P.PARTIALLY_REFUNDED, P.REFUNDED),
     }
-)  # fmt: skip
+)
 
 
-def check_transition(
-    current: BookingStatus | None, target: BookingStatus, actor: ActorType
-) -> None:
+def check_transition(current: BookingStatus | None, target: BookingStatus, actor: ActorType) -> None:
     """Raise unless `actor` may move a booking from `current` to `target`."""
     allowed = BOOKING_EDGES.get((current, target))
     if allowed is None:
@@ -90,6 +93,4 @@ def check_transition(
         raise IllegalTransition(f"a booking cannot go from {current} to {target}: {hint}")
     if actor not in allowed:
         who = ", ".join(sorted(allowed))
-        raise ActorNotAllowed(
-            f"a {actor} actor cannot move a booking from {current} to {target}: only {who} can"
-        )
+        raise ActorNotAllowed(f"a {actor} actor cannot move a booking from {current} to {target}: only {who} can")

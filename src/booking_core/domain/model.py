@@ -124,6 +124,7 @@ class ChainReport:
     unsealed: int
     first_bad_seq: int | None
     problem: str | None
+    head_hash: str | None = None  # record it elsewhere: cutting the tail is only visible against it
 
     @property
     def ok(self) -> bool:

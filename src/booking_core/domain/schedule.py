@@ -70,9 +70,7 @@ class SlotSpec:
         return (self.service_id, self.resource_id, self.starts_at)
 
 
-def generate_slots(
-    rules: Iterable[WeeklyRule], *, first_day: date, last_day: date, tz: ZoneInfo
-) -> Iterator[SlotSpec]:
+def generate_slots(rules: Iterable[WeeklyRule], *, first_day: date, last_day: date, tz: ZoneInfo) -> Iterator[SlotSpec]:
     """Every slot the rules ask for from `first_day` to `last_day` inclusive, in local dates."""
     if last_day < first_day:
         raise InvalidInput(f"horizon {last_day} is before the effective date {first_day}")

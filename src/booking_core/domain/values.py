@@ -75,24 +75,16 @@ class Money:
         try:
             amount = Decimal(self.amount).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
         except (InvalidOperation, TypeError, ValueError) as exc:
-            raise InvalidInput(
-                f"{self.amount!r} is not an amount: pass a decimal like '12.50'"
-            ) from exc
+            raise InvalidInput(f"{self.amount!r} is not an amount: pass a decimal like '12.50'") from exc
         if not amount.is_finite() or amount < 0:
             raise InvalidInput(f"amount {self.amount} must be zero or positive")
-        if not (
-            isinstance(self.currency, str) and len(self.currency) == 3 and self.currency.isupper()
-        ):
-            raise InvalidInput(
-                f"currency {self.currency!r} must be a three-letter ISO code like EUR"
-            )
+        if not (isinstance(self.currency, str) and len(self.currency) == 3 and self.currency.isupper()):
+            raise InvalidInput(f"currency {self.currency!r} must be a three-letter ISO code like EUR")
         object.__setattr__(self, "amount", amount)
 
     def same_currency(self, other: Money) -> None:
         if other.currency != self.currency:
-            raise CurrencyMismatch(
-                f"amount in {other.currency} where {self.currency} is expected: convert it first"
-            )
+            raise CurrencyMismatch(f"amount in {other.currency} where {self.currency} is expected: convert it first")
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"

@@ -20,18 +20,22 @@ def seal(db: Database, business_id: uuid.UUID) -> int:
 
 def seal_all(db: Database) -> int:
     with db.connect() as conn, conn.begin():
-        return int(
-            conn.execute(
-                text("SELECT coalesce(sum(audit_seal(id)), 0) FROM businesses")
-            ).scalar_one()
-        )
+        return int(conn.execute(text("SELECT coalesce(sum(audit_seal(id)), 0) FROM businesses")).scalar_one())
 
 
 def verify(db: Database, business_id: uuid.UUID) -> ChainReport:
     with db.connect() as conn:
         r = conn.execute(text("SELECT * FROM audit_verify(:b)"), {"b": business_id}).one()
+        head = conn.execute(
+            text("SELECT encode(hash, 'hex') FROM audit_chain WHERE business_id = :b ORDER BY seq DESC LIMIT 1"),
+            {"b": business_id},
+        ).scalar_one_or_none()
     return ChainReport(
-        links=r.links, unsealed=r.unsealed, first_bad_seq=r.first_bad_seq, problem=r.problem
+        links=r.links,
+        unsealed=r.unsealed,
+        first_bad_seq=r.first_bad_seq,
+        problem=r.problem,
+        head_hash=head,
     )
 
 
@@ -49,9 +53,7 @@ def history(db: Database, business_id: uuid.UUID, booking_id: uuid.UUID) -> list
     return [dict(r._mapping) for r in rows]
 
 
-def transitions(
-    db: Database, business_id: uuid.UUID, booking_id: uuid.UUID
-) -> list[tuple[str | None, str, datetime]]:
+def transitions(db: Database, business_id: uuid.UUID, booking_id: uuid.UUID) -> list[tuple[str | None, str, datetime]]:
     with db.connect() as conn:
         rows = conn.execute(
             text(

@@ -16,11 +16,11 @@ from booking_core.domain.errors import (
     BookingError,
     CapacityExceeded,
     Conflict,
+    InvalidPartySize,
     LegacySlot,
     NotFound,
-    Unavailable,
-    InvalidPartySize,
     StaleVersion,
+    Unavailable,
     UnknownBooking,
     WrongToken,
 )
@@ -44,14 +44,8 @@ _BOOK = text(
 
 
 def validate_party_size(party_size: int) -> None:
-    if (
-        not isinstance(party_size, int)
-        or isinstance(party_size, bool)
-        or not 1 <= party_size <= MAX_PARTY_SIZE
-    ):
-        raise InvalidPartySize(
-            f"party size {party_size!r} must be a whole number from 1 to {MAX_PARTY_SIZE}"
-        )
+    if not isinstance(party_size, int) or isinstance(party_size, bool) or not 1 <= party_size <= MAX_PARTY_SIZE:
+        raise InvalidPartySize(f"party size {party_size!r} must be a whole number from 1 to {MAX_PARTY_SIZE}")
 
 
 def book(
@@ -74,19 +68,25 @@ def book(
     validate_party_size(party_size)
     require_aware(now, "now")
     if actor.type is ActorType.CUSTOMER and actor.id != str(customer_id):
-        raise ActorNotAllowed(
-            "a customer can only book for themselves: book as an admin for someone else"
-        )
+        raise ActorNotAllowed("a customer can only book for themselves: book as an admin for someone else")
     try:
         with db.autocommit_connection() as conn:
             row = conn.execute(
                 _BOOK,
-            {
-                "b": business_id, "id": new_id(), "slot": slot_id, "cust": customer_id, "party": party_size,
-                "key": idempotency_key, "at": str(actor.type), "aid": actor.id, "ch": str(actor.channel),
-                    "reason": reason, "now": now,
+                {
+                    "b": business_id,
+                    "id": new_id(),
+                    "slot": slot_id,
+                    "cust": customer_id,
+                    "party": party_size,
+                    "key": idempotency_key,
+                    "at": str(actor.type),
+                    "aid": actor.id,
+                    "ch": str(actor.channel),
+                    "reason": reason,
+                    "now": now,
                 },
-            ).one()  # fmt: skip
+            ).one()
     except (Unavailable, NotFound, InvalidPartySize) as exc:
         _record_refusal(db, business_id, slot_id, exc, party_size, now)
         raise
@@ -118,7 +118,8 @@ def _record_refusal(
         conn.execute(
             text(
                 "INSERT INTO booking_refusals (business_id, slot_id, reason, party_size, occurred_at)"
-                " SELECT :b, :s, CAST(:r AS refusal_reason), :p, :now WHERE EXISTS (SELECT 1 FROM businesses WHERE id = :b)"
+                " SELECT :b, :s, CAST(:r AS refusal_reason), :p, :now"
+                " WHERE EXISTS (SELECT 1 FROM businesses WHERE id = :b)"
             ),
             {"b": business_id, "s": slot_id, "r": _refusal_reason(exc), "p": party, "now": now},
         )
@@ -142,9 +143,7 @@ def authorize(booking: Booking, actor: Actor, token: uuid.UUID | str | None) -> 
     if token is not None:
         if hmac.compare_digest(str(token), str(booking.cancellation_token)):
             return
-        raise WrongToken(
-            "the cancellation token does not match this booking: use the link from your confirmation"
-        )
+        raise WrongToken("the cancellation token does not match this booking: use the link from your confirmation")
     if actor.id != str(booking.customer_id):
         raise WrongToken("this booking belongs to another customer: use its cancellation token")
 
@@ -152,8 +151,9 @@ def authorize(booking: Booking, actor: Actor, token: uuid.UUID | str | None) -> 
 def lock_booking(uow: UnitOfWork, business_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
     row = uow.execute(
         f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE business_id = :b AND id = :id FOR UPDATE",
-        b=business_id, id=booking_id,
-    ).one_or_none()  # fmt: skip
+        b=business_id,
+        id=booking_id,
+    ).one_or_none()
     if row is None:
         raise UnknownBooking(f"booking {booking_id} does not exist in this business: check the id")
     return Booking.from_row(row)
@@ -163,8 +163,10 @@ def update_booking(uow: UnitOfWork, booking: Booking, **changes: Any) -> Booking
     sets = ", ".join(f"{k} = :{k}" for k in changes)
     row = uow.execute(
         f"UPDATE bookings SET {sets} WHERE business_id = :b AND id = :id RETURNING {BOOKING_COLUMNS}",
-        b=booking.business_id, id=booking.id, **{k: str(v) if isinstance(v, BookingStatus) else v for k, v in changes.items()},
-    ).one()  # fmt: skip
+        b=booking.business_id,
+        id=booking.id,
+        **{k: str(v) if isinstance(v, BookingStatus) else v for k, v in changes.items()},
+    ).one()
     return Booking.from_row(row)
 
 
@@ -212,8 +214,17 @@ def cancel(
     expected_version: int | None = None,
 ) -> Booking:
     """Cancel (customer with token or identity, or admin); frees the seats. System actors cannot."""
-    return _change(db, business_id, booking_id, actor=actor, now=now, token=token,
-                   expected_version=expected_version, reason=reason, decide=_to(BookingStatus.CANCELLED))  # fmt: skip
+    return _change(
+        db,
+        business_id,
+        booking_id,
+        actor=actor,
+        now=now,
+        token=token,
+        expected_version=expected_version,
+        reason=reason,
+        decide=_to(BookingStatus.CANCELLED),
+    )
 
 
 def check_in(
@@ -230,16 +241,26 @@ def check_in(
     def decide(uow: UnitOfWork, b: Booking) -> dict[str, Any]:
         starts, ends = uow.execute(
             "SELECT starts_at, ends_at FROM time_slots WHERE business_id = :b AND id = :s",
-            b=b.business_id, s=b.slot_id,
-        ).one()  # fmt: skip
+            b=b.business_id,
+            s=b.slot_id,
+        ).one()
         if not starts - CHECK_IN_OPENS <= now <= ends:
             raise Conflict(
                 f"check-in opens at {starts - CHECK_IN_OPENS:%Y-%m-%d %H:%M %Z} and closes when the slot ends"
             )
         return {"status": BookingStatus.CHECKED_IN}
 
-    return _change(db, business_id, booking_id, actor=actor, now=now, token=None,
-                   expected_version=expected_version, reason="checked in", decide=decide)  # fmt: skip
+    return _change(
+        db,
+        business_id,
+        booking_id,
+        actor=actor,
+        now=now,
+        token=None,
+        expected_version=expected_version,
+        reason="checked in",
+        decide=decide,
+    )
 
 
 def complete(
@@ -250,8 +271,17 @@ def complete(
     actor: Actor,
     now: datetime,
 ) -> Booking:
-    return _change(db, business_id, booking_id, actor=actor, now=now, token=None, expected_version=None,
-                   reason="service delivered", decide=_to(BookingStatus.COMPLETED))  # fmt: skip
+    return _change(
+        db,
+        business_id,
+        booking_id,
+        actor=actor,
+        now=now,
+        token=None,
+        expected_version=None,
+        reason="service delivered",
+        decide=_to(BookingStatus.COMPLETED),
+    )
 
 
 def mark_no_show(
@@ -272,8 +302,17 @@ def mark_no_show(
             raise Conflict("a booking is a no-show only once its slot has started")
         return {"status": BookingStatus.NO_SHOW}
 
-    return _change(db, business_id, booking_id, actor=actor, now=now, token=None, expected_version=None,
-                   reason="no show", decide=decide)  # fmt: skip
+    return _change(
+        db,
+        business_id,
+        booking_id,
+        actor=actor,
+        now=now,
+        token=None,
+        expected_version=None,
+        reason="no show",
+        decide=decide,
+    )
 
 
 def reschedule(
@@ -292,27 +331,33 @@ def reschedule(
 
     def decide(uow: UnitOfWork, b: Booking) -> dict[str, Any]:
         if not b.status.reschedulable:
-            raise Conflict(
-                f"a {b.status} booking cannot be rescheduled: only draft and confirmed ones can"
-            )
+            raise Conflict(f"a {b.status} booking cannot be rescheduled: only draft and confirmed ones can")
         row = uow.execute(
             "SELECT starts_at, service_id FROM time_slots WHERE business_id = :b AND id = :s",
-            b=b.business_id, s=new_slot_id,
-        ).one_or_none()  # fmt: skip
+            b=b.business_id,
+            s=new_slot_id,
+        ).one_or_none()
         if row is None:
             from booking_core.domain.errors import UnknownSlot
 
-            raise UnknownSlot(
-                f"slot {new_slot_id} does not exist in this business: list the open slots"
-            )
+            raise UnknownSlot(f"slot {new_slot_id} does not exist in this business: list the open slots")
         if row.starts_at <= now:
             from booking_core.domain.errors import Unavailable
 
             raise Unavailable(f"slot {new_slot_id} has already started: pick a slot in the future")
         return {"slot_id": new_slot_id} if new_slot_id != b.slot_id else {}
 
-    return _change(db, business_id, booking_id, actor=actor, now=now, token=token,
-                   expected_version=expected_version, reason=reason or "rescheduled", decide=decide)  # fmt: skip
+    return _change(
+        db,
+        business_id,
+        booking_id,
+        actor=actor,
+        now=now,
+        token=token,
+        expected_version=expected_version,
+        reason=reason or "rescheduled",
+        decide=decide,
+    )
 
 
 def change_party_size(
@@ -335,5 +380,14 @@ def change_party_size(
         unit = b.amount / b.party_size
         return {"party_size": party_size, "amount": round(unit * party_size, 2)}
 
-    return _change(db, business_id, booking_id, actor=actor, now=now, token=token,
-                   expected_version=expected_version, reason="party size changed", decide=decide)  # fmt: skip
+    return _change(
+        db,
+        business_id,
+        booking_id,
+        actor=actor,
+        now=now,
+        token=token,
+        expected_version=expected_version,
+        reason="party size changed",
+        decide=decide,
+    )

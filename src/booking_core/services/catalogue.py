@@ -12,9 +12,7 @@ from booking_core.domain.model import Business
 from booking_core.domain.values import Actor, Money, new_id, zone
 
 
-def create_business(
-    db: Database, *, name: str, timezone: str, currency: str, actor: Actor, now: datetime
-) -> Business:
+def create_business(db: Database, *, name: str, timezone: str, currency: str, actor: Actor, now: datetime) -> Business:
     zone(timezone)
     Money(0, currency)
     if not name.strip():
@@ -23,8 +21,12 @@ def create_business(
         row = uow.execute(
             "INSERT INTO businesses (id, name, timezone, currency, created_at)"
             " VALUES (:id, :name, :tz, :cur, :now) RETURNING id, name, timezone, currency",
-            id=new_id(), name=name, tz=timezone, cur=currency, now=now,
-        ).one()  # fmt: skip
+            id=new_id(),
+            name=name,
+            tz=timezone,
+            cur=currency,
+            now=now,
+        ).one()
         uow.commit()
     return Business.from_row(row)
 
@@ -42,8 +44,12 @@ def add_customer(
     with db.unit_of_work(actor, now=now) as uow:
         uow.execute(
             "INSERT INTO customers (business_id, id, name, email, created_at) VALUES (:b, :id, :n, :e, :now)",
-            b=business_id, id=customer_id, n=name, e=email, now=now,
-        )  # fmt: skip
+            b=business_id,
+            id=customer_id,
+            n=name,
+            e=email,
+            now=now,
+        )
         uow.commit()
     return customer_id
 
@@ -67,9 +73,16 @@ def add_service(
         uow.execute(
             "INSERT INTO services (business_id, id, name, kind, max_party_size, price, currency,"
             " payment_method, created_at) VALUES (:b, :id, :n, :k, :m, :p, :c, :pm, :now)",
-            b=business_id, id=service_id, n=name, k=kind, m=max_party_size, p=price.amount,
-            c=price.currency, pm=str(payment_method), now=now,
-        )  # fmt: skip
+            b=business_id,
+            id=service_id,
+            n=name,
+            k=kind,
+            m=max_party_size,
+            p=price.amount,
+            c=price.currency,
+            pm=str(payment_method),
+            now=now,
+        )
         uow.commit()
     return service_id
 
@@ -87,8 +100,12 @@ def add_resource(
     with db.unit_of_work(actor, now=now) as uow:
         uow.execute(
             "INSERT INTO resources (business_id, id, name, kind, created_at) VALUES (:b, :id, :n, :k, :now)",
-            b=business_id, id=resource_id, n=name, k=kind, now=now,
-        )  # fmt: skip
+            b=business_id,
+            id=resource_id,
+            n=name,
+            k=kind,
+            now=now,
+        )
         uow.commit()
     return resource_id
 

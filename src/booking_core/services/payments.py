@@ -43,14 +43,21 @@ def record_payment(
             f"INSERT INTO payments (business_id, id, booking_id, amount, currency, provider_ref, idempotency_key,"
             f" created_at, updated_at) VALUES (:b, :id, :bk, :amt, :cur, :ref, :key, :now, :now)"
             f" ON CONFLICT (business_id, idempotency_key) DO NOTHING RETURNING {PAYMENT_COLUMNS}",
-            b=business_id, id=new_id(), bk=booking_id, amt=amount.amount, cur=amount.currency, ref=provider_ref,
-            key=idempotency_key, now=now,
-        ).one_or_none()  # fmt: skip
+            b=business_id,
+            id=new_id(),
+            bk=booking_id,
+            amt=amount.amount,
+            cur=amount.currency,
+            ref=provider_ref,
+            key=idempotency_key,
+            now=now,
+        ).one_or_none()
         if row is None:
             row = uow.execute(
                 f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_id = :b AND idempotency_key = :key",
-                b=business_id, key=idempotency_key,
-            ).one()  # fmt: skip
+                b=business_id,
+                key=idempotency_key,
+            ).one()
         uow.commit()
     return Payment.from_row(row)
 
@@ -58,8 +65,9 @@ def record_payment(
 def _lock_payment(uow: UnitOfWork, business_id: uuid.UUID, payment_id: uuid.UUID) -> Payment:
     row = uow.execute(
         f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_id = :b AND id = :id FOR UPDATE",
-        b=business_id, id=payment_id,
-    ).one_or_none()  # fmt: skip
+        b=business_id,
+        id=payment_id,
+    ).one_or_none()
     if row is None:
         raise UnknownPayment(f"payment {payment_id} does not exist in this business: check the id")
     return Payment.from_row(row)
@@ -69,8 +77,11 @@ def _set_status(uow: UnitOfWork, p: Payment, status: PaymentStatus, **extra: obj
     sets = "".join(f", {k} = :{k}" for k in extra)
     row = uow.execute(
         f"UPDATE payments SET status = :st{sets} WHERE business_id = :b AND id = :id RETURNING {PAYMENT_COLUMNS}",
-        st=str(status), b=p.business_id, id=p.id, **extra,
-    ).one()  # fmt: skip
+        st=str(status),
+        b=p.business_id,
+        id=p.id,
+        **extra,
+    ).one()
     return Payment.from_row(row)
 
 
@@ -95,9 +106,7 @@ def confirm_payment(
             if payment.status is PaymentStatus.FAILED:
                 from booking_core.domain.errors import IllegalTransition
 
-                raise IllegalTransition(
-                    f"payment {payment_id} failed: record a new payment instead"
-                )
+                raise IllegalTransition(f"payment {payment_id} failed: record a new payment instead")
             return PaymentOutcome(payment, booking)
         payment = _set_status(uow, payment, PaymentStatus.PAID, provider_ref=provider_ref)
         lost = False
@@ -109,9 +118,7 @@ def confirm_payment(
             except Unavailable:
                 savepoint.rollback()
                 uow.set_reason(SEAT_LOST)
-                _insert_refund(
-                    uow, payment, Money(payment.amount, payment.currency), SEAT_LOST, now
-                )
+                _insert_refund(uow, payment, Money(payment.amount, payment.currency), SEAT_LOST, now)
                 payment = _reload(uow, payment)
                 booking = lock_booking(uow, business_id, booking.id)
                 lost = True
@@ -137,15 +144,18 @@ def fail_payment(
     return payment
 
 
-def _insert_refund(
-    uow: UnitOfWork, payment: Payment, amount: Money, reason: str, now: datetime
-) -> None:
+def _insert_refund(uow: UnitOfWork, payment: Payment, amount: Money, reason: str, now: datetime) -> None:
     uow.execute(
         "INSERT INTO refunds (business_id, id, payment_id, amount, currency, reason, created_at)"
         " VALUES (:b, :id, :p, :amt, :cur, :reason, :now)",
-        b=payment.business_id, id=new_id(), p=payment.id, amt=amount.amount, cur=amount.currency,
-        reason=reason, now=now,
-    )  # fmt: skip
+        b=payment.business_id,
+        id=new_id(),
+        p=payment.id,
+        amt=amount.amount,
+        cur=amount.currency,
+        reason=reason,
+        now=now,
+    )
 
 
 def _reload(uow: UnitOfWork, payment: Payment) -> Payment:
@@ -154,7 +164,7 @@ def _reload(uow: UnitOfWork, payment: Payment) -> Payment:
             f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_id = :b AND id = :id",
             b=payment.business_id,
             id=payment.id,
-        ).one()  # fmt: skip
+        ).one()
     )
 
 
@@ -179,10 +189,7 @@ def refund(
         _insert_refund(uow, payment, amount, reason, now)
         payment = _reload(uow, payment)
         booking = lock_booking(uow, business_id, booking.id)
-        if (
-            booking.status is BookingStatus.CANCELLED
-            and booking.payment_status is PaymentStatus.REFUNDED
-        ):
+        if booking.status is BookingStatus.CANCELLED and booking.payment_status is PaymentStatus.REFUNDED:
             booking = update_booking(uow, booking, status=BookingStatus.REFUNDED)
         uow.commit()
     return PaymentOutcome(payment, booking)

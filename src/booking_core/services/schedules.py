@@ -40,22 +40,16 @@ def publish_schedule(
     """
     require_aware(now, "now")
     if not rules:
-        raise InvalidInput(
-            "a schedule needs at least one rule: to close, publish rules with no future dates"
-        )
+        raise InvalidInput("a schedule needs at least one rule: to close, publish rules with no future dates")
     with db.unit_of_work(actor, now=now, reason=note or "schedule published") as uow:
         uow.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended('publish:' || CAST(:b AS text), 0))",
             b=business_id,
         )
-        tz_name = uow.execute(
-            "SELECT timezone FROM businesses WHERE id = :b", b=business_id
-        ).scalar_one_or_none()
+        tz_name = uow.execute("SELECT timezone FROM businesses WHERE id = :b", b=business_id).scalar_one_or_none()
         if tz_name is None:
             raise InvalidInput(f"business {business_id} does not exist: create it first")
-        wanted = list(
-            generate_slots(rules, first_day=effective_date, last_day=horizon_date, tz=zone(tz_name))
-        )
+        wanted = list(generate_slots(rules, first_day=effective_date, last_day=horizon_date, tz=zone(tz_name)))
         number = uow.execute(
             "SELECT coalesce(max(version_number), 0) + 1 FROM schedule_versions WHERE business_id = :b",
             b=business_id,
@@ -64,15 +58,23 @@ def publish_schedule(
         uow.execute(
             "INSERT INTO schedule_versions (business_id, id, version_number, effective_date, horizon_date, note,"
             " created_by, created_by_type, created_at) VALUES (:b, :id, :n, :eff, :hor, :note, :by, :bt, :now)",
-            b=business_id, id=version_id, n=number, eff=effective_date, hor=horizon_date, note=note,
-            by=actor.id, bt=str(actor.type), now=now,
-        )  # fmt: skip
+            b=business_id,
+            id=version_id,
+            n=number,
+            eff=effective_date,
+            hor=horizon_date,
+            note=note,
+            by=actor.id,
+            bt=str(actor.type),
+            now=now,
+        )
         _insert_rules(uow, business_id, version_id, rules)
         existing_rows = uow.execute(
             "SELECT id, service_id, resource_id, starts_at, max_capacity, is_legacy FROM time_slots"
             " WHERE business_id = :b AND local_date >= :eff ORDER BY id FOR UPDATE",
-            b=business_id, eff=effective_date,
-        ).all()  # fmt: skip
+            b=business_id,
+            eff=effective_date,
+        ).all()
         existing = {(r.service_id, r.resource_id, r.starts_at): r.id for r in existing_rows}
         by_id = {r.id: r for r in existing_rows}
         plan = plan_publish(wanted, existing)
@@ -81,13 +83,21 @@ def publish_schedule(
                 _INSERT_SLOT,
                 [
                     {
-                        "b": business_id, "id": new_id(), "v": version_id, "s": s.service_id, "r": s.resource_id,
-                        "ld": s.local_date, "ls": s.local_start, "st": s.starts_at, "en": s.ends_at,
-                        "cap": s.capacity, "now": now,
+                        "b": business_id,
+                        "id": new_id(),
+                        "v": version_id,
+                        "s": s.service_id,
+                        "r": s.resource_id,
+                        "ld": s.local_date,
+                        "ls": s.local_start,
+                        "st": s.starts_at,
+                        "en": s.ends_at,
+                        "cap": s.capacity,
+                        "now": now,
                     }
                     for s in plan.create
                 ],
-            )  # fmt: skip
+            )
         capacity_changes = 0
         for slot_id, spec in plan.keep:
             old = by_id[slot_id]
@@ -95,15 +105,19 @@ def publish_schedule(
             uow.execute(
                 "UPDATE time_slots SET schedule_version_id = :v, max_capacity = :cap,"
                 " is_legacy = false, legacy_since = NULL WHERE business_id = :b AND id = :id",
-                v=version_id, cap=spec.capacity, b=business_id, id=slot_id,
-            )  # fmt: skip
+                v=version_id,
+                cap=spec.capacity,
+                b=business_id,
+                id=slot_id,
+            )
         retired = [sid for sid in plan.retire if not by_id[sid].is_legacy]
         if retired:
             uow.execute(
-                "UPDATE time_slots SET is_legacy = true, legacy_since = :now"
-                " WHERE business_id = :b AND id = ANY(:ids)",
-                now=now, b=business_id, ids=retired,
-            )  # fmt: skip
+                "UPDATE time_slots SET is_legacy = true, legacy_since = :now WHERE business_id = :b AND id = ANY(:ids)",
+                now=now,
+                b=business_id,
+                ids=retired,
+            )
         uow.execute(
             "UPDATE schedule_versions SET is_active = false WHERE business_id = :b AND is_active",
             b=business_id,
@@ -118,8 +132,10 @@ def publish_schedule(
             " FROM bookings bk JOIN time_slots ts ON ts.business_id = bk.business_id AND ts.id = bk.slot_id"
             " WHERE bk.business_id = :b AND ts.id = ANY(:ids) AND ts.starts_at > :now"
             " AND bk.status IN ('draft', 'confirmed') ORDER BY ts.starts_at, bk.id",
-            b=business_id, ids=retired, now=now,
-        ).all()  # fmt: skip
+            b=business_id,
+            ids=retired,
+            now=now,
+        ).all()
         uow.commit()
     return PublishReport(
         schedule_version_id=version_id,
@@ -149,18 +165,25 @@ _INSERT_SLOT = (
 )
 
 
-def _insert_rules(
-    uow: UnitOfWork, business_id: uuid.UUID, version_id: uuid.UUID, rules: Sequence[WeeklyRule]
-) -> None:
+def _insert_rules(uow: UnitOfWork, business_id: uuid.UUID, version_id: uuid.UUID, rules: Sequence[WeeklyRule]) -> None:
     uow.execute_many(
         "INSERT INTO schedule_rules (business_id, id, schedule_version_id, service_id, resource_id,"
         " iso_weekday, local_start, duration, capacity) VALUES (:b, :id, :v, :s, :r, :d, :ls, :dur, :cap)",
         [
-            {"b": business_id, "id": new_id(), "v": version_id, "s": r.service_id, "r": r.resource_id,
-             "d": r.iso_weekday, "ls": r.local_start, "dur": r.duration, "cap": r.capacity}
+            {
+                "b": business_id,
+                "id": new_id(),
+                "v": version_id,
+                "s": r.service_id,
+                "r": r.resource_id,
+                "d": r.iso_weekday,
+                "ls": r.local_start,
+                "dur": r.duration,
+                "cap": r.capacity,
+            }
             for r in rules
         ],
-    )  # fmt: skip
+    )
 
 
 def change_capacity(
@@ -179,8 +202,10 @@ def change_capacity(
     with db.unit_of_work(actor, now=now, reason=reason or "capacity changed") as uow:
         row = uow.execute(
             f"UPDATE time_slots SET max_capacity = :cap WHERE business_id = :b AND id = :id RETURNING {SLOT_COLUMNS}",
-            cap=capacity, b=business_id, id=slot_id,
-        ).one_or_none()  # fmt: skip
+            cap=capacity,
+            b=business_id,
+            id=slot_id,
+        ).one_or_none()
         if row is None:
             raise UnknownSlot(f"slot {slot_id} does not exist in this business: list its slots")
         uow.commit()
