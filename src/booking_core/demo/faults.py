@@ -1,0 +1,149 @@
+"""Deliberate integrity violations for `booking demo --with-faults`, written with raw SQL around the core.
+
+Each fault is a named function that takes a superuser psycopg connection, writes one
+violation inside its own transaction with `session_replication_role = replica` (so the
+triggers and foreign keys that would refuse it do not fire), and returns a one-line
+description. The integrity checks' tests reuse them to prove each check catches its fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+Fault = Callable[[psycopg.Connection[Any]], str]
+
+_BYPASS = "SET LOCAL session_replication_role = replica"
+_CTX = "SELECT set_config('booking.actor_type', 'database', true), set_config('booking.channel', 'sql', true)"
+
+
+class NoTarget(LookupError):
+    """The database has nothing this fault can be written into (e.g. no bookings yet)."""
+
+
+def _one(conn: psycopg.Connection[Any], sql: str, what: str) -> tuple[Any, ...]:
+    row = conn.execute(sql).fetchone()
+    if row is None:
+        raise NoTarget(f"no {what} to write this fault into: generate the demo data first")
+    return tuple(row)
+
+
+def overbooked_slot(conn: psycopg.Connection[Any]) -> str:
+    """A slot holding more seats than its capacity, with no recorded capacity reduction."""
+    with conn.transaction():
+        conn.execute(_BYPASS)
+        biz, slot, seats = _one(conn, "SELECT business_id, id, booked_seats FROM time_slots"
+                                " WHERE booked_seats >= 2 AND NOT is_legacy ORDER BY starts_at DESC, id LIMIT 1",
+                                "slot with bookings")  # fmt: skip
+        conn.execute(
+            "UPDATE time_slots SET max_capacity = %s WHERE business_id = %s AND id = %s",
+            (seats - 1, biz, slot),
+        )
+    return f"slot {slot}: {seats} seats booked, capacity silently set to {seats - 1}"
+
+
+def payment_mismatch(conn: psycopg.Connection[Any]) -> str:
+    """A booking whose payment_status says pending although its payment is paid."""
+    with conn.transaction():
+        conn.execute(_BYPASS)
+        biz, booking = _one(conn, "SELECT business_id, id FROM bookings WHERE payment_status = 'paid'"
+                            " ORDER BY created_at DESC, id LIMIT 1", "paid booking")  # fmt: skip
+        conn.execute(
+            "UPDATE bookings SET payment_status = 'pending' WHERE business_id = %s AND id = %s",
+            (biz, booking),
+        )
+    return f"booking {booking}: paid, but its payment_status says pending"
+
+
+def _insert_booking(conn: psycopg.Connection[Any], source: tuple[Any, ...], slot: Any, status: str,
+                    *, audit: bool) -> Any:  # fmt: skip
+    """Copy a booking's customer and price into a new raw row, with its transition (and audit row)."""
+    biz, customer, party, method, amount, currency = source
+    (booking,) = _one(conn, "SELECT gen_random_uuid()", "uuid")
+    conn.execute(
+        "INSERT INTO bookings (business_id, id, slot_id, customer_id, party_size, status, payment_method,"
+        " amount, currency, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now())",
+        (biz, booking, slot, customer, party, status, method, amount, currency),
+    )  # fmt: skip
+    conn.execute(
+        "INSERT INTO booking_state_transitions (business_id, booking_id, from_status, to_status, reason,"
+        " actor_type, actor_id, channel, occurred_at) VALUES (%s, %s, NULL, %s, 'fault injection',"
+        " 'database', current_user, 'sql', now())",
+        (biz, booking, status),
+    )  # fmt: skip
+    if audit:
+        conn.execute(
+            "INSERT INTO booking_audit_log (business_id, entity_type, entity_id, booking_id, action,"
+            " new_values, reason, performed_by, performed_by_id, channel, occurred_at)"
+            " SELECT business_id, 'booking', id, id, 'booking.created', to_jsonb(b), 'fault injection',"
+            " 'database', current_user, 'sql', now() FROM bookings b WHERE business_id = %s AND id = %s",
+            (biz, booking),
+        )  # fmt: skip
+    return booking
+
+
+_SOURCE = (
+    "SELECT business_id, customer_id, party_size, payment_method, amount, currency FROM bookings"
+    " WHERE payment_method = 'pay_now' ORDER BY created_at DESC, id LIMIT 1"
+)
+
+
+def orphaned_booking(conn: psycopg.Connection[Any]) -> str:
+    """A draft booking on a slot that does not exist (the foreign key bypassed)."""
+    with conn.transaction():
+        conn.execute(_BYPASS)
+        conn.execute(_CTX)
+        source = _one(conn, _SOURCE, "pay-now booking")
+        (slot,) = _one(conn, "SELECT gen_random_uuid()", "uuid")
+        booking = _insert_booking(conn, source, slot, "draft", audit=True)
+    return f"booking {booking}: on slot {slot}, which does not exist"
+
+
+def audit_gap(conn: psycopg.Connection[Any]) -> str:
+    """A draft booking with its transition but without its booking.created audit row."""
+    with conn.transaction():
+        conn.execute(_BYPASS)
+        conn.execute(_CTX)
+        source = _one(conn, _SOURCE, "pay-now booking")
+        (slot,) = _one(conn, "SELECT slot_id FROM bookings WHERE payment_method = 'pay_now'"
+                       " ORDER BY created_at DESC, id LIMIT 1", "slot")  # fmt: skip
+        booking = _insert_booking(conn, source, slot, "draft", audit=False)
+    return f"booking {booking}: no audit row records its creation"
+
+
+def illegal_transition(conn: psycopg.Connection[Any]) -> str:
+    """A completed booking moved back to confirmed, an edge the state machine does not have."""
+    with conn.transaction():
+        conn.execute(_BYPASS)
+        conn.execute(_CTX)
+        biz, booking = _one(conn, "SELECT business_id, id FROM bookings WHERE status = 'completed'"
+                            " ORDER BY created_at DESC, id LIMIT 1", "completed booking")  # fmt: skip
+        conn.execute(
+            "UPDATE bookings SET status = 'confirmed', version = version + 1 WHERE business_id = %s AND id = %s",
+            (biz, booking),
+        )
+        conn.execute(
+            "INSERT INTO booking_state_transitions (business_id, booking_id, from_status, to_status, reason,"
+            " actor_type, actor_id, channel, occurred_at) VALUES (%s, %s, 'completed', 'confirmed',"
+            " 'fault injection', 'database', current_user, 'sql', now())",
+            (biz, booking),
+        )  # fmt: skip
+    return f"booking {booking}: went from completed back to confirmed"
+
+
+FAULTS: dict[str, Fault] = {
+    "overbooked_slot": overbooked_slot,
+    "payment_mismatch": payment_mismatch,
+    "orphaned_booking": orphaned_booking,
+    "audit_gap": audit_gap,
+    "illegal_transition": illegal_transition,
+}
+
+
+def inject_all(database_url: str) -> list[str]:
+    """Write every fault once; returns their descriptions. Needs a superuser connection."""
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:
+        return [f"{name}: {fault(conn)}" for name, fault in FAULTS.items()]
