@@ -289,34 +289,37 @@ def integrity(conn: Connection, now: datetime) -> list[Metric]:
                 run.status == "errored",
             ),
         ]
+    return [*out, *_check_results(ops.latest_check_results(conn, now))]
+
+
+def _check_results(rows: list[Any]) -> list[Metric]:
     labels = ["check", "suite"]
     violations = GaugeMetricFamily(
         "booking_integrity_check_violations",
-        "Violations found by the check in its newest run.",
+        "Rows the check found in its newest run (information checks count without failing).",
         labels=labels,
+    )
+    failed = GaugeMetricFamily(
+        "booking_integrity_check_failed", "1 if the check failed (found violations) in its newest run.", labels=labels
     )
     errored = GaugeMetricFamily(
-        "booking_integrity_check_errored",
-        "1 if the check could not run (error) in its newest run.",
-        labels=labels,
+        "booking_integrity_check_errored", "1 if the check could not run (error) in its newest run.", labels=labels
     )
     duration = GaugeMetricFamily(
-        "booking_integrity_check_duration_seconds",
-        "How long the check took in its newest run.",
-        labels=labels,
+        "booking_integrity_check_duration_seconds", "How long the check took in its newest run.", labels=labels
     )
     last = GaugeMetricFamily(
-        "booking_integrity_check_last_run_timestamp_seconds",
-        "When the check last ran (Unix time).",
-        labels=labels,
+        "booking_integrity_check_last_run_timestamp_seconds", "When the check last ran (Unix time).", labels=labels
     )
-    for r in ops.latest_check_results(conn, now):
+    for r in rows:
         key = [r.check_name, r.suite]
         violations.add_metric(key, r.violation_count)
+        failed.add_metric(key, r.status == "failed")
         errored.add_metric(key, r.status == "errored")
-        duration.add_metric(key, r.duration_seconds or 0)
+        if r.duration_seconds is not None:  # the runner may time only the whole run
+            duration.add_metric(key, r.duration_seconds)
         last.add_metric(key, r.run_at.timestamp())
-    return [*out, violations, errored, duration, last]
+    return [violations, failed, errored, duration, last]
 
 
 FAMILIES: tuple[Family, ...] = (bookings, refusals, completion, capacity, payments, integrity)

@@ -45,7 +45,7 @@ def record_run(
     *,
     at: datetime,
     results: dict[str, int | str],
-    suite: str = "capacity",
+    suite: str = "overbooking",
     duration: float = 1.5,
 ) -> uuid.UUID:
     """Store a finished check run the way the checks runner does: violations, or an error text."""

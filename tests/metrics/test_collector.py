@@ -117,7 +117,7 @@ def scenario(system: BookingSystem, database_url: str) -> Scenario:
     record_run(
         database_url,
         at=now - timedelta(minutes=5),
-        results={"no_overbooked_slots": 1, "audit_chain_intact": 0, "payments_match": "timeout"},
+        results={"overbooked_slot": 1, "audit_chain_intact": 0, "payments_match": "timeout"},
     )
     return Scenario(shop, paying, _name(system, shop.business_id), _name(system, paying.business_id), now)
 
@@ -223,11 +223,13 @@ def test_payments_failures_refunds_and_completion_time(
 
 def test_integrity_results_of_the_last_run_per_check(registry: CollectorRegistry, scenario: Scenario) -> None:
     ran_at = (scenario.now - timedelta(minutes=5)).timestamp()
-    check = {"suite": "capacity"}
-    assert value(registry, "booking_integrity_check_violations", check="no_overbooked_slots", **check) == 1
+    check = {"suite": "overbooking"}
+    assert value(registry, "booking_integrity_check_violations", check="overbooked_slot", **check) == 1
     assert value(registry, "booking_integrity_check_violations", check="audit_chain_intact", **check) == 0
+    assert value(registry, "booking_integrity_check_failed", check="overbooked_slot", **check) == 1
+    assert value(registry, "booking_integrity_check_failed", check="audit_chain_intact", **check) == 0
     assert value(registry, "booking_integrity_check_errored", check="payments_match", **check) == 1
-    assert value(registry, "booking_integrity_check_errored", check="no_overbooked_slots", **check) == 0
+    assert value(registry, "booking_integrity_check_errored", check="overbooked_slot", **check) == 0
     assert value(
         registry,
         "booking_integrity_check_last_run_timestamp_seconds",

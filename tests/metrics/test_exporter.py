@@ -60,12 +60,12 @@ def test_health_follows_the_age_of_the_last_check_run(exporter: str, fresh_url: 
     assert (code, ctype) == (503, "application/json")
     assert "never run" in json.loads(body)["reason"]
 
-    record_run(fresh_url, at=NOW - timedelta(hours=3), results={"no_overbooked_slots": 0})
+    record_run(fresh_url, at=NOW - timedelta(hours=3), results={"overbooked_slot": 0})
     code, _, body = get(exporter + "/health")
     assert code == 503
     assert json.loads(body)["reason"].startswith("last integrity check run is 10800s old")
 
-    record_run(fresh_url, at=NOW - timedelta(minutes=5), results={"no_overbooked_slots": 0})
+    record_run(fresh_url, at=NOW - timedelta(minutes=5), results={"overbooked_slot": 0})
     code, _, body = get(exporter + "/health")
     assert code == 200
     assert json.loads(body) | {"last_check_run": "-"} == {
