@@ -812,24 +812,29 @@ CREATE FUNCTION booking_create(
 RETURNS TABLE (booking bookings, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-  b   bookings;
-  svc services;
-  slot_starts timestamptz;
+  b            bookings;
+  slot_starts  timestamptz;
+  svc_name     text;
+  svc_max      integer;
+  svc_method   payment_method;
+  svc_price    numeric;
+  svc_currency char(3);
 BEGIN
   PERFORM set_config('booking.actor_type', p_actor_type::text, true),
           set_config('booking.actor_id', p_actor_id, true),
           set_config('booking.channel', p_channel::text, true),
           set_config('booking.reason', coalesce(p_reason, ''), true),
           set_config('booking.occurred_at', p_occurred_at::text, true);
-  SELECT ts.starts_at INTO slot_starts FROM time_slots ts WHERE ts.business_id = p_business AND ts.id = p_slot;
+  SELECT ts.starts_at, sv.name, sv.max_party_size, sv.payment_method, sv.price, sv.currency
+    INTO slot_starts, svc_name, svc_max, svc_method, svc_price, svc_currency
+    FROM time_slots ts JOIN services sv ON sv.business_id = ts.business_id AND sv.id = ts.service_id
+   WHERE ts.business_id = p_business AND ts.id = p_slot;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'slot % does not exist: list the open slots and pick one', p_slot USING ERRCODE = 'BK003';
   END IF;
-  SELECT sv.* INTO svc FROM time_slots ts JOIN services sv ON sv.business_id = ts.business_id AND sv.id = ts.service_id
-   WHERE ts.business_id = p_business AND ts.id = p_slot;
-  IF p_party > svc.max_party_size THEN
-    RAISE EXCEPTION 'party of % is more than % takes (at most %): split the party', p_party, svc.name,
-      svc.max_party_size USING ERRCODE = 'BK013';
+  IF p_party > svc_max THEN
+    RAISE EXCEPTION 'party of % is more than % takes (at most %): split the party', p_party, svc_name,
+      svc_max USING ERRCODE = 'BK013';
   END IF;
   IF slot_starts <= p_occurred_at THEN
     RAISE EXCEPTION 'slot % started at %: pick a slot in the future', p_slot, slot_starts USING ERRCODE = 'BK012';
@@ -837,8 +842,8 @@ BEGIN
   INSERT INTO bookings (business_id, id, slot_id, customer_id, party_size, status, payment_method,
                         amount, currency, idempotency_key, created_at, updated_at)
   VALUES (p_business, p_id, p_slot, p_customer, p_party,
-          CASE svc.payment_method WHEN 'pay_now' THEN 'draft' ELSE 'confirmed' END::booking_status,
-          svc.payment_method, svc.price * p_party, svc.currency, p_idempotency_key, p_occurred_at, p_occurred_at)
+          CASE svc_method WHEN 'pay_now' THEN 'draft' ELSE 'confirmed' END::booking_status,
+          svc_method, svc_price * p_party, svc_currency, p_idempotency_key, p_occurred_at, p_occurred_at)
   ON CONFLICT (business_id, idempotency_key) DO NOTHING
   RETURNING * INTO b;
   IF FOUND THEN
