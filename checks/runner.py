@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,15 +77,15 @@ def run_all(
     database_url: str,
     only: list[str] | None = None,
     *,
-    business_id: uuid.UUID | None = None,
+    business_ids: Sequence[uuid.UUID] = (),
     docs_dir: Path | None = None,
     triggered_by: str = "cli",
 ) -> RunSummary:
     """Run the named checks (all by default), store the run, return its summary.
 
     Raises KeyError for an unknown check or suite name, DatabaseUnavailable when the
-    database cannot be reached or is not migrated. `business_id` scopes every rule to one
-    tenant. A check whose query fails is stored as errored, never as passed.
+    database cannot be reached or is not migrated. `business_ids` scopes every rule to
+    those tenants. A check whose query fails is stored as errored, never as passed.
     """
     checks = select_checks(only)
     db = Database(database_url, pool_size=1)
@@ -94,7 +94,7 @@ def run_all(
         started = datetime.now(UTC)
         clock = time.perf_counter()
         run_id = _start_run(db, started, triggered_by)
-        results, docs_index = _validate(db.url, checks, business_id=business_id, docs_dir=docs_dir)
+        results, docs_index = _validate(db.url, checks, business_ids=business_ids, docs_dir=docs_dir)
         summary = RunSummary(run_id, started, time.perf_counter() - clock, results, docs_index)
         _finish_run(db, summary)
         return summary
@@ -148,31 +148,32 @@ def _finish_run(db: Database, summary: RunSummary) -> None:
 
 # ---------------------------------------------------------------------- Great Expectations
 def _validate(
-    url: str, checks: list[Check], *, business_id: uuid.UUID | None, docs_dir: Path | None
+    url: str, checks: list[Check], *, business_ids: Sequence[uuid.UUID], docs_dir: Path | None
 ) -> tuple[list[CheckResult], Path | None]:
     """Run the checks as GE suites in one checkpoint; one result per check, in `checks` order."""
+    source = None
     try:
-        checkpoint = _build(url, checks, business_id=business_id, docs_dir=docs_dir)
+        checkpoint, source = _build(url, checks, business_ids=business_ids, docs_dir=docs_dir)
         outcome = checkpoint.run()
     except Exception as exc:  # GE itself failed: every check errored, none passed
         message = _one_line(exc)
         return [_errored(c, message) for c in checks], None
+    finally:
+        _dispose(source)
     by_name: dict[str, Any] = {}
     for suite_result in outcome.run_results.values():
         for r in suite_result.results:
             by_name[r.expectation_config.meta["check"]] = r
-    results = [
-        _result(c, by_name[c.name]) if c.name in by_name else _errored(c, "not run")
-        for c in checks
-    ]
+    results = [_result(c, by_name[c.name]) if c.name in by_name else _errored(c, "not run") for c in checks]
     docs_index = (docs_dir / "index.html") if docs_dir else None
     return results, docs_index
 
 
 def _build(
-    url: str, checks: list[Check], *, business_id: uuid.UUID | None, docs_dir: Path | None
-) -> Any:
-    """A checkpoint in an ephemeral GE context: one datasource, an asset per table, a suite per (suite, table)."""
+    url: str, checks: list[Check], *, business_ids: Sequence[uuid.UUID], docs_dir: Path | None
+) -> tuple[Any, Any]:
+    """A checkpoint and its datasource in an ephemeral GE context: an asset per table, a suite per
+    (suite, table), one named expectation per check."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -194,7 +195,7 @@ def _build(
             name=f"{suite_name}.{table}" if split else suite_name))  # fmt: skip
         for c in members:
             suite.add_expectation(ExpectNoIntegrityViolations(
-                unexpected_rows_query=violations_query(c, business_id=business_id),
+                unexpected_rows_query=violations_query(c, business_ids=business_ids),
                 description=c.description, meta={"check": c.name, "suite": c.suite},
                 severity="info" if c.severity == "info" else "critical"))  # fmt: skip
         definition = gx.ValidationDefinition(name=suite.name, data=batches[table], suite=suite)
@@ -211,7 +212,15 @@ def _build(
     checkpoint = context.checkpoints.add(gx.Checkpoint(
         name="integrity", validation_definitions=definitions, actions=actions,
         result_format="COMPLETE"))  # fmt: skip
-    return checkpoint
+    return checkpoint, source
+
+
+def _dispose(source: Any) -> None:
+    """Close GE's pooled connections now: GE never does, and they would outlive the run."""
+    if source is None:
+        return
+    source.get_execution_engine().engine.dispose()
+    source.get_engine().dispose()
 
 
 def _result(check: Check, r: Any) -> CheckResult:
@@ -228,9 +237,7 @@ def _result(check: Check, r: Any) -> CheckResult:
 
 
 def _errored(check: Check, message: str) -> CheckResult:
-    return CheckResult(
-        check.name, check.suite, check.description, check.severity, "errored", 0, [], message
-    )
+    return CheckResult(check.name, check.suite, check.description, check.severity, "errored", 0, [], message)
 
 
 def _error_of(info: Any) -> str | None:

@@ -11,6 +11,7 @@ so `{batch} alias` is valid SQL in both worlds. No rule may contain other braces
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -357,13 +358,16 @@ def select_checks(only: list[str] | None) -> list[Check]:
     return [c for c in CHECKS if c.name in wanted or c.suite in wanted]
 
 
-def violations_query(check: Check, *, business_id: uuid.UUID | None = None, limit: int = SAMPLE_SIZE) -> str:
+def violations_query(check: Check, *, business_ids: Sequence[uuid.UUID] = (), limit: int = SAMPLE_SIZE) -> str:
     """One query for a rule: its violation count (on every row) and a sample of `limit` rows.
 
-    `{batch}` is left in place for the caller. A business scope is inlined from a UUID
+    `{batch}` is left in place for the caller. A business scope is inlined from UUIDs
     (never text from outside), because GE takes a query string, not parameters.
     """
-    scope = f"WHERE v.business_id = '{uuid.UUID(str(business_id))}'" if business_id else ""
+    scope = ""
+    if business_ids:
+        listed = ", ".join(f"'{uuid.UUID(str(b))}'" for b in business_ids)
+        scope = f"WHERE v.business_id IN ({listed})"
     return (
         "SELECT count(*) OVER () AS violation_count, v.*\n"
         f"  FROM ({check.sql}) AS v {scope}\n"

@@ -1,0 +1,277 @@
+"""Every check passes on clean data and fails on exactly its fault, naming the offending rows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from checks.runner import RunSummary, run_all
+
+from booking_core.reports.integrity import CHECKS
+from tests.checks.conftest import World, inject
+
+ERRORS = {c.name for c in CHECKS if c.severity == "error"}
+
+
+def run(world: World) -> RunSummary:
+    return run_all(world.url, business_ids=world.businesses, triggered_by="test")
+
+
+def failing(summary: RunSummary) -> set[str]:
+    return {r.name for r in summary.results if r.status != "passed"}
+
+
+def offending(summary: RunSummary, check: str) -> list[dict[str, object]]:
+    (result,) = [r for r in summary.results if r.name == check]
+    assert result.violation_count >= 1
+    return result.sample
+
+
+def test_clean_world_passes_every_check(world: World) -> None:
+    summary = run(world)
+    assert [r.name for r in summary.results] == [c.name for c in CHECKS]
+    assert failing(summary) == set()
+    assert all(r.violation_count == 0 for r in summary.results)
+    assert summary.status == "passed"
+
+
+def test_overbooked_slot_is_found_when_capacity_drops_without_a_record(world: World) -> None:
+    inject(world.url, "UPDATE time_slots SET max_capacity = 1 WHERE id = %(s)s", s=world.ids["fri_slot"])
+    summary = run(world)
+    assert failing(summary) == {"overbooked_slot"}
+    assert offending(summary, "overbooked_slot")[0]["slot_id"] == str(world.ids["fri_slot"])
+
+
+def test_a_recorded_capacity_reduction_is_information_not_a_violation(world: World) -> None:
+    shop = world.shop
+    shop.system.change_capacity(shop.business_id, world.ids["fri_slot"], capacity=1, actor=shop.admin,
+                                reason="room flooded", now=shop.now + timedelta(hours=3))  # fmt: skip
+    summary = run(world)
+    assert failing(summary) == set()
+    (info,) = [r for r in summary.results if r.name == "over_committed_by_reduction"]
+    assert info.severity == "info" and info.violation_count == 1
+    assert info.sample[0]["slot_id"] == str(world.ids["fri_slot"])
+
+
+def test_payment_status_that_disagrees_with_the_payments_is_found(world: World) -> None:
+    inject(world.url, "UPDATE bookings SET payment_status = 'paid' WHERE id = %(b)s", b=world.ids["confirmed"])
+    summary = run(world)
+    assert failing(summary) == {"payment_status_mismatch"}
+    row = offending(summary, "payment_status_mismatch")[0]
+    assert (row["booking_id"], row["recorded"], row["derived"]) == (str(world.ids["confirmed"]), "paid", "pending")
+
+
+def test_a_confirmed_pay_now_booking_without_a_paid_payment_is_found(world: World) -> None:
+    # The paid payment disappears; the booking's payment_status (still 'paid') then also
+    # disagrees with its payments, so that check necessarily fails with it.
+    inject(world.url, "DELETE FROM payments WHERE id = %(p)s", p=world.ids["paid_payment"])
+    summary = run(world)
+    assert failing(summary) == {"pay_now_confirmed_unpaid", "payment_status_mismatch"}
+    assert offending(summary, "pay_now_confirmed_unpaid")[0]["booking_id"] == str(world.ids["paid"])
+
+
+def test_a_paid_payment_on_a_cancelled_booking_without_refund_is_found(world: World) -> None:
+    inject(
+        world.url,
+        "INSERT INTO payments (business_id, booking_id, amount, currency, status, created_at, updated_at)"
+        " SELECT business_id, id, 25.00, currency, 'paid', now(), now() FROM bookings WHERE id = %(b)s",
+        b=world.ids["cancelled"],
+        bypass_triggers=False,
+    )
+    summary = run(world)
+    assert failing(summary) == {"paid_on_cancelled_unrefunded"}
+    assert offending(summary, "paid_on_cancelled_unrefunded")[0]["booking_id"] == str(world.ids["cancelled"])
+
+
+def test_refunds_larger_than_the_payment_are_found(world: World) -> None:
+    inject(
+        world.url,
+        "INSERT INTO refunds (business_id, payment_id, amount, currency, reason, created_at)"
+        " SELECT business_id, id, 90.00, currency, 'double refund', now() FROM payments WHERE id = %(p)s",
+        p=world.ids["partly_payment"],
+    )
+    summary = run(world)
+    assert failing(summary) == {"refund_exceeds_payment"}
+    row = offending(summary, "refund_exceeds_payment")[0]
+    assert (row["booking_id"], row["payment_id"]) == (str(world.ids["partly"]), str(world.ids["partly_payment"]))
+
+
+def test_an_active_booking_on_a_missing_slot_is_orphaned(world: World) -> None:
+    ghost = uuid.uuid4()
+    inject(world.url, "UPDATE bookings SET slot_id = %(g)s WHERE id = %(b)s", g=ghost, b=world.ids["confirmed"])
+    summary = run(world)
+    assert failing(summary) == {"orphaned_booking"}
+    row = offending(summary, "orphaned_booking")[0]
+    assert (row["booking_id"], row["slot_id"], row["problem"]) == (
+        str(world.ids["confirmed"]),
+        str(ghost),
+        "slot missing",
+    )
+
+
+def test_a_slot_left_in_an_old_schedule_without_being_legacy_orphans_its_bookings(world: World) -> None:
+    inject(
+        world.url,
+        "UPDATE time_slots SET is_legacy = false, legacy_since = NULL WHERE id = %(s)s",
+        s=world.ids["thu_slot"],
+    )
+    summary = run(world)
+    assert failing(summary) == {"orphaned_booking"}
+    assert offending(summary, "orphaned_booking")[0]["booking_id"] == str(world.ids["on_thursday"])
+
+
+def test_a_booking_without_its_creation_audit_entry_is_found(world: World) -> None:
+    # A booking made after the seal (so the hash chain stays intact). Its creation transition
+    # is audited by that same entry, so transition_without_audit necessarily fails with it.
+    shop = world.shop
+    late = shop.book(shop.first_slot(5), party=1, customer=2)
+    inject(world.url, "DELETE FROM booking_audit_log WHERE booking_id = %(b)s", b=late.id)
+    summary = run(world)
+    assert failing(summary) == {"booking_without_created_audit", "transition_without_audit"}
+    assert offending(summary, "booking_without_created_audit")[0]["booking_id"] == str(late.id)
+
+
+def test_a_state_transition_without_its_audit_entry_is_found(world: World) -> None:
+    shop = world.shop
+    late = shop.book(shop.first_slot(5), party=1, customer=2)
+    shop.system.cancel(shop.business_id, late.id, actor=shop.admin, reason="x", now=shop.now)
+    inject(
+        world.url,
+        "DELETE FROM booking_audit_log WHERE booking_id = %(b)s AND action = 'booking.cancelled'",
+        b=late.id,
+    )
+    summary = run(world)
+    assert failing(summary) == {"transition_without_audit"}
+    row = offending(summary, "transition_without_audit")[0]
+    assert (row["booking_id"], row["to_status"]) == (str(late.id), "cancelled")
+
+
+def test_a_status_that_is_not_the_last_transitions_target_is_found(world: World) -> None:
+    inject(world.url, "UPDATE bookings SET status = 'no_show' WHERE id = %(b)s", b=world.ids["confirmed"])
+    summary = run(world)
+    assert failing(summary) == {"status_not_last_transition"}
+    row = offending(summary, "status_not_last_transition")[0]
+    assert (row["booking_id"], row["status"], row["last_transition_to"]) == (
+        str(world.ids["confirmed"]), "no_show", "confirmed")  # fmt: skip
+
+
+def test_an_altered_sealed_audit_row_breaks_the_hash_chain(world: World) -> None:
+    inject(
+        world.url,
+        "UPDATE booking_audit_log SET reason = 'rewritten' WHERE booking_id = %(b)s AND action = 'booking.created'",
+        b=world.ids["confirmed"],
+    )
+    summary = run(world)
+    assert failing(summary) == {"audit_chain_broken"}
+    row = offending(summary, "audit_chain_broken")[0]
+    assert (row["business_id"], row["booking_id"]) == (str(world.shop.business_id), str(world.ids["confirmed"]))
+    assert row["problem"] == "audit row altered after sealing"
+
+
+def test_a_transition_along_an_edge_the_machine_lacks_is_found(world: World) -> None:
+    # cancelled -> confirmed: the booking is confirmed and has a booking.confirmed audit entry,
+    # so only the edge itself is wrong.
+    inject(
+        world.url,
+        "INSERT INTO booking_state_transitions (business_id, booking_id, from_status, to_status, actor_type,"
+        " actor_id, channel, occurred_at) SELECT business_id, id, 'cancelled', 'confirmed', 'database', 'ops',"
+        " 'sql', now() FROM bookings WHERE id = %(b)s",
+        b=world.ids["paid"],
+        bypass_triggers=False,
+    )
+    summary = run(world)
+    assert failing(summary) == {"transition_not_in_state_machine"}
+    row = offending(summary, "transition_not_in_state_machine")[0]
+    assert (row["booking_id"], row["from_status"], row["to_status"]) == (
+        str(world.ids["paid"]),
+        "cancelled",
+        "confirmed",
+    )
+
+
+def test_a_check_in_long_before_the_slot_starts_is_found(world: World) -> None:
+    inject(
+        world.url,
+        "UPDATE booking_state_transitions SET occurred_at = occurred_at - interval '3 hours'"
+        " WHERE booking_id = %(b)s AND to_status = 'checked_in'",
+        b=world.ids["completed"],
+    )
+    summary = run(world)
+    assert failing(summary) == {"check_in_before_slot_opens"}
+    row = offending(summary, "check_in_before_slot_opens")[0]
+    assert (row["booking_id"], row["slot_id"]) == (str(world.ids["completed"]), str(world.ids["sat_slot"]))
+
+
+def test_a_slot_instant_off_its_local_time_is_found(world: World) -> None:
+    inject(
+        world.url,
+        "UPDATE time_slots SET starts_at = starts_at + interval '1 hour', ends_at = ends_at + interval '1 hour'"
+        " WHERE id = %(s)s",
+        s=world.ids["thu_slot"],
+    )
+    summary = run(world)
+    assert failing(summary) == {"slot_instant_mismatch"}
+    row = offending(summary, "slot_instant_mismatch")[0]
+    assert (row["slot_id"], row["timezone"]) == (str(world.ids["thu_slot"]), "Europe/Berlin")
+
+
+def test_a_party_above_the_service_maximum_is_found(world: World) -> None:
+    inject(world.url, "UPDATE bookings SET party_size = 9 WHERE id = %(b)s", b=world.ids["on_thursday"])
+    summary = run(world)
+    assert failing(summary) == {"party_size_out_of_range"}
+    row = offending(summary, "party_size_out_of_range")[0]
+    assert (row["booking_id"], row["party_size"], row["max_party_size"]) == (str(world.ids["on_thursday"]), 9, 8)
+
+
+def test_a_customer_without_a_name_is_a_missing_required_field(world: World) -> None:
+    inject(
+        world.url,
+        "UPDATE customers SET name = '' WHERE id = (SELECT customer_id FROM bookings WHERE id = %(b)s)",
+        b=world.ids["on_thursday"],
+        bypass_triggers=False,
+    )
+    summary = run(world)
+    assert failing(summary) == {"required_fields_missing"}
+    ids = {r["booking_id"] for r in offending(summary, "required_fields_missing")}
+    assert str(world.ids["on_thursday"]) in ids
+
+
+def test_duplicate_idempotency_keys_are_found_once_the_unique_index_is_gone(own_world: World) -> None:
+    world = own_world
+    inject(
+        world.url,
+        "ALTER TABLE bookings DROP CONSTRAINT bookings_business_id_idempotency_key_key",
+        "INSERT INTO bookings (business_id, slot_id, customer_id, party_size, status, payment_method, amount,"
+        " currency, idempotency_key, created_at, updated_at)"
+        " SELECT business_id, slot_id, customer_id, 1, 'draft', payment_method, amount, currency,"
+        " idempotency_key, created_at, updated_at FROM bookings WHERE id = %(b)s",
+        b=world.ids["on_thursday"],
+        bypass_triggers=False,
+    )
+    summary = run(world)
+    assert failing(summary) == {"duplicate_idempotency_key"}
+    rows = offending(summary, "duplicate_idempotency_key")
+    assert {r["idempotency_key"] for r in rows} == {"req-1"} and len(rows) == 2
+
+
+def test_a_status_no_edge_leads_to_is_outside_the_state_machine(own_world: World) -> None:
+    # The status was never reached by a transition, so status_not_last_transition fails with it.
+    world = own_world
+    inject(world.url, "ALTER TYPE booking_status ADD VALUE 'archived'", bypass_triggers=False)
+    inject(world.url, "UPDATE bookings SET status = 'archived' WHERE id = %(b)s", b=world.ids["on_thursday"])
+    summary = run(world)
+    assert failing(summary) == {"status_outside_state_machine", "status_not_last_transition"}
+    assert offending(summary, "status_outside_state_machine")[0]["booking_id"] == str(world.ids["on_thursday"])
+
+
+@pytest.mark.parametrize("check", sorted(ERRORS))
+def test_every_error_check_has_a_fault_test(check: str) -> None:
+    tested = {
+        "overbooked_slot", "payment_status_mismatch", "pay_now_confirmed_unpaid", "paid_on_cancelled_unrefunded",
+        "refund_exceeds_payment", "orphaned_booking", "booking_without_created_audit", "transition_without_audit",
+        "status_not_last_transition", "audit_chain_broken", "status_outside_state_machine",
+        "transition_not_in_state_machine", "check_in_before_slot_opens", "slot_instant_mismatch",
+        "party_size_out_of_range", "duplicate_idempotency_key", "required_fields_missing",
+    }  # fmt: skip
+    assert check in tested
