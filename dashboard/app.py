@@ -1,4 +1,4 @@
-"""The dashboard's entry point (`streamlit run dashboard/app.py`): navigation, shared filters, then the page."""
+"""The dashboard's entry point (`streamlit run dashboard/app.py`): navigation, then the chosen page."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import data, filters
-
 HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="Booking integrity", page_icon=":material/event_available:", layout="wide")
 
-# Navigation first: without it Streamlit would fall back to listing pages/ on its own.
+# Navigation comes first: without it Streamlit would fall back to listing pages/ on its own.
 page = st.navigation(
     [
         st.Page(HERE / "pages/overview.py", title="Overview", icon=":material/dashboard:",
@@ -27,6 +25,4 @@ page = st.navigation(
         st.Page(HERE / "pages/export.py", title="Export", icon=":material/download:", url_path="export"),
     ]
 )  # fmt: skip
-data.guarded(filters.sidebar)
-if filters.current() is not None:
-    page.run()
+page.run()

@@ -1,12 +1,13 @@
 """The filters every page shares (business, local date range, service), kept in the URL so a view can be shared.
 
-They are drawn once by app.py, above the page, so they survive moving between pages; the URL's
-query parameters seed them when a session starts (a shared link) and mirror them afterwards.
+Each page draws them first (`page()`); the last choice is kept for the session, so they survive moving
+between pages. The URL's query parameters seed them (a shared link) and mirror them afterwards.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,8 +19,8 @@ from booking_core.reports.analytics import Scope
 from dashboard import data
 
 ALL_SERVICES = ""
+_NEW_PAGE = "filters_on_new_page"
 DEFAULT_DAYS = 28
-KEY = "selection"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +40,27 @@ def _param_date(name: str) -> date | None:
         return None
 
 
+def _seed(key: str, value: object) -> None:
+    """Give a filter widget its value before it is drawn: this session's last choice, else `value` (the URL).
+
+    Streamlit drops a widget's state when the page changes, so the last choice is kept under a key of
+    our own (the documented pattern) and handed back on a new page; no default is passed to the widget.
+    """
+    if key not in st.session_state or st.session_state.get(_NEW_PAGE):
+        st.session_state[key] = st.session_state.get(f"kept_{key}", value)
+
+
+def _keep(key: str) -> None:
+    st.session_state[f"kept_{key}"] = st.session_state[key]
+
+
 def _pick_business(businesses: pd.DataFrame) -> pd.Series:
     ids = [str(i) for i in businesses["id"]]
     wanted = st.query_params.get("business")
+    _seed("f_business", wanted if wanted in ids else ids[0])
     labels = {str(r.id): f"{r.name} ({r.timezone})" for r in businesses.itertuples()}
-    chosen = st.sidebar.selectbox("Business", ids, index=ids.index(wanted) if wanted in ids else 0,
-                                  format_func=labels.__getitem__, key="f_business")  # fmt: skip
+    chosen = st.sidebar.selectbox("Business", ids, format_func=labels.__getitem__, key="f_business")  # fmt: skip
+    _keep("f_business")
     return businesses.iloc[ids.index(chosen)]
 
 
@@ -60,7 +76,9 @@ def _pick_range(business_id: uuid.UUID, timezone: str) -> tuple[date, date] | No
     start, end = _param_date("from"), _param_date("to")
     if start is None or end is None or end < start:
         start, end = _default_range(business_id, timezone)
-    picked = st.sidebar.date_input(f"Dates ({timezone})", value=(start, end), key="f_dates")
+    _seed("f_dates", (start, end))
+    picked = st.sidebar.date_input(f"Dates ({timezone})", key="f_dates")
+    _keep("f_dates")
     if not isinstance(picked, tuple) or len(picked) != 2:
         return None
     return picked[0], picked[1]
@@ -71,18 +89,22 @@ def _pick_service(business_id: uuid.UUID) -> uuid.UUID | None:
     ids = [ALL_SERVICES, *(str(i) for i in svc["id"])]
     names = dict(zip(ids, ["All services", *svc["name"]], strict=True))
     wanted = st.query_params.get("service", ALL_SERVICES)
-    chosen = st.sidebar.selectbox("Service", ids, index=ids.index(wanted) if wanted in ids else 0,
-                                  format_func=names.__getitem__, key="f_service")  # fmt: skip
+    _seed("f_service", wanted if wanted in ids else ALL_SERVICES)
+    if st.session_state["f_service"] not in ids:  # the business changed under it
+        st.session_state["f_service"] = ALL_SERVICES
+    chosen = st.sidebar.selectbox("Service", ids, format_func=names.__getitem__, key="f_service")  # fmt: skip
+    _keep("f_service")
     return uuid.UUID(chosen) if chosen else None
 
 
-def sidebar() -> None:
-    """Draw the filters and remember the selection (None when there is nothing to show yet)."""
-    st.session_state[KEY] = None
+def sidebar(page: str) -> Selection | None:
+    """Draw the filters; the selection, or None (with a message) when there is nothing to show yet."""
+    st.session_state[_NEW_PAGE] = st.session_state.get("filters_page") != page
+    st.session_state["filters_page"] = page
     businesses = data.query("businesses")
     if businesses.empty:
         st.info("There are no businesses yet: create one (or run `booking seed`) and reload this page.")
-        return
+        return None
     biz = _pick_business(businesses)
     business_id = uuid.UUID(str(biz["id"]))
     picked = _pick_range(business_id, biz["timezone"])
@@ -90,7 +112,7 @@ def sidebar() -> None:
     st.sidebar.caption(f"All times are {biz['name']}'s local time: **{biz['timezone']}**.")
     if picked is None:
         st.info("Pick the last day of the date range too.")
-        return
+        return None
     start, end = picked
     st.query_params.update({"business": str(business_id), "from": start.isoformat(), "to": end.isoformat()})
     if service:
@@ -98,15 +120,22 @@ def sidebar() -> None:
     elif "service" in st.query_params:
         del st.query_params["service"]
     scope = Scope(business_id, start, end, service)
-    st.session_state[KEY] = Selection(scope, str(biz["name"]), str(biz["timezone"]), str(biz["currency"]))
-
-
-def current() -> Selection | None:
-    sel = st.session_state.get(KEY)
-    return sel if isinstance(sel, Selection) else None
+    return Selection(scope, str(biz["name"]), str(biz["timezone"]), str(biz["currency"]))
 
 
 def header(title: str, sel: Selection) -> None:
     st.title(title)
     s = sel.scope
     st.caption(f"{sel.name} · {s.start:%Y-%m-%d} to {s.end:%Y-%m-%d} · times in {sel.timezone}")
+
+
+def page(title: str, render: Callable[[Selection], None]) -> None:
+    """A page: the shared filters, a title with the scope and time zone, then `render`, all guarded."""
+
+    def run() -> None:
+        sel = sidebar(title)
+        if sel is not None:
+            header(title, sel)
+            render(sel)
+
+    data.guarded(run)

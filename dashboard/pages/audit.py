@@ -67,10 +67,7 @@ def _chain(sel: filters.Selection) -> None:
         st.error(f"Broken at link {state['first_bad_seq']}: {state['problem']}")
 
 
-def render() -> None:
-    sel = filters.current()
-    assert sel is not None
-    filters.header("Audit log", sel)
+def render(sel: filters.Selection) -> None:
     where = _filter()
     if where.booking_id is not None:
         _timeline(sel, where.booking_id)
@@ -83,4 +80,4 @@ def render() -> None:
     _chain(sel)
 
 
-data.guarded(render)
+filters.page("Audit log", render)

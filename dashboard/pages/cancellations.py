@@ -57,13 +57,10 @@ def _breakdowns(sel: filters.Selection) -> None:
         st.plotly_chart(charts.counts_bar(actors, x="cancelled_by"))
 
 
-def render() -> None:
-    sel = filters.current()
-    assert sel is not None
-    filters.header("Cancellation patterns", sel)
+def render(sel: filters.Selection) -> None:
     if _summary(sel):
         _over_time(sel)
         _breakdowns(sel)
 
 
-data.guarded(render)
+filters.page("Cancellation patterns", render)

@@ -27,10 +27,7 @@ def _to_contact(sel: filters.Selection) -> None:
                                                      "slot_time": f"slot time ({sel.timezone})"})  # fmt: skip
 
 
-def render() -> None:
-    sel = filters.current()
-    assert sel is not None
-    filters.header("Capacity utilization", sel)
+def render(sel: filters.Selection) -> None:
     grain = _grain()
     over_time = data.query("utilization_over_time", sel.scope, grain=grain)
     if over_time.empty:
@@ -51,4 +48,4 @@ def render() -> None:
     _to_contact(sel)
 
 
-data.guarded(render)
+filters.page("Capacity utilization", render)

@@ -43,10 +43,7 @@ def _downloads(where: ExportFilter, sel: filters.Selection, rows: int) -> None:
                             on_click="ignore", icon=":material/download:")  # fmt: skip
 
 
-def render() -> None:
-    sel = filters.current()
-    assert sel is not None
-    filters.header("Export booking history", sel)
+def render(sel: filters.Selection) -> None:
     where = _filter(sel)
     if where.statuses is None:
         st.info("Pick at least one status.")
@@ -65,4 +62,4 @@ def render() -> None:
     st.caption(f"Dates and times are {sel.timezone} local time; the `timezone` column says so in the file.")
 
 
-data.guarded(render)
+filters.page("Export booking history", render)

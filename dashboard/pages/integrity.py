@@ -39,10 +39,7 @@ def _offending(sel: filters.Selection, run_id: object) -> None:
                      query_params={"business": business, "booking": booking})  # fmt: skip
 
 
-def render() -> None:
-    sel = filters.current()
-    assert sel is not None
-    filters.header("Integrity", sel)
+def render(sel: filters.Selection) -> None:
     runs = data.query("latest_check_runs", limit=1)
     if runs.empty:
         st.info("No integrity check run is stored yet: run `booking check`.")
@@ -56,4 +53,4 @@ def render() -> None:
     _offending(sel, last["id"])
 
 
-data.guarded(render)
+filters.page("Integrity", render)

@@ -41,10 +41,7 @@ def _integrity_metrics(runs: pd.DataFrame, timezone: str) -> None:
                    delta_color="off")  # fmt: skip
 
 
-def render() -> None:
-    sel = filters.current()
-    assert sel is not None
-    filters.header("Overview", sel)
+def render(sel: filters.Selection) -> None:
     figures = data.query("overview_figures", sel.scope)
     now, before = figures["current"], figures["previous"]
     prev = sel.scope.previous()
@@ -57,4 +54,4 @@ def render() -> None:
     _integrity_metrics(data.query("latest_check_runs", limit=2), sel.timezone)
 
 
-data.guarded(render)
+filters.page("Overview", render)

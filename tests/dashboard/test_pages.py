@@ -1,0 +1,222 @@
+"""Every dashboard page, run with AppTest on a known history: the figures shown equal independent SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard.conftest import FROM, TO, History
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+IN_RANGE = "s.business_id = %(b)s AND s.local_date BETWEEN %(f)s AND %(t)s"
+BOOKINGS = f"FROM bookings b JOIN time_slots s ON s.id = b.slot_id WHERE {IN_RANGE} AND b.status <> 'draft'"
+
+
+@pytest.fixture
+def dashboard(history: History, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    monkeypatch.setenv("BOOKING_DATABASE_URL", history.url)
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update(history.query_params())
+    yield at
+
+
+def open_page(at: AppTest, page: str | None = None) -> AppTest:
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def pct(part: object, whole: object) -> str:
+    return f"{int(part) / int(whole):.1%}"  # type: ignore[call-overload]
+
+
+def figures(h: History) -> dict[str, object]:
+    """The overview's figures, counted straight from the tables the library writes."""
+    p = {"b": h.business, "f": FROM, "t": TO}
+    cancelled = (
+        "SELECT count(DISTINCT t.booking_id) FROM booking_state_transitions t JOIN bookings b ON b.id = t.booking_id"
+        f" JOIN time_slots s ON s.id = b.slot_id WHERE {IN_RANGE} AND t.to_status = %(st)s"
+    )
+    return {
+        "bookings": h.scalar(f"SELECT count(*) {BOOKINGS}", **p),
+        "cancelled": h.scalar(cancelled, st="cancelled", **p),
+        "no_shows": h.scalar(cancelled, st="no_show", **p),
+        "seats": h.scalar(f"SELECT sum(booked_seats) FROM time_slots s WHERE {IN_RANGE} AND NOT is_legacy", **p),
+        "capacity": h.scalar(f"SELECT sum(max_capacity) FROM time_slots s WHERE {IN_RANGE} AND NOT is_legacy", **p),
+        "revenue": h.scalar(
+            "SELECT sum(pm.amount - pm.refunded_amount) FROM payments pm JOIN bookings b ON b.id = pm.booking_id"
+            f" JOIN time_slots s ON s.id = b.slot_id WHERE {IN_RANGE}"
+            " AND pm.status IN ('paid', 'partially_refunded', 'refunded')", **p),
+    }  # fmt: skip
+
+
+def test_overview_shows_the_figures_sql_computes(dashboard: AppTest, history: History) -> None:
+    shown = metrics(open_page(dashboard))
+    f = figures(history)
+    assert shown["Bookings"] == f"{f['bookings']:,}"
+    assert shown["Utilization"] == pct(f["seats"], f["capacity"])
+    assert shown["Cancellation rate"] == pct(f["cancelled"], f["bookings"])
+    assert shown["No-show rate"] == pct(f["no_shows"], f["bookings"])
+    assert shown["Revenue"] == f"{f['revenue']:,.2f} EUR"
+    last = history.sql(
+        "SELECT r.status, sum(x.violation_count) FROM integrity_check_runs r JOIN integrity_check_results x"
+        " ON x.run_id = r.id GROUP BY r.id ORDER BY r.started_at DESC LIMIT 1"
+    )[0]
+    assert shown["Open integrity violations"] == str(last[1])
+    assert shown["Last check run"] == last[0]
+
+
+def test_overview_compares_with_the_period_before(dashboard: AppTest, history: History) -> None:
+    at = open_page(dashboard)
+    bookings = next(m for m in at.metric if m.label == "Bookings")
+    assert bookings.delta == f"+{figures(history)['bookings']}"  # nothing was booked the two weeks before
+    assert "2029-12-24 to 2030-01-06" in " ".join(c.value for c in at.caption)
+
+
+def test_capacity_page_shows_utilization_and_the_bookings_ops_must_contact(
+    dashboard: AppTest, history: History
+) -> None:
+    at = open_page(dashboard, "capacity")
+    f = figures(history)
+    to_contact = history.scalar(
+        "SELECT count(*) FROM bookings b JOIN time_slots s ON s.id = b.slot_id WHERE s.business_id = %(b)s"
+        " AND s.starts_at > now() AND (s.is_legacy OR s.booked_seats > s.max_capacity)"
+        " AND b.status IN ('confirmed', 'checked_in', 'completed', 'no_show')",
+        b=history.business,
+    )
+    assert metrics(at) == {
+        "Utilization": pct(f["seats"], f["capacity"]),
+        "Bookings to contact": str(to_contact),
+    }
+    assert len(at.get("plotly_chart")) == 4  # over time, heatmap, by service, by resource
+
+
+def test_sidebar_filters_are_written_to_the_url_and_survive_a_page_switch(
+    dashboard: AppTest, history: History
+) -> None:
+    at = open_page(dashboard)
+    service = history.scalar("SELECT id FROM services WHERE business_id = %(b)s", b=history.business)
+    at.sidebar.selectbox(key="f_service").set_value(str(service)).run()
+    assert at.query_params["service"] == str(service)
+    assert metrics(at)["Bookings"] == f"{figures(history)['bookings']:,}"  # the only service
+    del at.query_params["service"]  # what a page switch in the browser does to the URL
+    at.switch_page("pages/capacity.py").run()
+    assert at.sidebar.selectbox(key="f_service").value == str(service)
+    assert at.query_params["service"] == str(service)
+
+
+def test_a_shared_url_opens_the_same_view(dashboard: AppTest, history: History) -> None:
+    service = history.scalar("SELECT id FROM services WHERE business_id = %(b)s", b=history.business)
+    dashboard.query_params["service"] = str(service)
+    at = open_page(dashboard, "capacity")
+    at.segmented_control(key="grain").set_value("week").run()
+    assert not at.exception
+    assert at.query_params == history.query_params() | {"service": str(service), "grain": "week"}
+    assert len(at.get("plotly_chart")) == 4
+
+
+def test_cancellation_page_counts_cancellations_by_reason_and_actor(
+    dashboard: AppTest, history: History
+) -> None:
+    at = open_page(dashboard, "cancellations")
+    f = figures(history)
+    shown = metrics(at)
+    assert shown["Cancellations"] == str(f["cancelled"])
+    assert shown["Cancellation rate"] == pct(f["cancelled"], f["bookings"])
+    by_reason = history.sql(
+        "SELECT coalesce(t.reason, '(no reason given)'), count(*) FROM booking_state_transitions t"
+        " JOIN bookings b ON b.id = t.booking_id JOIN time_slots s ON s.id = b.slot_id"
+        f" WHERE {IN_RANGE} AND t.to_status = 'cancelled' GROUP BY 1",
+        b=history.business, f=FROM, t=TO,
+    )  # fmt: skip
+    table = at.dataframe[0].value
+    assert dict(zip(table["reason"], table["cancellations"], strict=True)) == dict(by_reason)
+
+
+def test_audit_page_shows_a_bookings_timeline_with_its_diffs(dashboard: AppTest, history: History) -> None:
+    booking = history.bookings["paid"]
+    dashboard.query_params["booking"] = str(booking)
+    at = open_page(dashboard, "audit")
+    # switch_page drops the page's own parameters, as the browser does: set the booking again.
+    at.text_input(key="a_booking").set_value(str(booking)).run()
+    rows = history.scalar("SELECT count(*) FROM booking_audit_log WHERE booking_id = %(bk)s", bk=booking)
+    assert metrics(at)["Changes recorded"] == str(rows)
+    diffs = at.dataframe[0].value
+    assert {"status", "payment_status"} <= set(diffs["field"])
+    assert at.query_params["booking"] == str(booking)
+
+
+def test_audit_page_filters_by_channel_and_verifies_the_chain(dashboard: AppTest, history: History) -> None:
+    at = open_page(dashboard, "audit")
+    at.selectbox(key="a_channel").set_value("sql").run()
+    assert any("No audit rows match" in i.value for i in at.info)
+    at.button(key="a_verify").click().run()
+    links = history.scalar("SELECT count(*) FROM audit_chain WHERE business_id = %(b)s", b=history.business)
+    shown = metrics(at)
+    assert shown["Links"] == f"{links:,}"
+    assert shown["Chain"] == "intact"
+
+
+def test_integrity_page_links_offending_rows_to_their_timeline(dashboard: AppTest, history: History) -> None:
+    at = open_page(dashboard, "integrity")
+    violations = history.scalar(
+        "SELECT sum(violation_count) FROM integrity_check_results WHERE run_id ="
+        " (SELECT id FROM integrity_check_runs ORDER BY started_at DESC LIMIT 1)"
+    )
+    assert metrics(at)["Violations"] == str(violations)
+    assert metrics(at)["Latest run"] == "failed"
+    links = at.get("page_link")
+    assert any(str(history.bookings["plain"]) in link.proto.label for link in links)
+
+
+def test_export_page_counts_the_rows_it_offers_for_download(dashboard: AppTest, history: History) -> None:
+    at = open_page(dashboard, "export")
+    rows = history.scalar(f"SELECT count(*) FROM bookings b JOIN time_slots s ON s.id = b.slot_id WHERE {IN_RANGE}",
+                          b=history.business, f=FROM, t=TO)  # fmt: skip
+    assert metrics(at)["Bookings to export"] == str(rows)
+    assert len(at.get("download_button")) == 3
+    at.multiselect(key="e_statuses").set_value(["cancelled"]).run()
+    cancelled = history.scalar(f"SELECT count(*) {BOOKINGS} AND b.status = 'cancelled'",
+                               b=history.business, f=FROM, t=TO)  # fmt: skip
+    assert metrics(at)["Bookings to export"] == str(cancelled)
+
+
+# (The audit page is not empty for such a business: its creation is audited.)
+@pytest.mark.parametrize("page", [None, "capacity", "cancellations", "integrity", "export"])
+def test_a_business_without_bookings_gets_a_message_not_a_traceback(
+    dashboard: AppTest, history: History, page: str | None
+) -> None:
+    dashboard.query_params["business"] = str(history.empty_business)
+    at = open_page(dashboard, page)
+    assert at.info or at.success, "an empty page should say why it is empty"
+
+
+def test_a_date_range_with_nothing_in_it_gets_a_message(dashboard: AppTest) -> None:
+    dashboard.query_params.update({"from": "2031-06-01", "to": "2031-06-07"})
+    at = open_page(dashboard)
+    assert any("No slots or bookings" in i.value for i in at.info)
+
+
+def test_an_empty_database_says_there_are_no_businesses(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOOKING_DATABASE_URL", empty_database)
+    at = open_page(AppTest.from_file(str(APP), default_timeout=60))
+    assert any("no businesses yet" in i.value for i in at.info)
+
+
+def test_an_unreachable_database_is_an_error_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOKING_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    assert any("cannot be reached" in e.value for e in at.error)
