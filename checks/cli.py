@@ -72,6 +72,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
         docs: Annotated[Path | None, typer.Option("--docs", help="Build GE Data Docs into DIR.")] = None,
         every: Annotated[str | None, typer.Option("--every", help="Keep running, e.g. 5m.")] = None,
+        list_checks: Annotated[bool, typer.Option("--list", help="List the checks and exit.")] = False,
         business: Annotated[list[str] | None, typer.Option("--business", help="One business id.")] = None,
     ) -> None:
         """Run the integrity checks (all, or --only NAME) and store the run; exit 1 on violations."""
@@ -79,12 +80,16 @@ def register(app: typer.Typer) -> None:
         from booking_core.domain.errors import BookingError, DatabaseUnavailable
         from booking_core.reports.integrity import select_checks
 
+        if list_checks:
+            for c in select_checks(None):
+                typer.echo(f"{c.suite:20} {c.name:32} {c.description}")
+            raise typer.Exit(0)
         try:
             select_checks(only)
             interval = parse_interval(every) if every else None
             business_ids = [uuid.UUID(b) for b in business or []]
         except KeyError as exc:
-            fail(f"unknown check or suite {exc.args[0]!r}: run `booking check` to list them", EXIT_USER_ERROR)
+            fail(f"unknown check or suite {exc.args[0]!r}: `booking check --list` shows them", EXIT_USER_ERROR)
         except ValueError:
             fail("--every takes a duration such as 30s, 5m or 1h; --business a business id", EXIT_USER_ERROR)
         try:

@@ -1,0 +1,157 @@
+"""Runs are stored and read back; `booking check` exit codes; the rules' SQL stays GE-compatible."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from checks.cli import parse_interval
+from checks.runner import run_all
+from sqlalchemy import create_engine, text
+
+from booking_core.config import sqlalchemy_url
+from booking_core.reports.integrity import CHECKS, check_history, latest_results, latest_run, select_checks
+from tests.checks.conftest import World, inject
+from tests.conftest import create_database, drop_database
+
+BOOKING = str(Path(sys.executable).with_name("booking"))
+
+
+def booking_check(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BOOKING_DATABASE_URL": url}
+    return subprocess.run([BOOKING, "check", *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[object]:
+    engine = create_engine(sqlalchemy_url(database_url))
+    with engine.connect() as c:
+        yield c
+    engine.dispose()
+
+
+# ---------------------------------------------------------------------- the rules
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.name)
+def test_each_rule_names_its_batch_once_and_joins_so_ge_can_substitute_it(check: object) -> None:
+    sql = check.sql  # type: ignore[attr-defined]
+    assert sql.count("{batch}") == 1 and re.search(r"\bJOIN\b", sql)
+    assert re.sub(r"\{batch\}", "", sql).count("{") == 0  # GE formats the query: no other braces
+    assert check.description and check.suite and check.table  # type: ignore[attr-defined]
+
+
+def test_selecting_by_suite_or_check_and_refusing_unknown_names() -> None:
+    assert [c.name for c in select_checks(["overbooking"])] == ["overbooked_slot", "over_committed_by_reduction"]
+    assert [c.name for c in select_checks(["orphaned_booking"])] == ["orphaned_booking"]
+    with pytest.raises(KeyError):
+        select_checks(["no_such_check"])
+
+
+def test_the_set_based_payment_status_agrees_with_booking_payment_status(world: World, conn: object) -> None:
+    (rule,) = [c for c in CHECKS if c.name == "payment_status_mismatch"]
+    derived = rule.sql.split("LEFT JOIN (", 1)[1].rsplit(") p ON", 1)[0]
+    disagreements = conn.execute(  # type: ignore[attr-defined]
+        text(
+            f"SELECT count(*) FROM ({derived}) d WHERE d.derived IS DISTINCT FROM"
+            " booking_payment_status(d.business_id, d.booking_id)"
+        )
+    ).scalar_one()
+    compared = conn.execute(text("SELECT count(DISTINCT booking_id) FROM payments")).scalar_one()  # type: ignore[attr-defined]
+    assert compared >= 4 and disagreements == 0
+
+
+def test_intervals_read_like_durations() -> None:
+    assert [parse_interval(v) for v in ("30s", "5m", "1h", "90")] == [30, 300, 3600, 90]
+    for bad in ("", "5x", "-1m", "0s"):
+        with pytest.raises(ValueError):
+            parse_interval(bad)
+
+
+# ---------------------------------------------------------------------- stored runs
+def test_a_run_is_stored_and_read_back(world: World, conn: object) -> None:
+    inject(world.url, "UPDATE bookings SET status = 'no_show' WHERE id = %(b)s", b=world.ids["confirmed"])
+    summary = run_all(world.url, business_ids=world.businesses, triggered_by="test")
+    run = latest_run(conn)  # type: ignore[arg-type]
+    assert run is not None and run["id"] == summary.run_id and run["status"] == "failed"
+    assert run["duration_seconds"] == pytest.approx(summary.duration_seconds)
+    results = {r["check_name"]: r for r in latest_results(conn)}  # type: ignore[arg-type]
+    stored = results["status_not_last_transition"]
+    assert (stored["status"], stored["violation_count"], stored["run_id"]) == ("failed", 1, summary.run_id)
+    assert stored["sample"][0]["booking_id"] == str(world.ids["confirmed"])
+    assert stored["sample"][0]["business_id"] == str(world.shop.business_id)
+    assert results["overbooked_slot"]["status"] == "passed" and results["overbooked_slot"]["severity"] == "error"
+    history = check_history(conn, "status_not_last_transition", 5)  # type: ignore[arg-type]
+    assert history[0]["run_id"] == summary.run_id
+
+
+def test_an_only_run_keeps_the_other_checks_latest_results(world: World, conn: object) -> None:
+    full = run_all(world.url, business_ids=world.businesses)
+    partial = run_all(world.url, ["hygiene"], business_ids=world.businesses)
+    assert {r.suite for r in partial.results} == {"hygiene"}
+    results = {r["check_name"]: r["run_id"] for r in latest_results(conn)}  # type: ignore[arg-type]
+    assert results["party_size_out_of_range"] == partial.run_id and results["overbooked_slot"] == full.run_id
+
+
+def test_a_check_whose_query_fails_is_stored_as_errored_never_passed(own_world: World) -> None:
+    inject(own_world.url, "DROP FUNCTION audit_verify(uuid)", bypass_triggers=False)
+    summary = run_all(own_world.url)
+    (broken,) = [r for r in summary.results if r.status == "errored"]
+    assert broken.name == "audit_chain_broken" and "audit_verify" in (broken.error or "")
+    assert summary.status == "errored" and not summary.violations
+    engine = create_engine(sqlalchemy_url(own_world.url))
+    with engine.connect() as c:
+        row = c.execute(
+            text("SELECT status, error FROM integrity_check_results WHERE run_id = :r AND check_name = :n"),
+            {"r": summary.run_id, "n": "audit_chain_broken"},
+        ).one()
+        assert row.status == "errored" and row.error
+        cli = booking_check(own_world.url, "--only", "audit_completeness")
+    engine.dispose()
+    assert cli.returncode == 4, cli.stderr
+
+
+# ---------------------------------------------------------------------- the command
+def test_booking_check_exits_1_naming_the_violation_and_0_when_clean(world: World) -> None:
+    scope = [a for b in world.businesses for a in ("--business", str(b))]
+    clean = booking_check(world.url, *scope, "--json")
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)["status"] == "passed"
+    inject(world.url, "UPDATE time_slots SET max_capacity = 1 WHERE id = %(s)s", s=world.ids["fri_slot"])
+    broken = booking_check(world.url, *scope, "--only", "overbooking")
+    assert broken.returncode == 1
+    assert "overbooked_slot" in broken.stdout and str(world.ids["fri_slot"]) in broken.stdout
+
+
+def test_booking_check_builds_data_docs(world: World, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    done = booking_check(world.url, "--business", str(world.shop.business_id), "--only", "time_sanity",
+                         "--docs", str(docs))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (docs / "index.html").is_file() and list((docs / "validations").rglob("*.html"))
+
+
+def test_an_unknown_check_name_exits_2_with_one_line(database_url: str) -> None:
+    done = booking_check(database_url, "--only", "no_such_check")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "no_such_check" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_unreachable_database_exits_3_with_one_line() -> None:
+    done = booking_check("postgresql://nobody@127.0.0.1:1/nowhere")
+    assert done.returncode == 3
+    assert done.stderr.count("\n") == 1 and "cannot reach the database" in done.stderr
+
+
+def test_an_unmigrated_database_exits_3_with_one_line(admin_url: str) -> None:
+    url = create_database(admin_url, prefix="booking_empty")
+    try:
+        done = booking_check(url)
+    finally:
+        drop_database(admin_url, url)
+    assert done.returncode == 3
+    assert done.stderr.count("\n") == 1 and "booking db upgrade" in done.stderr
