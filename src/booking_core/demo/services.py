@@ -1,0 +1,115 @@
+"""The optional parts `booking demo` brings up beside the data: integrity checks, exporter, dashboard.
+
+Each starter looks for its part by module name and says "not there yet" when the part
+is missing, so the demo works at every stage of the project. booking_core never imports
+these parts at module level: dependencies point from them to the core, not back.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from booking_core.config import ENV_URL
+from booking_core.domain.errors import InvalidInput
+
+HOST = "127.0.0.1"
+
+
+class PortTaken(InvalidInput):
+    """A port the demo needs is already in use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    dashboard: int
+    metrics: int
+
+
+@dataclass
+class Started:
+    """What one starter did: a line for the user, where to look, how to stop it."""
+
+    name: str
+    message: str
+    url: str | None = None
+    stop: Callable[[], None] | None = None
+
+
+def require_free(ports: Ports) -> None:
+    """Refuse before anything is written when a port is taken (one line, what to do)."""
+    for flag, port in (("--port-dashboard", ports.dashboard), ("--port-metrics", ports.metrics)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                raise PortTaken(
+                    f"port {port} on {HOST} is in use: stop what uses it or pass {flag} with a free port"
+                ) from None
+
+
+def _missing(module: str) -> str | None:
+    """None when `module` imports; else why not (it is not there yet, or fails to import)."""
+    try:
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed"
+        importlib.import_module(module)
+    except ImportError as exc:
+        return f"{module} does not import ({exc})"
+    return None
+
+
+def start_checks(database_url: str, ports: Ports) -> Started:
+    if why := _missing("checks.runner"):
+        return Started("checks", f"not there yet: integrity checks ({why})")
+    runner: Any = importlib.import_module("checks.runner")
+    summary = runner.run_all(database_url, triggered_by="demo")
+    failed = [str(getattr(r, "name", r)) for r in summary.violations]
+    verdict = f"{len(failed)} failed: {', '.join(failed)}" if failed else "all passed"
+    return Started("checks", f"integrity checks: {summary.status} ({verdict})")
+
+
+def start_exporter(database_url: str, ports: Ports) -> Started:
+    if why := _missing("metrics.exporter"):
+        return Started("metrics", f"not there yet: Prometheus exporter ({why})")
+    exporter: Any = importlib.import_module("metrics.exporter")
+    stop = exporter.serve(database_url, ports.metrics, HOST)
+    url = f"http://{HOST}:{ports.metrics}/metrics"
+    return Started("metrics", f"Prometheus exporter on {url}", url, stop)
+
+
+def start_dashboard(database_url: str, ports: Ports) -> Started:
+    spec = importlib.util.find_spec("dashboard")
+    app = Path(spec.origin).parent / "app.py" if spec and spec.origin else None
+    if app is None or not app.exists():
+        return Started("dashboard", "not there yet: dashboard (dashboard/app.py)")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
+           f"--server.port={ports.dashboard}", f"--server.address={HOST}",
+           "--browser.gatherUsageStats=false"]  # fmt: skip
+    # Its own process group, so Ctrl-C in the terminal reaches the demo only and the
+    # demo stops Streamlit itself, in order.
+    proc = subprocess.Popen(cmd, env=os.environ | {ENV_URL: database_url}, cwd=app.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    url = f"http://{HOST}:{ports.dashboard}"
+    return Started("dashboard", f"dashboard on {url}", url, stop)
+
+
+Starter = Callable[[str, Ports], Started]
+STARTERS: tuple[Starter, ...] = (start_checks, start_exporter, start_dashboard)
