@@ -8,6 +8,7 @@ same server in between, and each variant's median is printed as a ratio to pgben
 Variants, all against the real schema with every trigger active:
 
   api_hot            the public API, `BookingSystem.book()` (one round trip: booking_create())
+  fn_hot             the same function through bare psycopg (prepared): the API minus SQLAlchemy
   seed_for_update    the seed: BEGIN; SELECT slot FOR UPDATE; SELECT sum(party_size); INSERT; COMMIT
   check_then_insert  BEGIN; availability query, no lock; INSERT; COMMIT (unsafe but for the trigger)
   api_spread         the public API, every booking to another slot of the same business
@@ -48,7 +49,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-HOT_VARIANTS = ("api_hot", "seed_for_update", "check_then_insert")
+HOT_VARIANTS = ("api_hot", "fn_hot", "seed_for_update", "check_then_insert")
 SPREAD_VARIANTS = ("api_spread", "txn_spread", "txn_spread_locked")
 VARIANTS = HOT_VARIANTS + SPREAD_VARIANTS
 PGBENCH = "pgbench_tpcb"
@@ -102,9 +103,7 @@ def build_fixture(url: str, *, clients: int, hot_runs: int, seconds: float) -> F
     days = math.ceil(needed / 24) + 1
     admin = Actor.admin("bench")
     with connect(url) as system:
-        biz = system.create_business(
-            name="Hot slot bench", timezone="UTC", currency="EUR", actor=admin
-        )
+        biz = system.create_business(name="Hot slot bench", timezone="UTC", currency="EUR", actor=admin)
         svc = system.add_service(
             biz.id,
             name="Seat",
@@ -127,13 +126,8 @@ def build_fixture(url: str, *, clients: int, hot_runs: int, seconds: float) -> F
             horizon_date=start.date() + timedelta(days=days),
             actor=admin,
         )
-        slots = [
-            s.id
-            for s in system.open_slots(biz.id, start=start, end=start + timedelta(days=days + 1))
-        ]
-        customers = [
-            system.add_customer(biz.id, name=f"Client {i}", actor=admin) for i in range(clients)
-        ]
+        slots = [s.id for s in system.open_slots(biz.id, start=start, end=start + timedelta(days=days + 1))]
+        customers = [system.add_customer(biz.id, name=f"Client {i}", actor=admin) for i in range(clients)]
     if len(slots) < needed:
         raise RuntimeError(f"published {len(slots)} slots, {needed} needed")
     hot = [slots[i * chain_len : (i + 1) * chain_len] for i in range(hot_runs)]
@@ -188,8 +182,7 @@ _INSERT = (
 )
 _SEED_LOCK = "SELECT * FROM time_slots WHERE business_id = %s AND id = %s FOR UPDATE"
 _SEED_SUM = (
-    "SELECT coalesce(sum(party_size), 0) FROM bookings"
-    " WHERE business_id = %s AND slot_id = %s AND status = 'confirmed'"
+    "SELECT coalesce(sum(party_size), 0) FROM bookings WHERE business_id = %s AND slot_id = %s AND status = 'confirmed'"
 )
 _AVAILABILITY = (
     "SELECT ts.max_capacity - coalesce(sum(b.party_size) FILTER (WHERE b.status = 'confirmed'), 0)"
@@ -213,11 +206,7 @@ class SqlRunner:
         try:
             with self.conn.transaction():  # BEGIN ... COMMIT
                 if self.lock:
-                    row = (
-                        self.conn.cursor(row_factory=dict_row)
-                        .execute(_SEED_LOCK, (biz, slot))
-                        .fetchone()
-                    )
+                    row = self.conn.cursor(row_factory=dict_row).execute(_SEED_LOCK, (biz, slot)).fetchone()
                     capacity = row["max_capacity"] if row else 0
                     used = self.conn.execute(_SEED_SUM, (biz, slot)).fetchone()
                     free = capacity - (used[0] if used else 0)
@@ -236,10 +225,8 @@ class SqlRunner:
         self.conn.close()
 
 
-_CREATE = (
-    "SELECT (f.booking).id FROM booking_create(%s, %s, %s, %s, 1, NULL, 'admin'::actor_type,"
-    " 'bench', 'ui'::change_channel, NULL, %s) f"
-)
+_CREATE_CALL = "booking_create(%s, %s, %s, %s, 1, NULL, 'admin'::actor_type, 'bench', 'ui'::change_channel, NULL, %s) f"
+_CREATE = "SELECT (f.booking).id FROM " + _CREATE_CALL
 
 
 class ChainRunner:
@@ -271,7 +258,35 @@ class ChainRunner:
         self.conn.close()
 
 
+class FunctionRunner:
+    """booking_create() straight through psycopg, prepared, autocommit, the whole row read back
+    into a Booking: what `book()` costs without SQLAlchemy's per-call execution layer."""
+
+    def __init__(self, fx: Fixture, customer: uuid.UUID) -> None:
+        from booking_core import Booking, new_id
+        from booking_core.services.bookings import BOOKING_COLUMNS
+
+        cols = ", ".join("(f.booking)." + c.strip() for c in BOOKING_COLUMNS.split(","))
+        self.sql = f"SELECT {cols}, f.replayed FROM {_CREATE_CALL}"
+        self.conn = psycopg.connect(fx.url, autocommit=True, row_factory=dict_row)
+        self.booking, self.new_id, self.fx, self.customer = Booking, new_id, fx, customer
+
+    def book(self, slot: uuid.UUID) -> None:
+        args = (self.fx.business_id, self.new_id(), slot, self.customer, datetime.now(UTC))
+        try:
+            self.booking.from_row(self.conn.execute(self.sql, args, prepare=True).fetchone())
+        except psycopg.Error as exc:
+            if _is_full(exc):
+                raise SlotFull from exc
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def make_runner(variant: str, fx: Fixture, customer: uuid.UUID) -> Runner:
+    if variant == "fn_hot":
+        return FunctionRunner(fx, customer)
     if variant in ("api_hot", "api_spread"):
         return ApiRunner(fx, customer)
     if variant in ("seed_for_update", "check_then_insert"):
@@ -292,9 +307,17 @@ class Task:
     seconds: int
 
 
-def drive(runner: Runner, task: Task) -> tuple[int, int]:
-    """Book until the time is up; (committed, refused). A full slot leaves the list."""
+@dataclass(frozen=True)
+class Tally:
+    committed: int
+    refused: int  # slot full: not a booking
+    cpu_seconds: float  # this client process's own CPU time while booking
+
+
+def drive(runner: Runner, task: Task) -> Tally:
+    """Book until the time is up. A full slot leaves the list."""
     slots, done, refused, i = list(task.slots), 0, 0, 0
+    cpu0 = time.process_time()
     deadline = time.perf_counter() + task.seconds
     while slots and time.perf_counter() < deadline:
         k = i % len(slots)
@@ -306,10 +329,10 @@ def drive(runner: Runner, task: Task) -> tuple[int, int]:
             continue
         done += 1
         i += task.round_robin
-    return done, refused
+    return Tally(done, refused, time.process_time() - cpu0)
 
 
-Outcome = tuple[int, tuple[int, int] | None, str | None]  # worker, (committed, refused), error
+Outcome = tuple[int, Tally | None, str | None]  # worker, tally, error
 
 
 def worker_main(index: int, fx: Fixture, tasks: Any, results: Any, barrier: Barrier) -> None:
@@ -339,18 +362,14 @@ class WorkerPool:
         self.tasks = [ctx.Queue() for _ in range(clients)]
         self.results = ctx.Queue()
         self.procs = [
-            ctx.Process(
-                target=worker_main, args=(i, fx, q, self.results, self.barrier), daemon=True
-            )
+            ctx.Process(target=worker_main, args=(i, fx, q, self.results, self.barrier), daemon=True)
             for i, q in enumerate(self.tasks)
         ]
         for p in self.procs:
             p.start()
 
-    def run(
-        self, variant: str, slots: list[list[uuid.UUID]], *, round_robin: bool, seconds: int
-    ) -> tuple[float, int]:
-        """Committed bookings per second over all workers, and the refusals (full slots)."""
+    def run(self, variant: str, slots: list[list[uuid.UUID]], *, round_robin: bool, seconds: int) -> Tally:
+        """The workers' tallies added up."""
         for q, mine in zip(self.tasks, slots, strict=True):
             q.put(Task(variant, mine, round_robin, seconds))
         try:
@@ -360,11 +379,13 @@ class WorkerPool:
         outcomes: list[Outcome] = [self.results.get(timeout=seconds + 300) for _ in self.procs]
         errors = [err for _, res, err in outcomes if err]
         if errors:
-            raise RuntimeError(
-                f"{variant}: {len(errors)} worker(s) failed; the first:\n{errors[0]}"
-            )
-        done = sum(res[0] for _, res, _ in outcomes if res)
-        return done / seconds, sum(res[1] for _, res, _ in outcomes if res)
+            raise RuntimeError(f"{variant}: {len(errors)} worker(s) failed; the first:\n{errors[0]}")
+        tallies = [t for _, t, _ in outcomes if t]
+        return Tally(
+            sum(t.committed for t in tallies),
+            sum(t.refused for t in tallies),
+            sum(t.cpu_seconds for t in tallies),
+        )
 
     def close(self) -> None:
         for q in self.tasks:
@@ -388,9 +409,7 @@ def pgbench(*args: str) -> str:
 def pgbench_tps(url: str, *, clients: int, seconds: int) -> float:
     """tpcb-like at `clients` clients; tps excluding connection time."""
     out = pgbench("-c", str(clients), "-j", "2", "-T", str(seconds), url)
-    match = re.search(
-        r"tps = ([\d.]+) \((?:without initial connection time|excluding connections)", out
-    )
+    match = re.search(r"tps = ([\d.]+) \((?:without initial connection time|excluding connections)", out)
     if not match:
         raise RuntimeError(f"no tps line in pgbench output:\n{out}")
     return float(match.group(1))
@@ -401,17 +420,23 @@ def pgbench_tps(url: str, *, clients: int, seconds: int) -> float:
 
 @dataclass
 class Measurements:
-    rates: dict[str, list[float]]
+    rates: dict[str, list[float]]  # per second, one per repeat
+    cpu_us: dict[str, list[float]]  # client CPU per committed booking, one per repeat
     refused: dict[str, int]
     committed: int = 0
 
+    def add(self, name: str, tally: Tally, seconds: int) -> float:
+        self.rates[name].append(tally.committed / seconds)
+        self.cpu_us[name].append(1e6 * tally.cpu_seconds / max(tally.committed, 1))
+        self.refused[name] += tally.refused
+        self.committed += tally.committed
+        return tally.committed / seconds
 
-def run_repeats(
-    fx: Fixture, pg_url: str, args: argparse.Namespace, variants: list[str]
-) -> Measurements:
+
+def run_repeats(fx: Fixture, pg_url: str, args: argparse.Namespace, variants: list[str]) -> Measurements:
     """Every variant and pgbench once per repeat, the order rotated so drift spreads evenly."""
     names = [*variants, PGBENCH]
-    m = Measurements({n: [] for n in names}, {n: 0 for n in names})
+    m = Measurements({n: [] for n in names}, {n: [] for n in names}, {n: 0 for n in names})
     hot_chains: Iterator[list[uuid.UUID]] = iter(fx.hot_chains)
     pool = WorkerPool(fx, args.clients)
     try:
@@ -419,20 +444,12 @@ def run_repeats(
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 if name == PGBENCH:
                     rate = pgbench_tps(pg_url, clients=args.clients, seconds=args.seconds)
-                elif name in HOT_VARIANTS:
-                    chain = next(hot_chains)
-                    rate, refused = pool.run(
-                        name, [chain] * args.clients, round_robin=False, seconds=args.seconds
-                    )
-                    m.refused[name] += refused
+                    m.rates[name].append(rate)
                 else:
-                    rate, refused = pool.run(
-                        name, fx.spread, round_robin=True, seconds=args.seconds
-                    )
-                    m.refused[name] += refused
-                m.rates[name].append(rate)
-                if name != PGBENCH:
-                    m.committed += round(rate * args.seconds)
+                    hot = name in HOT_VARIANTS
+                    slots = [next(hot_chains)] * args.clients if hot else fx.spread
+                    tally = pool.run(name, slots, round_robin=not hot, seconds=args.seconds)
+                    rate = m.add(name, tally, args.seconds)
                 print(f"  repeat {r + 1}/{args.repeats}  {name:<18} {rate:9.1f}/s", flush=True)
     finally:
         pool.close()
@@ -461,17 +478,17 @@ def server_facts(admin_url: str) -> str:
 def report(m: Measurements, args: argparse.Namespace, facts: str) -> str:
     ref = statistics.median(m.rates[PGBENCH])
     lines = [
-        f"hot-slot booking, {args.clients} processes x {args.seconds} s x {args.repeats} repeats;"
-        f" {facts}",
+        f"hot-slot booking, {args.clients} processes x {args.seconds} s x {args.repeats} repeats; {facts}",
         "",
-        "| variant | median per s | x pgbench | runs per s | refused (slot full) |",
-        "|---|---:|---:|---|---:|",
+        "| variant | median per s | x pgbench | runs per s | client CPU us/booking | refused |",
+        "|---|---:|---:|---|---:|---:|",
     ]
     for name, rates in m.rates.items():
         med = statistics.median(rates)
         runs = ", ".join(f"{r:.0f}" for r in rates)
+        cpu = f"{statistics.median(m.cpu_us[name]):.0f}" if m.cpu_us[name] else ""
         refused = "" if name == PGBENCH else str(m.refused[name])
-        lines.append(f"| {name} | {med:.0f} | {med / ref:.2f}x | {runs} | {refused} |")
+        lines.append(f"| {name} | {med:.0f} | {med / ref:.2f}x | {runs} | {cpu} | {refused} |")
     return "\n".join(lines)
 
 
@@ -508,22 +525,12 @@ def embedded_server() -> Iterator[str]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m bench.hot_slot", description=__doc__.splitlines()[0]
-    )
+    p = argparse.ArgumentParser(prog="python -m bench.hot_slot", description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=int, default=20, help="duration of each run (default 20)")
-    p.add_argument(
-        "--repeats", type=int, default=3, help="interleaved repeats of the whole set (default 3)"
-    )
-    p.add_argument(
-        "--clients", type=int, default=16, help="concurrent processes and pgbench clients"
-    )
-    p.add_argument(
-        "--variants", nargs="+", choices=VARIANTS, help="a subset of the variants (default all)"
-    )
-    p.add_argument(
-        "--embedded", action="store_true", help="run against a throwaway embedded server"
-    )
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the whole set (default 3)")
+    p.add_argument("--clients", type=int, default=16, help="concurrent processes and pgbench clients")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, help="a subset of the variants (default all)")
+    p.add_argument("--embedded", action="store_true", help="run against a throwaway embedded server")
     p.add_argument(
         "--admin-url",
         default=os.environ.get("BOOKING_BENCH_ADMIN_URL", DEFAULT_ADMIN_URL),
