@@ -46,7 +46,7 @@ def health(engine: Engine, *, now: datetime, max_check_age: float) -> tuple[int,
         return 503, {
             **body,
             "status": "unhealthy",
-            "reason": "integrity checks have never run: run `booking checks run`",
+            "reason": "integrity checks have never run: run `booking check`",
         }
     at = run.finished_at or run.started_at
     age = (now - at).total_seconds()
