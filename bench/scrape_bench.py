@@ -1,0 +1,169 @@
+"""Exporter scrape latency (issue 5): HTTP scrapes of /metrics beside the same queries run by psql.
+
+Run: `python -m bench.scrape_bench [--bookings 1000000] [--scrapes 100] [--database-url URL] [--keep]`.
+
+Without --database-url it creates `bench_scrape_<random>` on the server (BOOKING_BENCH_ADMIN_URL,
+default the local postgres superuser), migrates it, fills it with `booking seed`'s bulk generator
+(booking_core.demo.seed.bulk_seed, anchored today so the 24h, 7-day and 30-day windows hold
+data), stores one integrity check run, and runs VACUUM ANALYZE (what autovacuum would have done
+on a live system). Then, after one warm-up of each:
+  scrape  GET /metrics from `metrics.exporter.serve()` on loopback, `--scrapes` times
+  psql    every query of booking_core.reports.ops, its windows as literals, in one `psql -f`
+          (`\\timing` on), `--psql-runs` times: the sum of the server-side times (the database
+          floor a scrape cannot beat) and the wall time of the whole psql process
+and prints median and p95 of each and the ratio scrape / psql. Nothing asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import TextClause
+
+from booking_core.reports import ops
+
+ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+QUERIES: list[TextClause] = [
+    ops.BOOKINGS_BY_STATUS, ops.REFUSALS_BY_REASON, ops.COMPLETION_TIMES, ops.UTILIZATION,
+    ops.SLOT_PROBLEMS, ops.PAYMENTS_BY_STATUS, ops.REFUNDS, ops.LATEST_RUN, ops.LATEST_CHECK_RESULTS,
+]  # fmt: skip
+
+
+def create_seeded(bookings: int) -> str:
+    from booking_core.bootstrap import connect
+    from booking_core.demo.seed import bulk_seed
+
+    name = f"bench_scrape_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    anchor = datetime.combine(date.today(), datetime.min.time(), tzinfo=UTC)
+    t = time.perf_counter()
+    with connect(url) as system:
+        report = bulk_seed(system, bookings=bookings, seed=7, anchor=anchor)
+    print(report.summary())
+    print(f"seeded in {time.perf_counter() - t:.0f}s")
+    return url
+
+
+def prepare(url: str) -> dict[str, int]:
+    """One stored check run (so the integrity queries have rows), fresh statistics, table sizes."""
+    now = datetime.now(UTC)
+    with psycopg.connect(url, autocommit=True) as conn:
+        run = uuid.uuid4()
+        conn.execute(
+            "INSERT INTO integrity_check_runs (id, started_at, finished_at, duration_seconds, status)"
+            " VALUES (%s, %s, %s, 2.0, 'passed')",
+            (run, now - timedelta(seconds=2), now),
+        )
+        conn.execute(
+            "INSERT INTO integrity_check_results (run_id, check_name, suite, description, status)"
+            " SELECT %s, 'bench_check_' || i, 'bench', 'bench', 'passed' FROM generate_series(1, 20) i",
+            (run,),
+        )
+        conn.execute("VACUUM ANALYZE")
+        tables = ("bookings", "time_slots", "payments", "refunds", "booking_refusals", "booking_state_transitions")
+        return {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}  # type: ignore[index]
+
+
+def literal_sql(now: datetime) -> str:
+    """The exporter's queries with this scrape's windows written in, for psql."""
+    params = ops.Windows(now).params()
+
+    def lit(m: re.Match[str]) -> str:
+        v = params[m.group(1)]
+        return f"'{v.isoformat()}'::timestamptz" if isinstance(v, datetime) else str(v)
+
+    return "\n".join(re.sub(r"(?<!:):(\w+)", lit, q.text).strip() + ";" for q in QUERIES)
+
+
+def time_psql(url: str, sql_file: Path) -> tuple[float, float]:
+    """(sum of server-side query times, wall time of the psql process), in seconds."""
+    psql = shutil.which("psql") or "/usr/bin/psql"
+    t = time.perf_counter()
+    done = subprocess.run([psql, "-X", "-q", "-o", "/dev/null", "-d", url, "-f", str(sql_file)],
+                          capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+    wall = time.perf_counter() - t
+    times = [float(x) for x in re.findall(r"^Time: ([\d.]+) ms", done.stdout + done.stderr, re.M)]
+    assert len(times) == len(QUERIES), done.stdout + done.stderr
+    return sum(times) / 1000, wall
+
+
+def time_scrapes(url: str, n: int) -> list[float]:
+    from metrics.exporter import serve
+
+    port = free_port()
+    stop = serve(url, port)
+    try:
+        scrape = f"http://127.0.0.1:{port}/metrics"
+        urllib.request.urlopen(scrape, timeout=30).read()  # warm-up: connection, plans, cache
+        out = []
+        for _ in range(n):
+            t = time.perf_counter()
+            body = urllib.request.urlopen(scrape, timeout=30).read()
+            out.append(time.perf_counter() - t)
+        assert b"booking_database_up 1.0" in body and b"booking_scrape_errors 0.0" in body, body[-500:]
+        return out
+    finally:
+        stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def p95(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=20)[-1] if len(xs) >= 2 else xs[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bookings", type=int, default=1_000_000)
+    ap.add_argument("--scrapes", type=int, default=100)
+    ap.add_argument("--psql-runs", type=int, default=30)
+    ap.add_argument("--database-url", help="an already seeded database (used as it is)")
+    ap.add_argument("--keep", action="store_true", help="keep the database this run created")
+    args = ap.parse_args()
+
+    url = args.database_url or create_seeded(args.bookings)
+    try:
+        print("rows:", prepare(url))
+        with tempfile.TemporaryDirectory() as tmp:
+            sql_file = Path(tmp) / "ops.sql"
+            sql_file.write_text("\\timing on\n" + literal_sql(datetime.now(UTC)) + "\n")
+            time_psql(url, sql_file)  # warm-up
+            scrapes = time_scrapes(url, args.scrapes)
+            runs = [time_psql(url, sql_file) for _ in range(args.psql_runs)]
+        server = [r[0] for r in runs]
+        wall = [r[1] for r in runs]
+        ms = 1000
+        print(f"\n{'':28} {'median':>10} {'p95':>10}")
+        print(f"{'scrape GET /metrics':28} {statistics.median(scrapes) * ms:9.1f}ms {p95(scrapes) * ms:9.1f}ms")
+        print(f"{'psql, server-side sum':28} {statistics.median(server) * ms:9.1f}ms {p95(server) * ms:9.1f}ms")
+        print(f"{'psql, whole process':28} {statistics.median(wall) * ms:9.1f}ms {p95(wall) * ms:9.1f}ms")
+        print(f"\nscrape / psql server-side (medians): {statistics.median(scrapes) / statistics.median(server):.2f}")
+        print(f"scrape / psql process (medians):     {statistics.median(scrapes) / statistics.median(wall):.2f}")
+        print(f"target p95 < 250 ms: {'met' if p95(scrapes) < 0.25 else 'NOT met'}")
+    finally:
+        if not args.database_url and not args.keep:
+            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
