@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 from sqlalchemy import Connection, Engine, create_engine, event, text
 
 from booking_core.config import sqlalchemy_url
@@ -41,9 +41,12 @@ BOOKING_OF_SLOT = "JOIN bookings b ON b.business_id = s.business_id AND b.slot_i
 def readonly_engine(url: str, *, pool_size: int = 3) -> Engine:
     """An engine whose every connection is `SET ROLE booking_readonly` and read-only by default."""
     engine = create_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=2, pool_pre_ping=True,
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=2,
+        pool_pre_ping=True,
         connect_args={"connect_timeout": 5, "application_name": "booking_dashboard"},
-    )  # fmt: skip
+    )
 
     @event.listens_for(engine, "connect")
     def _read_only(dbapi_conn: Any, _record: Any) -> None:
@@ -94,7 +97,9 @@ def businesses(conn: Connection) -> pd.DataFrame:
 
 def services(conn: Connection, business_id: uuid.UUID) -> pd.DataFrame:
     return frame(
-        conn, "SELECT id, name FROM services WHERE business_id = :b ORDER BY name", {"b": business_id}
+        conn,
+        "SELECT id, name FROM services WHERE business_id = :b ORDER BY name",
+        {"b": business_id},
     )
 
 
@@ -160,8 +165,14 @@ def overview_figures(conn: Connection, scope: Scope) -> dict[str, Figures]:
     params = scope.params() | {"pstart": prev.start, "pend": prev.end}
     rows = conn.execute(text(OVERVIEW_SQL), params).all()
     return {
-        r.period: Figures(int(r.bookings), int(r.cancelled), int(r.no_shows), int(r.seats),
-                          int(r.capacity), float(r.revenue))  # fmt: skip
+        r.period: Figures(
+            int(r.bookings),
+            int(r.cancelled),
+            int(r.no_shows),
+            int(r.seats),
+            int(r.capacity),
+            float(r.revenue),
+        )
         for r in rows
     }
 
@@ -257,15 +268,17 @@ def cancellations_by(conn: Connection, scope: Scope, dimension: str) -> pd.DataF
 
 
 LEAD_BUCKETS = (
-    (2, "< 2 h"), (24, "2-24 h"), (72, "1-3 days"), (168, "3-7 days"), (None, "> 7 days"),
-)  # fmt: skip
+    (2, "< 2 h"),
+    (24, "2-24 h"),
+    (72, "1-3 days"),
+    (168, "3-7 days"),
+    (None, "> 7 days"),
+)
 
 
 def cancellation_lead_times(conn: Connection, scope: Scope) -> pd.DataFrame:
     """How long before the slot bookings were cancelled, in buckets (in order)."""
-    cases = " ".join(
-        f"WHEN h < {hours} THEN {i}" for i, (hours, _) in enumerate(LEAD_BUCKETS) if hours is not None
-    )
+    cases = " ".join(f"WHEN h < {hours} THEN {i}" for i, (hours, _) in enumerate(LEAD_BUCKETS) if hours is not None)
     sql = (
         f"SELECT CASE {cases} ELSE {len(LEAD_BUCKETS) - 1} END AS bucket, count(*) AS cancellations,"
         " percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS median_hours FROM ("
@@ -328,9 +341,12 @@ def audit_log(conn: Connection, scope: Scope, where: AuditFilter, *, limit: int 
     """The newest audit rows of the business in the date range that match the filter."""
     params = scope.params() | {
         "booking": str(where.booking_id) if where.booking_id else None,
-        "actor_type": where.actor_type, "actor_id": where.actor_id, "action": where.action,
-        "channel": where.channel, "limit": limit,
-    }  # fmt: skip
+        "actor_type": where.actor_type,
+        "actor_id": where.actor_id,
+        "action": where.action,
+        "channel": where.channel,
+        "limit": limit,
+    }
     return frame(conn, AUDIT_SQL, params)
 
 
@@ -402,9 +418,12 @@ class ExportFilter:
 
     def params(self) -> dict[str, Any]:
         return {
-            "b": str(self.business_id) if self.business_id else None, "start": self.start, "end": self.end,
-            "statuses": list(self.statuses) if self.statuses else None, "legacy": self.include_legacy,
-        }  # fmt: skip
+            "b": str(self.business_id) if self.business_id else None,
+            "start": self.start,
+            "end": self.end,
+            "statuses": list(self.statuses) if self.statuses else None,
+            "legacy": self.include_legacy,
+        }
 
 
 EXPORT_WHERE = """
@@ -415,11 +434,29 @@ EXPORT_WHERE = """
    AND (CAST(:legacy AS boolean) OR NOT s.is_legacy)"""
 
 EXPORT_COLUMNS: tuple[str, ...] = (
-    "business", "timezone", "booking_id", "status", "party_size", "service", "resource", "customer",
-    "customer_email", "slot_date", "slot_time", "slot_starts_local", "legacy_slot", "payment_method",
-    "payment_status", "amount", "currency", "created_local", "updated_local", "cancelled_local",
-    "cancel_reason", "cancelled_by",
-)  # fmt: skip
+    "business",
+    "timezone",
+    "booking_id",
+    "status",
+    "party_size",
+    "service",
+    "resource",
+    "customer",
+    "customer_email",
+    "slot_date",
+    "slot_time",
+    "slot_starts_local",
+    "legacy_slot",
+    "payment_method",
+    "payment_status",
+    "amount",
+    "currency",
+    "created_local",
+    "updated_local",
+    "cancelled_local",
+    "cancel_reason",
+    "cancelled_by",
+)
 
 EXPORT_SQL = f"""
 SELECT z.name AS business, z.timezone, b.id::text AS booking_id, b.status::text AS status, b.party_size,
@@ -456,8 +493,7 @@ def export_rows(conn: Connection, where: ExportFilter, *, chunk_rows: int = 50_0
     """Booking history in chunks of rows (tuples in EXPORT_COLUMNS order) from a server-side cursor."""
     options = {"stream_results": True, "max_row_buffer": chunk_rows}
     result = conn.execute(text(EXPORT_SQL), where.params(), execution_options=options)
-    for part in result.partitions(chunk_rows):
-        yield part
+    yield from result.partitions(chunk_rows)
 
 
 def export_frame(conn: Connection, where: ExportFilter, *, limit: int) -> pd.DataFrame:
