@@ -16,8 +16,10 @@ booking.payment_status_changed audit rows (the payment rows carry the same facts
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -104,11 +106,55 @@ def bulk_seed(
             phases.done("copy rows")
             report.audit_rows = _derive(conn, business_ids, start - timedelta(days=2))
             phases.done("derive audit rows and seats")
+        payload = _payload_expression(conn)
         for b in business_ids:
             with conn.transaction():
-                report.sealed += int(conn.execute("SELECT audit_seal(%s)", (b,)).fetchone()[0])  # type: ignore[index]
+                report.sealed += _seal(conn, b, payload)
         phases.done("seal audit chain")
     return report
+
+
+def _payload_expression(conn: psycopg.Connection[Any]) -> str | None:
+    """The SQL that audit_row_hash() hashes after the previous hash, read from the function itself.
+
+    Reading it from the database keeps one definition of the chain: if the function ever
+    stops being `sha256(prev || <payload>)`, this returns None and sealing uses audit_seal().
+    """
+    row = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'audit_row_hash'").fetchone()
+    match = re.fullmatch(r"\s*SELECT\s+sha256\(\s*prev\s*\|\|\s*(.*)\)\s*;?\s*", row[0] if row else "", re.S)
+    return match.group(1) if match else None
+
+
+def _seal(conn: psycopg.Connection[Any], business_id: uuid.UUID, payload: str | None) -> int:
+    """Seal the business's unsealed audit rows: what audit_seal() does, with the hashing done here.
+
+    PostgreSQL renders each row exactly as audit_row_hash() does; Python chains the
+    sha256 digests (the part that is sequential) and the links go back with COPY.
+    """
+    if payload is None:
+        return int(conn.execute("SELECT audit_seal(%s)", (business_id,)).fetchone()[0])  # type: ignore[index]
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('audit_seal:' || %s::text, 0))", (business_id,))
+    head = conn.execute(
+        "SELECT seq, hash FROM audit_chain WHERE business_id = %s ORDER BY seq DESC LIMIT 1", (business_id,)
+    ).fetchone()
+    seq, prev = (int(head[0]), bytes(head[1])) if head else (0, b"")
+    links: list[tuple[object, ...]] = []
+    query = (
+        f"COPY (SELECT a.id, {payload} FROM booking_audit_log a WHERE a.business_id = '{business_id}'"
+        " AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.business_id = a.business_id AND c.audit_id = a.id)"
+        " ORDER BY a.id) TO STDOUT (FORMAT binary)"
+    )
+    with conn.cursor().copy(query) as cp:
+        cp.set_types(["int8", "bytea"])
+        for audit_id, data in cp.rows():
+            seq += 1
+            digest = hashlib.sha256(prev + data).digest()
+            links.append((business_id, seq, audit_id, prev, digest))
+            prev = digest
+    with conn.cursor().copy("COPY audit_chain (business_id, seq, audit_id, prev_hash, hash) FROM STDIN") as cp:
+        for link in links:
+            cp.write_row(link)
+    return len(links)
 
 
 _CONTEXT = (

@@ -72,9 +72,11 @@ def start_checks(database_url: str, ports: Ports) -> Started:
         return Started("checks", f"not there yet: integrity checks ({why})")
     runner: Any = importlib.import_module("checks.runner")
     summary = runner.run_all(database_url, triggered_by="demo")
-    failed = [str(getattr(r, "name", r)) for r in summary.violations]
-    verdict = f"{len(failed)} failed: {', '.join(failed)}" if failed else "all passed"
-    return Started("checks", f"integrity checks: {summary.status} ({verdict})")
+    parts = []
+    for label, results in (("failed", summary.violations), ("errored", getattr(summary, "errored", []))):
+        if results:
+            parts.append(f"{len(results)} {label}: {', '.join(str(getattr(r, 'name', r)) for r in results)}")
+    return Started("checks", f"integrity checks: {summary.status} ({'; '.join(parts) or 'all passed'})")
 
 
 def start_exporter(database_url: str, ports: Ports) -> Started:
