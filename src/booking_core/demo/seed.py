@@ -32,7 +32,7 @@ import psycopg
 
 from booking_core.bootstrap import BookingSystem
 from booking_core.demo import profiles as pf
-from booking_core.demo.seed_rows import Draw, ServiceInfo, SlotRow
+from booking_core.demo.seed_rows import Draw, Rows, ServiceInfo, SlotRow
 from booking_core.domain.lifecycle import PaymentMethod
 from booking_core.domain.values import new_id
 
@@ -96,14 +96,17 @@ def bulk_seed(
             draws[-1][2] += bookings - sum(d[2] for d in draws)  # rounding goes to the last one
             phases.done("catalogue")
             conn.execute("SET LOCAL session_replication_role = replica")
+            # The derive step sorts every audit row it writes: give the sort memory, not disk.
+            conn.execute("SET LOCAL work_mem = '256MB'")
             for draw, slot_rows, quota in draws:
                 business_ids.append(draw.business_id)
-                draw.fill(slot_rows, quota)
                 report.slots += len(slot_rows)
-            phases.done("draw rows")
-            for draw, _slots, _quota in draws:
-                report.bookings += _copy_rows(conn, draw)
-            phases.done("copy rows")
+
+                def flush(rows: Rows) -> None:
+                    report.bookings += _copy_rows(conn, rows)
+
+                draw.fill(slot_rows, quota, flush)
+            phases.done("draw and copy rows")
             report.audit_rows = _derive(conn, business_ids, start - timedelta(days=2))
             phases.done("derive audit rows and seats")
         payload = _payload_expression(conn)
@@ -250,8 +253,7 @@ def _copy(conn: psycopg.Connection[Any], sql: str, rows: Iterable[Sequence[objec
             cp.write_row(row)
 
 
-def _copy_rows(conn: psycopg.Connection[Any], draw: Draw) -> int:
-    r = draw.rows
+def _copy_rows(conn: psycopg.Connection[Any], r: Rows) -> int:
     columns = "business_id, id, slot_id, customer_id, party_size, status, payment_method, payment_status, amount,"
     columns += " currency, version, created_at, updated_at"
     _copy(conn, f"COPY bookings ({columns}) FROM STDIN", r.bookings)
@@ -267,9 +269,7 @@ def _copy_rows(conn: psycopg.Connection[Any], draw: Draw) -> int:
         " channel change_channel, occurred_at timestamptz) ON COMMIT DROP"
     )  # fmt: skip
     _copy(conn, "COPY seed_payment_events FROM STDIN", r.payment_events)
-    n = len(r.bookings)
-    draw.rows = type(r)()  # free the memory before the next business
-    return n
+    return len(r.bookings)
 
 
 def _derive(conn: psycopg.Connection[Any], business_ids: list[uuid.UUID], setup: datetime) -> int:
