@@ -91,7 +91,7 @@ def create_database(admin_url: str, prefix: str) -> str:
 
 
 def drop_database(admin_url: str, url: str) -> None:
-    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    name = url.split("?", 1)[0].rsplit("/", 1)[1]  # the query may hold a socket path
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
