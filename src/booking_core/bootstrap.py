@@ -170,6 +170,7 @@ class BookingSystem:
         actor: Actor,
         idempotency_key: str | None = None,
         reason: str | None = None,
+        promo_code: str | None = None,
         now: datetime | None = None,
     ) -> Booking:
         return bookings.book(
@@ -182,6 +183,7 @@ class BookingSystem:
             now=self._now(now),
             idempotency_key=idempotency_key,
             reason=reason,
+            promo_code=promo_code,
         )
 
     def get_booking(self, business_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:

@@ -29,6 +29,7 @@ CREATE INDEX price_rules_service ON price_rules (business_id, service_id, valid_
 
 CREATE TABLE promo_codes (
   business_id uuid NOT NULL REFERENCES businesses (id),
+  id          uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
   code        text NOT NULL CHECK (code ~ '^[A-Z0-9_-]{3,40}$'),
   percent_off numeric(5, 2) CHECK (percent_off > 0 AND percent_off <= 100),
   amount_off  numeric(12, 2) CHECK (amount_off > 0),
@@ -423,6 +424,8 @@ DECLARE
   svc_name     text;
   svc_max      integer;
   svc_method   payment_method;
+  slot_free    integer;
+  slot_legacy  boolean;
   q            record;
 BEGIN
   PERFORM set_config('booking.actor_type', p_actor_type::text, true),
@@ -430,8 +433,8 @@ BEGIN
           set_config('booking.channel', p_channel::text, true),
           set_config('booking.reason', coalesce(p_reason, ''), true),
           set_config('booking.occurred_at', p_occurred_at::text, true);
-  SELECT ts.starts_at, sv.name, sv.max_party_size, sv.payment_method
-    INTO slot_starts, svc_name, svc_max, svc_method
+  SELECT ts.starts_at, ts.max_capacity - ts.booked_seats, ts.is_legacy, sv.name, sv.max_party_size, sv.payment_method
+    INTO slot_starts, slot_free, slot_legacy, svc_name, svc_max, svc_method
     FROM time_slots ts JOIN services sv ON sv.business_id = ts.business_id AND sv.id = ts.service_id
    WHERE ts.business_id = p_business AND ts.id = p_slot;
   IF NOT FOUND THEN
@@ -443,6 +446,19 @@ BEGIN
   END IF;
   IF slot_starts <= p_occurred_at THEN
     RAISE EXCEPTION 'slot % started at %: pick a slot in the future', p_slot, slot_starts USING ERRCODE = 'BK012';
+  END IF;
+  -- A draft (pay now) takes its seat only when paid, but is not started for a slot that cannot
+  -- take it now: the customer would pay for a refund.
+  IF svc_method = 'pay_now' AND coalesce(p_status, 'draft') = 'draft' THEN
+    IF slot_legacy THEN
+      RAISE EXCEPTION 'slot % is no longer in the schedule (legacy): pick a slot from the current schedule', p_slot
+        USING ERRCODE = 'BK002';
+    ELSIF slot_free < p_party AND NOT EXISTS (
+        SELECT 1 FROM waitlist_entries w WHERE w.business_id = p_business AND w.booking_id = p_id
+           AND w.status = 'offered') THEN
+      RAISE EXCEPTION 'slot % has % seats free, % requested: choose another slot or a smaller party', p_slot,
+        greatest(slot_free, 0), p_party USING ERRCODE = 'BK001';
+    END IF;
   END IF;
   q := booking_quote(p_business, p_slot, p_party, p_promo_code, p_occurred_at);
   INSERT INTO bookings (business_id, id, slot_id, customer_id, party_size, status, payment_method,
