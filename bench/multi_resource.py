@@ -33,15 +33,30 @@ def setup(url: str) -> dict[str, object]:
     with connect(url) as s:
         biz = s.create_business(name="Spa", timezone="Europe/Berlin", currency="EUR", actor=admin, now=NOW)
         svc = s.add_service(biz.id, name="Massage", price=Money("80", "EUR"), actor=admin, now=NOW)
-        rooms = [s.add_resource(biz.id, name=n, kind=k, actor=admin, now=NOW)
-                 for n, k in (("Room", "room"), ("Therapist", "staff"), ("Stones", "equipment"))]
-        rules = [WeeklyRule(svc, r, d, wall(h), timedelta(hours=1), 10_000)
-                 for r in rooms for d in range(1, 8) for h in range(8, 20)]
-        s.publish_schedule(biz.id, rules=rules, effective_date=NOW.date() + timedelta(days=1),
-                           horizon_date=NOW.date() + timedelta(days=28), actor=admin, now=NOW)
+        rooms = [
+            s.add_resource(biz.id, name=n, kind=k, actor=admin, now=NOW)
+            for n, k in (("Room", "room"), ("Therapist", "staff"), ("Stones", "equipment"))
+        ]
+        rules = [
+            WeeklyRule(svc, r, d, wall(h), timedelta(hours=1), 10_000)
+            for r in rooms
+            for d in range(1, 8)
+            for h in range(8, 20)
+        ]
+        s.publish_schedule(
+            biz.id,
+            rules=rules,
+            effective_date=NOW.date() + timedelta(days=1),
+            horizon_date=NOW.date() + timedelta(days=28),
+            actor=admin,
+            now=NOW,
+        )
         customers = [str(s.add_customer(biz.id, name=f"c{i}", actor=admin, now=NOW)) for i in range(16)]
-        slots = [str(x.id) for x in s.open_slots(biz.id, start=NOW, end=NOW + timedelta(days=30))
-                 if x.resource_id == rooms[0]]
+        slots = [
+            str(x.id)
+            for x in s.open_slots(biz.id, start=NOW, end=NOW + timedelta(days=30))
+            if x.resource_id == rooms[0]
+        ]
     return {"business": str(biz.id), "slots": slots, "extra": [str(r) for r in rooms[1:]], "customers": customers}
 
 
@@ -59,8 +74,9 @@ def worker(url: str, fx: dict, variant: str, seconds: float, seed: int, barrier,
             if variant == "single":
                 system.book(business, slot_id=slot, customer_id=customer, party_size=1, actor=actor, now=NOW)
             else:
-                system.book_with_resources(business, slot_id=slot, customer_id=customer, party_size=1,
-                                           resources=extra, actor=actor, now=NOW)
+                system.book_with_resources(
+                    business, slot_id=slot, customer_id=customer, party_size=1, resources=extra, actor=actor, now=NOW
+                )
             done += 1
         except BookingError:
             pass
@@ -97,7 +113,7 @@ def main() -> None:
         fx = setup(url)
         rates: dict[str, list[float]] = {"single": [], "multi": []}
         for i in range(args.repeats):
-            for variant in (("single", "multi") if i % 2 == 0 else ("multi", "single")):
+            for variant in ("single", "multi") if i % 2 == 0 else ("multi", "single"):
                 rates[variant].append(run(url, fx, variant, args.clients, args.seconds))
                 print(f"  run {i + 1} {variant:6}: {rates[variant][-1]:8.0f} bookings/s", flush=True)
         single, multi = statistics.median(rates["single"]), statistics.median(rates["multi"])

@@ -28,10 +28,15 @@ def _multi_racer(url, business_id, slots, resources, customers, seed, barrier, r
     for _ in range(10):
         want = dict(rng.sample(sorted(resources.items()), k=2))
         try:
-            system.book_with_resources(uuid.UUID(business_id), slot_id=uuid.UUID(rng.choice(slots)),
-                                       customer_id=uuid.UUID(rng.choice(customers)), party_size=1,
-                                       resources={uuid.UUID(k): v for k, v in want.items()},
-                                       actor=Actor.admin("racer"), now=MONDAY)
+            system.book_with_resources(
+                uuid.UUID(business_id),
+                slot_id=uuid.UUID(rng.choice(slots)),
+                customer_id=uuid.UUID(rng.choice(customers)),
+                party_size=1,
+                resources={uuid.UUID(k): v for k, v in want.items()},
+                actor=Actor.admin("racer"),
+                now=MONDAY,
+            )
             counts["ok"] += 1
         except BookingError as exc:
             counts["refused" if "free" in str(exc) or "seats" in str(exc) else "other"] += 1
@@ -61,19 +66,31 @@ def test_16_processes_booking_three_resources_each_neither_overbook_nor_deadlock
         rid = system.add_resource(shop.business_id, name=name, kind="staff", actor=shop.admin, now=MONDAY)
         extra[str(rid)] = 1
         rules.append(WeeklyRule(shop.service_id, rid, 4, shop.first_slot().local_start, timedelta(hours=2), cap))
-    system.publish_schedule(shop.business_id, rules=rules, effective_date=MONDAY.date(),
-                            horizon_date=MONDAY.date() + timedelta(days=6), actor=shop.admin, now=MONDAY)
+    system.publish_schedule(
+        shop.business_id,
+        rules=rules,
+        effective_date=MONDAY.date(),
+        horizon_date=MONDAY.date() + timedelta(days=6),
+        actor=shop.admin,
+        now=MONDAY,
+    )
     main = [str(s.id) for s in shop.slots(days=7) if s.resource_id == shop.resource_id]
-    outcomes = _spawn(_multi_racer, lambda i: (database_url, str(shop.business_id), main, extra,
-                                              [str(c) for c in shop.customers], i), PROCESSES)
+    outcomes = _spawn(
+        _multi_racer,
+        lambda i: (database_url, str(shop.business_id), main, extra, [str(c) for c in shop.customers], i),
+        PROCESSES,
+    )
     total = {k: sum(o[k] for o in outcomes) for k in ("ok", "refused", "other")}
     assert total["ok"] > 0 and total["refused"] > 0 and total["other"] == 0, total
-    over = raw.execute("SELECT count(*) FROM time_slots WHERE business_id = %s AND booked_seats > max_capacity",
-                       (shop.business_id,)).fetchone()[0]
+    over = raw.execute(
+        "SELECT count(*) FROM time_slots WHERE business_id = %s AND booked_seats > max_capacity", (shop.business_id,)
+    ).fetchone()[0]
     assert over == 0
     seats_add_up(raw, shop)
-    locks_left = raw.execute("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                             " WHERE NOT l.granted AND a.datname = current_database()").fetchone()[0]
+    locks_left = raw.execute(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE NOT l.granted AND a.datname = current_database()"
+    ).fetchone()[0]
     assert locks_left == 0
 
 
@@ -91,12 +108,16 @@ def _waitlist_racer(url, business_id, slot, entries, bookings, seed, barrier, re
             if action < 0.4 and bookings:
                 system.cancel(b, uuid.UUID(rng.choice(bookings)), actor=Actor.admin("racer"), now=MONDAY)
             elif action < 0.8:
-                system.accept_waitlist_offer(b, uuid.UUID(rng.choice(entries)), actor=Actor.admin("racer"),
-                                             now=MONDAY)
+                system.accept_waitlist_offer(b, uuid.UUID(rng.choice(entries)), actor=Actor.admin("racer"), now=MONDAY)
             else:
-                system.book(b, slot_id=uuid.UUID(slot), customer_id=system.waitlist_entry(
-                    b, uuid.UUID(rng.choice(entries))).customer_id, party_size=rng.randint(1, 3),
-                    actor=Actor.admin("racer"), now=MONDAY)
+                system.book(
+                    b,
+                    slot_id=uuid.UUID(slot),
+                    customer_id=system.waitlist_entry(b, uuid.UUID(rng.choice(entries))).customer_id,
+                    party_size=rng.randint(1, 3),
+                    actor=Actor.admin("racer"),
+                    now=MONDAY,
+                )
             done += 1
         except BookingError:
             pass
@@ -109,10 +130,29 @@ def test_waitlist_promotion_never_exceeds_capacity_while_cancellations_and_booki
     shop = Shop.create(system, now=MONDAY, capacity=8, customers=12)
     slot = shop.first_slot()
     held = [shop.book(slot, party=2, customer=i) for i in range(4)]
-    entries = [system.join_waitlist(shop.business_id, slot_id=slot.id, customer_id=shop.customers[4 + i],
-                                    party_size=1 + i % 3, actor=shop.admin, now=MONDAY) for i in range(8)]
-    _spawn(_waitlist_racer, lambda i: (database_url, str(shop.business_id), str(slot.id),
-                                       [str(e.id) for e in entries], [str(h.id) for h in held], i), PROCESSES)
+    entries = [
+        system.join_waitlist(
+            shop.business_id,
+            slot_id=slot.id,
+            customer_id=shop.customers[4 + i],
+            party_size=1 + i % 3,
+            actor=shop.admin,
+            now=MONDAY,
+        )
+        for i in range(8)
+    ]
+    _spawn(
+        _waitlist_racer,
+        lambda i: (
+            database_url,
+            str(shop.business_id),
+            str(slot.id),
+            [str(e.id) for e in entries],
+            [str(h.id) for h in held],
+            i,
+        ),
+        PROCESSES,
+    )
     s = system.get_slot(shop.business_id, slot.id)
     assert s.booked_seats <= s.max_capacity
     seats_add_up(raw, shop)
