@@ -27,7 +27,6 @@ from booking_core import (
     UnknownResource,
     WeeklyRule,
 )
-
 from tests.factories import Shop
 from tests.integration.test_schedules import MONDAY
 
@@ -135,7 +134,7 @@ def test_promo_codes_discount_once_per_use_and_refuse_when_used_up_or_in_another
 def multi_shop(system, *, room=1, staff=1, gear=3):
     shop = Shop.create(system, now=MONDAY, capacity=room, max_party_size=1)
     extra = {}
-    for name, kind, capacity in (("Anna", "staff", staff), ("Hot stones", "equipment", gear)):
+    for name, kind, _capacity in (("Anna", "staff", staff), ("Hot stones", "equipment", gear)):
         rid = system.add_resource(shop.business_id, name=name, kind=kind, actor=shop.admin, now=MONDAY)
         extra[name] = rid
     rules = [

@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 
 from booking_core import BookingError, WeeklyRule, connect
-
 from tests.factories import Shop
 from tests.integration.test_beyond import seats_add_up
 from tests.integration.test_schedules import MONDAY

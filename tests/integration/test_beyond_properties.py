@@ -8,7 +8,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from booking_core import BookingError
-
 from tests.factories import Shop
 from tests.integration.test_beyond import seats_add_up
 from tests.integration.test_schedules import MONDAY
