@@ -42,7 +42,9 @@ def check_format(fmt: str, rows: int) -> Format:
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     if fmt == "xlsx" and rows > XLSX_MAX_ROWS:
-        raise InvalidInput(f"{rows:,} bookings do not fit one Excel sheet: export csv or parquet, or filter")
+        raise InvalidInput(
+            f"{rows:,} bookings do not fit one Excel sheet: export csv or parquet, or filter"
+        )
     return fmt  # type: ignore[return-value]
 
 
@@ -89,7 +91,9 @@ def _parquet(chunks: Chunks, out: BinaryIO, on_rows: Progress) -> int:
     with pq.ParquetWriter(out, SCHEMA, compression="zstd") as writer:
         for chunk in chunks:
             columns = list(zip(*chunk, strict=True)) if chunk else [[] for _ in SCHEMA]
-            arrays = [pa.array(col, type=field.type) for col, field in zip(columns, SCHEMA, strict=True)]
+            arrays = [
+                pa.array(col, type=field.type) for col, field in zip(columns, SCHEMA, strict=True)
+            ]
             writer.write_table(pa.Table.from_arrays(arrays, schema=SCHEMA))
             n += len(chunk)
             on_rows(len(chunk))

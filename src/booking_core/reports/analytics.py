@@ -93,7 +93,9 @@ def businesses(conn: Connection) -> pd.DataFrame:
 
 
 def services(conn: Connection, business_id: uuid.UUID) -> pd.DataFrame:
-    return frame(conn, "SELECT id, name FROM services WHERE business_id = :b ORDER BY name", {"b": business_id})
+    return frame(
+        conn, "SELECT id, name FROM services WHERE business_id = :b ORDER BY name", {"b": business_id}
+    )
 
 
 def slot_date_range(conn: Connection, business_id: uuid.UUID) -> tuple[date | None, date | None]:
@@ -158,9 +160,8 @@ def overview_figures(conn: Connection, scope: Scope) -> dict[str, Figures]:
     params = scope.params() | {"pstart": prev.start, "pend": prev.end}
     rows = conn.execute(text(OVERVIEW_SQL), params).all()
     return {
-        r.period: Figures(
-            int(r.bookings), int(r.cancelled), int(r.no_shows), int(r.seats), int(r.capacity), float(r.revenue)
-        )  # fmt: skip
+        r.period: Figures(int(r.bookings), int(r.cancelled), int(r.no_shows), int(r.seats),
+                          int(r.capacity), float(r.revenue))  # fmt: skip
         for r in rows
     }
 
@@ -262,7 +263,9 @@ LEAD_BUCKETS = (
 
 def cancellation_lead_times(conn: Connection, scope: Scope) -> pd.DataFrame:
     """How long before the slot bookings were cancelled, in buckets (in order)."""
-    cases = " ".join(f"WHEN h < {hours} THEN {i}" for i, (hours, _) in enumerate(LEAD_BUCKETS) if hours is not None)
+    cases = " ".join(
+        f"WHEN h < {hours} THEN {i}" for i, (hours, _) in enumerate(LEAD_BUCKETS) if hours is not None
+    )
     sql = (
         f"SELECT CASE {cases} ELSE {len(LEAD_BUCKETS) - 1} END AS bucket, count(*) AS cancellations,"
         " percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS median_hours FROM ("
