@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 
 from booking_core.adapters.db import Database
 from booking_core.config import Settings
@@ -12,8 +13,11 @@ from booking_core.domain.lifecycle import PaymentMethod
 from booking_core.domain.model import Booking, Business, ChainReport, Payment, PublishReport, Slot
 from booking_core.domain.schedule import WeeklyRule
 from booking_core.domain.values import Actor, Money
-from booking_core.services import audit, bookings, catalogue, payments, schedules
+from booking_core.services import audit, bookings, catalogue, multi, payments, pricing, schedules, series, waitlist
 from booking_core.services.payments import PaymentOutcome
+from booking_core.services.pricing import Quote
+from booking_core.services.series import Scope, SeriesMode, SeriesReport
+from booking_core.services.waitlist import WaitlistEntry
 
 Clock = Callable[[], datetime]
 
@@ -166,6 +170,7 @@ class BookingSystem:
         actor: Actor,
         idempotency_key: str | None = None,
         reason: str | None = None,
+        promo_code: str | None = None,
         now: datetime | None = None,
     ) -> Booking:
         return bookings.book(
@@ -178,6 +183,7 @@ class BookingSystem:
             now=self._now(now),
             idempotency_key=idempotency_key,
             reason=reason,
+            promo_code=promo_code,
         )
 
     def get_booking(self, business_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
@@ -330,3 +336,231 @@ class BookingSystem:
 
     def booking_history(self, business_id: uuid.UUID, booking_id: uuid.UUID) -> list[dict[str, object]]:
         return audit.history(self.db, business_id, booking_id)
+
+    # -- prices (issue 7): locked into each booking when it is made
+    def add_price_rule(
+        self,
+        business_id: uuid.UUID,
+        *,
+        service_id: uuid.UUID,
+        name: str,
+        price: Money,
+        valid_from: datetime,
+        valid_to: datetime | None = None,
+        iso_weekdays: Sequence[int] | None = None,
+        local_start_from: time | None = None,
+        local_start_to: time | None = None,
+        priority: int = 0,
+        actor: Actor,
+        now: datetime | None = None,
+    ) -> uuid.UUID:
+        return pricing.add_price_rule(
+            self.db,
+            business_id,
+            service_id=service_id,
+            name=name,
+            price=price,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            iso_weekdays=iso_weekdays,
+            local_start_from=local_start_from,
+            local_start_to=local_start_to,
+            priority=priority,
+            actor=actor,
+            now=self._now(now),
+        )
+
+    def add_promo_code(
+        self,
+        business_id: uuid.UUID,
+        *,
+        code: str,
+        currency: str,
+        valid_from: datetime,
+        percent_off: Decimal | None = None,
+        amount_off: Money | None = None,
+        valid_to: datetime | None = None,
+        max_uses: int | None = None,
+        actor: Actor,
+        now: datetime | None = None,
+    ) -> str:
+        return pricing.add_promo_code(
+            self.db,
+            business_id,
+            code=code,
+            valid_from=valid_from,
+            percent_off=percent_off,
+            amount_off=amount_off,
+            currency=currency,
+            valid_to=valid_to,
+            max_uses=max_uses,
+            actor=actor,
+            now=self._now(now),
+        )
+
+    def quote(
+        self,
+        business_id: uuid.UUID,
+        *,
+        slot_id: uuid.UUID,
+        party_size: int,
+        promo_code: str | None = None,
+        now: datetime | None = None,
+    ) -> Quote:
+        return pricing.quote(
+            self.db, business_id, slot_id=slot_id, party_size=party_size, now=self._now(now), promo_code=promo_code
+        )
+
+    # -- multi-resource bookings (issue 7)
+    def book_with_resources(
+        self,
+        business_id: uuid.UUID,
+        *,
+        slot_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        party_size: int,
+        resources: Mapping[uuid.UUID, int],
+        actor: Actor,
+        idempotency_key: str | None = None,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> Booking:
+        return multi.book_with_resources(
+            self.db,
+            business_id,
+            slot_id=slot_id,
+            customer_id=customer_id,
+            party_size=party_size,
+            resources=resources,
+            actor=actor,
+            now=self._now(now),
+            idempotency_key=idempotency_key,
+            reason=reason,
+        )
+
+    # -- waitlists (issue 7)
+    def join_waitlist(
+        self,
+        business_id: uuid.UUID,
+        *,
+        slot_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        party_size: int,
+        actor: Actor,
+        now: datetime | None = None,
+    ) -> WaitlistEntry:
+        return waitlist.join(
+            self.db,
+            business_id,
+            slot_id=slot_id,
+            customer_id=customer_id,
+            party_size=party_size,
+            actor=actor,
+            now=self._now(now),
+        )
+
+    def accept_waitlist_offer(
+        self,
+        business_id: uuid.UUID,
+        entry_id: uuid.UUID,
+        *,
+        actor: Actor,
+        idempotency_key: str | None = None,
+        now: datetime | None = None,
+    ) -> Booking:
+        return waitlist.accept(
+            self.db, business_id, entry_id, actor=actor, now=self._now(now), idempotency_key=idempotency_key
+        )
+
+    def leave_waitlist(
+        self, business_id: uuid.UUID, entry_id: uuid.UUID, *, actor: Actor, now: datetime | None = None
+    ) -> WaitlistEntry:
+        return waitlist.leave(self.db, business_id, entry_id, actor=actor, now=self._now(now))
+
+    def expire_waitlist_offers(self, *, now: datetime | None = None) -> int:
+        return waitlist.expire_offers(self.db, now=self._now(now))
+
+    def waitlist_entry(self, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
+        return waitlist.get(self.db, business_id, entry_id)
+
+    def waitlist_queue(self, business_id: uuid.UUID, slot_id: uuid.UUID) -> list[WaitlistEntry]:
+        return waitlist.queue(self.db, business_id, slot_id)
+
+    # -- recurring series (issue 7)
+    def create_series(
+        self,
+        business_id: uuid.UUID,
+        *,
+        first_slot_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        party_size: int,
+        every_days: int,
+        occurrences: int,
+        mode: SeriesMode,
+        actor: Actor,
+        skip: Collection[int] = (),
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> SeriesReport:
+        return series.create_series(
+            self.db,
+            business_id,
+            first_slot_id=first_slot_id,
+            customer_id=customer_id,
+            party_size=party_size,
+            every_days=every_days,
+            occurrences=occurrences,
+            mode=mode,
+            actor=actor,
+            now=self._now(now),
+            skip=skip,
+            reason=reason,
+        )
+
+    def cancel_series(
+        self,
+        business_id: uuid.UUID,
+        series_id: uuid.UUID,
+        *,
+        scope: Scope = Scope.ALL,
+        occurrence: int = 0,
+        actor: Actor,
+        token: uuid.UUID | str | None = None,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> list[Booking]:
+        return series.cancel_series(
+            self.db,
+            business_id,
+            series_id,
+            scope=scope,
+            occurrence=occurrence,
+            actor=actor,
+            now=self._now(now),
+            token=token,
+            reason=reason,
+        )
+
+    def change_series_party_size(
+        self,
+        business_id: uuid.UUID,
+        series_id: uuid.UUID,
+        *,
+        party_size: int,
+        scope: Scope = Scope.ALL,
+        occurrence: int = 0,
+        actor: Actor,
+        token: uuid.UUID | str | None = None,
+        now: datetime | None = None,
+    ) -> list[Booking]:
+        return series.change_series_party_size(
+            self.db,
+            business_id,
+            series_id,
+            party_size=party_size,
+            scope=scope,
+            occurrence=occurrence,
+            actor=actor,
+            now=self._now(now),
+            token=token,
+        )

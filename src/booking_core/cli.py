@@ -26,7 +26,9 @@ app = typer.Typer(
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations and connection status.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
 app.add_typer(db_app, name="db")
+waitlist_app = typer.Typer(no_args_is_help=True, help="Waitlists: offers that hold seats and expire.")
 app.add_typer(audit_app, name="audit")
+app.add_typer(waitlist_app, name="waitlist")
 
 out = Console()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -123,6 +125,17 @@ def audit_verify() -> None:
     out.print(table)
     if broken:
         raise typer.Exit(1)
+
+
+@waitlist_app.command("expire")
+@friendly
+def waitlist_expire() -> None:
+    """Expire waitlist offers past their time; their seats go to the next in line."""
+    from booking_core.bootstrap import BookingSystem
+
+    db = open_database()
+    db.require_migrated()
+    out.print(f"expired {BookingSystem(db).expire_waitlist_offers()} offers")
 
 
 def load_plugins() -> None:

@@ -81,3 +81,8 @@ def test_audit_seal_and_verify_report_every_business_and_exit_1_on_a_broken_chai
 def test_unknown_options_are_usage_errors_not_tracebacks():
     result = run("db", "upgrade", "--frobnicate")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_waitlist_expire_runs_against_a_migrated_database(database_url):
+    result = run("waitlist", "expire", url=database_url)
+    assert result.returncode == 0 and result.stdout.startswith("expired ")

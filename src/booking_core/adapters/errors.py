@@ -23,6 +23,9 @@ _BY_SQLSTATE: dict[str, type[e.BookingError]] = {
     "BK011": e.UnknownTimezone,
     "BK012": e.Unavailable,
     "BK013": e.InvalidPartySize,
+    "BK014": e.InvalidPromoCode,
+    "BK015": e.OfferExpired,
+    "BK016": e.UnknownResource,
     "40P01": e.Conflict,  # deadlock detected
     "55P03": e.Conflict,  # lock not available (lock_timeout)
     "40001": e.Conflict,  # serialization failure

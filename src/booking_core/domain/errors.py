@@ -39,17 +39,23 @@ __all__ = [
     "IntegrityRefused",
     "InvalidInput",
     "InvalidPartySize",
+    "InvalidPromoCode",
     "LegacySlot",
     "NaiveDatetime",
     "NotAllowed",
     "NotFound",
+    "OfferExpired",
     "RefundExceedsPayment",
+    "ResourcesUnavailable",
+    "SeriesUnavailable",
     "StaleVersion",
     "Unavailable",
     "UnknownBooking",
     "UnknownPayment",
+    "UnknownResource",
     "UnknownSlot",
     "UnknownTimezone",
+    "UnknownWaitlistEntry",
     "WrongToken",
 ]
 
@@ -152,3 +158,35 @@ class IntegrityRefused(BookingError):
 
 class DatabaseUnavailable(BookingError):
     """The database cannot be reached, or its schema is not migrated."""
+
+
+class InvalidPromoCode(InvalidInput):
+    """A promo code that does not exist, is not valid now, or is used up."""
+
+
+class UnknownResource(NotFound):
+    """A resource id that does not exist in this business."""
+
+
+class UnknownWaitlistEntry(NotFound):
+    """A waitlist entry id that does not exist in this business."""
+
+
+class ResourcesUnavailable(Unavailable):
+    """Some resources of a multi-resource booking lack capacity; `missing` says which and by how much."""
+
+    def __init__(self, message: str, *, missing: list[dict[str, object]]) -> None:
+        super().__init__(message, missing=missing)
+        self.missing = missing
+
+
+class SeriesUnavailable(Unavailable):
+    """Occurrences of an all-or-nothing series that cannot be booked; `failures` lists them."""
+
+    def __init__(self, message: str, *, failures: list[tuple[int, str]]) -> None:
+        super().__init__(message, failures=failures)
+        self.failures = failures
+
+
+class OfferExpired(Conflict):
+    """A waitlist offer past its expiry, or no longer open: rejoin the waitlist."""

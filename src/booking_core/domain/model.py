@@ -68,6 +68,11 @@ class Booking(_FromRow):
     version: int
     created_at: datetime
     updated_at: datetime
+    unit_price: Decimal | None = None  # locked at booking time (None: booked before price rules existed)
+    discount: Decimal = Decimal(0)
+    promo_code: str | None = None
+    series_id: uuid.UUID | None = None
+    occurrence: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", BookingStatus(self.status))

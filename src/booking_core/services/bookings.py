@@ -33,14 +33,57 @@ CHECK_IN_OPENS = timedelta(minutes=30)
 
 BOOKING_COLUMNS = (
     "id, business_id, slot_id, customer_id, party_size, status, payment_method, payment_status, amount,"
-    " currency, cancellation_token, idempotency_key, version, created_at, updated_at"
+    " currency, cancellation_token, idempotency_key, version, created_at, updated_at, unit_price, discount,"
+    " promo_code, series_id, occurrence"
 )
 
 _BOOK = text(
     f"SELECT {', '.join('(f.booking).' + c.strip() for c in BOOKING_COLUMNS.split(','))}, f.replayed"
     " FROM booking_create(:b, :id, :slot, :cust, :party, :key, CAST(:at AS actor_type), :aid,"
-    " CAST(:ch AS change_channel), :reason, :now) f"
+    " CAST(:ch AS change_channel), :reason, :now, p_promo_code => :promo, p_series => :series,"
+    " p_occurrence => :occ, p_status => CAST(:status AS booking_status)) f"
 )
+
+
+def book_params(
+    business_id: uuid.UUID,
+    *,
+    slot_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    party_size: int,
+    actor: Actor,
+    now: datetime,
+    idempotency_key: str | None = None,
+    reason: str | None = None,
+    promo_code: str | None = None,
+    series_id: uuid.UUID | None = None,
+    occurrence: int | None = None,
+    booking_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """The parameters of booking_create() for one booking."""
+    return {
+        "b": business_id,
+        "id": booking_id or new_id(),
+        "slot": slot_id,
+        "cust": customer_id,
+        "party": party_size,
+        "key": idempotency_key,
+        "at": str(actor.type),
+        "aid": actor.id,
+        "ch": str(actor.channel),
+        "reason": reason,
+        "now": now,
+        "promo": promo_code,
+        "series": series_id,
+        "occ": occurrence,
+        "status": None,
+    }
+
+
+def create_in(uow: UnitOfWork, **params: Any) -> tuple[Booking, bool]:
+    """booking_create() inside an open unit of work: the booking, and whether it was a replay."""
+    row = uow.execute(_BOOK, **book_params(**params)).one()
+    return Booking.from_row(row), bool(row.replayed)
 
 
 def validate_party_size(party_size: int) -> None:
@@ -59,8 +102,12 @@ def book(
     now: datetime,
     idempotency_key: str | None = None,
     reason: str | None = None,
+    promo_code: str | None = None,
 ) -> Booking:
     """Book `party_size` seats in a slot, in one round trip; a retried key returns the first booking.
+
+    The price (the service's, or the price rule matching the slot, less a promo code) is locked
+    into the booking; later price changes never touch it.
 
     Pay-on-arrival bookings are confirmed (seats taken) at once; pay-now bookings start as
     draft and take their seats when the payment is confirmed.
@@ -73,19 +120,17 @@ def book(
         with db.autocommit_connection() as conn:
             row = conn.execute(
                 _BOOK,
-                {
-                    "b": business_id,
-                    "id": new_id(),
-                    "slot": slot_id,
-                    "cust": customer_id,
-                    "party": party_size,
-                    "key": idempotency_key,
-                    "at": str(actor.type),
-                    "aid": actor.id,
-                    "ch": str(actor.channel),
-                    "reason": reason,
-                    "now": now,
-                },
+                book_params(
+                    business_id,
+                    slot_id=slot_id,
+                    customer_id=customer_id,
+                    party_size=party_size,
+                    actor=actor,
+                    now=now,
+                    idempotency_key=idempotency_key,
+                    reason=reason,
+                    promo_code=promo_code,
+                ),
             ).one()
     except (Unavailable, NotFound, InvalidPartySize) as exc:
         _record_refusal(db, business_id, slot_id, exc, party_size, now)
@@ -377,7 +422,9 @@ def change_party_size(
     def decide(_uow: UnitOfWork, b: Booking) -> dict[str, Any]:
         if b.status not in (BookingStatus.DRAFT, BookingStatus.CONFIRMED):
             raise Conflict(f"the party of a {b.status} booking cannot change")
-        unit = b.amount / b.party_size
+        if b.unit_price is not None:
+            return {"party_size": party_size, "amount": max(b.unit_price * party_size - b.discount, 0)}
+        unit = b.amount / b.party_size  # booked before unit prices were recorded
         return {"party_size": party_size, "amount": round(unit * party_size, 2)}
 
     return _change(

@@ -1,0 +1,190 @@
+"""Waitlists: join a full slot, FIFO offers (the first entry that fits) that hold seats and expire."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from booking_core.adapters.db import Database, UnitOfWork
+from booking_core.domain.errors import Conflict, LegacySlot, OfferExpired, UnknownSlot, UnknownWaitlistEntry
+from booking_core.domain.model import Booking
+from booking_core.domain.values import Actor, ActorType, new_id
+from booking_core.services.bookings import create_in, validate_party_size
+
+ENTRY_COLUMNS = (
+    "id, business_id, slot_id, customer_id, party_size, status, joined_at, offered_at, offer_expires_at, booking_id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistEntry:
+    id: uuid.UUID
+    business_id: uuid.UUID
+    slot_id: uuid.UUID
+    customer_id: uuid.UUID
+    party_size: int
+    status: str
+    joined_at: datetime
+    offered_at: datetime | None
+    offer_expires_at: datetime | None
+    booking_id: uuid.UUID | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> WaitlistEntry:
+        return cls(**dict(row._mapping))
+
+
+def join(
+    db: Database,
+    business_id: uuid.UUID,
+    *,
+    slot_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    party_size: int,
+    actor: Actor,
+    now: datetime,
+) -> WaitlistEntry:
+    """Queue for a full slot; if seats are free, book instead (the entry would be offered at once)."""
+    validate_party_size(party_size)
+    with db.unit_of_work(actor, now=now, reason="joined the waitlist") as uow:
+        slot = uow.execute(
+            "SELECT max_capacity - booked_seats AS free, is_legacy, starts_at FROM time_slots"
+            " WHERE business_id = :b AND id = :s FOR UPDATE",
+            b=business_id,
+            s=slot_id,
+        ).one_or_none()
+        if slot is None:
+            raise UnknownSlot(f"slot {slot_id} does not exist in this business: list its slots")
+        if slot.is_legacy:
+            raise LegacySlot(f"slot {slot_id} is no longer in the schedule: wait for a slot of the current schedule")
+        if slot.starts_at <= now:
+            raise Conflict(f"slot {slot_id} has started: its waitlist is closed")
+        queued = uow.execute(
+            "SELECT count(*) FROM waitlist_entries WHERE business_id = :b AND slot_id = :s AND status = 'waiting'",
+            b=business_id,
+            s=slot_id,
+        ).scalar_one()
+        if slot.free >= party_size and queued == 0:
+            raise Conflict(f"slot {slot_id} has {slot.free} free seats: book it instead of waiting")
+        row = uow.execute(
+            f"INSERT INTO waitlist_entries (business_id, id, slot_id, customer_id, party_size, joined_at)"
+            f" VALUES (:b, :id, :s, :c, :p, :now) RETURNING {ENTRY_COLUMNS}",
+            b=business_id,
+            id=new_id(),
+            s=slot_id,
+            c=customer_id,
+            p=party_size,
+            now=now,
+        ).one()
+        # Seats may be free but promised to earlier entries; let the queue decide.
+        uow.execute("SELECT waitlist_promote(:b, :s)", b=business_id, s=slot_id)
+        row = _lock(uow, business_id, row.id)
+        uow.commit()
+    return row
+
+
+def _lock(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
+    row = uow.execute(
+        f"SELECT {ENTRY_COLUMNS} FROM waitlist_entries WHERE business_id = :b AND id = :id FOR UPDATE",
+        b=business_id,
+        id=entry_id,
+    ).one_or_none()
+    if row is None:
+        raise UnknownWaitlistEntry(f"waitlist entry {entry_id} does not exist in this business")
+    return WaitlistEntry.from_row(row)
+
+
+def get(db: Database, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
+    from sqlalchemy import text
+
+    with db.connect() as conn:
+        row = conn.execute(
+            text(f"SELECT {ENTRY_COLUMNS} FROM waitlist_entries WHERE business_id = :b AND id = :id"),
+            {"b": business_id, "id": entry_id},
+        ).one_or_none()
+    if row is None:
+        raise UnknownWaitlistEntry(f"waitlist entry {entry_id} does not exist in this business")
+    return WaitlistEntry.from_row(row)
+
+
+def accept(
+    db: Database,
+    business_id: uuid.UUID,
+    entry_id: uuid.UUID,
+    *,
+    actor: Actor,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> Booking:
+    """Turn an open offer into a booking; its held seats pass to the booking in the same transaction."""
+    with db.unit_of_work(actor, now=now, reason="waitlist offer accepted") as uow:
+        entry = _lock(uow, business_id, entry_id)
+        if actor.type is ActorType.CUSTOMER and actor.id != str(entry.customer_id):
+            raise Conflict("this offer belongs to another customer")
+        if entry.status != "offered":
+            raise OfferExpired(f"waitlist entry {entry_id} is {entry.status}, not offered: join the waitlist again")
+        if entry.offer_expires_at is not None and entry.offer_expires_at <= now:
+            raise OfferExpired(
+                f"the offer expired at {entry.offer_expires_at:%Y-%m-%d %H:%M %Z}: join the waitlist again"
+            )
+        booking_id = new_id()
+        uow.execute(
+            "UPDATE waitlist_entries SET booking_id = :bk WHERE business_id = :b AND id = :id",
+            bk=booking_id,
+            b=business_id,
+            id=entry_id,
+        )
+        booking, _ = create_in(
+            uow,
+            business_id=business_id,
+            slot_id=entry.slot_id,
+            customer_id=entry.customer_id,
+            party_size=entry.party_size,
+            actor=actor,
+            now=now,
+            booking_id=booking_id,
+            idempotency_key=idempotency_key,
+            reason="from the waitlist",
+        )
+        uow.commit()
+    return booking
+
+
+def leave(db: Database, business_id: uuid.UUID, entry_id: uuid.UUID, *, actor: Actor, now: datetime) -> WaitlistEntry:
+    """Leave the queue (or decline an offer: its seats go to the next in line)."""
+    with db.unit_of_work(actor, now=now, reason="left the waitlist") as uow:
+        entry = _lock(uow, business_id, entry_id)
+        if entry.status not in ("waiting", "offered"):
+            raise Conflict(f"waitlist entry {entry_id} is already {entry.status}")
+        uow.execute(
+            "UPDATE waitlist_entries SET status = 'cancelled' WHERE business_id = :b AND id = :id",
+            b=business_id,
+            id=entry_id,
+        )
+        entry = _lock(uow, business_id, entry_id)
+        uow.commit()
+    return entry
+
+
+def expire_offers(db: Database, *, now: datetime) -> int:
+    """Expire offers past their time (each passes its seats to the next in line); returns how many."""
+    with db.unit_of_work(Actor.system("waitlist-expiry"), now=now, reason="offer expired") as uow:
+        n = int(uow.execute("SELECT waitlist_expire_offers(:now)", now=now).scalar_one())
+        uow.commit()
+    return n
+
+
+def queue(db: Database, business_id: uuid.UUID, slot_id: uuid.UUID) -> list[WaitlistEntry]:
+    from sqlalchemy import text
+
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                f"SELECT {ENTRY_COLUMNS} FROM waitlist_entries WHERE business_id = :b AND slot_id = :s"
+                " ORDER BY joined_at, id"
+            ),
+            {"b": business_id, "s": slot_id},
+        ).all()
+    return [WaitlistEntry.from_row(r) for r in rows]
