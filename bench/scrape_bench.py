@@ -36,10 +36,9 @@ from sqlalchemy import TextClause
 from booking_core.reports import ops
 
 ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-QUERIES: list[TextClause] = [
-    ops.BOOKINGS_BY_STATUS, ops.REFUSALS_BY_REASON, ops.COMPLETION_TIMES, ops.UTILIZATION,
-    ops.SLOT_PROBLEMS, ops.PAYMENTS_BY_STATUS, ops.REFUNDS, ops.LATEST_RUN, ops.LATEST_CHECK_RESULTS,
-]  # fmt: skip
+NAMES = ("BOOKINGS_BY_STATUS", "REFUSALS_BY_REASON", "COMPLETION_TIMES", "UTILIZATION", "SLOT_PROBLEMS",
+         "PAYMENTS_BY_STATUS", "REFUNDS", "LATEST_RUN", "LATEST_CHECK_RESULTS")  # fmt: skip
+QUERIES: list[TextClause] = [getattr(ops, n) for n in NAMES]
 
 
 def create_seeded(bookings: int) -> str:
@@ -90,8 +89,8 @@ def literal_sql(now: datetime) -> str:
     return "\n".join(re.sub(r"(?<!:):(\w+)", lit, q.text).strip() + ";" for q in QUERIES)
 
 
-def time_psql(url: str, sql_file: Path) -> tuple[float, float]:
-    """(sum of server-side query times, wall time of the psql process), in seconds."""
+def time_psql(url: str, sql_file: Path) -> tuple[float, float, list[float]]:
+    """(sum of server-side query times, wall time of the psql process, each query's time), in seconds."""
     psql = shutil.which("psql") or "/usr/bin/psql"
     t = time.perf_counter()
     done = subprocess.run([psql, "-X", "-q", "-o", "/dev/null", "-d", url, "-f", str(sql_file)],
@@ -99,7 +98,7 @@ def time_psql(url: str, sql_file: Path) -> tuple[float, float]:
     wall = time.perf_counter() - t
     times = [float(x) for x in re.findall(r"^Time: ([\d.]+) ms", done.stdout + done.stderr, re.M)]
     assert len(times) == len(QUERIES), done.stdout + done.stderr
-    return sum(times) / 1000, wall
+    return sum(times) / 1000, wall, [t / 1000 for t in times]
 
 
 def time_scrapes(url: str, n: int) -> list[float]:
@@ -159,6 +158,9 @@ def main() -> None:
         print(f"\nscrape / psql server-side (medians): {statistics.median(scrapes) / statistics.median(server):.2f}")
         print(f"scrape / psql process (medians):     {statistics.median(scrapes) / statistics.median(wall):.2f}")
         print(f"target p95 < 250 ms: {'met' if p95(scrapes) < 0.25 else 'NOT met'}")
+        print("\nper query, psql server-side median:")
+        for i, name in enumerate(NAMES):
+            print(f"  {statistics.median(r[2][i] for r in runs) * ms:8.1f}ms  {name}")
     finally:
         if not args.database_url and not args.keep:
             with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
