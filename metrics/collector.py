@@ -286,7 +286,8 @@ def capacity(conn: Connection, now: datetime) -> list[Metric]:
         "Booked seats over capacity of bookable (non-legacy) slots starting in the window.",
         labels=["business", "window"],
     )
-    for r in ops.utilization(conn, now):
+    rows = ops.future_slots(conn, now)
+    for r in rows:
         util.add_metric([r.business, "7d"], _ratio(r.booked_7d or 0, r.capacity_7d or 0))
         util.add_metric([r.business, "30d"], _ratio(r.booked_30d or 0, r.capacity_30d or 0))
     over = GaugeMetricFamily(
@@ -304,7 +305,7 @@ def capacity(conn: Connection, now: datetime) -> list[Metric]:
         "Future legacy slots (dropped from the schedule) that still hold bookings.",
         labels=["business"],
     )
-    for r in ops.slot_problems(conn, now):
+    for r in rows:
         over.add_metric([r.business], r.overcommitted)
         overbooked.add_metric([r.business], r.overbooked)
         legacy.add_metric([r.business], r.legacy_with_bookings)

@@ -52,30 +52,25 @@ JOIN bookings b ON b.business_id = t.business_id AND b.id = t.booking_id
 WHERE t.from_status = 'draft' AND t.to_status = 'confirmed'
 """)
 
-# Slots are read per business through time_slots_business_starts (business_id, starts_at):
-# one index range per business instead of a scan of every slot ever published.
-UTILIZATION = text("""
-SELECT biz.name AS business, sum(u.booked_7d)::bigint AS booked_7d, sum(u.capacity_7d)::bigint AS capacity_7d,
-       sum(u.booked_30d)::bigint AS booked_30d, sum(u.capacity_30d)::bigint AS capacity_30d
-FROM businesses biz CROSS JOIN LATERAL (
-  SELECT sum(s.booked_seats) FILTER (WHERE s.starts_at < :until_7d) AS booked_7d,
-         sum(s.max_capacity) FILTER (WHERE s.starts_at < :until_7d) AS capacity_7d,
-         sum(s.booked_seats) AS booked_30d, sum(s.max_capacity) AS capacity_30d
-    FROM time_slots s
-   WHERE s.business_id = biz.id AND s.starts_at >= :now AND s.starts_at < :until_30d AND NOT s.is_legacy) u
-WHERE u.capacity_30d IS NOT NULL
-GROUP BY biz.name ORDER BY 1
-""")
-
+# One pass over the slots from now on, per business through time_slots_business_starts
+# (business_id, starts_at): an index range per business instead of every slot ever published.
+# Utilization: booked seats over capacity of bookable (non-legacy) slots in the next 7 / 30 days.
 # Over-committed: more seats held than capacity (a capacity cut can do that legitimately).
 # Overbooked: over-committed with no capacity change on record that explains it - the
 # database refuses this, so a non-zero value means something bypassed it. Only slots from
 # now on (the ones still actionable); the integrity checks cover the whole history.
-SLOT_PROBLEMS = text("""
-SELECT biz.name AS business, sum(p.overcommitted)::bigint AS overcommitted,
-       sum(p.overbooked)::bigint AS overbooked, sum(p.legacy_with_bookings)::bigint AS legacy_with_bookings
+FUTURE_SLOTS = text("""
+SELECT biz.name AS business,
+       sum(f.booked_7d)::bigint AS booked_7d, sum(f.capacity_7d)::bigint AS capacity_7d,
+       sum(f.booked_30d)::bigint AS booked_30d, sum(f.capacity_30d)::bigint AS capacity_30d,
+       sum(f.overcommitted)::bigint AS overcommitted, sum(f.overbooked)::bigint AS overbooked,
+       sum(f.legacy_with_bookings)::bigint AS legacy_with_bookings
 FROM businesses biz CROSS JOIN LATERAL (
-  SELECT count(*) FILTER (WHERE s.booked_seats > s.max_capacity) AS overcommitted,
+  SELECT sum(s.booked_seats) FILTER (WHERE bookable AND s.starts_at < :until_7d) AS booked_7d,
+         sum(s.max_capacity) FILTER (WHERE bookable AND s.starts_at < :until_7d) AS capacity_7d,
+         sum(s.booked_seats) FILTER (WHERE bookable AND s.starts_at < :until_30d) AS booked_30d,
+         sum(s.max_capacity) FILTER (WHERE bookable AND s.starts_at < :until_30d) AS capacity_30d,
+         count(*) FILTER (WHERE s.booked_seats > s.max_capacity) AS overcommitted,
          count(*) FILTER (WHERE s.booked_seats > s.max_capacity AND NOT EXISTS (
              SELECT 1 FROM slot_capacity_changes c
               WHERE c.business_id = s.business_id AND c.slot_id = s.id
@@ -83,8 +78,9 @@ FROM businesses biz CROSS JOIN LATERAL (
          )) AS overbooked,
          count(*) FILTER (WHERE s.is_legacy AND s.booked_seats > 0) AS legacy_with_bookings,
          count(*) AS slots
-    FROM time_slots s WHERE s.business_id = biz.id AND s.starts_at >= :now) p
-WHERE p.slots > 0
+    FROM time_slots s CROSS JOIN LATERAL (SELECT NOT s.is_legacy AS bookable) k
+   WHERE s.business_id = biz.id AND s.starts_at >= :now) f
+WHERE f.slots > 0
 GROUP BY biz.name ORDER BY 1
 """)
 
@@ -168,14 +164,10 @@ def completion_times(conn: Connection, now: datetime) -> Any:
     return _rows(conn, COMPLETION_TIMES, now)[0]
 
 
-def utilization(conn: Connection, now: datetime) -> list[Any]:
-    """(business, booked_7d, capacity_7d, booked_30d, capacity_30d) over bookable future slots."""
-    return _rows(conn, UTILIZATION, now)
-
-
-def slot_problems(conn: Connection, now: datetime) -> list[Any]:
-    """(business, overcommitted, overbooked, legacy_with_bookings) slot counts."""
-    return _rows(conn, SLOT_PROBLEMS, now)
+def future_slots(conn: Connection, now: datetime) -> list[Any]:
+    """(business, booked_7d, capacity_7d, booked_30d, capacity_30d, overcommitted, overbooked,
+    legacy_with_bookings) over the slots from `now` on."""
+    return _rows(conn, FUTURE_SLOTS, now)
 
 
 def payments_by_status(conn: Connection, now: datetime) -> list[Any]:
