@@ -292,17 +292,17 @@ def capacity(conn: Connection, now: datetime) -> list[Metric]:
         util.add_metric([r.business, "30d"], _ratio(r.booked_30d or 0, r.capacity_30d or 0))
     over = GaugeMetricFamily(
         "booking_overcommitted_slots",
-        "Future slots holding more seats than their capacity (after a capacity cut).",
+        "Slots in the next 30 days holding more seats than their capacity (after a capacity cut).",
         labels=["business"],
     )
     overbooked = GaugeMetricFamily(
         "booking_overbooked_slots",
-        "Slots holding more seats than capacity with no capacity change that explains it.",
+        "Slots in the next 30 days holding more seats than capacity, no capacity change explaining it.",
         labels=["business"],
     )
     legacy = GaugeMetricFamily(
         "booking_legacy_slots_with_bookings",
-        "Future legacy slots (dropped from the schedule) that still hold bookings.",
+        "Legacy slots (dropped from the schedule) in the next 30 days that still hold bookings.",
         labels=["business"],
     )
     for r in rows:

@@ -52,13 +52,14 @@ JOIN bookings b ON b.business_id = t.business_id AND b.id = t.booking_id
 WHERE t.from_status = 'draft' AND t.to_status = 'confirmed'
 """)
 
-# One pass over the slots from now on, per business through time_slots_business_starts
+# One pass over the slots of the next 30 days, per business through time_slots_business_starts
 # (business_id, starts_at): an index range per business instead of every slot ever published.
+# 30 days keeps the scrape cheap (the range is a third of a 13-week horizon) and covers the
+# slots ops can still act on soonest; the integrity checks cover every slot, past and future.
 # Utilization: booked seats over capacity of bookable (non-legacy) slots in the next 7 / 30 days.
 # Over-committed: more seats held than capacity (a capacity cut can do that legitimately).
 # Overbooked: over-committed with no capacity change on record that explains it - the
-# database refuses this, so a non-zero value means something bypassed it. Only slots from
-# now on (the ones still actionable); the integrity checks cover the whole history.
+# database refuses this, so a non-zero value means something bypassed it.
 FUTURE_SLOTS = text("""
 SELECT biz.name AS business,
        sum(f.booked_7d)::bigint AS booked_7d, sum(f.capacity_7d)::bigint AS capacity_7d,
@@ -68,8 +69,8 @@ SELECT biz.name AS business,
 FROM businesses biz CROSS JOIN LATERAL (
   SELECT sum(s.booked_seats) FILTER (WHERE bookable AND s.starts_at < :until_7d) AS booked_7d,
          sum(s.max_capacity) FILTER (WHERE bookable AND s.starts_at < :until_7d) AS capacity_7d,
-         sum(s.booked_seats) FILTER (WHERE bookable AND s.starts_at < :until_30d) AS booked_30d,
-         sum(s.max_capacity) FILTER (WHERE bookable AND s.starts_at < :until_30d) AS capacity_30d,
+         sum(s.booked_seats) FILTER (WHERE bookable) AS booked_30d,
+         sum(s.max_capacity) FILTER (WHERE bookable) AS capacity_30d,
          count(*) FILTER (WHERE s.booked_seats > s.max_capacity) AS overcommitted,
          count(*) FILTER (WHERE s.booked_seats > s.max_capacity AND NOT EXISTS (
              SELECT 1 FROM slot_capacity_changes c
@@ -79,7 +80,7 @@ FROM businesses biz CROSS JOIN LATERAL (
          count(*) FILTER (WHERE s.is_legacy AND s.booked_seats > 0) AS legacy_with_bookings,
          count(*) AS slots
     FROM time_slots s CROSS JOIN LATERAL (SELECT NOT s.is_legacy AS bookable) k
-   WHERE s.business_id = biz.id AND s.starts_at >= :now) f
+   WHERE s.business_id = biz.id AND s.starts_at >= :now AND s.starts_at < :until_30d) f
 WHERE f.slots > 0
 GROUP BY biz.name ORDER BY 1
 """)
@@ -166,7 +167,7 @@ def completion_times(conn: Connection, now: datetime) -> Any:
 
 def future_slots(conn: Connection, now: datetime) -> list[Any]:
     """(business, booked_7d, capacity_7d, booked_30d, capacity_30d, overcommitted, overbooked,
-    legacy_with_bookings) over the slots from `now` on."""
+    legacy_with_bookings) over the slots starting in the 30 days from `now`."""
     return _rows(conn, FUTURE_SLOTS, now)
 
 
