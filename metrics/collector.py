@@ -37,7 +37,10 @@ Clock = Callable[[], datetime]
 Family = Callable[[Connection, datetime], list[Metric]]
 
 READONLY_ROLE = "booking_readonly"
+# A scrape must answer within Prometheus' scrape timeout; the background history pass over
+# million-row tables may take longer without holding anyone up.
 STATEMENT_TIMEOUT_MS = 5000
+HISTORY_STATEMENT_TIMEOUT_MS = 60000
 
 
 def utc_now() -> datetime:
@@ -137,7 +140,9 @@ class BookingCollector(Collector):
         last_good = time.monotonic()
         while not self._stop.is_set():
             started = time.monotonic()
-            up, errors, families = _read(self.engine, HISTORY_FAMILIES, self.clock())
+            up, errors, families = _read(
+                self.engine, HISTORY_FAMILIES, self.clock(), timeout_ms=HISTORY_STATEMENT_TIMEOUT_MS
+            )
             if up and not errors:
                 last_good = started
             else:
@@ -161,12 +166,15 @@ class _Snapshot:
     duration: float
 
 
-def _read(engine: Engine, groups: tuple[Family, ...], now: datetime) -> tuple[int, int, list[Metric]]:
+def _read(
+    engine: Engine, groups: tuple[Family, ...], now: datetime, *, timeout_ms: int = STATEMENT_TIMEOUT_MS
+) -> tuple[int, int, list[Metric]]:
     """(database up, failed groups, families) for one pass over `groups` on one connection."""
     families: list[Metric] = []
     errors = 0
     try:
         with engine.connect() as conn:
+            conn.exec_driver_sql(f"SET statement_timeout = {int(timeout_ms)}")
             for family in groups:
                 try:
                     families.extend(family(conn, now))
