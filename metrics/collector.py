@@ -117,10 +117,10 @@ class BookingCollector(Collector):
         )  # fmt: skip
 
     def _history_families(self) -> Iterator[Metric]:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._refresh_loop, name="booking-history", daemon=True)
-            self._thread.start()
-        with self._lock:
+        with self._lock:  # concurrent scrapes must start one refresher, not two
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._refresh_loop, name="booking-history", daemon=True)
+                self._thread.start()
             snap = self._history
         if snap is None:
             return
