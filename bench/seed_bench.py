@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -87,7 +88,7 @@ def one_run(bookings: int, seed: int) -> tuple[float, float, float, str]:
     from booking_core import connect
     from booking_core.adapters.embedded import start_embedded
 
-    with tempfile.TemporaryDirectory(prefix="seed-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="seed-bench-", ignore_cleanup_errors=True) as tmp:
         data_dir = Path(tmp)
         os.chmod(data_dir, 0o755)
         url, server = start_embedded(data_dir)
@@ -97,6 +98,8 @@ def one_run(bookings: int, seed: int) -> tuple[float, float, float, str]:
             ref = reference_copy(url, data_dir)
         finally:
             server.cleanup()
+            # The stopping server may still write into its folder while the context removes it.
+            shutil.rmtree(data_dir, ignore_errors=True)
     return wall, peak, ref, line
 
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 
 from booking_core.adapters.db import Database
-from booking_core.reports.integrity import Check, select_checks, violations_query
+from booking_core.reports.integrity import SESSION_OPTIONS, Check, select_checks, violations_query
 
 Status = Literal["passed", "failed", "errored"]
 
@@ -183,7 +183,9 @@ def _build(
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_postgres("booking", connection_string=url)
+    source = context.data_sources.add_postgres(
+        "booking", connection_string=url, kwargs={"connect_args": {"options": SESSION_OPTIONS}}
+    )
     groups: dict[tuple[str, str], list[Check]] = {}
     for c in checks:
         groups.setdefault((c.suite, c.table), []).append(c)

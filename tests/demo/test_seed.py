@@ -76,3 +76,22 @@ def test_payment_status_is_derived_like_the_database_does():
     assert payment_status([], [], 10) == "pending"  # type: ignore[arg-type]
     assert payment_status(["failed"], [], 10) == "failed"  # type: ignore[arg-type]
     assert payment_status(["failed", "pending"], [], 10) == "pending"  # type: ignore[arg-type]
+
+
+def test_booking_seed_on_the_command_line_reports_what_it_wrote(admin_url):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    url = create_database(admin_url, prefix="seed_cli")
+    try:
+        booking = str(Path(sys.executable).parent / "booking")
+        env = os.environ | {"BOOKING_DATABASE_URL": url}
+        done = subprocess.run([booking, "seed", "--bookings", "1500", "--seed", "5", "--anchor", "2026-03-02"],
+                              capture_output=True, text=True, env=env, timeout=300, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "seeded 1,500 bookings" in done.stdout
+        assert _one(url, "SELECT count(*) FROM bookings") == 1500
+    finally:
+        drop_database(admin_url, url)

@@ -38,7 +38,7 @@ from booking_core.domain.values import new_id
 
 # Share of the N bookings per business, and bookings per slot the replicas are sized for.
 SHARES = {"restaurant": 0.3, "fitness": 0.6, "clinic": 0.1}
-PER_SLOT = {"restaurant": 1.0, "fitness": 7.0, "clinic": 0.7}
+PER_SLOT = {"restaurant": 1.0, "fitness": 5.0, "clinic": 0.7}
 
 
 @dataclass

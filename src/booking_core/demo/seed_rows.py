@@ -71,8 +71,10 @@ class Draw:
         self._cum = pf.customer_weights(len(self.customers))
 
     def slot_weights(self, slots: list[SlotRow]) -> list[float]:
+        """Demand by season and hour, times seats: a bigger table or class draws more bookings."""
         demand = {o.start: o.demand for o in self.profile.openings}
-        return [self.profile.season[s.month - 1] * demand.get(s.local_start, 1.0) for s in slots]
+        season = self.profile.season
+        return [season[s.month - 1] * demand.get(s.local_start, 1.0) * s.capacity for s in slots]
 
     def fill(self, slots: list[SlotRow], total: int, flush: Callable[[Rows], None], *, every: int = 50_000) -> None:
         """Spread `total` bookings over the slots by seasonal demand and live each one; hand the rows
