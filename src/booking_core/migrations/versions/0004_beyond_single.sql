@@ -514,6 +514,12 @@ BEGIN
   RETURN entity || '.updated';
 END $$;
 
+-- ---------------------------------------------------------------- indexes for the readers
+-- The exporter reads the next 30 days of slots per business at every scrape: an index-only
+-- scan with the seat figures included; and over-booked slots are found without a scan.
+CREATE INDEX time_slots_horizon ON time_slots (business_id, starts_at) INCLUDE (booked_seats, max_capacity, is_legacy);
+CREATE INDEX time_slots_over_capacity ON time_slots (business_id, starts_at) WHERE booked_seats > max_capacity;
+
 -- ---------------------------------------------------------------- privileges
 GRANT SELECT ON price_rules, promo_codes, booking_resources, waitlist_entries, waitlist_status_edges,
                 booking_series, slot_seat_holds TO booking_app, booking_readonly;
