@@ -9,6 +9,8 @@ Variants, all against the real schema with every trigger active:
 
   api_hot            the public API, `BookingSystem.book()` (one round trip: booking_create())
   fn_hot             the same function through bare psycopg (prepared): the API minus SQLAlchemy
+  txn_hot_lock_first one pipelined transaction: lock the slot row FOR NO KEY UPDATE, then
+                     booking_create(): spares the foreign-key check's KEY SHARE lock a MultiXact
   seed_for_update    the seed: BEGIN; SELECT slot FOR UPDATE; SELECT sum(party_size); INSERT; COMMIT
   check_then_insert  BEGIN; availability query, no lock; INSERT; COMMIT (unsafe but for the trigger)
   api_spread         the public API, every booking to another slot of the same business
@@ -49,7 +51,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-HOT_VARIANTS = ("api_hot", "fn_hot", "seed_for_update", "check_then_insert")
+HOT_VARIANTS = ("api_hot", "fn_hot", "txn_hot_lock_first", "seed_for_update", "check_then_insert")
 SPREAD_VARIANTS = ("api_spread", "txn_spread", "txn_spread_locked")
 VARIANTS = HOT_VARIANTS + SPREAD_VARIANTS
 PGBENCH = "pgbench_tpcb"
@@ -89,7 +91,7 @@ def create_database(admin_url: str, prefix: str) -> str:
 
 
 def drop_database(admin_url: str, url: str) -> None:
-    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    name = url.split("?", 1)[0].rsplit("/", 1)[1]  # the query may hold a socket path
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -229,20 +231,26 @@ _CREATE_CALL = "booking_create(%s, %s, %s, %s, 1, NULL, 'admin'::actor_type, 'be
 _CREATE = "SELECT (f.booking).id FROM " + _CREATE_CALL
 
 
-class ChainRunner:
-    """booking_create() in one pipelined transaction, after reading the business row (locked?)."""
+_HEADS = {
+    "txn_spread": "SELECT id FROM businesses WHERE id = %(b)s",
+    "txn_spread_locked": "SELECT id FROM businesses WHERE id = %(b)s FOR UPDATE",
+    "txn_hot_lock_first": ("SELECT 1 FROM time_slots WHERE business_id = %(b)s AND id = %(s)s FOR NO KEY UPDATE"),
+}
 
-    def __init__(self, fx: Fixture, customer: uuid.UUID, *, lock: bool) -> None:
+
+class ChainRunner:
+    """booking_create() in one pipelined transaction after a head statement (see _HEADS)."""
+
+    def __init__(self, fx: Fixture, customer: uuid.UUID, *, head: str) -> None:
         from booking_core import new_id
 
         self.conn = psycopg.connect(fx.url)
-        self.new_id, self.fx, self.customer = new_id, fx, customer
-        self.head = "SELECT id FROM businesses WHERE id = %s" + (" FOR UPDATE" if lock else "")
+        self.new_id, self.fx, self.customer, self.head = new_id, fx, customer, head
 
     def book(self, slot: uuid.UUID) -> None:
         try:
             with self.conn.pipeline():  # BEGIN, head, booking_create, COMMIT: one network flush
-                self.conn.execute(self.head, (self.fx.business_id,))
+                self.conn.execute(self.head, {"b": self.fx.business_id, "s": slot})
                 self.conn.execute(
                     _CREATE,
                     (self.fx.business_id, self.new_id(), slot, self.customer, datetime.now(UTC)),
@@ -291,8 +299,8 @@ def make_runner(variant: str, fx: Fixture, customer: uuid.UUID) -> Runner:
         return ApiRunner(fx, customer)
     if variant in ("seed_for_update", "check_then_insert"):
         return SqlRunner(fx, customer, lock=variant == "seed_for_update")
-    if variant in ("txn_spread", "txn_spread_locked"):
-        return ChainRunner(fx, customer, lock=variant == "txn_spread_locked")
+    if variant in _HEADS:
+        return ChainRunner(fx, customer, head=_HEADS[variant])
     raise ValueError(variant)
 
 

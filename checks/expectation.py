@@ -11,10 +11,10 @@ from typing import Any, ClassVar
 # GX phones home unless told not to; a checker on an ops box must not.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-from great_expectations.expectations import UnexpectedRowsExpectation
+from great_expectations.expectations.core.unexpected_rows_expectation import UnexpectedRowsExpectation
 
 
-class ExpectNoIntegrityViolations(UnexpectedRowsExpectation):  # type: ignore[misc]
+class ExpectNoIntegrityViolations(UnexpectedRowsExpectation):
     """An UnexpectedRowsExpectation whose query returns its own violation count and a sample.
 
     The stock expectation runs the rule twice (COUNT(*) over it, then its rows). The rule

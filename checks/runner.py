@@ -20,7 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 
 from booking_core.adapters.db import Database
-from booking_core.reports.integrity import Check, select_checks, violations_query
+from booking_core.reports.integrity import SESSION_OPTIONS, Check, select_checks, violations_query
 
 Status = Literal["passed", "failed", "errored"]
 
@@ -175,13 +175,17 @@ def _build(
     """A checkpoint and its datasource in an ephemeral GE context: an asset per table, a suite per
     (suite, table), one named expectation per check."""
     import great_expectations as gx
+    from great_expectations.checkpoint.actions import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.expectations.metadata_types import FailureSeverity
 
     from checks.expectation import ExpectNoIntegrityViolations
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_postgres("booking", connection_string=url)
+    source = context.data_sources.add_postgres(
+        "booking", connection_string=url, kwargs={"connect_args": {"options": SESSION_OPTIONS}}
+    )
     groups: dict[tuple[str, str], list[Check]] = {}
     for c in checks:
         groups.setdefault((c.suite, c.table), []).append(c)
@@ -197,7 +201,7 @@ def _build(
             suite.add_expectation(ExpectNoIntegrityViolations(
                 unexpected_rows_query=violations_query(c, business_ids=business_ids),
                 description=c.description, meta={"check": c.name, "suite": c.suite},
-                severity="info" if c.severity == "info" else "critical"))  # fmt: skip
+                severity=FailureSeverity.INFO if c.severity == "info" else FailureSeverity.CRITICAL))  # fmt: skip
         definition = gx.ValidationDefinition(name=suite.name, data=batches[table], suite=suite)
         definitions.append(context.validation_definitions.add(definition))
     actions: list[Any] = []
@@ -208,7 +212,7 @@ def _build(
                               "base_directory": str(Path(docs_dir).resolve())},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         })  # fmt: skip
-        actions.append(gx.checkpoint.UpdateDataDocsAction(name="data_docs"))
+        actions.append(UpdateDataDocsAction(name="data_docs"))
     checkpoint = context.checkpoints.add(gx.Checkpoint(
         name="integrity", validation_definitions=definitions, actions=actions,
         result_format="COMPLETE"))  # fmt: skip

@@ -10,19 +10,32 @@ HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="Booking integrity", page_icon=":material/event_available:", layout="wide")
 
-# Navigation comes first: without it Streamlit would fall back to listing pages/ on its own.
+# The pages live in screens/, not pages/: Streamlit serves a pages/ folder on its own, and a deep link
+# (/capacity) would then run the page without this entry point, its navigation or its layout.
 page = st.navigation(
     [
-        st.Page(HERE / "pages/overview.py", title="Overview", icon=":material/dashboard:",
-                url_path="overview", default=True),
-        st.Page(HERE / "pages/capacity.py", title="Capacity utilization", icon=":material/event_seat:",
-                url_path="capacity"),
-        st.Page(HERE / "pages/cancellations.py", title="Cancellation patterns",
-                icon=":material/event_busy:", url_path="cancellations"),
-        st.Page(HERE / "pages/audit.py", title="Audit log", icon=":material/history:", url_path="audit"),
-        st.Page(HERE / "pages/integrity.py", title="Integrity", icon=":material/verified:",
-                url_path="integrity"),
-        st.Page(HERE / "pages/export.py", title="Export", icon=":material/download:", url_path="export"),
+        st.Page(
+            HERE / "screens/overview.py",
+            title="Overview",
+            icon=":material/dashboard:",
+            url_path="overview",
+            default=True,
+        ),
+        st.Page(
+            HERE / "screens/capacity.py",
+            title="Capacity utilization",
+            icon=":material/event_seat:",
+            url_path="capacity",
+        ),
+        st.Page(
+            HERE / "screens/cancellations.py",
+            title="Cancellation patterns",
+            icon=":material/event_busy:",
+            url_path="cancellations",
+        ),
+        st.Page(HERE / "screens/audit.py", title="Audit log", icon=":material/history:", url_path="audit"),
+        st.Page(HERE / "screens/integrity.py", title="Integrity", icon=":material/verified:", url_path="integrity"),
+        st.Page(HERE / "screens/export.py", title="Export", icon=":material/download:", url_path="export"),
     ]
-)  # fmt: skip
+)
 page.run()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -39,12 +40,12 @@ def _database_url() -> tuple[str, object]:
 
 
 def export_command(
-    fmt: str = typer.Option(..., "--format", help="csv, parquet or xlsx."),
-    out: Path = typer.Option(..., "--out", help="The file to write (replaced only once complete)."),
-    business: str | None = typer.Option(None, "--business", help="Only this business (its exact name)."),
-    start: str | None = typer.Option(None, "--from", help="First slot date, YYYY-MM-DD (business local)."),
-    end: str | None = typer.Option(None, "--to", help="Last slot date, YYYY-MM-DD (business local)."),
-    chunk_rows: int = typer.Option(50_000, "--chunk-rows", min=1_000, help="Rows per fetched chunk."),
+    fmt: Annotated[str, typer.Option("--format", help="csv, parquet or xlsx.")],
+    out: Annotated[Path, typer.Option("--out", help="The file to write (replaced only once complete).")],
+    business: Annotated[str | None, typer.Option("--business", help="Only this business (its exact name).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First slot date, YYYY-MM-DD (business local).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last slot date, YYYY-MM-DD (business local).")] = None,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1_000, help="Rows per fetched chunk.")] = 50_000,
 ) -> None:
     """Export booking history (cancelled and legacy bookings included), streamed in bounded memory."""
     from booking_core import export
@@ -61,8 +62,13 @@ def export_command(
         where = analytics.ExportFilter(business_id=business_id, start=first, end=last)
         total = analytics.export_count(conn, where)
         kind = export.check_format(fmt, total)
-        with Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      transient=not sys.stderr.isatty()) as bar:  # fmt: skip
+        with Progress(
+            TextColumn("exporting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=not sys.stderr.isatty(),
+        ) as bar:
             task = bar.add_task("rows", total=total)
             chunks = analytics.export_rows(conn, where, chunk_rows=chunk_rows)
             n = export.write_file(chunks, kind, out, on_rows=lambda k: bar.advance(task, k))
@@ -71,14 +77,23 @@ def export_command(
 
 
 def dashboard_command(
-    port: int = typer.Option(8501, "--port", help="The port to serve on."),
-    address: str = typer.Option("127.0.0.1", "--address", help="The address to listen on."),
+    port: Annotated[int, typer.Option("--port", help="The port to serve on.")] = 8501,
+    address: Annotated[str, typer.Option("--address", help="The address to listen on.")] = "127.0.0.1",
 ) -> None:
     """Serve the Streamlit dashboard (headless) until interrupted."""
     url, _keep = _database_url()
     env = os.environ | {ENV_URL: url}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless=true",
-           f"--server.port={port}", f"--server.address={address}", "--browser.gatherUsageStats=false"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.headless=true",
+        f"--server.port={port}",
+        f"--server.address={address}",
+        "--browser.gatherUsageStats=false",
+    ]
     typer.echo(f"dashboard on http://{address}:{port}", err=True)
     # The app's own folder holds .streamlit/config.toml, which Streamlit reads from the working directory.
     raise typer.Exit(subprocess.call(cmd, env=env, cwd=APP.parent))

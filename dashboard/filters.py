@@ -59,7 +59,7 @@ def _pick_business(businesses: pd.DataFrame) -> pd.Series:
     wanted = st.query_params.get("business")
     _seed("f_business", wanted if wanted in ids else ids[0])
     labels = {str(r.id): f"{r.name} ({r.timezone})" for r in businesses.itertuples()}
-    chosen = st.sidebar.selectbox("Business", ids, format_func=labels.__getitem__, key="f_business")  # fmt: skip
+    chosen = st.sidebar.selectbox("Business", ids, format_func=labels.__getitem__, key="f_business")
     _keep("f_business")
     return businesses.iloc[ids.index(chosen)]
 
@@ -92,7 +92,7 @@ def _pick_service(business_id: uuid.UUID) -> uuid.UUID | None:
     _seed("f_service", wanted if wanted in ids else ALL_SERVICES)
     if st.session_state["f_service"] not in ids:  # the business changed under it
         st.session_state["f_service"] = ALL_SERVICES
-    chosen = st.sidebar.selectbox("Service", ids, format_func=names.__getitem__, key="f_service")  # fmt: skip
+    chosen = st.sidebar.selectbox("Service", ids, format_func=names.__getitem__, key="f_service")
     _keep("f_service")
     return uuid.UUID(chosen) if chosen else None
 

@@ -47,8 +47,15 @@ def audit_diff(old_values: Any, new_values: Any) -> list[tuple[str, Any, Any]]:
 def timeline_diffs(timeline: pd.DataFrame) -> pd.DataFrame:
     """One row per changed field of each audit row of a booking's timeline."""
     rows = [
-        {"audit_id": r.id, "when": r.occurred_local, "action": r.action, "actor": f"{r.actor_type}:{r.actor_id}",
-         "field": field, "before": _text(before), "after": _text(after)}  # fmt: skip
+        {
+            "audit_id": r.id,
+            "when": r.occurred_local,
+            "action": r.action,
+            "actor": f"{r.actor_type}:{r.actor_id}",
+            "field": field,
+            "before": _text(before),
+            "after": _text(after),
+        }
         for r in timeline.itertuples()
         for field, before, after in audit_diff(r.old_values, r.new_values)
     ]

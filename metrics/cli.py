@@ -20,6 +20,9 @@ def exporter(
     max_check_age: float = typer.Option(
         7200.0, help="Seconds after which a missing integrity check run makes /health 503."
     ),
+    history_every: float = typer.Option(
+        30.0, help="Seconds between background refreshes of the full-table aggregates (0: every scrape)."
+    ),
 ) -> None:
     """Serve Prometheus metrics read from the booking database (Ctrl-C to stop)."""
     from booking_core.cli import friendly, open_database, out
@@ -30,7 +33,7 @@ def exporter(
 
         db = open_database()
         db.require_migrated()
-        stop = serve(db.url, port, host, max_check_age=max_check_age)
+        stop = serve(db.url, port, host, max_check_age=max_check_age, history_every=history_every)
         out.print(f"exporter on http://{host}:{port}/metrics (health: /health)")
         _wait_for_signal()
         stop()

@@ -1,19 +1,21 @@
-"""The Prometheus collector: reads the booking database at scrape time and yields fresh families.
+"""The Prometheus collector: reads the booking database and yields fresh metric families.
 
 One `collect()` per scrape: it opens one read-only connection, runs the named queries of
-`booking_core.reports.ops` (one aggregate pass per table), and yields metric families built
-from their rows. Labels are low-cardinality only: business (name), status, reason, window,
-check; never a booking or a slot. A database outage never breaks a scrape: the collector
-then yields `booking_database_up 0`, its own scrape duration and error count, and nothing
-it could not read.
+`booking_core.reports.ops`, and yields metric families built from their rows (the history
+aggregates may come from a background refresh, see BookingCollector). Labels are
+low-cardinality only: business (name), status, reason, window, check; never a booking or a
+slot. A database outage never breaks a scrape: the collector then yields
+`booking_database_up 0`, its own scrape duration and error count, and nothing it could not read.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +37,10 @@ Clock = Callable[[], datetime]
 Family = Callable[[Connection, datetime], list[Metric]]
 
 READONLY_ROLE = "booking_readonly"
+# A scrape must answer within Prometheus' scrape timeout; the background history pass over
+# million-row tables may take longer without holding anyone up.
 STATEMENT_TIMEOUT_MS = 5000
+HISTORY_STATEMENT_TIMEOUT_MS = 60000
 
 
 def utc_now() -> datetime:
@@ -46,8 +51,10 @@ def readonly_engine(database_url: str, *, connect_timeout: int = 2) -> Engine:
     """An engine for scrapes: short timeouts, autocommit, and the read-only role when we may."""
     engine = create_engine(
         sqlalchemy_url(database_url),
-        pool_size=1,
-        max_overflow=1,
+        # A scrape, a /health probe and the history refresher may each hold one.
+        pool_size=3,
+        max_overflow=0,
+        pool_timeout=10,
         pool_pre_ping=True,
         connect_args={
             "connect_timeout": connect_timeout,
@@ -76,41 +83,110 @@ def _assume_readonly_role(dbapi_conn: Any, _record: Any) -> None:
 
 
 class BookingCollector(Collector):
-    """Booking, capacity, payment and integrity metrics, read at scrape time."""
+    """Booking, capacity, payment and integrity metrics.
 
-    def __init__(self, engine: Engine, *, clock: Clock = utc_now) -> None:
+    Slots and integrity results are read at every scrape (index ranges, small tables). The
+    history aggregates (bookings, refusals, payments, refunds, completion times) are one pass
+    over tables of millions of rows: with `history_every=0` (tests, small databases) they are
+    read at every scrape too; otherwise a background thread refreshes them every
+    `history_every` seconds and a scrape serves the newest refresh, with its age, so a scrape
+    never waits on a full-table pass.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Clock = utc_now, history_every: float = 0.0) -> None:
         self.engine = engine
         self.clock = clock
+        self.history_every = history_every
+        self._history: _Snapshot | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
-        up, errors, families = self._read_all(self.clock())
+        live = LIVE_FAMILIES if self.history_every > 0 else LIVE_FAMILIES + HISTORY_FAMILIES
+        up, errors, families = _read(self.engine, live, self.clock())
         yield from families
+        if self.history_every > 0:
+            yield from self._history_families()
         yield _gauge("booking_database_up", "1 if the booking database answered this scrape.", up)
         yield _gauge("booking_scrape_errors", "Query groups that failed in this scrape.", errors)
         yield _gauge(
-            "booking_scrape_duration_seconds",
-            "Time this scrape spent reading the database.",
+            "booking_scrape_duration_seconds", "Time this scrape spent reading the database.",
             time.perf_counter() - started,
+        )  # fmt: skip
+
+    def _history_families(self) -> Iterator[Metric]:
+        with self._lock:  # concurrent scrapes must start one refresher, not two
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._refresh_loop, name="booking-history", daemon=True)
+                self._thread.start()
+            snap = self._history
+        if snap is None:
+            return
+        yield from snap.families
+        yield _gauge(
+            "booking_history_age_seconds",
+            "Age of the history aggregates (bookings, payments, refusals) served by this scrape.",
+            max(0.0, time.monotonic() - snap.taken),
+        )
+        yield _gauge(
+            "booking_history_refresh_duration_seconds",
+            "How long the last background refresh of the history aggregates took.",
+            snap.duration,
         )
 
-    def _read_all(self, now: datetime) -> tuple[int, int, list[Metric]]:
-        families: list[Metric] = []
-        errors = 0
-        try:
-            with self.engine.connect() as conn:
-                for family in FAMILIES:
-                    try:
-                        families.extend(family(conn, now))
-                    except DBAPIError as exc:
-                        if exc.connection_invalidated or conn.invalidated:
-                            raise
-                        errors += 1
-                        log.warning("scrape query %s failed: %s", family.__name__, exc.orig)
-        except SQLAlchemyError as exc:
-            log.warning("booking database unreachable: %s", getattr(exc, "orig", exc))
-            return 0, errors + 1, families
-        return 1, errors, families
+    def _refresh_loop(self) -> None:
+        last_good = time.monotonic()
+        while not self._stop.is_set():
+            started = time.monotonic()
+            up, errors, families = _read(
+                self.engine, HISTORY_FAMILIES, self.clock(), timeout_ms=HISTORY_STATEMENT_TIMEOUT_MS
+            )
+            if up and not errors:
+                last_good = started
+            else:
+                # Stale numbers must not look current: serve none, and let the age grow.
+                families = []
+            with self._lock:
+                self._history = _Snapshot(families, last_good, time.monotonic() - started)
+            self._stop.wait(self.history_every)
+
+    def close(self) -> None:
+        """Stop the background refresher (if it started)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    families: list[Metric]
+    taken: float
+    duration: float
+
+
+def _read(
+    engine: Engine, groups: tuple[Family, ...], now: datetime, *, timeout_ms: int = STATEMENT_TIMEOUT_MS
+) -> tuple[int, int, list[Metric]]:
+    """(database up, failed groups, families) for one pass over `groups` on one connection."""
+    families: list[Metric] = []
+    errors = 0
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SET statement_timeout = {int(timeout_ms)}")
+            for family in groups:
+                try:
+                    families.extend(family(conn, now))
+                except DBAPIError as exc:
+                    if exc.connection_invalidated or conn.invalidated:
+                        raise
+                    errors += 1
+                    log.warning("scrape query %s failed: %s", family.__name__, exc.orig)
+    except SQLAlchemyError as exc:
+        log.warning("booking database unreachable: %s", getattr(exc, "orig", exc))
+        return 0, errors + 1, families
+    return 1, errors, families
 
 
 # ---------------------------------------------------------------------- families
@@ -218,25 +294,26 @@ def capacity(conn: Connection, now: datetime) -> list[Metric]:
         "Booked seats over capacity of bookable (non-legacy) slots starting in the window.",
         labels=["business", "window"],
     )
-    for r in ops.utilization(conn, now):
+    rows = ops.future_slots(conn, now)
+    for r in rows:
         util.add_metric([r.business, "7d"], _ratio(r.booked_7d or 0, r.capacity_7d or 0))
         util.add_metric([r.business, "30d"], _ratio(r.booked_30d or 0, r.capacity_30d or 0))
     over = GaugeMetricFamily(
         "booking_overcommitted_slots",
-        "Future slots holding more seats than their capacity (after a capacity cut).",
+        "Slots in the next 30 days holding more seats than their capacity (after a capacity cut).",
         labels=["business"],
     )
     overbooked = GaugeMetricFamily(
         "booking_overbooked_slots",
-        "Slots holding more seats than capacity with no capacity change that explains it.",
+        "Slots in the next 30 days holding more seats than capacity, no capacity change explaining it.",
         labels=["business"],
     )
     legacy = GaugeMetricFamily(
         "booking_legacy_slots_with_bookings",
-        "Future legacy slots (dropped from the schedule) that still hold bookings.",
+        "Legacy slots (dropped from the schedule) in the next 30 days that still hold bookings.",
         labels=["business"],
     )
-    for r in ops.slot_problems(conn, now):
+    for r in rows:
         over.add_metric([r.business], r.overcommitted)
         overbooked.add_metric([r.business], r.overbooked)
         legacy.add_metric([r.business], r.legacy_with_bookings)
@@ -322,4 +399,5 @@ def _check_results(rows: list[Any]) -> list[Metric]:
     return [violations, failed, errored, duration, last]
 
 
-FAMILIES: tuple[Family, ...] = (bookings, refusals, completion, capacity, payments, integrity)
+LIVE_FAMILIES: tuple[Family, ...] = (capacity, integrity)
+HISTORY_FAMILIES: tuple[Family, ...] = (bookings, refusals, completion, payments)

@@ -24,6 +24,9 @@ from metrics.collector import BookingCollector, Clock, readonly_engine, utc_now
 
 # Checks are meant to run at least hourly; two missed runs make the service unhealthy.
 DEFAULT_MAX_CHECK_AGE_SECONDS = 2 * 3600.0
+# Bookings, payments and refusals are one pass over million-row tables: refresh them in the
+# background twice a minute rather than in every scrape.
+DEFAULT_HISTORY_EVERY_SECONDS = 30.0
 # The classic text format: what generate_latest writes for our (plain ASCII) names, and what
 # every Prometheus 2.x understands; newer clients would announce version=1.0.0.
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
@@ -98,14 +101,21 @@ def serve(
     *,
     clock: Clock = utc_now,
     max_check_age: float = DEFAULT_MAX_CHECK_AGE_SECONDS,
+    history_every: float = DEFAULT_HISTORY_EVERY_SECONDS,
 ) -> Callable[[], None]:
-    """Serve /metrics and /health on host:port in a daemon thread; returns the stop function."""
+    """Serve /metrics and /health on host:port in a daemon thread; returns the stop function.
+
+    `history_every`: seconds between background refreshes of the full-table aggregates
+    (0 reads them in every scrape; see BookingCollector).
+    """
     engine = readonly_engine(database_url)
     registry = CollectorRegistry()
-    registry.register(BookingCollector(engine, clock=clock))
+    collector = BookingCollector(engine, clock=clock, history_every=history_every)
+    registry.register(collector)
     try:
         server = ThreadingHTTPServer((host, port), _handler(registry, engine, clock, max_check_age))
     except OSError as exc:
+        collector.close()
         engine.dispose()
         if exc.errno == errno.EADDRINUSE:
             raise PortInUse(f"port {port} on {host} is in use: stop the other exporter or pick another --port") from exc
@@ -118,6 +128,7 @@ def serve(
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+        collector.close()
         engine.dispose()
 
     return stop

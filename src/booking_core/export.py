@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from booking_core.domain.errors import InvalidInput
 from booking_core.reports.analytics import EXPORT_COLUMNS
@@ -31,10 +31,16 @@ Progress = Callable[[int], None]
 
 _TS = pa.timestamp("us")
 _TYPES: dict[str, pa.DataType] = {
-    "party_size": pa.int32(), "slot_date": pa.date32(), "slot_time": pa.time64("us"), "slot_starts_local": _TS,
-    "legacy_slot": pa.bool_(), "amount": pa.decimal128(12, 2), "created_local": _TS, "updated_local": _TS,
+    "party_size": pa.int32(),
+    "slot_date": pa.date32(),
+    "slot_time": pa.time64("us"),
+    "slot_starts_local": _TS,
+    "legacy_slot": pa.bool_(),
+    "amount": pa.decimal128(12, 2),
+    "created_local": _TS,
+    "updated_local": _TS,
     "cancelled_local": _TS,
-}  # fmt: skip
+}
 SCHEMA = pa.schema([(c, _TYPES.get(c, pa.string())) for c in EXPORT_COLUMNS])
 
 
@@ -42,10 +48,8 @@ def check_format(fmt: str, rows: int) -> Format:
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     if fmt == "xlsx" and rows > XLSX_MAX_ROWS:
-        raise InvalidInput(
-            f"{rows:,} bookings do not fit one Excel sheet: export csv or parquet, or filter"
-        )
-    return fmt  # type: ignore[return-value]
+        raise InvalidInput(f"{rows:,} bookings do not fit one Excel sheet: export csv or parquet, or filter")
+    return fmt
 
 
 def write(chunks: Chunks, fmt: Format, out: BinaryIO, *, on_rows: Progress | None = None) -> int:
@@ -90,10 +94,8 @@ def _parquet(chunks: Chunks, out: BinaryIO, on_rows: Progress) -> int:
     n = 0
     with pq.ParquetWriter(out, SCHEMA, compression="zstd") as writer:
         for chunk in chunks:
-            columns = list(zip(*chunk, strict=True)) if chunk else [[] for _ in SCHEMA]
-            arrays = [
-                pa.array(col, type=field.type) for col, field in zip(columns, SCHEMA, strict=True)
-            ]
+            columns: list[Sequence[Any]] = list(zip(*chunk, strict=True)) if chunk else [() for _ in SCHEMA]
+            arrays = [pa.array(col, type=field.type) for col, field in zip(columns, SCHEMA, strict=True)]
             writer.write_table(pa.Table.from_arrays(arrays, schema=SCHEMA))
             n += len(chunk)
             on_rows(len(chunk))
@@ -101,7 +103,7 @@ def _parquet(chunks: Chunks, out: BinaryIO, on_rows: Progress) -> int:
 
 
 def _xlsx(chunks: Chunks, out: BinaryIO, on_rows: Progress) -> int:
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # type: ignore[import-untyped]
 
     wb = Workbook(write_only=True)  # rows stream to a temporary file, not into memory
     ws = wb.create_sheet("bookings")

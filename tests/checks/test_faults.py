@@ -275,3 +275,19 @@ def test_every_error_check_has_a_fault_test(check: str) -> None:
         "party_size_out_of_range", "duplicate_idempotency_key", "required_fields_missing",
     }  # fmt: skip
     assert check in tested
+
+
+def test_the_demos_faults_make_exactly_the_expected_checks_fail(own_world: World) -> None:
+    """`booking demo --with-faults` writes these (booking_core.demo.faults) after its data."""
+    from booking_core.demo.faults import inject_all
+
+    inject_all(own_world.url)
+    summary = run(own_world)
+    assert failing(summary) == {
+        "overbooked_slot",
+        "payment_status_mismatch",
+        "orphaned_booking",
+        "booking_without_created_audit",  # audit_gap: a booking with no creation entry,
+        "transition_without_audit",  # ... so its creation transition has none either
+        "transition_not_in_state_machine",
+    }

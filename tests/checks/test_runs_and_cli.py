@@ -155,3 +155,16 @@ def test_an_unmigrated_database_exits_3_with_one_line(admin_url: str) -> None:
         drop_database(admin_url, url)
     assert done.returncode == 3
     assert done.stderr.count("\n") == 1 and "booking db upgrade" in done.stderr
+
+
+def test_booking_check_every_keeps_running_and_storing_runs(world: World) -> None:
+    env = {**os.environ, "BOOKING_DATABASE_URL": world.url}
+    args = [BOOKING, "check", "--every", "1s", "--only", "hygiene", "--json", "--business", str(world.shop.business_id)]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        runs = [json.loads(proc.stdout.readline()) for _ in range(2)]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert runs[0]["run_id"] != runs[1]["run_id"] and {r["status"] for r in runs} == {"passed"}

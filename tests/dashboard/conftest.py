@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 
 import psycopg
 import pytest
@@ -50,12 +50,17 @@ def _build(system: BookingSystem) -> History:
     thu2 = slots[date(2030, 1, 17)]
     admin, b = shop.admin, shop.business_id
     book = {
-        "completed": shop.book(thu, party=2, customer=0), "no_show": shop.book(thu, party=3, customer=1),
-        "cancel_sick": shop.book(thu, party=2, customer=2), "paid": shop.book(fri, party=4, customer=3),
-        "cancel_admin": shop.book(fri, party=2, customer=4), "plain": shop.book(fri, party=1, customer=5),
-        "full_a": shop.book(sat, party=5, customer=0), "full_b": shop.book(sat, party=5, customer=1),
-        "cancel_quiet": shop.book(thu2, party=2, customer=3), "week2": shop.book(thu2, party=2, customer=2),
-    }  # fmt: skip
+        "completed": shop.book(thu, party=2, customer=0),
+        "no_show": shop.book(thu, party=3, customer=1),
+        "cancel_sick": shop.book(thu, party=2, customer=2),
+        "paid": shop.book(fri, party=4, customer=3),
+        "cancel_admin": shop.book(fri, party=2, customer=4),
+        "plain": shop.book(fri, party=1, customer=5),
+        "full_a": shop.book(sat, party=5, customer=0),
+        "full_b": shop.book(sat, party=5, customer=1),
+        "cancel_quiet": shop.book(thu2, party=2, customer=3),
+        "week2": shop.book(thu2, party=2, customer=2),
+    }
     h.bookings = {k: v.id for k, v in book.items()}
     day = timedelta(days=1)
     cust = Actor.customer

@@ -41,14 +41,28 @@ def test_parquet_export_holds_every_booking_with_its_cancellation(history: Histo
 def test_csv_export_keeps_only_the_business_and_dates_asked_for(history: History, tmp_path: Path) -> None:
     out = tmp_path / "some.csv"
     name = str(history.scalar("SELECT name FROM businesses WHERE id = %(b)s", b=history.business))
-    done = booking(history.url, "export", "--format", "csv", "--out", str(out), "--business", name,
-                   "--from", FROM.isoformat(), "--to", TO.isoformat())  # fmt: skip
+    done = booking(
+        history.url,
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+        "--business",
+        name,
+        "--from",
+        FROM.isoformat(),
+        "--to",
+        TO.isoformat(),
+    )
     assert done.returncode == 0, done.stderr
     rows = history.scalar(
         "SELECT count(*) FROM bookings b JOIN time_slots s ON s.id = b.slot_id"
         " WHERE b.business_id = %(b)s AND s.local_date BETWEEN %(f)s AND %(t)s",
-        b=history.business, f=FROM, t=TO,
-    )  # fmt: skip
+        b=history.business,
+        f=FROM,
+        t=TO,
+    )
     lines = out.read_text().splitlines()
     assert lines[0].startswith("business,timezone,booking_id,status")
     assert len(lines) == int(rows) + 1  # type: ignore[call-overload]

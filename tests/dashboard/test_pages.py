@@ -26,7 +26,7 @@ def dashboard(history: History, monkeypatch: pytest.MonkeyPatch) -> Iterator[App
 def open_page(at: AppTest, page: str | None = None) -> AppTest:
     at.run()
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"screens/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     return at
@@ -56,8 +56,10 @@ def figures(h: History) -> dict[str, object]:
         "revenue": h.scalar(
             "SELECT sum(pm.amount - pm.refunded_amount) FROM payments pm JOIN bookings b ON b.id = pm.booking_id"
             f" JOIN time_slots s ON s.id = b.slot_id WHERE {IN_RANGE}"
-            " AND pm.status IN ('paid', 'partially_refunded', 'refunded')", **p),
-    }  # fmt: skip
+            " AND pm.status IN ('paid', 'partially_refunded', 'refunded')",
+            **p,
+        ),
+    }
 
 
 def test_overview_shows_the_figures_sql_computes(dashboard: AppTest, history: History) -> None:
@@ -101,16 +103,14 @@ def test_capacity_page_shows_utilization_and_the_bookings_ops_must_contact(
     assert len(at.get("plotly_chart")) == 4  # over time, heatmap, by service, by resource
 
 
-def test_sidebar_filters_are_written_to_the_url_and_survive_a_page_switch(
-    dashboard: AppTest, history: History
-) -> None:
+def test_sidebar_filters_are_written_to_the_url_and_survive_a_page_switch(dashboard: AppTest, history: History) -> None:
     at = open_page(dashboard)
     service = history.scalar("SELECT id FROM services WHERE business_id = %(b)s", b=history.business)
     at.sidebar.selectbox(key="f_service").set_value(str(service)).run()
     assert at.query_params["service"] == str(service)
     assert metrics(at)["Bookings"] == f"{figures(history)['bookings']:,}"  # the only service
     del at.query_params["service"]  # what a page switch in the browser does to the URL
-    at.switch_page("pages/capacity.py").run()
+    at.switch_page("screens/capacity.py").run()
     assert at.sidebar.selectbox(key="f_service").value == str(service)
     assert at.query_params["service"] == str(service)
 
@@ -125,9 +125,7 @@ def test_a_shared_url_opens_the_same_view(dashboard: AppTest, history: History) 
     assert len(at.get("plotly_chart")) == 4
 
 
-def test_cancellation_page_counts_cancellations_by_reason_and_actor(
-    dashboard: AppTest, history: History
-) -> None:
+def test_cancellation_page_counts_cancellations_by_reason_and_actor(dashboard: AppTest, history: History) -> None:
     at = open_page(dashboard, "cancellations")
     f = figures(history)
     shown = metrics(at)
@@ -137,8 +135,10 @@ def test_cancellation_page_counts_cancellations_by_reason_and_actor(
         "SELECT coalesce(t.reason, '(no reason given)'), count(*) FROM booking_state_transitions t"
         " JOIN bookings b ON b.id = t.booking_id JOIN time_slots s ON s.id = b.slot_id"
         f" WHERE {IN_RANGE} AND t.to_status = 'cancelled' GROUP BY 1",
-        b=history.business, f=FROM, t=TO,
-    )  # fmt: skip
+        b=history.business,
+        f=FROM,
+        t=TO,
+    )
     table = at.dataframe[0].value
     assert dict(zip(table["reason"], table["cancellations"], strict=True)) == dict(by_reason)
 
@@ -181,13 +181,18 @@ def test_integrity_page_links_offending_rows_to_their_timeline(dashboard: AppTes
 
 def test_export_page_counts_the_rows_it_offers_for_download(dashboard: AppTest, history: History) -> None:
     at = open_page(dashboard, "export")
-    rows = history.scalar(f"SELECT count(*) FROM bookings b JOIN time_slots s ON s.id = b.slot_id WHERE {IN_RANGE}",
-                          b=history.business, f=FROM, t=TO)  # fmt: skip
+    rows = history.scalar(
+        f"SELECT count(*) FROM bookings b JOIN time_slots s ON s.id = b.slot_id WHERE {IN_RANGE}",
+        b=history.business,
+        f=FROM,
+        t=TO,
+    )
     assert metrics(at)["Bookings to export"] == str(rows)
     assert len(at.get("download_button")) == 3
     at.multiselect(key="e_statuses").set_value(["cancelled"]).run()
-    cancelled = history.scalar(f"SELECT count(*) {BOOKINGS} AND b.status = 'cancelled'",
-                               b=history.business, f=FROM, t=TO)  # fmt: skip
+    cancelled = history.scalar(
+        f"SELECT count(*) {BOOKINGS} AND b.status = 'cancelled'", b=history.business, f=FROM, t=TO
+    )
     assert metrics(at)["Bookings to export"] == str(cancelled)
 
 
@@ -207,9 +212,7 @@ def test_a_date_range_with_nothing_in_it_gets_a_message(dashboard: AppTest) -> N
     assert any("No slots or bookings" in i.value for i in at.info)
 
 
-def test_an_empty_database_says_there_are_no_businesses(
-    empty_database: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_empty_database_says_there_are_no_businesses(empty_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOOKING_DATABASE_URL", empty_database)
     at = open_page(AppTest.from_file(str(APP), default_timeout=60))
     assert any("no businesses yet" in i.value for i in at.info)

@@ -40,6 +40,10 @@ QUERIES = {
              + (SELECT count(*) FROM bookings b WHERE NOT EXISTS (
                   SELECT 1 FROM t WHERE t.business_id = b.business_id AND t.booking_id = b.id
                                     AND t.back = 1 AND t.to_status = b.status))""",
+    "transition_not_in_state_machine": """
+        SELECT count(*) FROM booking_state_transitions t
+         WHERE NOT EXISTS (SELECT 1 FROM booking_status_edges e
+                            WHERE e.from_status IS NOT DISTINCT FROM t.from_status AND e.to_status = t.to_status)""",
     # One audit row per status step.
     "status_steps_without_audit": """
         SELECT count(*) FROM (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -283,3 +284,26 @@ def test_scrapes_run_as_the_read_only_role_and_cannot_write(database_url: str) -
                 )
             )
     engine.dispose()
+
+
+def test_history_refreshed_in_the_background_serves_the_same_values_with_its_age(
+    database_url: str, scenario: Scenario
+) -> None:
+    engine = readonly_engine(database_url)
+    collector = BookingCollector(engine, clock=lambda: scenario.now, history_every=0.2)
+    reg = CollectorRegistry()
+    reg.register(collector)
+    try:
+        deadline = time.monotonic() + 20
+        while value(reg, "booking_history_age_seconds") is None:
+            assert time.monotonic() < deadline, "no background refresh within 20s"
+            time.sleep(0.1)
+        assert value(reg, "booking_bookings", business=scenario.name, status="cancelled") == 2
+        assert value(reg, "booking_attempts_refused_total", business=scenario.name, reason="full") == 1
+        assert value(reg, "booking_overbooked_slots", business=scenario.name) == 1
+        refresh = value(reg, "booking_history_refresh_duration_seconds")
+        assert refresh is not None and refresh > 0
+    finally:
+        collector.close()
+        engine.dispose()
+    assert collector._thread is not None and not collector._thread.is_alive()

@@ -45,11 +45,13 @@ def overbooked_slot(conn: psycopg.Connection[Any]) -> str:
 
 
 def payment_mismatch(conn: psycopg.Connection[Any]) -> str:
-    """A booking whose payment_status says pending although its payment is paid."""
+    """A booking whose payment_status says pending although its payment is paid (pay on arrival: the
+    pay-now CHECK constraint, which replica mode does not switch off, would refuse the others)."""
     with conn.transaction():
         conn.execute(_BYPASS)
         biz, booking = _one(conn, "SELECT business_id, id FROM bookings WHERE payment_status = 'paid'"
-                            " ORDER BY created_at DESC, id LIMIT 1", "paid booking")  # fmt: skip
+                            " AND payment_method = 'pay_on_arrival' ORDER BY created_at DESC, id LIMIT 1",
+                            "paid booking")  # fmt: skip
         conn.execute(
             "UPDATE bookings SET payment_status = 'pending' WHERE business_id = %s AND id = %s",
             (biz, booking),
@@ -86,7 +88,7 @@ def _insert_booking(conn: psycopg.Connection[Any], source: tuple[Any, ...], slot
 
 _SOURCE = (
     "SELECT business_id, customer_id, party_size, payment_method, amount, currency FROM bookings"
-    " WHERE payment_method = 'pay_now' ORDER BY created_at DESC, id LIMIT 1"
+    " WHERE payment_method = 'pay_now' ORDER BY created_at, id LIMIT 1"  # the oldest: never an injected one
 )
 
 
@@ -108,7 +110,7 @@ def audit_gap(conn: psycopg.Connection[Any]) -> str:
         conn.execute(_CTX)
         source = _one(conn, _SOURCE, "pay-now booking")
         (slot,) = _one(conn, "SELECT slot_id FROM bookings WHERE payment_method = 'pay_now'"
-                       " ORDER BY created_at DESC, id LIMIT 1", "slot")  # fmt: skip
+                       " ORDER BY created_at, id LIMIT 1", "slot")  # fmt: skip
         booking = _insert_booking(conn, source, slot, "draft", audit=False)
     return f"booking {booking}: no audit row records its creation"
 
@@ -119,7 +121,8 @@ def illegal_transition(conn: psycopg.Connection[Any]) -> str:
         conn.execute(_BYPASS)
         conn.execute(_CTX)
         biz, booking = _one(conn, "SELECT business_id, id FROM bookings WHERE status = 'completed'"
-                            " ORDER BY created_at DESC, id LIMIT 1", "completed booking")  # fmt: skip
+                            " ORDER BY payment_method = 'pay_on_arrival', created_at DESC, id LIMIT 1",
+                            "completed booking")  # fmt: skip
         conn.execute(
             "UPDATE bookings SET status = 'confirmed', version = version + 1 WHERE business_id = %s AND id = %s",
             (biz, booking),
@@ -129,6 +132,14 @@ def illegal_transition(conn: psycopg.Connection[Any]) -> str:
             " actor_type, actor_id, channel, occurred_at) VALUES (%s, %s, 'completed', 'confirmed',"
             " 'fault injection', 'database', current_user, 'sql', now())",
             (biz, booking),
+        )  # fmt: skip
+        # Its audit row too, so the only thing wrong is the edge itself.
+        conn.execute(
+            "INSERT INTO booking_audit_log (business_id, entity_type, entity_id, booking_id, action, old_values,"
+            " new_values, reason, performed_by, performed_by_id, channel, occurred_at) VALUES (%s, 'booking', %s,"
+            " %s, 'booking.confirmed', '{\"status\": \"completed\"}', '{\"status\": \"confirmed\"}',"
+            " 'fault injection', 'database', current_user, 'sql', now())",
+            (biz, booking, booking),
         )  # fmt: skip
     return f"booking {booking}: went from completed back to confirmed"
 

@@ -238,6 +238,8 @@ class Lifecycle:
                         lambda at: self._refund(tr, tr.paid[-1], Decimal("0.2"), reason, at))  # fmt: skip
 
     def no_show(self, tr: Tracked, now: datetime) -> None:
+        if tr.status is not BookingStatus.CONFIRMED:  # cancelled after the visit was planned
+            return
         t = tr.tenant
         tr.follow(self.system.mark_no_show(t.business_id, tr.id, actor=t.staff, now=now))
         self.stats["no_show"] += 1

@@ -16,8 +16,10 @@ booking.payment_status_changed audit rows (the payment rows carry the same facts
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -30,13 +32,13 @@ import psycopg
 
 from booking_core.bootstrap import BookingSystem
 from booking_core.demo import profiles as pf
-from booking_core.demo.seed_rows import Draw, ServiceInfo, SlotRow
+from booking_core.demo.seed_rows import Draw, Rows, ServiceInfo, SlotRow
 from booking_core.domain.lifecycle import PaymentMethod
 from booking_core.domain.values import new_id
 
 # Share of the N bookings per business, and bookings per slot the replicas are sized for.
 SHARES = {"restaurant": 0.3, "fitness": 0.6, "clinic": 0.1}
-PER_SLOT = {"restaurant": 1.0, "fitness": 7.0, "clinic": 0.7}
+PER_SLOT = {"restaurant": 1.0, "fitness": 5.0, "clinic": 0.7}
 
 
 @dataclass
@@ -94,21 +96,68 @@ def bulk_seed(
             draws[-1][2] += bookings - sum(d[2] for d in draws)  # rounding goes to the last one
             phases.done("catalogue")
             conn.execute("SET LOCAL session_replication_role = replica")
+            # The derive step sorts every audit row it writes: give the sort memory, not disk.
+            conn.execute("SET LOCAL work_mem = '256MB'")
             for draw, slot_rows, quota in draws:
                 business_ids.append(draw.business_id)
-                draw.fill(slot_rows, quota)
                 report.slots += len(slot_rows)
-            phases.done("draw rows")
-            for draw, _slots, _quota in draws:
-                report.bookings += _copy_rows(conn, draw)
-            phases.done("copy rows")
+
+                def flush(rows: Rows) -> None:
+                    report.bookings += _copy_rows(conn, rows)
+
+                draw.fill(slot_rows, quota, flush)
+            phases.done("draw and copy rows")
             report.audit_rows = _derive(conn, business_ids, start - timedelta(days=2))
             phases.done("derive audit rows and seats")
+        payload = _payload_expression(conn)
         for b in business_ids:
             with conn.transaction():
-                report.sealed += int(conn.execute("SELECT audit_seal(%s)", (b,)).fetchone()[0])  # type: ignore[index]
+                report.sealed += _seal(conn, b, payload)
         phases.done("seal audit chain")
     return report
+
+
+def _payload_expression(conn: psycopg.Connection[Any]) -> str | None:
+    """The SQL that audit_row_hash() hashes after the previous hash, read from the function itself.
+
+    Reading it from the database keeps one definition of the chain: if the function ever
+    stops being `sha256(prev || <payload>)`, this returns None and sealing uses audit_seal().
+    """
+    row = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'audit_row_hash'").fetchone()
+    match = re.fullmatch(r"\s*SELECT\s+sha256\(\s*prev\s*\|\|\s*(.*)\)\s*;?\s*", row[0] if row else "", re.S)
+    return match.group(1) if match else None
+
+
+def _seal(conn: psycopg.Connection[Any], business_id: uuid.UUID, payload: str | None) -> int:
+    """Seal the business's unsealed audit rows: what audit_seal() does, with the hashing done here.
+
+    PostgreSQL renders each row exactly as audit_row_hash() does; Python chains the
+    sha256 digests (the part that is sequential) and the links go back with COPY.
+    """
+    if payload is None:
+        return int(conn.execute("SELECT audit_seal(%s)", (business_id,)).fetchone()[0])  # type: ignore[index]
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('audit_seal:' || %s::text, 0))", (business_id,))
+    head = conn.execute(
+        "SELECT seq, hash FROM audit_chain WHERE business_id = %s ORDER BY seq DESC LIMIT 1", (business_id,)
+    ).fetchone()
+    seq, prev = (int(head[0]), bytes(head[1])) if head else (0, b"")
+    links: list[tuple[object, ...]] = []
+    query = (
+        f"COPY (SELECT a.id, {payload} FROM booking_audit_log a WHERE a.business_id = '{business_id}'"
+        " AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.business_id = a.business_id AND c.audit_id = a.id)"
+        " ORDER BY a.id) TO STDOUT (FORMAT binary)"
+    )
+    with conn.cursor().copy(query) as cp:
+        cp.set_types(["int8", "bytea"])
+        for audit_id, data in cp.rows():
+            seq += 1
+            digest = hashlib.sha256(prev + data).digest()
+            links.append((business_id, seq, audit_id, prev, digest))
+            prev = digest
+    with conn.cursor().copy("COPY audit_chain (business_id, seq, audit_id, prev_hash, hash) FROM STDIN") as cp:
+        for link in links:
+            cp.write_row(link)
+    return len(links)
 
 
 _CONTEXT = (
@@ -204,8 +253,7 @@ def _copy(conn: psycopg.Connection[Any], sql: str, rows: Iterable[Sequence[objec
             cp.write_row(row)
 
 
-def _copy_rows(conn: psycopg.Connection[Any], draw: Draw) -> int:
-    r = draw.rows
+def _copy_rows(conn: psycopg.Connection[Any], r: Rows) -> int:
     columns = "business_id, id, slot_id, customer_id, party_size, status, payment_method, payment_status, amount,"
     columns += " currency, version, created_at, updated_at"
     _copy(conn, f"COPY bookings ({columns}) FROM STDIN", r.bookings)
@@ -221,9 +269,7 @@ def _copy_rows(conn: psycopg.Connection[Any], draw: Draw) -> int:
         " channel change_channel, occurred_at timestamptz) ON COMMIT DROP"
     )  # fmt: skip
     _copy(conn, "COPY seed_payment_events FROM STDIN", r.payment_events)
-    n = len(r.bookings)
-    draw.rows = type(r)()  # free the memory before the next business
-    return n
+    return len(r.bookings)
 
 
 def _derive(conn: psycopg.Connection[Any], business_ids: list[uuid.UUID], setup: datetime) -> int:

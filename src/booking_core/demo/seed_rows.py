@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -71,15 +71,23 @@ class Draw:
         self._cum = pf.customer_weights(len(self.customers))
 
     def slot_weights(self, slots: list[SlotRow]) -> list[float]:
+        """Demand by season and hour, times seats: a bigger table or class draws more bookings."""
         demand = {o.start: o.demand for o in self.profile.openings}
-        return [self.profile.season[s.month - 1] * demand.get(s.local_start, 1.0) for s in slots]
+        season = self.profile.season
+        return [season[s.month - 1] * demand.get(s.local_start, 1.0) * s.capacity for s in slots]
 
-    def fill(self, slots: list[SlotRow], total: int) -> None:
-        """Spread `total` bookings over the slots by seasonal demand, then live each one."""
+    def fill(self, slots: list[SlotRow], total: int, flush: Callable[[Rows], None], *, every: int = 50_000) -> None:
+        """Spread `total` bookings over the slots by seasonal demand and live each one; hand the rows
+        to `flush` every `every` bookings, so memory stays bounded whatever the total."""
         for slot, quota in zip(slots, quotas(self.slot_weights(slots), total), strict=True):
             seats = slot.capacity
             for _ in range(quota):
                 seats -= self.booking(slot, seats)
+            if len(self.rows.bookings) >= every:
+                flush(self.rows)
+                self.rows = Rows()
+        flush(self.rows)
+        self.rows = Rows()
 
     def booking(self, slot: SlotRow, seats_left: int) -> int:
         """One booking on `slot`; returns the seats it holds at the end."""

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from booking_core.config import ENV_URL
 from booking_core.domain.errors import InvalidInput
 
 HOST = "127.0.0.1"
+CHECK_EVERY = 900  # seconds between integrity check runs while the demo is up
 
 
 class PortTaken(InvalidInput):
@@ -68,13 +70,41 @@ def _missing(module: str) -> str | None:
 
 
 def start_checks(database_url: str, ports: Ports) -> Started:
+    """Run the integrity checks now, then every CHECK_EVERY seconds while the demo runs.
+
+    The repeats keep the stored runs fresh, so the exporter's /health and the dashboard
+    see a recent run however long the demo stays up.
+    """
     if why := _missing("checks.runner"):
         return Started("checks", f"not there yet: integrity checks ({why})")
     runner: Any = importlib.import_module("checks.runner")
     summary = runner.run_all(database_url, triggered_by="demo")
-    failed = [str(getattr(r, "name", r)) for r in summary.violations]
-    verdict = f"{len(failed)} failed: {', '.join(failed)}" if failed else "all passed"
-    return Started("checks", f"integrity checks: {summary.status} ({verdict})")
+    stop = threading.Event()
+
+    def repeat() -> None:
+        while not stop.wait(CHECK_EVERY):
+            try:
+                runner.run_all(database_url, triggered_by="demo")
+            except Exception as exc:  # keep the demo up; the next round may succeed
+                sys.stderr.write(f"integrity checks did not run: {str(exc).splitlines()[0] if str(exc) else exc!r}\n")
+
+    thread = threading.Thread(target=repeat, name="demo-checks", daemon=True)
+    thread.start()
+
+    def halt() -> None:
+        stop.set()
+        thread.join(timeout=5)  # a run in progress is abandoned with the process (daemon)
+
+    return Started("checks", f"integrity checks: {_verdict(summary)}, again every {CHECK_EVERY // 60} minutes",
+                   stop=halt)  # fmt: skip
+
+
+def _verdict(summary: Any) -> str:
+    parts = []
+    for label, results in (("failed", summary.violations), ("errored", getattr(summary, "errored", []))):
+        if results:
+            parts.append(f"{len(results)} {label}: {', '.join(str(getattr(r, 'name', r)) for r in results)}")
+    return f"{summary.status} ({'; '.join(parts) or 'all passed'})"
 
 
 def start_exporter(database_url: str, ports: Ports) -> Started:

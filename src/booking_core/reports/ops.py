@@ -52,32 +52,36 @@ JOIN bookings b ON b.business_id = t.business_id AND b.id = t.booking_id
 WHERE t.from_status = 'draft' AND t.to_status = 'confirmed'
 """)
 
-UTILIZATION = text("""
-SELECT biz.name AS business,
-       sum(s.booked_seats) FILTER (WHERE s.starts_at < :until_7d)::bigint AS booked_7d,
-       sum(s.max_capacity) FILTER (WHERE s.starts_at < :until_7d)::bigint AS capacity_7d,
-       sum(s.booked_seats)::bigint AS booked_30d,
-       sum(s.max_capacity)::bigint AS capacity_30d
-FROM time_slots s JOIN businesses biz ON biz.id = s.business_id
-WHERE s.starts_at >= :now AND s.starts_at < :until_30d AND NOT s.is_legacy
-GROUP BY biz.name ORDER BY 1
-""")
-
+# One pass over the slots of the next 30 days, per business through time_slots_business_starts
+# (business_id, starts_at): an index range per business instead of every slot ever published.
+# 30 days keeps the scrape cheap (the range is a third of a 13-week horizon) and covers the
+# slots ops can still act on soonest; the integrity checks cover every slot, past and future.
+# Utilization: booked seats over capacity of bookable (non-legacy) slots in the next 7 / 30 days.
 # Over-committed: more seats held than capacity (a capacity cut can do that legitimately).
 # Overbooked: over-committed with no capacity change on record that explains it - the
 # database refuses this, so a non-zero value means something bypassed it.
-SLOT_PROBLEMS = text("""
+FUTURE_SLOTS = text("""
 SELECT biz.name AS business,
-       count(*) FILTER (WHERE s.booked_seats > s.max_capacity AND s.starts_at >= :now)::bigint
-         AS overcommitted,
-       count(*) FILTER (WHERE s.booked_seats > s.max_capacity AND NOT EXISTS (
-           SELECT 1 FROM slot_capacity_changes c
-            WHERE c.business_id = s.business_id AND c.slot_id = s.id
-              AND c.new_capacity = s.max_capacity AND c.booked_seats_at_change >= s.booked_seats
-       ))::bigint AS overbooked,
-       count(*) FILTER (WHERE s.is_legacy AND s.booked_seats > 0 AND s.starts_at >= :now)::bigint
-         AS legacy_with_bookings
-FROM time_slots s JOIN businesses biz ON biz.id = s.business_id
+       sum(f.booked_7d)::bigint AS booked_7d, sum(f.capacity_7d)::bigint AS capacity_7d,
+       sum(f.booked_30d)::bigint AS booked_30d, sum(f.capacity_30d)::bigint AS capacity_30d,
+       sum(f.overcommitted)::bigint AS overcommitted, sum(f.overbooked)::bigint AS overbooked,
+       sum(f.legacy_with_bookings)::bigint AS legacy_with_bookings
+FROM businesses biz CROSS JOIN LATERAL (
+  SELECT sum(s.booked_seats) FILTER (WHERE bookable AND s.starts_at < :until_7d) AS booked_7d,
+         sum(s.max_capacity) FILTER (WHERE bookable AND s.starts_at < :until_7d) AS capacity_7d,
+         sum(s.booked_seats) FILTER (WHERE bookable) AS booked_30d,
+         sum(s.max_capacity) FILTER (WHERE bookable) AS capacity_30d,
+         count(*) FILTER (WHERE s.booked_seats > s.max_capacity) AS overcommitted,
+         count(*) FILTER (WHERE s.booked_seats > s.max_capacity AND NOT EXISTS (
+             SELECT 1 FROM slot_capacity_changes c
+              WHERE c.business_id = s.business_id AND c.slot_id = s.id
+                AND c.new_capacity = s.max_capacity AND c.booked_seats_at_change >= s.booked_seats
+         )) AS overbooked,
+         count(*) FILTER (WHERE s.is_legacy AND s.booked_seats > 0) AS legacy_with_bookings,
+         count(*) AS slots
+    FROM time_slots s CROSS JOIN LATERAL (SELECT NOT s.is_legacy AS bookable) k
+   WHERE s.business_id = biz.id AND s.starts_at >= :now AND s.starts_at < :until_30d) f
+WHERE f.slots > 0
 GROUP BY biz.name ORDER BY 1
 """)
 
@@ -161,14 +165,10 @@ def completion_times(conn: Connection, now: datetime) -> Any:
     return _rows(conn, COMPLETION_TIMES, now)[0]
 
 
-def utilization(conn: Connection, now: datetime) -> list[Any]:
-    """(business, booked_7d, capacity_7d, booked_30d, capacity_30d) over bookable future slots."""
-    return _rows(conn, UTILIZATION, now)
-
-
-def slot_problems(conn: Connection, now: datetime) -> list[Any]:
-    """(business, overcommitted, overbooked, legacy_with_bookings) slot counts."""
-    return _rows(conn, SLOT_PROBLEMS, now)
+def future_slots(conn: Connection, now: datetime) -> list[Any]:
+    """(business, booked_7d, capacity_7d, booked_30d, capacity_30d, overcommitted, overbooked,
+    legacy_with_bookings) over the slots starting in the 30 days from `now`."""
+    return _rows(conn, FUTURE_SLOTS, now)
 
 
 def payments_by_status(conn: Connection, now: datetime) -> list[Any]:

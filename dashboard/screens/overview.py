@@ -4,25 +4,40 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from dashboard.views import delta_count, delta_pct_points, money, pct
 
 from booking_core.reports.analytics import Figures
 from dashboard import data, filters
-from dashboard.views import delta_count, delta_pct_points, money, pct
 
 
 def _booking_metrics(now: Figures, before: Figures, currency: str) -> None:
     cols = st.columns(5)
     cols[0].metric("Bookings", f"{now.bookings:,}", delta_count(now.bookings, before.bookings))
-    cols[1].metric("Utilization", pct(now.utilization), delta_pct_points(now.utilization, before.utilization),
-                   help="Seats booked / seats offered on the period's current (non-legacy) slots.")  # fmt: skip
-    cols[2].metric("Cancellation rate", pct(now.cancellation_rate),
-                   delta_pct_points(now.cancellation_rate, before.cancellation_rate), delta_color="inverse",
-                   help="Bookings cancelled (refunded or not) / bookings on the period's slots.")  # fmt: skip
-    cols[3].metric("No-show rate", pct(now.no_show_rate),
-                   delta_pct_points(now.no_show_rate, before.no_show_rate), delta_color="inverse")  # fmt: skip
-    cols[4].metric("Revenue", money(now.revenue, currency),
-                   delta_count(now.revenue, before.revenue, "{:+,.2f}"),
-                   help="Payments received minus refunds, for bookings on the period's slots.")  # fmt: skip
+    cols[1].metric(
+        "Utilization",
+        pct(now.utilization),
+        delta_pct_points(now.utilization, before.utilization),
+        help="Seats booked / seats offered on the period's current (non-legacy) slots.",
+    )
+    cols[2].metric(
+        "Cancellation rate",
+        pct(now.cancellation_rate),
+        delta_pct_points(now.cancellation_rate, before.cancellation_rate),
+        delta_color="inverse",
+        help="Bookings cancelled (refunded or not) / bookings on the period's slots.",
+    )
+    cols[3].metric(
+        "No-show rate",
+        pct(now.no_show_rate),
+        delta_pct_points(now.no_show_rate, before.no_show_rate),
+        delta_color="inverse",
+    )
+    cols[4].metric(
+        "Revenue",
+        money(now.revenue, currency),
+        delta_count(now.revenue, before.revenue, "{:+,.2f}"),
+        help="Payments received minus refunds, for bookings on the period's slots.",
+    )
 
 
 def _integrity_metrics(runs: pd.DataFrame, timezone: str) -> None:
@@ -33,12 +48,21 @@ def _integrity_metrics(runs: pd.DataFrame, timezone: str) -> None:
         return
     last = runs.iloc[0]
     before = runs.iloc[1]["violations"] if len(runs) > 1 else last["violations"]
-    cols[0].metric("Open integrity violations", f"{int(last['violations']):,}",
-                   delta_count(int(last["violations"]), int(before)), delta_color="inverse",
-                   help="All businesses, from the latest stored check run, against the run before.")  # fmt: skip
+    cols[0].metric(
+        "Open integrity violations",
+        f"{int(last['violations']):,}",
+        delta_count(int(last["violations"]), int(before)),
+        delta_color="inverse",
+        help="All businesses, from the latest stored check run, against the run before.",
+    )
     started = pd.Timestamp(last["started_at"]).tz_convert(timezone)
-    cols[1].metric("Last check run", str(last["status"]), f"{started:%Y-%m-%d %H:%M} ({timezone})",
-                   delta_color="off")  # fmt: skip
+    cols[1].metric(
+        "Last check run",
+        str(last["status"]),
+        f"{started:%Y-%m-%d %H:%M} ({timezone})",
+        delta_color="off",
+        delta_arrow="off",
+    )
 
 
 def render(sel: filters.Selection) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import streamlit as st
+from dashboard.views import delta_count, delta_pct_points, pct
 
 from booking_core.reports.analytics import GRAINS
 from dashboard import charts, data, filters
-from dashboard.views import delta_count, delta_pct_points, pct
 
 
 def _summary(sel: filters.Selection) -> bool:
@@ -17,12 +17,21 @@ def _summary(sel: filters.Selection) -> bool:
         return False
     prev = sel.scope.previous()
     cols = st.columns(3)
-    cols[0].metric("Cancellations", f"{now.cancelled:,}", delta_count(now.cancelled, before.cancelled),
-                   delta_color="inverse")  # fmt: skip
-    cols[1].metric("Cancellation rate", pct(now.cancellation_rate),
-                   delta_pct_points(now.cancellation_rate, before.cancellation_rate), delta_color="inverse")  # fmt: skip
-    cols[2].metric("No-show rate", pct(now.no_show_rate),
-                   delta_pct_points(now.no_show_rate, before.no_show_rate), delta_color="inverse")  # fmt: skip
+    cols[0].metric(
+        "Cancellations", f"{now.cancelled:,}", delta_count(now.cancelled, before.cancelled), delta_color="inverse"
+    )
+    cols[1].metric(
+        "Cancellation rate",
+        pct(now.cancellation_rate),
+        delta_pct_points(now.cancellation_rate, before.cancellation_rate),
+        delta_color="inverse",
+    )
+    cols[2].metric(
+        "No-show rate",
+        pct(now.no_show_rate),
+        delta_pct_points(now.no_show_rate, before.no_show_rate),
+        delta_color="inverse",
+    )
     st.caption(f"Changes against {prev.start:%Y-%m-%d} to {prev.end:%Y-%m-%d}.")
     return True
 

@@ -14,7 +14,10 @@ def _latest(runs: pd.DataFrame, timezone: str) -> pd.Series:
     last = runs.iloc[0]
     cols = st.columns(4)
     cols[0].metric("Latest run", str(last["status"]))
-    cols[1].metric(f"Started ({timezone})", f"{pd.Timestamp(last['started_at']).tz_convert(timezone):%Y-%m-%d %H:%M}")
+    started = pd.Timestamp(last["started_at"]).tz_convert(timezone)
+    cols[1].metric(
+        f"Started ({timezone})", f"{started:%H:%M}", f"{started:%Y-%m-%d}", delta_color="off", delta_arrow="off"
+    )
     cols[2].metric("Violations", f"{int(last['violations']):,}", help="All businesses.")
     cols[3].metric("Failing checks", f"{int(last['failing_checks']):,}")
     return last
@@ -27,16 +30,22 @@ def _offending(sel: filters.Selection, run_id: object) -> None:
         st.success("The latest run sampled no offending row of this business.")
         return
     business = str(sel.scope.business_id)
-    rows = rows.assign(timeline=[
-        f"audit?business={business}&booking={b}" if b else None for b in rows["booking_id"]
-    ])  # fmt: skip
-    st.dataframe(rows, hide_index=True, column_config={
-        "timeline": st.column_config.LinkColumn("timeline", display_text="open timeline"),
-        "detail": st.column_config.JsonColumn("detail"),
-    })  # fmt: skip
+    rows = rows.assign(timeline=[f"audit?business={business}&booking={b}" if b else None for b in rows["booking_id"]])
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={
+            "timeline": st.column_config.LinkColumn("timeline", display_text="open timeline"),
+            "detail": st.column_config.JsonColumn("detail"),
+        },
+    )
     for booking in rows["booking_id"].dropna().unique()[:MAX_LINKS]:
-        st.page_link("pages/audit.py", label=f"Timeline of booking {booking}", icon=":material/history:",
-                     query_params={"business": business, "booking": booking})  # fmt: skip
+        st.page_link(
+            "screens/audit.py",
+            label=f"Timeline of booking {booking}",
+            icon=":material/history:",
+            query_params={"business": business, "booking": booking},
+        )
 
 
 def render(sel: filters.Selection) -> None:
@@ -49,7 +58,8 @@ def render(sel: filters.Selection) -> None:
     st.dataframe(data.query("check_results", last["id"]), hide_index=True)
     st.subheader("History")
     history = data.query("check_history", runs=30)
-    st.plotly_chart(charts.check_history(history))
+    history["started_at"] = history["started_at"].dt.tz_convert(sel.timezone)
+    st.plotly_chart(charts.check_history(history, timezone=sel.timezone))
     _offending(sel, last["id"])
 
 

@@ -23,8 +23,11 @@ def _to_contact(sel: filters.Selection) -> None:
         st.success("No future booking sits in an over-committed or legacy slot.")
         return
     st.metric("Bookings to contact", f"{len(df):,}")
-    st.dataframe(df, hide_index=True, column_config={"slot_date": f"slot date ({sel.timezone})",
-                                                     "slot_time": f"slot time ({sel.timezone})"})  # fmt: skip
+    st.dataframe(
+        df,
+        hide_index=True,
+        column_config={"slot_date": f"slot date ({sel.timezone})", "slot_time": f"slot time ({sel.timezone})"},
+    )
 
 
 def render(sel: filters.Selection) -> None:
@@ -43,8 +46,7 @@ def render(sel: filters.Selection) -> None:
         for col, dim in ((left, "service"), (right, "resource")):
             with col:
                 st.subheader(f"By {dim}")
-                st.plotly_chart(charts.utilization_bars(data.query("utilization_by", sel.scope, dim),
-                                                        dimension=dim))  # fmt: skip
+                st.plotly_chart(charts.utilization_bars(data.query("utilization_by", sel.scope, dim), dimension=dim))
     _to_contact(sel)
 
 

@@ -19,8 +19,9 @@ def _filter(sel: filters.Selection) -> ExportFilter:
     statuses = st.multiselect("Statuses", STATUSES, default=list(STATUSES), key="e_statuses")
     legacy = st.checkbox("Include bookings in legacy slots", value=True, key="e_legacy")
     s = sel.scope
-    return ExportFilter(business_id=s.business_id, start=s.start, end=s.end,
-                        statuses=tuple(statuses) or None, include_legacy=legacy)  # fmt: skip
+    return ExportFilter(
+        business_id=s.business_id, start=s.start, end=s.end, statuses=tuple(statuses) or None, include_legacy=legacy
+    )
 
 
 def _downloads(where: ExportFilter, sel: filters.Selection, rows: int) -> None:
@@ -38,9 +39,15 @@ def _downloads(where: ExportFilter, sel: filters.Selection, rows: int) -> None:
 
     cols = st.columns(3)
     for col, (fmt, label) in zip(cols, (("csv", "CSV"), ("parquet", "Parquet"), ("xlsx", "Excel")), strict=True):
-        col.download_button(f"Download {label}", data=lambda fmt=fmt: build(fmt),  # type: ignore[misc]
-                            file_name=f"{stem}.{fmt}", mime=export.MIME[fmt], key=f"e_{fmt}",
-                            on_click="ignore", icon=":material/download:")  # fmt: skip
+        col.download_button(
+            f"Download {label}",
+            data=lambda fmt=fmt: build(fmt),  # type: ignore[misc]
+            file_name=f"{stem}.{fmt}",
+            mime=export.MIME[fmt],
+            key=f"e_{fmt}",
+            on_click="ignore",
+            icon=":material/download:",
+        )
 
 
 def render(sel: filters.Selection) -> None:
@@ -55,8 +62,10 @@ def render(sel: filters.Selection) -> None:
         return
     st.dataframe(data.query("export_frame", where, limit=PREVIEW_ROWS), hide_index=True)
     if rows > BROWSER_ROWS:
-        st.warning(f"{rows:,} rows are too many for the browser: run `booking export --format parquet "
-                   f"--out bookings.parquet --business '{sel.name}' --from {sel.scope.start} --to {sel.scope.end}`.")  # fmt: skip
+        st.warning(
+            f"{rows:,} rows are too many for the browser: run `booking export --format parquet "
+            f"--out bookings.parquet --business '{sel.name}' --from {sel.scope.start} --to {sel.scope.end}`."
+        )
         return
     _downloads(where, sel, rows)
     st.caption(f"Dates and times are {sel.timezone} local time; the `timezone` column says so in the file.")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 
 import streamlit as st
+from dashboard.views import timeline_diffs
 
 from booking_core.reports.analytics import AuditFilter
 from dashboard import data, filters
-from dashboard.views import timeline_diffs
 
 ACTOR_TYPES = ("", "customer", "admin", "system", "database")
 CHANNELS = ("", "api", "ui", "cli", "batch", "sql")
@@ -37,8 +37,13 @@ def _filter() -> AuditFilter:
     actor_id = cols[2].text_input("Actor id", key="a_actor").strip()
     action = cols[3].text_input("Action starts with", placeholder="booking.status", key="a_action").strip()
     channel = cols[4].selectbox("Channel", CHANNELS, format_func=lambda c: c or "any", key="a_channel")
-    return AuditFilter(booking_id=booking, actor_type=actor_type or None, actor_id=actor_id or None,
-                       action=action or None, channel=channel or None)  # fmt: skip
+    return AuditFilter(
+        booking_id=booking,
+        actor_type=actor_type or None,
+        actor_id=actor_id or None,
+        action=action or None,
+        channel=channel or None,
+    )
 
 
 def _timeline(sel: filters.Selection, booking: uuid.UUID) -> None:

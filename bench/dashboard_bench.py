@@ -1,0 +1,316 @@
+"""Dashboard render times and the streamed export (issue 6), each beside its SQL alone, in one run.
+
+Run: `python -m bench.dashboard_bench [--bookings 1000000] [--repeats 3] [--database-url URL] [--keep]
+      [--no-browser] [--no-export]`.
+
+Without --database-url it creates `bench_dash_<random>` on the server (BOOKING_BENCH_ADMIN_URL, default the
+local postgres superuser) and fills it with `booking seed --bookings N`; with --database-url it reads that
+database as it is. The business with the most bookings is the one shown, over the dashboard's default
+view (the 4 weeks up to today) and over a year. For every page it measures, with the medians of
+`--repeats` runs:
+  sql      the page's named queries (booking_core.reports.analytics) run directly on a read-only connection
+  apptest  a streamlit.testing AppTest run of the page (a cold cache: see `_scope`)
+  browser  chromium (Playwright) from navigation to the page drawn and idle, on a running `booking dashboard`
+and prints the ratios apptest/sql and browser/sql. Then `booking export --format parquet` of the whole
+history, its wall time and peak RSS (os.wait4), beside the same rows only fetched through the
+server-side cursor. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from booking_core.reports import analytics as a
+
+ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+BOOKING = [sys.executable, "-c", "from booking_core.cli import main; main()"]
+PAGES = {  # url path: (title, the named queries the page runs)
+    "": ("Overview", ["overview_figures", "latest_check_runs"]),
+    "capacity": (
+        "Capacity utilization",
+        ["utilization_over_time", "utilization_heatmap", "utilization_by", "slots_to_contact"],
+    ),
+    "cancellations": (
+        "Cancellation patterns",
+        [
+            "overview_figures",
+            "cancellation_rates_over_time",
+            "cancellation_lead_times",
+            "cancellations_by",
+            "cancellations_by_reason",
+            "cancellations_by_actor",
+        ],
+    ),
+    "audit": ("Audit log", ["audit_log"]),
+    "integrity": ("Integrity", ["latest_check_runs", "check_results", "check_history", "offending_rows"]),
+    "export": ("Export booking history", ["export_count", "export_frame"]),
+}
+
+
+def create_seeded(bookings: int) -> str:
+    name = f"bench_dash_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    env = os.environ | {"BOOKING_DATABASE_URL": url}
+    subprocess.run([*BOOKING, "db", "upgrade"], env=env, check=True)
+    subprocess.run([*BOOKING, "seed", "--bookings", str(bookings)], env=env, check=True)
+    return url
+
+
+def drop(url: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def biggest_business(url: str) -> tuple[uuid.UUID, str, date]:
+    """The business with the most bookings, its time zone, and its 'today' (clipped to its slots)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT z.id, z.timezone, (now() AT TIME ZONE z.timezone)::date,"
+            " (SELECT max(local_date) FROM time_slots s WHERE s.business_id = z.id)"
+            " FROM businesses z ORDER BY (SELECT count(*) FROM bookings b WHERE b.business_id = z.id) DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None, "the database has no business: seed it first"
+    return row[0], row[1], min(row[2], row[3])
+
+
+def _scope(business: uuid.UUID, end: date, days: int, run: int) -> a.Scope:
+    # Each repeat ends one day earlier, so it misses the dashboard's cache (keyed by the arguments);
+    # sql, apptest and browser read the same scopes (their caches live in different processes).
+    last = end - timedelta(days=run)
+    return a.Scope(business, last - timedelta(days=days - 1), last)
+
+
+def sql_alone(conn: Any, page: str, scope: a.Scope) -> None:
+    """The named queries of one page, as the page calls them."""
+    calls: dict[str, Callable[[], Any]] = {
+        "overview_figures": lambda: a.overview_figures(conn, scope),
+        "latest_check_runs": lambda: a.latest_check_runs(conn, limit=2),
+        "utilization_over_time": lambda: a.utilization_over_time(conn, scope, "day"),
+        "utilization_heatmap": lambda: a.utilization_heatmap(conn, scope),
+        "utilization_by": lambda: (a.utilization_by(conn, scope, "service"), a.utilization_by(conn, scope, "resource")),
+        "slots_to_contact": lambda: a.slots_to_contact(conn, scope, now=time_now()),
+        "cancellation_rates_over_time": lambda: a.cancellation_rates_over_time(conn, scope, "week"),
+        "cancellation_lead_times": lambda: a.cancellation_lead_times(conn, scope),
+        "cancellations_by": lambda: [a.cancellations_by(conn, scope, d) for d in ("service", "weekday", "hour")],
+        "cancellations_by_reason": lambda: a.cancellations_by_reason(conn, scope),
+        "cancellations_by_actor": lambda: a.cancellations_by_actor(conn, scope),
+        "audit_log": lambda: a.audit_log(conn, scope, a.AuditFilter()),
+        "check_results": lambda: _latest_run(conn, a.check_results),
+        "check_history": lambda: a.check_history(conn, runs=30),
+        "offending_rows": lambda: _latest_run(conn, lambda c, r: a.offending_rows(c, r, scope.business_id)),
+        "export_count": lambda: a.export_count(conn, _export_filter(scope)),
+        "export_frame": lambda: a.export_frame(conn, _export_filter(scope), limit=20),
+    }
+    for name in PAGES[page][1]:
+        calls[name]()
+
+
+def time_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def _latest_run(conn: Any, fn: Callable[[Any, Any], Any]) -> Any:
+    runs = a.latest_check_runs(conn, limit=1)
+    return None if runs.empty else fn(conn, runs.iloc[0]["id"])
+
+
+def _export_filter(scope: a.Scope) -> a.ExportFilter:
+    return a.ExportFilter(business_id=scope.business_id, start=scope.start, end=scope.end)
+
+
+def apptest_run(url: str, page: str, scope: a.Scope) -> float:
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["BOOKING_DATABASE_URL"] = url
+    at = AppTest.from_file(str(APP), default_timeout=600)
+    if page:
+        # The first run draws the default page, over an empty range so it costs (and caches) nothing;
+        # then the page's own run, over the scope, is what is timed.
+        empty = a.Scope(scope.business_id, date(2000, 1, 1), date(2000, 1, 28))
+        at.query_params.update(_params(empty))
+        at.run()
+        at.switch_page(f"screens/{page}.py")
+        at.session_state["kept_f_dates"] = (scope.start, scope.end)
+    at.query_params.update(_params(scope))
+    t = time.perf_counter()
+    at.run()
+    took = time.perf_counter() - t
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return took
+
+
+def _params(scope: a.Scope) -> dict[str, str]:
+    return {"business": str(scope.business_id), "from": scope.start.isoformat(), "to": scope.end.isoformat()}
+
+
+def measure(label: str, fn: Callable[[int], float], repeats: int) -> float:
+    times = [fn(i) for i in range(repeats)]
+    print(f"  {label:<44} " + " ".join(f"{t:6.2f}" for t in times), flush=True)
+    return statistics.median(times)
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bench_page(url: str, engine: Any, page: str, days: int, repeats: int, browser: Any) -> tuple[Any, ...]:
+    business, _tz, today = biggest_business(url)
+    title = PAGES[page][0]
+    name = f"{title} ({days} days)"
+
+    def sql(i: int) -> float:
+        with engine.connect() as conn:
+            return timed(lambda: sql_alone(conn, page, _scope(business, today, days, i)))
+
+    sql_s = measure(f"{name}: sql", sql, repeats)
+    app_s = measure(f"{name}: apptest", lambda i: apptest_run(url, page, _scope(business, today, days, i)), repeats)
+    shown = None
+    if browser is not None:
+        shown = measure(f"{name}: browser", lambda i: browser(page, title, _scope(business, today, days, i)), repeats)
+    return (title, f"{days} d", sql_s, app_s, shown)
+
+
+def bench_pages(url: str, repeats: int, browser: Any) -> list[tuple[Any, ...]]:
+    engine = a.readonly_engine(url)
+    rows = [bench_page(url, engine, page, days, repeats, browser) for days in (28, 365) for page in PAGES]
+    engine.dispose()
+    return rows
+
+
+class Browser:
+    """A `booking dashboard` subprocess and a headless chromium; `(page, title, scope)` -> seconds to drawn."""
+
+    def __init__(self, url: str) -> None:
+        from playwright.sync_api import sync_playwright
+        from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+
+        self.port = free_port()
+        env = os.environ | {"BOOKING_DATABASE_URL": url}
+        cmd = [*BOOKING, "dashboard", "--port", str(self.port)]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait()
+        self.pw = sync_playwright().start()
+        self.browser = self.pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+
+    def _wait(self) -> None:
+        import urllib.request
+
+        for _ in range(180):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stcore/health", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError("booking dashboard did not start")
+
+    def __call__(self, page: str, title: str, scope: a.Scope) -> float:
+        from tests.dashboard.test_browser import IDLE, settle
+
+        context = self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        tab = context.new_page()
+        query = "&".join(f"{k}={v}" for k, v in _params(scope).items())
+        t = time.perf_counter()
+        tab.goto(f"http://127.0.0.1:{self.port}/{page}?{query}")
+        tab.get_by_role("heading", name=title, level=1).wait_for(timeout=600_000)
+        tab.wait_for_function(IDLE, timeout=600_000)
+        took = time.perf_counter() - t  # navigation to the page's title drawn and the script idle
+        settle(tab, title)
+        assert tab.locator('[data-testid="stException"]').count() == 0
+        context.close()
+        return took
+
+    def close(self) -> None:
+        self.browser.close()
+        self.pw.stop()
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def bench_export(url: str, repeats: int) -> tuple[int, float, float, float]:
+    """(rows, median export seconds, max peak RSS MiB, median seconds to only fetch the rows)."""
+    env = os.environ | {"BOOKING_DATABASE_URL": url}
+    engine = a.readonly_engine(url)
+    with engine.connect() as conn:
+        rows = a.export_count(conn, a.ExportFilter())
+
+    def fetch_only(_i: int) -> float:
+        with engine.connect() as conn:
+            return timed(lambda: sum(len(c) for c in a.export_rows(conn, a.ExportFilter())))
+
+    peaks: list[float] = []
+
+    def export(_i: int) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "all.parquet"
+            t = time.perf_counter()
+            proc = subprocess.Popen(
+                [*BOOKING, "export", "--format", "parquet", "--out", str(out)], env=env, stdout=subprocess.DEVNULL
+            )
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            took = time.perf_counter() - t
+            assert status == 0, f"booking export exited with {status}"
+            peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
+            return took
+
+    fetch = measure("export: rows fetched only (server-side cursor)", fetch_only, repeats)
+    took = measure("export: booking export --format parquet", export, repeats)
+    engine.dispose()
+    return rows, took, max(peaks), fetch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--bookings", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--database-url")
+    ap.add_argument("--keep", action="store_true", help="Keep the database this run created.")
+    ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--no-export", action="store_true")
+    args = ap.parse_args()
+    url = args.database_url or create_seeded(args.bookings)
+    browser = None if args.no_browser else Browser(url)
+    try:
+        with psycopg.connect(url) as conn:
+            n = conn.execute("SELECT count(*) FROM bookings").fetchone()
+        print(f"database: {url.rsplit('/', 1)[1]}, {n[0] if n else 0:,} bookings; medians of {args.repeats}")
+        pages = bench_pages(url, args.repeats, browser)
+        print("\n| page | range | SQL alone | AppTest run | browser, to drawn | AppTest / SQL | browser / SQL |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for title, days, sql, app, shown in pages:
+            b = f"{shown:.2f} s" if shown is not None else "-"
+            br = f"{shown / sql:.1f}x" if shown is not None else "-"
+            print(f"| {title} | {days} | {sql:.2f} s | {app:.2f} s | {b} | {app / sql:.1f}x | {br} |")
+        if not args.no_export:
+            rows, took, peak, fetch = bench_export(url, args.repeats)
+            print(f"\nexport of {rows:,} bookings to Parquet: {took:.1f} s (target < 15 s), peak RSS {peak:.0f} MiB")
+            print(f"(target < 500 MiB); the rows alone through the cursor: {fetch:.1f} s ({took / fetch:.1f}x)")
+    finally:
+        if browser is not None:
+            browser.close()
+        if not args.database_url and not args.keep:
+            drop(url)
+
+
+if __name__ == "__main__":
+    main()

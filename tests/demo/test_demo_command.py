@@ -1,0 +1,110 @@
+"""`booking demo` as a user runs it: ready, interrupted, gone; refused while one runs or a port is taken."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from tests.conftest import create_database, drop_database
+
+BOOKING = str(Path(sys.executable).parent / "booking")
+SMALL = ["--anchor", "2026-03-02", "--history-days", "10", "--ahead-days", "5"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def demo_env(admin_url: str, tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
+    url = create_database(admin_url, prefix="demo_cli")
+    env = os.environ | {"BOOKING_DATABASE_URL": url, "BOOKING_DATA_DIR": str(tmp_path / "data")}
+    try:
+        yield env, url
+    finally:
+        drop_database(admin_url, url)
+
+
+def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put("<eof>")
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _wait_for(lines: queue.Queue[str], prefix: str) -> list[str]:
+    seen: list[str] = []
+    while True:
+        line = lines.get(timeout=240)
+        seen.append(line)
+        if line.startswith(prefix) or line == "<eof>":
+            return seen
+
+
+def _businesses(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM businesses").fetchone()
+    return int(row[0]) if row else -1
+
+
+def test_booking_demo_starts_reports_ready_and_stops_cleanly_on_ctrl_c(demo_env):
+    env, url = demo_env
+    ports = ["--port-dashboard", str(_free_port()), "--port-metrics", str(_free_port())]
+    cmd = [BOOKING, "demo", *SMALL, *ports]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc:
+        try:
+            seen = _wait_for(_lines(proc), "ready:")
+            assert seen[-1].startswith("ready:"), seen
+            assert any(line.startswith("generated ") for line in seen)
+            children = psutil.Process(proc.pid).children(recursive=True)
+
+            second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
+            assert second.returncode != 0
+            assert second.stderr.count("\n") == 1 and "already running" in second.stderr
+
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"left running: {[p.pid for p in alive]}"
+    assert _businesses(url) == 3
+
+
+def test_booking_demo_refuses_a_taken_port_before_writing_anything(demo_env):
+    env, url = demo_env
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        cmd = [BOOKING, "demo", *SMALL, "--port-metrics", port, "--port-dashboard", str(_free_port())]
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1 and f"port {port}" in result.stderr and "--port-metrics" in result.stderr
+    assert not _migrated(url), "the refused demo touched the database"
+
+
+def _migrated(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT to_regclass('public.businesses') IS NOT NULL").fetchone()
+    return bool(row and row[0])
