@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from booking_core import BookingSystem, Money, PaymentMethod, connect
+from booking_core import BookingSystem, Money, PaymentMethod, WeeklyRule, connect
 from tests.conftest import MONDAY, create_database, drop_database
 from tests.factories import Shop
 
@@ -24,10 +24,11 @@ class World:
     shop: Shop
     paid_shop: Shop
     ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    extra: list[Shop] = field(default_factory=list)
 
     @property
     def businesses(self) -> list[uuid.UUID]:
-        return [self.shop.business_id, self.paid_shop.business_id]
+        return [self.shop.business_id, self.paid_shop.business_id, *(x.business_id for x in self.extra)]
 
 
 def build_world(system: BookingSystem, url: str) -> World:
@@ -37,6 +38,7 @@ def build_world(system: BookingSystem, url: str) -> World:
     world = World(url, shop, Shop.create(system, now=MONDAY, payment_method=PaymentMethod.PAY_NOW))
     _pay_on_arrival(world)
     _pay_now(world)
+    _beyond_single(world, system)
     for b in world.businesses:
         system.seal_audit(b)
     return world
@@ -87,6 +89,48 @@ def _pay_now(world: World) -> None:
     s.refund(shop.business_id, ids["partly_payment"], amount=Money("10.00", "EUR"),
              reason="goodwill", actor=admin, now=shop.now)  # fmt: skip
     ids["draft"] = shop.book(sat, party=1, customer=0).id
+
+
+def _beyond_single(world: World, system: BookingSystem) -> None:
+    """Issue 7: a price rule, a multi-resource booking, and a full slot with someone waiting."""
+    shop = Shop.create(system, now=MONDAY, capacity=2, max_party_size=2, customers=4)
+    world.extra.append(shop)
+    slot = shop.first_slot(4)
+    staff = system.add_resource(shop.business_id, name="Anna", kind="staff", actor=shop.admin, now=MONDAY)
+    rules = shop.rules((4, 5, 6), capacity=2) + [
+        WeeklyRule(shop.service_id, staff, d, slot.local_start, timedelta(hours=2), 1) for d in (4, 5, 6)
+    ]
+    system.publish_schedule(
+        shop.business_id,
+        rules=rules,
+        effective_date=MONDAY.date(),
+        horizon_date=MONDAY.date() + timedelta(days=56),
+        actor=shop.admin,
+        now=MONDAY,
+    )
+    system.add_price_rule(
+        shop.business_id,
+        service_id=shop.service_id,
+        name="winter",
+        price=Money("30", "EUR"),
+        valid_from=MONDAY,
+        actor=shop.admin,
+        now=MONDAY,
+    )
+    multi = system.book_with_resources(
+        shop.business_id,
+        slot_id=slot.id,
+        customer_id=shop.customers[0],
+        party_size=1,
+        resources={staff: 1},
+        actor=shop.admin,
+        now=MONDAY,
+    )
+    full = shop.book(slot, party=1, customer=1)
+    entry = system.join_waitlist(
+        shop.business_id, slot_id=slot.id, customer_id=shop.customers[2], party_size=1, actor=shop.admin, now=MONDAY
+    )
+    world.ids.update(beyond_slot=slot.id, staff=staff, multi=multi.id, full=full.id, waiting=entry.id)
 
 
 def superuser(url: str) -> psycopg.Connection[Any]:

@@ -101,7 +101,8 @@ def test_an_active_booking_on_a_missing_slot_is_orphaned(world: World) -> None:
     ghost = uuid.uuid4()
     inject(world.url, "UPDATE bookings SET slot_id = %(g)s WHERE id = %(b)s", g=ghost, b=world.ids["confirmed"])
     summary = run(world)
-    assert failing(summary) == {"orphaned_booking"}
+    # The old slot still counts the moved party's seats: the counter drift is a true second symptom.
+    assert failing(summary) == {"orphaned_booking", "seat_counter_drift"}
     row = offending(summary, "orphaned_booking")[0]
     assert (row["booking_id"], row["slot_id"], row["problem"]) == (
         str(world.ids["confirmed"]),
@@ -219,7 +220,8 @@ def test_a_slot_instant_off_its_local_time_is_found(world: World) -> None:
 def test_a_party_above_the_service_maximum_is_found(world: World) -> None:
     inject(world.url, "UPDATE bookings SET party_size = 9 WHERE id = %(b)s", b=world.ids["on_thursday"])
     summary = run(world)
-    assert failing(summary) == {"party_size_out_of_range"}
+    # With the triggers off neither the slot's counter nor the locked price followed the party.
+    assert failing(summary) == {"party_size_out_of_range", "seat_counter_drift", "price_lock_broken"}
     row = offending(summary, "party_size_out_of_range")[0]
     assert (row["booking_id"], row["party_size"], row["max_party_size"]) == (str(world.ids["on_thursday"]), 9, 8)
 
@@ -261,8 +263,49 @@ def test_a_status_no_edge_leads_to_is_outside_the_state_machine(own_world: World
     inject(world.url, "ALTER TYPE booking_status ADD VALUE 'archived'", bypass_triggers=False)
     inject(world.url, "UPDATE bookings SET status = 'archived' WHERE id = %(b)s", b=world.ids["on_thursday"])
     summary = run(world)
-    assert failing(summary) == {"status_outside_state_machine", "status_not_last_transition"}
+    # ... and the seats the booking held were never released (seat_counter_drift).
+    assert failing(summary) == {"status_outside_state_machine", "status_not_last_transition", "seat_counter_drift"}
     assert offending(summary, "status_outside_state_machine")[0]["booking_id"] == str(world.ids["on_thursday"])
+
+
+def test_a_seat_counter_written_behind_the_triggers_back_is_found(world: World) -> None:
+    inject(
+        world.url, "UPDATE time_slots SET booked_seats = booked_seats + 1 WHERE id = %(s)s", s=world.ids["beyond_slot"]
+    )
+    summary = run(world)
+    assert failing(summary) == {"seat_counter_drift"}
+    assert offending(summary, "seat_counter_drift")[0]["slot_id"] == str(world.ids["beyond_slot"])
+
+
+def test_a_waiting_entry_that_fits_freed_seats_but_was_never_offered_is_found(world: World) -> None:
+    inject(world.url, "UPDATE time_slots SET max_capacity = 3 WHERE id = %(s)s", s=world.ids["beyond_slot"])
+    summary = run(world)
+    assert failing(summary) == {"waitlist_promotion_stalled"}
+    assert offending(summary, "waitlist_promotion_stalled")[0]["waitlist_entry_id"] == str(world.ids["waiting"])
+
+
+def test_a_resource_held_at_another_time_than_its_booking_is_found(world: World) -> None:
+    inject(
+        world.url,
+        "INSERT INTO booking_resources (business_id, booking_id, slot_id, quantity)"
+        " SELECT b.business_id, b.id, ts.id, 1 FROM bookings b JOIN time_slots ts ON ts.business_id = b.business_id"
+        " WHERE b.id = %(b)s AND ts.resource_id = %(r)s AND ts.local_date = (SELECT local_date + 1 FROM time_slots"
+        " WHERE id = %(s)s)",
+        bypass_triggers=False,
+        b=world.ids["multi"],
+        r=world.ids["staff"],
+        s=world.ids["beyond_slot"],
+    )
+    summary = run(world)
+    assert failing(summary) == {"resource_allocation_time_mismatch"}
+    assert offending(summary, "resource_allocation_time_mismatch")[0]["booking_id"] == str(world.ids["multi"])
+
+
+def test_a_booking_whose_price_moved_after_it_was_locked_is_found(world: World) -> None:
+    inject(world.url, "UPDATE bookings SET amount = amount + 5 WHERE id = %(b)s", b=world.ids["multi"])
+    summary = run(world)
+    assert failing(summary) == {"price_lock_broken"}
+    assert offending(summary, "price_lock_broken")[0]["booking_id"] == str(world.ids["multi"])
 
 
 @pytest.mark.parametrize("check", sorted(ERRORS))
@@ -273,6 +316,7 @@ def test_every_error_check_has_a_fault_test(check: str) -> None:
         "status_not_last_transition", "audit_chain_broken", "status_outside_state_machine",
         "transition_not_in_state_machine", "check_in_before_slot_opens", "slot_instant_mismatch",
         "party_size_out_of_range", "duplicate_idempotency_key", "required_fields_missing",
+        "seat_counter_drift", "waitlist_promotion_stalled", "resource_allocation_time_mismatch", "price_lock_broken",
     }  # fmt: skip
     assert check in tested
 

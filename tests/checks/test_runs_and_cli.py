@@ -46,7 +46,11 @@ def test_each_rule_names_its_batch_once_and_joins_so_ge_can_substitute_it(check:
 
 
 def test_selecting_by_suite_or_check_and_refusing_unknown_names() -> None:
-    assert [c.name for c in select_checks(["overbooking"])] == ["overbooked_slot", "over_committed_by_reduction"]
+    assert [c.name for c in select_checks(["overbooking"])] == [
+        "overbooked_slot",
+        "over_committed_by_reduction",
+        "seat_counter_drift",
+    ]
     assert [c.name for c in select_checks(["orphaned_booking"])] == ["orphaned_booking"]
     with pytest.raises(KeyError):
         select_checks(["no_such_check"])

@@ -46,8 +46,7 @@ class Check:
 _HELD_PER_SLOT = f"""
   SELECT ts.business_id, ts.id AS slot_id, ts.starts_at, ts.max_capacity, h.held_seats
     FROM {{batch}} ts
-    JOIN (SELECT business_id, slot_id, sum(party_size) AS held_seats FROM bookings
-           WHERE status IN {_HOLDS} GROUP BY business_id, slot_id) h
+    JOIN (SELECT business_id, slot_id, seats AS held_seats FROM slot_seat_holds) h
       ON h.business_id = ts.business_id AND h.slot_id = ts.id
    WHERE h.held_seats > ts.max_capacity
      AND {{explained}} EXISTS (
@@ -76,7 +75,8 @@ CHECKS: list[Check] = [
         "overbooked_slot",
         "overbooking",
         "time_slots",
-        "A slot holds more seats (confirmed, checked-in, completed, no-show party sizes) than its "
+        "A slot holds more seats (seat-holding bookings, the resources of multi-resource bookings "
+        "and open waitlist offers) than its "
         "capacity, and no recorded capacity reduction explains it: people were booked into seats "
         "that do not exist. Contact the parties and move some to another slot.",
         _HELD_PER_SLOT.replace("{explained}", "NOT"),
@@ -91,6 +91,54 @@ CHECKS: list[Check] = [
         _HELD_PER_SLOT.replace("{explained}", ""),
         severity="info",
     ),
+    Check(
+        "seat_counter_drift",
+        "overbooking",
+        "time_slots",
+        "A slot's seat counter (time_slots.booked_seats, which every new booking is checked against) "
+        "differs from the seats its bookings, resource allocations and waitlist offers hold: the "
+        "capacity guarantee is checking a wrong number. Someone wrote the counter or the rows with "
+        "the triggers off; recount it from slot_seat_holds.",
+        """
+  SELECT ts.business_id, ts.id AS slot_id, ts.booked_seats, coalesce(h.seats, 0) AS held_seats
+    FROM {batch} ts
+    LEFT JOIN slot_seat_holds h ON h.business_id = ts.business_id AND h.slot_id = ts.id
+   WHERE ts.booked_seats <> coalesce(h.seats, 0)
+""",
+    ),
+    # ------------------------------------------------------------------ waitlists and resources
+    Check(
+        "waitlist_promotion_stalled",
+        "waitlist_and_resources",
+        "waitlist_entries",
+        "A waiting entry would fit the free seats of its (future, current-schedule) slot but was "
+        "never offered them: freed seats are sitting empty while a customer waits. The promotion "
+        "trigger was bypassed; run waitlist_promote(business, slot).",
+        """
+  SELECT w.business_id, w.id AS waitlist_entry_id, w.slot_id, w.party_size,
+         ts.max_capacity - ts.booked_seats AS free_seats
+    FROM {batch} w
+    JOIN time_slots ts ON ts.business_id = w.business_id AND ts.id = w.slot_id
+   WHERE w.status = 'waiting' AND NOT ts.is_legacy AND ts.starts_at > now()
+     AND w.party_size <= ts.max_capacity - ts.booked_seats
+""",
+    ),
+    Check(
+        "resource_allocation_time_mismatch",
+        "waitlist_and_resources",
+        "booking_resources",
+        "A multi-resource booking holds a further resource (staff, equipment) in a slot at another "
+        "time than the booking itself: that resource is blocked when it is not needed and missing "
+        "when it is. Cancel the booking and book it again.",
+        """
+  SELECT r.business_id, r.booking_id, r.slot_id AS resource_slot_id, b.slot_id
+    FROM {batch} r
+    JOIN bookings b ON b.business_id = r.business_id AND b.id = r.booking_id
+    JOIN time_slots main ON main.business_id = b.business_id AND main.id = b.slot_id
+    JOIN time_slots extra ON extra.business_id = r.business_id AND extra.id = r.slot_id
+   WHERE (extra.starts_at, extra.ends_at) <> (main.starts_at, main.ends_at)
+""",
+    ),
     # ------------------------------------------------------------------ payment mismatch
     Check(
         "payment_status_mismatch",
@@ -104,6 +152,20 @@ CHECKS: list[Check] = [
     FROM {{batch}} b
     LEFT JOIN ({_DERIVED_PAYMENT_STATUS}) p ON p.business_id = b.business_id AND p.booking_id = b.id
    WHERE b.payment_status IS DISTINCT FROM coalesce(p.derived, 'pending'::payment_status)
+""",
+    ),
+    Check(
+        "price_lock_broken",
+        "payment_mismatch",
+        "bookings",
+        "A booking's amount is not its party at the unit price locked when it was made, less its "
+        "discount: a later price change (or a manual edit) reached an existing booking. Restore the "
+        "locked amount; charge or refund the difference only with the customer's agreement.",
+        """
+  SELECT b.business_id, b.id AS booking_id, b.slot_id, b.amount, b.unit_price, b.party_size, b.discount
+    FROM {batch} b
+    JOIN businesses biz ON biz.id = b.business_id
+   WHERE b.unit_price IS NOT NULL AND b.amount <> greatest(b.unit_price * b.party_size - b.discount, 0)
 """,
     ),
     Check(
