@@ -1,0 +1,229 @@
+"""The outbox dispatcher: claims due notifications, POSTs them to the webhook, retries, dead-letters.
+
+Delivery is at-least-once with a stable delivery id (the Idempotency-Key header and `delivery_id`
+in the body), so a receiver that honours the id sees every event exactly once. A failed attempt
+moves the row's available_at forward by exponential backoff with full jitter; after
+`max_attempts` attempts or once older than `max_age`, the row is dead (kept, never deleted).
+The circuit breaker stops sending while the receiver keeps failing; its state is saved in
+notification_circuit so `booking health` (another process) can report it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import Connection
+
+from booking_core.adapters.db import Database
+from booking_core.domain.errors import InvalidInput
+from booking_core.notify import store
+from booking_core.notify.circuit import CircuitBreaker, CircuitState, backoff_delay
+from booking_core.notify.store import Attempt, Claimed
+from booking_core.notify.webhook import HttpSender, SendResult, Webhook
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Sender(Protocol):
+    def post(self, body: bytes, headers: dict[str, str]) -> SendResult: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    """How hard to try: per-request timeout, batch size, retry budget, backoff, circuit thresholds."""
+
+    webhook: Webhook
+    timeout_seconds: float = 5.0
+    batch_size: int = 10
+    max_attempts: int = 25
+    max_age: timedelta = timedelta(hours=72)
+    backoff_base_seconds: float = 2.0
+    backoff_cap_seconds: float = 3600.0
+    failure_threshold: int = 5
+    cool_down: timedelta = timedelta(seconds=30)
+    max_cool_down: timedelta = timedelta(minutes=15)
+
+    def __post_init__(self) -> None:
+        if self.timeout_seconds <= 0 or self.batch_size < 1 or self.max_attempts < 1 or self.failure_threshold < 1:
+            raise InvalidInput("timeout, batch size, max attempts and failure threshold must be positive")
+
+    @property
+    def lease(self) -> timedelta:
+        # Longer than the worst case of sending a whole batch, so no one else claims a row mid-send.
+        return timedelta(seconds=2 * self.timeout_seconds * self.batch_size + 30)
+
+
+@dataclass
+class DispatchReport:
+    """What one run did."""
+
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    released: int = 0
+    batches: int = 0
+    circuit: CircuitState = CircuitState.CLOSED
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        return self.delivered + self.retried + self.dead
+
+    def summary(self) -> str:
+        return (f"delivered {self.delivered}, will retry {self.retried}, dead {self.dead}, "
+                f"circuit {self.circuit}")  # fmt: skip
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Dispatcher:
+    """Delivers the outbox to one webhook. Time (`clock`) and jitter (`rng`) are injected for tests."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: DispatchSettings,
+        *,
+        clock: Clock = utc_now,
+        rng: random.Random | None = None,
+        sender: Sender | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.sender: Sender = sender or HttpSender(settings.webhook, timeout=settings.timeout_seconds)
+        self.name = name or default_name()
+        self.breaker = CircuitBreaker(settings.failure_threshold, settings.cool_down, settings.max_cool_down)
+        with db.connect() as conn:
+            store.load_circuit(conn, settings.webhook.endpoint, self.breaker)
+
+    def close(self) -> None:
+        self.sender.close()
+
+    # ------------------------------------------------------------------ one pass
+    def run_once(self, *, max_batches: int = 10_000) -> DispatchReport:
+        """Deliver what is due now, batch after batch, until nothing is due or the circuit stops us."""
+        report = DispatchReport()
+        with self.db.connect() as conn:
+            for _ in range(max_batches):
+                now = self.clock()
+                allowance = self.breaker.allowance(now)
+                if allowance == 0:
+                    break
+                limit = self.settings.batch_size if allowance is None else allowance
+                rows = store.claim(conn, now=now, lease_until=now + self.settings.lease, limit=limit)
+                if not rows:
+                    break
+                report.batches += 1
+                self._send_batch(conn, rows, report)
+            report.circuit = self.breaker.state
+            store.save_circuit(conn, self.settings.webhook.endpoint, self.breaker, now=self.clock(),
+                               dispatcher=self.name)  # fmt: skip
+        return report
+
+    def _send_batch(self, conn: Connection, rows: list[Claimed], report: DispatchReport) -> None:
+        for i, row in enumerate(rows):
+            if i and self.breaker.allowance(self.clock()) is not None:
+                # The circuit opened (or is probing) mid-batch: hand the rest back untouched.
+                store.release(conn, rows[i:], at=self.clock())
+                report.released += len(rows) - i
+                return
+            before = self.breaker.state
+            self._deliver(conn, row, report)
+            if self.breaker.state is not before:
+                store.save_circuit(conn, self.settings.webhook.endpoint, self.breaker, now=self.clock(),
+                                   dispatcher=self.name)  # fmt: skip
+
+    def _deliver(self, conn: Connection, row: Claimed, report: DispatchReport) -> None:
+        started = self.clock()
+        result = self.sender.post(_body(row), _headers(row))
+        attempt_no = row.attempts + 1
+        if result.ok:
+            self.breaker.record_success()
+            outcome, next_at = "delivered", started
+            report.delivered += 1
+        else:
+            self.breaker.record_failure(self.clock())
+            s = self.settings
+            too_old = started - row.created_at >= s.max_age
+            if attempt_no >= s.max_attempts or too_old:
+                outcome, next_at = "dead", started
+                report.dead += 1
+            else:
+                delay = backoff_delay(attempt_no, base=s.backoff_base_seconds, cap=s.backoff_cap_seconds,
+                                      rng=self.rng)  # fmt: skip
+                outcome, next_at = "retry", started + timedelta(seconds=delay)
+                report.retried += 1
+            report.errors.append(result.error or "")
+        store.record(
+            conn,
+            row,
+            Attempt(started, result.duration_seconds, result.status, result.error, outcome, next_at),
+            dispatcher=self.name,
+        )
+
+    # ------------------------------------------------------------------ the loop
+    def run_forever(
+        self,
+        *,
+        interval_seconds: float,
+        stop: threading.Event,
+        reminder_lead: timedelta | None = None,
+        on_report: Callable[[DispatchReport], None] | None = None,
+    ) -> None:
+        """Run passes every `interval_seconds` until `stop` is set; queue reminders about once a minute."""
+        last_reminders: datetime | None = None
+        while not stop.is_set():
+            now = self.clock()
+            if reminder_lead and (last_reminders is None or now - last_reminders >= timedelta(minutes=1)):
+                with self.db.connect() as conn:
+                    store.enqueue_reminders(conn, now=now, lead_seconds=reminder_lead.total_seconds())
+                last_reminders = now
+            report = self.run_once()
+            if on_report is not None and report.attempts:
+                on_report(report)
+            stop.wait(interval_seconds)
+
+    def start_in_thread(self, *, interval_seconds: float = 1.0, reminder_lead: timedelta | None = None
+                        ) -> tuple[threading.Thread, threading.Event]:  # fmt: skip
+        """Run in a daemon thread (for `booking demo`); set the returned event to stop it."""
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self.run_forever,
+            kwargs={"interval_seconds": interval_seconds, "stop": stop, "reminder_lead": reminder_lead},
+            name="booking-notify",
+            daemon=True,
+        )
+        thread.start()
+        return thread, stop
+
+
+def _body(row: Claimed) -> bytes:
+    # The payload already carries delivery_id and event; the body is identical on every retry.
+    return json.dumps(row.payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _headers(row: Claimed) -> dict[str, str]:
+    return {
+        "Idempotency-Key": str(row.delivery_id),
+        "X-Booking-Event": row.event_type,
+        "X-Delivery-Attempt": str(row.attempts + 1),
+    }
