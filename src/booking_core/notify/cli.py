@@ -88,15 +88,16 @@ def notify(
 
 
 def _run_once(dispatcher: Any, lead: timedelta | None) -> None:
-    from booking_core.notify import store
-
     if lead:
-        with dispatcher.db.connect() as conn:
-            store.enqueue_reminders(conn, now=dispatcher.clock(), lead_seconds=lead.total_seconds())
+        dispatcher.enqueue_reminders(lead)
     report = dispatcher.run_once()
     typer.echo(f"{dispatcher.settings.webhook.endpoint}: {report.summary()}")
     if report.retried or report.dead or report.circuit != "closed":
         raise typer.Exit(EXIT_PROBLEM)
+
+
+def _print_report(report: Any) -> None:
+    typer.echo(report.summary() + (f" (database: {report.errors[-1]})" if not report.attempts else ""))
 
 
 def _run_forever(dispatcher: Any, pause: float, lead: timedelta | None) -> None:
@@ -105,7 +106,7 @@ def _run_forever(dispatcher: Any, pause: float, lead: timedelta | None) -> None:
     typer.echo(f"delivering to {dispatcher.settings.webhook.endpoint} as {dispatcher.name} (Ctrl-C to stop)")
     try:
         dispatcher.run_forever(interval_seconds=pause, stop=stop, reminder_lead=lead,
-                               on_report=lambda r: typer.echo(r.summary()))  # fmt: skip
+                               on_report=_print_report)  # fmt: skip
     except KeyboardInterrupt:
         stop.set()
 

@@ -15,15 +15,19 @@ import os
 import random
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from booking_core.adapters.db import Database
-from booking_core.domain.errors import InvalidInput
+from booking_core.adapters.errors import database_errors, translate
+from booking_core.domain.errors import BookingError, InvalidInput
 from booking_core.notify import store
 from booking_core.notify.circuit import CircuitBreaker, CircuitState, backoff_delay
 from booking_core.notify.store import Attempt, Claimed
@@ -112,17 +116,43 @@ class Dispatcher:
         self.sender: Sender = sender or HttpSender(settings.webhook, timeout=settings.timeout_seconds)
         self.name = name or default_name()
         self.breaker = CircuitBreaker(settings.failure_threshold, settings.cool_down, settings.max_cool_down)
-        with db.connect() as conn:
+        # Its own unpooled connections: the session setting below must not leak into the pool.
+        self._engine = create_engine(
+            db.url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
+            connect_args={"connect_timeout": 10, "application_name": "booking_notify"},
+        )  # fmt: skip
+        with self._connect() as conn:
             store.load_circuit(conn, settings.webhook.endpoint, self.breaker)
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            conn = self._engine.connect()
+        except DBAPIError as exc:
+            raise translate(exc) from exc
+        try:
+            with database_errors():
+                # Everything this connection writes is recoverable by resending (the receiver
+                # dedupes by delivery id), so it need not wait for the WAL flush on each commit.
+                conn.execute(text("SET synchronous_commit = off"))
+                yield conn
+        finally:
+            conn.close()
 
     def close(self) -> None:
         self.sender.close()
+        self._engine.dispose()
+
+    def enqueue_reminders(self, lead: timedelta) -> int:
+        """Queue booking.reminder_due for confirmed bookings starting within `lead` of the clock."""
+        with self._connect() as conn:
+            return store.enqueue_reminders(conn, now=self.clock(), lead_seconds=lead.total_seconds())
 
     # ------------------------------------------------------------------ one pass
     def run_once(self, *, max_batches: int = 10_000) -> DispatchReport:
         """Deliver what is due now, batch after batch, until nothing is due or the circuit stops us."""
         report = DispatchReport()
-        with self.db.connect() as conn:
+        with self._connect() as conn:
             for _ in range(max_batches):
                 now = self.clock()
                 allowance = self.breaker.allowance(now)
@@ -140,32 +170,39 @@ class Dispatcher:
         return report
 
     def _send_batch(self, conn: Connection, rows: list[Claimed], report: DispatchReport) -> None:
-        for i, row in enumerate(rows):
-            if i and self.breaker.allowance(self.clock()) is not None:
-                # The circuit opened (or is probing) mid-batch: hand the rest back untouched.
-                store.release(conn, rows[i:], at=self.clock())
-                report.released += len(rows) - i
-                return
-            before = self.breaker.state
-            self._deliver(conn, row, report)
-            if self.breaker.state is not before:
-                store.save_circuit(conn, self.settings.webhook.endpoint, self.breaker, now=self.clock(),
-                                   dispatcher=self.name)  # fmt: skip
+        done: list[tuple[Claimed, Attempt]] = []
+        try:
+            for i, row in enumerate(rows):
+                if i and self.breaker.allowance(self.clock()) is not None:
+                    # The circuit opened (or is probing) mid-batch: hand the rest back untouched.
+                    store.release(conn, rows[i:], at=self.clock())
+                    report.released += len(rows) - i
+                    return
+                before = self.breaker.state
+                done.append((row, self._deliver(row, report)))
+                if self.breaker.state is not before:
+                    store.save_circuit(conn, self.settings.webhook.endpoint, self.breaker, now=self.clock(),
+                                       dispatcher=self.name)  # fmt: skip
+        finally:
+            # One round trip logs the whole batch. If we die before it, the rows come back when
+            # their lease ends and are resent under the same delivery id: at-least-once, never lost.
+            store.record_many(conn, done, dispatcher=self.name)
 
-    def _deliver(self, conn: Connection, row: Claimed, report: DispatchReport) -> None:
+    def _deliver(self, row: Claimed, report: DispatchReport) -> Attempt:
+        """POST one message and decide what happens to it next (logged by the caller)."""
         started = self.clock()
         result = self.sender.post(_body(row), _headers(row))
         attempt_no = row.attempts + 1
         if result.ok:
             self.breaker.record_success()
-            outcome, next_at = "delivered", started
+            outcome, next_at = "delivered", None
             report.delivered += 1
         else:
             self.breaker.record_failure(self.clock())
             s = self.settings
             too_old = started - row.created_at >= s.max_age
             if attempt_no >= s.max_attempts or too_old:
-                outcome, next_at = "dead", started
+                outcome, next_at = "dead", None
                 report.dead += 1
             else:
                 delay = backoff_delay(attempt_no, base=s.backoff_base_seconds, cap=s.backoff_cap_seconds,
@@ -173,12 +210,7 @@ class Dispatcher:
                 outcome, next_at = "retry", started + timedelta(seconds=delay)
                 report.retried += 1
             report.errors.append(result.error or "")
-        store.record(
-            conn,
-            row,
-            Attempt(started, result.duration_seconds, result.status, result.error, outcome, next_at),
-            dispatcher=self.name,
-        )
+        return Attempt(started, result.duration_seconds, result.status, result.error, outcome, next_at)
 
     # ------------------------------------------------------------------ the loop
     def run_forever(
@@ -193,12 +225,15 @@ class Dispatcher:
         last_reminders: datetime | None = None
         while not stop.is_set():
             now = self.clock()
-            if reminder_lead and (last_reminders is None or now - last_reminders >= timedelta(minutes=1)):
-                with self.db.connect() as conn:
-                    store.enqueue_reminders(conn, now=now, lead_seconds=reminder_lead.total_seconds())
-                last_reminders = now
-            report = self.run_once()
-            if on_report is not None and report.attempts:
+            try:
+                if reminder_lead and (last_reminders is None or now - last_reminders >= timedelta(minutes=1)):
+                    self.enqueue_reminders(reminder_lead)
+                    last_reminders = now
+                report = self.run_once()
+            except BookingError as exc:
+                # The database went away: nothing is lost (the rows wait in the outbox); try again.
+                report = DispatchReport(circuit=self.breaker.state, errors=[str(exc)])
+            if on_report is not None and (report.attempts or report.errors):
                 on_report(report)
             stop.wait(interval_seconds)
 

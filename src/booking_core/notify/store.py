@@ -1,4 +1,7 @@
-"""The dispatcher's writes: claim due outbox rows, log each attempt with its outcome, persist the circuit."""
+"""The dispatcher's writes: claim due outbox rows, log each attempt with its outcome, persist the circuit.
+
+Every function is one statement on an autocommit connection (the dispatcher's own).
+"""
 
 from __future__ import annotations
 
@@ -26,25 +29,15 @@ UPDATE notification_outbox o SET available_at = :lease_until
 RETURNING o.business_id, o.id, o.event_type, o.delivery_id, o.payload, o.attempts, o.created_at
 """)
 
-_LOCK = text("""
-SELECT attempts, delivered_at IS NOT NULL OR dead_at IS NOT NULL AS final FROM notification_outbox
- WHERE business_id = :b AND id = :id FOR UPDATE
-""")
-
-_LOG = text("""
+# One statement per attempt (pipelined per batch): the row lock orders it after any concurrent attempt on the same
+# message, and the deliveries trigger settles the outbox row from the logged outcome.
+_RECORD_MANY = text("""
 INSERT INTO notification_deliveries (business_id, outbox_id, attempt, delivery_id, started_at, duration_seconds,
-                                     http_status, error, outcome, dispatcher)
-VALUES (:b, :id, :attempt, :delivery_id, :started_at, :duration, :status, :error, :outcome, :dispatcher)
-""")
-
-_SETTLE = text("""
-UPDATE notification_outbox
-   SET attempts = :attempt,
-       last_error = coalesce(:error, last_error),
-       delivered_at = CASE WHEN :outcome = 'delivered' AND NOT :final THEN :now ELSE delivered_at END,
-       dead_at = CASE WHEN :outcome = 'dead' AND NOT :final THEN :now ELSE dead_at END,
-       available_at = :next_at
- WHERE business_id = :b AND id = :id
+                                     http_status, error, outcome, next_attempt_at, dispatcher)
+SELECT o.business_id, o.id, o.attempts + 1, o.delivery_id, :started_at, :duration, :status, :error, :outcome,
+       :next_at, :dispatcher
+  FROM notification_outbox o WHERE o.business_id = :b AND o.id = :id
+   FOR UPDATE
 """)
 
 _RELEASE = text("""
@@ -84,59 +77,52 @@ class Attempt:
     http_status: int | None
     error: str | None
     outcome: str  # delivered | retry | dead
-    next_at: datetime
+    next_at: datetime | None  # when a retry is due (None unless outcome is retry)
 
 
 def claim(conn: Connection, *, now: datetime, lease_until: datetime, limit: int) -> list[Claimed]:
-    """Lease up to `limit` due rows (oldest first) in one short transaction."""
-    with conn.begin():
-        rows = conn.execute(_CLAIM, {"now": now, "lease_until": lease_until, "limit": limit}).all()
+    """Lease up to `limit` due rows (oldest first) in one statement."""
+    rows = conn.execute(_CLAIM, {"now": now, "lease_until": lease_until, "limit": limit}).all()
     claimed = [Claimed(r.business_id, r.id, r.event_type, r.delivery_id, r.payload, r.attempts, r.created_at)
                for r in rows]  # fmt: skip
     return sorted(claimed, key=lambda c: (c.created_at, c.id))
 
 
-def record(conn: Connection, row: Claimed, attempt: Attempt, *, dispatcher: str) -> int:
-    """Log the attempt and settle the row in one transaction; returns the attempt number."""
-    with conn.begin():
-        locked = conn.execute(_LOCK, {"b": row.business_id, "id": row.id}).one()
-        number = locked.attempts + 1
-        conn.execute(_LOG, {
-            "b": row.business_id, "id": row.id, "attempt": number, "delivery_id": row.delivery_id,
-            "started_at": attempt.started_at, "duration": attempt.duration_seconds,
-            "status": attempt.http_status, "error": attempt.error, "outcome": attempt.outcome,
-            "dispatcher": dispatcher,
-        })  # fmt: skip
-        conn.execute(_SETTLE, {
-            "b": row.business_id, "id": row.id, "attempt": number, "error": attempt.error,
-            "outcome": attempt.outcome, "final": locked.final, "now": attempt.started_at,
-            "next_at": attempt.next_at,
-        })  # fmt: skip
-    return int(number)
+def _record_params(row: Claimed, attempt: Attempt, dispatcher: str) -> dict[str, Any]:
+    return {
+        "b": row.business_id, "id": row.id, "started_at": attempt.started_at,
+        "duration": attempt.duration_seconds, "status": attempt.http_status, "error": attempt.error,
+        "outcome": attempt.outcome, "next_at": attempt.next_at, "dispatcher": dispatcher,
+    }  # fmt: skip
+
+
+def record_many(conn: Connection, done: list[tuple[Claimed, Attempt]], *, dispatcher: str) -> None:
+    """Log a batch of attempts in one round trip (psycopg pipelines the statements)."""
+    if done:
+        conn.execute(_RECORD_MANY, [_record_params(row, attempt, dispatcher) for row, attempt in done])
 
 
 def release(conn: Connection, rows: list[Claimed], *, at: datetime) -> None:
     """Hand claimed-but-unsent rows back (the circuit opened mid-batch): due again at `at`."""
     if rows:
-        with conn.begin():
-            conn.execute(_RELEASE, [{"b": r.business_id, "id": r.id, "at": at} for r in rows])
+        conn.execute(_RELEASE, [{"b": r.business_id, "id": r.id, "at": at} for r in rows])
+
+
+_LOAD_CIRCUIT = text(
+    "SELECT state, consecutive_failures, opened_at, retry_at FROM notification_circuit WHERE endpoint = :e"
+)
 
 
 def save_circuit(conn: Connection, endpoint: str, breaker: CircuitBreaker, *, now: datetime, dispatcher: str) -> None:
-    with conn.begin():
-        conn.execute(_SAVE_CIRCUIT, {
-            "endpoint": endpoint, "state": str(breaker.state), "failures": breaker.consecutive_failures,
-            "opened_at": breaker.opened_at, "retry_at": breaker.retry_at, "now": now, "dispatcher": dispatcher,
-        })  # fmt: skip
+    conn.execute(_SAVE_CIRCUIT, {
+        "endpoint": endpoint, "state": str(breaker.state), "failures": breaker.consecutive_failures,
+        "opened_at": breaker.opened_at, "retry_at": breaker.retry_at, "now": now, "dispatcher": dispatcher,
+    })  # fmt: skip
 
 
 def load_circuit(conn: Connection, endpoint: str, breaker: CircuitBreaker) -> None:
     """Resume a persisted open circuit, so a restarted dispatcher does not hammer a receiver that is down."""
-    with conn.begin():
-        row = conn.execute(
-            text("SELECT state, consecutive_failures, opened_at, retry_at FROM notification_circuit"
-                 " WHERE endpoint = :e"), {"e": endpoint}
-        ).one_or_none()  # fmt: skip
+    row = conn.execute(_LOAD_CIRCUIT, {"e": endpoint}).one_or_none()
     if row is not None and row.state != CircuitState.CLOSED:
         breaker.state = CircuitState.OPEN
         breaker.consecutive_failures = row.consecutive_failures
@@ -145,8 +131,5 @@ def load_circuit(conn: Connection, endpoint: str, breaker: CircuitBreaker) -> No
 
 def enqueue_reminders(conn: Connection, *, now: datetime, lead_seconds: float) -> int:
     """Queue booking.reminder_due for confirmed bookings starting within the lead (idempotent)."""
-    with conn.begin():
-        n = conn.execute(
-            text("SELECT enqueue_reminders(:now, make_interval(secs => :lead))"), {"now": now, "lead": lead_seconds}
-        ).scalar_one()
-    return int(n)
+    sql = text("SELECT enqueue_reminders(:now, make_interval(secs => :lead))")
+    return int(conn.execute(sql, {"now": now, "lead": lead_seconds}).scalar_one())

@@ -88,10 +88,12 @@ CREATE TABLE notification_deliveries (
   http_status      integer CHECK (http_status BETWEEN 100 AND 599),
   error            text,
   outcome          text NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead')),
+  next_attempt_at  timestamptz,
   dispatcher       text NOT NULL,
   PRIMARY KEY (business_id, outbox_id, attempt),
   FOREIGN KEY (business_id, outbox_id) REFERENCES notification_outbox (business_id, id),
-  CHECK ((outcome = 'delivered') = (error IS NULL))
+  CHECK ((outcome = 'delivered') = (error IS NULL)),
+  CHECK ((outcome = 'retry') = (next_attempt_at IS NOT NULL))
 );
 CREATE INDEX notification_deliveries_started ON notification_deliveries (started_at);
 
@@ -137,6 +139,28 @@ CREATE TRIGGER notification_outbox_never_delete BEFORE DELETE ON notification_ou
   FOR EACH ROW EXECUTE FUNCTION refuse_delete();
 CREATE TRIGGER notification_outbox_no_truncate BEFORE TRUNCATE ON notification_outbox
   FOR EACH STATEMENT EXECUTE FUNCTION refuse_delete();
+-- Logging an attempt settles its outbox row in the same statement: attempts follow the log,
+-- so the dispatcher writes one row per attempt and the two can never disagree.
+CREATE FUNCTION notification_deliveries_settle() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE notification_outbox
+     SET attempts = NEW.attempt,
+         last_error = coalesce(NEW.error, last_error),
+         delivered_at = CASE WHEN NEW.outcome = 'delivered' AND dead_at IS NULL
+                             THEN coalesce(delivered_at, NEW.started_at) ELSE delivered_at END,
+         dead_at = CASE WHEN NEW.outcome = 'dead' AND delivered_at IS NULL
+                        THEN coalesce(dead_at, NEW.started_at) ELSE dead_at END,
+         available_at = coalesce(NEW.next_attempt_at, available_at)
+   WHERE business_id = NEW.business_id AND id = NEW.outbox_id AND attempts = NEW.attempt - 1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'attempt % of notification % is out of sequence: number attempts after the last logged one',
+      NEW.attempt, NEW.outbox_id USING ERRCODE = 'BK007';
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER notification_deliveries_settle AFTER INSERT ON notification_deliveries
+  FOR EACH ROW EXECUTE FUNCTION notification_deliveries_settle();
 CREATE TRIGGER notification_deliveries_append_only BEFORE UPDATE OR DELETE ON notification_deliveries
   FOR EACH ROW EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER notification_deliveries_no_truncate BEFORE TRUNCATE ON notification_deliveries

@@ -1,0 +1,164 @@
+"""Notification dispatcher throughput (issue 7) beside the receiver's raw capacity, measured in the same run.
+
+Run: `python -m bench.notify_bench [--messages 2000] [--repeats 3] [--batch 10 50]`.
+
+It creates `bench_notify_<random>` on the server (BOOKING_BENCH_ADMIN_URL, default the local
+postgres superuser), migrates it, books a few real bookings and fans them out into `--messages`
+outbox rows per round with outbox_enqueue() (real payloads, rendered in Europe/Berlin). A local
+receiver runs in its own process (http.server, HTTP/1.1 keep-alive, answers 200 at once). Each
+round, in rotating order:
+  raw         a plain loop of POSTs of the same bodies over one kept-alive http.client
+              connection: the receiver's capacity from this client, the reference
+  dispatcher  Dispatcher.run_once() at each --batch size until the outbox is drained: claim
+              (SKIP LOCKED), POST with Idempotency-Key, log the attempt, settle the row
+and prints messages/s (median over rounds) and the ratio dispatcher / raw. Nothing asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+
+ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def serve(port_queue: Any) -> None:
+    """The receiver process: 200 for every POST, keep-alive."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    port_queue.put(server.server_address[1])
+    server.serve_forever()
+
+
+def create_database() -> str:
+    from tests.conftest import MONDAY
+    from tests.factories import Shop
+
+    from booking_core import connect
+
+    name = f"bench_notify_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    with connect(url) as system:
+        shop = Shop.create(system, now=MONDAY, capacity=100, customers=20, timezone="Europe/Berlin")
+        slot = shop.first_slot()
+        for i in range(20):
+            shop.book(slot, party=1, customer=i)
+    return url
+
+
+def enqueue(url: str, messages: int) -> list[bytes]:
+    """Fan the bookings out into `messages` pending outbox rows; returns their bodies (for the raw loop)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT outbox_enqueue(b.business_id, 'booking.confirmed', b.id, jsonb_build_object('bench', g))"
+            " FROM generate_series(1, %s) g JOIN LATERAL (SELECT business_id, id FROM bookings"
+            " ORDER BY id OFFSET (g %% 20) LIMIT 1) b ON true",
+            (messages,),
+        )
+        rows = conn.execute("SELECT payload FROM notification_outbox WHERE delivered_at IS NULL").fetchall()
+    return [json.dumps(r[0], sort_keys=True, separators=(",", ":")).encode() for r in rows]
+
+
+def raw_loop(port: int, bodies: list[bytes]) -> float:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    started = time.perf_counter()
+    for body in bodies:
+        conn.request("POST", "/hook", body=body, headers={"Content-Type": "application/json",
+                                                         "Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
+        conn.getresponse().read()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(bodies) / elapsed
+
+
+def dispatcher_run(url: str, port: int, batch: int, messages: int) -> float:
+    from booking_core.adapters.db import Database
+    from booking_core.notify import Dispatcher, DispatchSettings, parse_webhook
+
+    db = Database(url)
+    dispatcher = Dispatcher(db, DispatchSettings(parse_webhook(f"http://127.0.0.1:{port}/hook"), batch_size=batch))
+    started = time.perf_counter()
+    report = dispatcher.run_once()
+    elapsed = time.perf_counter() - started
+    dispatcher.close()
+    db.dispose()
+    if report.delivered != messages:
+        raise SystemExit(f"dispatcher delivered {report.delivered} of {messages}: {report.summary()}")
+    return messages / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    args = parser.parse_args()
+
+    ctx = mp.get_context("spawn")
+    ports: Any = ctx.Queue()
+    receiver = ctx.Process(target=serve, args=(ports,), daemon=True)
+    receiver.start()
+    port = int(ports.get(timeout=30))
+    url = create_database()
+    dispatcher_run(url, port, 50, 20)  # the bookings' own confirmations; also warms both sides up
+    results: dict[str, list[float]] = {"raw": [], **{f"dispatcher batch {b}": [] for b in args.batch}}
+    try:
+        for round_no in range(args.repeats):
+            order = list(results)
+            order = order[round_no % len(order) :] + order[: round_no % len(order)]
+            for name in order:
+                bodies = enqueue(url, args.messages)
+                if name == "raw":
+                    rate = raw_loop(port, bodies)
+                    dispatcher_run(url, port, 50, args.messages)  # drain the rows enqueued for this round
+                else:
+                    rate = dispatcher_run(url, port, int(name.rsplit(" ", 1)[1]), args.messages)
+                results[name].append(rate)
+                print(f"round {round_no + 1} {name:<22} {rate:8.0f} messages/s", flush=True)
+    finally:
+        receiver.terminate()
+        if not args.keep:
+            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    report(results, args)
+
+
+def report(results: dict[str, list[float]], args: argparse.Namespace) -> None:
+    raw = statistics.median(results["raw"])
+    when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    print(f"\n{when}, {args.messages} messages x {args.repeats} rounds, cpus={os.cpu_count()}")
+    print("| what | messages/s (median) | ratio to raw POST loop |\n|---|---|---|")
+    for name, rates in results.items():
+        med = statistics.median(rates)
+        print(f"| {name} | {med:.0f} | {med / raw:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
