@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from datetime import timedelta
 
 from booking_core.notify import CircuitBreaker, CircuitState, Dispatcher, backoff_delay
@@ -176,3 +177,21 @@ def test_the_circuit_breaker_walks_closed_open_half_open_closed() -> None:
     assert (breaker.allowance(t0 + timedelta(seconds=10)), breaker.state) == (1, CircuitState.HALF_OPEN)
     breaker.record_success()
     assert (breaker.state, breaker.consecutive_failures) == (CircuitState.CLOSED, 0)
+
+
+def test_two_dispatchers_running_at_once_send_each_message_once(
+    notify_db: NotifyDb, receiver: Receiver, make_dispatcher: MakeDispatcher
+) -> None:
+    ids = book_some(notify_db, 30)
+    first, second = make_dispatcher(batch_size=3), make_dispatcher(batch_size=3)
+    running = [d.start_in_thread(interval_seconds=0.02) for d in (first, second)]
+    for _ in range(3000):  # a bound, not a timing: wait for the drain
+        if not pending(first):
+            break
+        threading.Event().wait(0.02)
+    for thread, stop in running:
+        stop.set()
+        thread.join(timeout=30)
+    assert set(receiver.processed) == ids
+    assert len(receiver.raw) == len(ids)  # SKIP LOCKED: no message was claimed by both
+    assert notify_db.rows("SELECT DISTINCT attempts FROM notification_outbox") == [(1,)]
