@@ -11,7 +11,12 @@ round, in rotating order:
               connection: the receiver's capacity from this client, the reference
   dispatcher  Dispatcher.run_once() at each --batch size until the outbox is drained: claim
               (SKIP LOCKED), POST with Idempotency-Key, log the attempt, settle the row
-and prints messages/s (median over rounds) and the ratio dispatcher / raw. Nothing asserts a time.
+and prints messages/s (median over rounds) and the ratio dispatcher / raw.
+
+Then the booking side (`--bookings N`, 0 to skip): what writing the outbox row in the booking's
+own statement costs. One client books N seats one by one with BookingSystem.book(), with the
+bookings_outbox trigger enabled and disabled (ALTER TABLE ... DISABLE TRIGGER, superuser),
+alternating, and prints bookings/s for each and the ratio. Nothing asserts a time.
 """
 
 from __future__ import annotations
@@ -117,7 +122,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--batch", type=int, nargs="+", default=[10, 25, 50])
+    parser.add_argument("--bookings", type=int, default=500, help="bookings per booking-cost round (0 = skip)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
 
@@ -142,12 +148,40 @@ def main() -> None:
                     rate = dispatcher_run(url, port, int(name.rsplit(" ", 1)[1]), args.messages)
                 results[name].append(rate)
                 print(f"round {round_no + 1} {name:<22} {rate:8.0f} messages/s", flush=True)
+        report(results, args)
+        if args.bookings:
+            booking_cost(url, args.bookings, args.repeats)
     finally:
         receiver.terminate()
         if not args.keep:
             with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    report(results, args)
+
+
+def booking_cost(url: str, bookings: int, repeats: int) -> None:
+    from tests.conftest import MONDAY
+    from tests.factories import Shop
+
+    from booking_core import connect
+
+    rates: dict[str, list[float]] = {"trigger on": [], "trigger off": []}
+    with connect(url, migrate=False) as system:
+        shop = Shop.create(system, now=MONDAY, capacity=10_000, customers=1, max_party_size=1)
+        slots = shop.slots(days=28)
+        for round_no in range(repeats):
+            for name in list(rates) if round_no % 2 == 0 else list(reversed(rates)):
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(f"ALTER TABLE bookings {'ENABLE' if name == 'trigger on' else 'DISABLE'}"
+                                 " TRIGGER bookings_outbox")  # fmt: skip
+                started = time.perf_counter()
+                for i in range(bookings):
+                    shop.book(slots[i % len(slots)], party=1)
+                rates[name].append(bookings / (time.perf_counter() - started))
+                print(f"round {round_no + 1} booking, {name:<12} {rates[name][-1]:8.0f} bookings/s", flush=True)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE bookings ENABLE TRIGGER bookings_outbox")
+    on, off = statistics.median(rates["trigger on"]), statistics.median(rates["trigger off"])
+    print(f"| booking, outbox trigger on | {on:.0f} bookings/s | {on / off:.2f} of trigger off ({off:.0f}/s) |")
 
 
 def report(results: dict[str, list[float]], args: argparse.Namespace) -> None:

@@ -54,7 +54,7 @@ def notify(
     once: Annotated[bool, typer.Option("--once", help="Deliver what is due now, then exit.")] = False,
     interval: Annotated[str, typer.Option(help="Pause between passes.")] = "1s",
     timeout: Annotated[str, typer.Option(help="Per-request timeout (connect and each read).")] = "5s",
-    batch: Annotated[int, typer.Option(help="Rows claimed per batch.")] = 10,
+    batch: Annotated[int, typer.Option(help="Rows claimed per batch.")] = 25,
     max_attempts: Annotated[int, typer.Option(help="Attempts before a message is dead.")] = 25,
     max_age: Annotated[str, typer.Option(help="Age after which a failing message is dead.")] = "72h",
     reminders: Annotated[str, typer.Option(help="Queue reminders this long before a slot (0 = off).")] = "24h",

@@ -52,7 +52,7 @@ class DispatchSettings:
 
     webhook: Webhook
     timeout_seconds: float = 5.0
-    batch_size: int = 10
+    batch_size: int = 25
     max_attempts: int = 25
     max_age: timedelta = timedelta(hours=72)
     backoff_base_seconds: float = 2.0

@@ -271,6 +271,10 @@ END $$;
 CREATE TRIGGER time_slots_outbox AFTER UPDATE OF is_legacy ON time_slots
   FOR EACH ROW WHEN (NEW.is_legacy AND NOT OLD.is_legacy) EXECUTE FUNCTION time_slots_outbox();
 
+-- enqueue_reminders runs every minute: find the window's slots by time across businesses,
+-- then their bookings (bookings_slot), instead of scanning every booking.
+CREATE INDEX time_slots_starts_for_reminders ON time_slots (starts_at);
+
 -- Queue booking.reminder_due for every confirmed booking whose slot starts in (now, now + lead];
 -- safe to run repeatedly and concurrently (the partial unique index skips repeats). Returns
 -- how many reminders were queued by this call.
