@@ -18,7 +18,7 @@ from booking_core import BookingSystem, connect
 from booking_core.notify import Dispatcher, DispatchSettings, parse_webhook
 from tests.conftest import create_database, drop_database
 
-CLIENT_TIMEOUT = 0.25  # seconds; the receiver's "slow" mode sleeps past it
+CLIENT_TIMEOUT = 1.0  # seconds; the receiver's "slow" mode sleeps past it (generous: the machine is shared)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -103,9 +103,13 @@ class Receiver:
 
 @dataclass
 class Clock:
-    """The dispatcher's injected clock: starts a little after the real now, moves only when told."""
+    """The dispatcher's injected clock: starts ahead of the real now, moves only when told.
 
-    now: datetime = field(default_factory=lambda: datetime.now(UTC) + timedelta(seconds=1))
+    Ahead by ten minutes so that rows the test writes after creating it (available_at = the
+    database's now()) are already due on the first pass, however slow the machine is.
+    """
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC) + timedelta(minutes=10))
 
     def __call__(self) -> datetime:
         return self.now

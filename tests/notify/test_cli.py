@@ -67,6 +67,13 @@ def test_notify_once_delivers_the_backlog_and_exits_0(notify_db: NotifyDb, recei
     assert set(receiver.processed) == ids
 
 
+def test_notify_once_with_several_workers_delivers_each_message_once(notify_db: NotifyDb, receiver: Receiver) -> None:
+    ids = book_some(notify_db, 9)
+    done = booking(notify_db.url, "notify", "--webhook", receiver.url, "--once", "--workers", "3", "--batch", "2")
+    assert done.returncode == 0, done.stderr
+    assert set(receiver.processed) == ids and len(receiver.raw) == 9
+
+
 def test_notify_once_exits_1_when_messages_are_left_to_retry(notify_db: NotifyDb, receiver: Receiver) -> None:
     book_some(notify_db, 1)
     receiver.mode = "fail"

@@ -58,6 +58,7 @@ def notify(
     max_attempts: Annotated[int, typer.Option(help="Attempts before a message is dead.")] = 25,
     max_age: Annotated[str, typer.Option(help="Age after which a failing message is dead.")] = "72h",
     reminders: Annotated[str, typer.Option(help="Queue reminders this long before a slot (0 = off).")] = "24h",
+    workers: Annotated[int, typer.Option(help="Concurrent senders in this process (one shared circuit).")] = 1,
 ) -> None:
     """Deliver the notification outbox to a webhook: backoff with jitter, circuit breaker, delivery log."""
     from booking_core.notify.dispatcher import Dispatcher, DispatchSettings
@@ -65,6 +66,8 @@ def notify(
 
     if not webhook:
         raise InvalidInput("no webhook: pass --webhook URL or set BOOKING_WEBHOOK_URL")
+    if not 1 <= workers <= 64:
+        raise InvalidInput(f"--workers {workers} is out of range: use 1 to 64")
     settings = DispatchSettings(
         parse_webhook(webhook),
         timeout_seconds=parse_duration(timeout, name="--timeout").total_seconds(),
@@ -76,22 +79,25 @@ def notify(
     lead = parse_duration(reminders, name="--reminders", allow_zero=True) or None
     db = open_database()
     db.require_migrated()
-    dispatcher = Dispatcher(db, settings)
+    dispatchers = Dispatcher(db, settings).workers(workers)
     try:
         if once:
-            _run_once(dispatcher, lead)
+            _run_once(dispatchers, lead)
         else:
-            _run_forever(dispatcher, pause, lead)
+            _run_forever(dispatchers, pause, lead)
     finally:
-        dispatcher.close()
+        for d in dispatchers:
+            d.close()
         db.dispose()
 
 
-def _run_once(dispatcher: Any, lead: timedelta | None) -> None:
+def _run_once(dispatchers: list[Any], lead: timedelta | None) -> None:
+    from booking_core.notify.dispatcher import run_once_together
+
     if lead:
-        dispatcher.enqueue_reminders(lead)
-    report = dispatcher.run_once()
-    typer.echo(f"{dispatcher.settings.webhook.endpoint}: {report.summary()}")
+        dispatchers[0].enqueue_reminders(lead)
+    report = run_once_together(dispatchers) if len(dispatchers) > 1 else dispatchers[0].run_once()
+    typer.echo(f"{dispatchers[0].settings.webhook.endpoint}: {report.summary()}")
     if report.retried or report.dead or report.circuit != "closed":
         raise typer.Exit(EXIT_PROBLEM)
 
@@ -100,15 +106,28 @@ def _print_report(report: Any) -> None:
     typer.echo(report.summary() + (f" (database: {report.errors[-1]})" if not report.attempts else ""))
 
 
-def _run_forever(dispatcher: Any, pause: float, lead: timedelta | None) -> None:
+def _run_forever(dispatchers: list[Any], pause: float, lead: timedelta | None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    typer.echo(f"delivering to {dispatcher.settings.webhook.endpoint} as {dispatcher.name} (Ctrl-C to stop)")
+    first = dispatchers[0]
+    typer.echo(f"delivering to {first.settings.webhook.endpoint} as {first.name}"
+               f" with {len(dispatchers)} worker(s) (Ctrl-C to stop)")  # fmt: skip
+    threads = [
+        threading.Thread(target=d.run_forever, name=d.name, daemon=True, kwargs={
+            "interval_seconds": pause, "stop": stop, "on_report": _print_report,
+            "reminder_lead": lead if d is first else None,  # one worker queues the reminders
+        })
+        for d in dispatchers
+    ]  # fmt: skip
+    for t in threads:
+        t.start()
     try:
-        dispatcher.run_forever(interval_seconds=pause, stop=stop, reminder_lead=lead,
-                               on_report=_print_report)  # fmt: skip
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         stop.set()
+    for t in threads:
+        t.join(timeout=30)
 
 
 @friendly

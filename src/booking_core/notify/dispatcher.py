@@ -108,6 +108,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         sender: Sender | None = None,
         name: str | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -115,7 +116,7 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.sender: Sender = sender or HttpSender(settings.webhook, timeout=settings.timeout_seconds)
         self.name = name or default_name()
-        self.breaker = CircuitBreaker(settings.failure_threshold, settings.cool_down, settings.max_cool_down)
+        self.breaker = breaker or CircuitBreaker(settings.failure_threshold, settings.cool_down, settings.max_cool_down)
         # Its own unpooled connections: the session setting below must not leak into the pool.
         self._engine = create_engine(
             db.url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
@@ -161,6 +162,8 @@ class Dispatcher:
                 limit = self.settings.batch_size if allowance is None else allowance
                 rows = store.claim(conn, now=now, lease_until=now + self.settings.lease, limit=limit)
                 if not rows:
+                    if allowance == 1:
+                        self.breaker.return_probe()
                     break
                 report.batches += 1
                 self._send_batch(conn, rows, report)
@@ -168,6 +171,16 @@ class Dispatcher:
             store.save_circuit(conn, self.settings.webhook.endpoint, self.breaker, now=self.clock(),
                                dispatcher=self.name)  # fmt: skip
         return report
+
+    def workers(self, count: int) -> list[Dispatcher]:
+        """This dispatcher and count-1 siblings: own connections and senders, one shared breaker."""
+        siblings = [
+            Dispatcher(
+                self.db, self.settings, clock=self.clock, rng=self.rng, name=f"{self.name}/{i}", breaker=self.breaker
+            )
+            for i in range(1, count)
+        ]
+        return [self, *siblings]
 
     def _send_batch(self, conn: Connection, rows: list[Claimed], report: DispatchReport) -> None:
         done: list[tuple[Claimed, Attempt]] = []
@@ -249,6 +262,35 @@ class Dispatcher:
         )
         thread.start()
         return thread, stop
+
+
+def run_once_together(dispatchers: list[Dispatcher]) -> DispatchReport:
+    """One pass of each worker at the same time (SKIP LOCKED shares the rows out); the summed report."""
+    reports: list[DispatchReport] = []
+    failures: list[BaseException] = []
+
+    def one(d: Dispatcher) -> None:
+        try:
+            reports.append(d.run_once())
+        except BaseException as exc:  # re-raised in the caller's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=one, args=(d,), name=d.name) for d in dispatchers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
+    total = DispatchReport(circuit=dispatchers[0].breaker.state)
+    for r in reports:
+        total.delivered += r.delivered
+        total.retried += r.retried
+        total.dead += r.dead
+        total.released += r.released
+        total.batches += r.batches
+        total.errors += r.errors
+    return total
 
 
 def _body(row: Claimed) -> bytes:
