@@ -10,7 +10,9 @@ round, in rotating order:
   raw         a plain loop of POSTs of the same bodies over one kept-alive http.client
               connection: the receiver's capacity from this client, the reference
   dispatcher  Dispatcher.run_once() at each --batch size until the outbox is drained: claim
-              (SKIP LOCKED), POST with Idempotency-Key, log the attempt, settle the row
+              (SKIP LOCKED), POST with Idempotency-Key, log the batch's attempts in one round
+              trip (the trigger settles the rows); and batch 25 with --workers threads
+              (`booking notify --workers`), each with its own connection and HTTP connection
 and prints messages/s (median over rounds) and the ratio dispatcher / raw.
 
 Then the booking side (`--bookings N`, 0 to skip): what writing the outbox row in the booking's
@@ -102,16 +104,19 @@ def raw_loop(port: int, bodies: list[bytes]) -> float:
     return len(bodies) / elapsed
 
 
-def dispatcher_run(url: str, port: int, batch: int, messages: int) -> float:
+def dispatcher_run(url: str, port: int, batch: int, messages: int, workers: int = 1) -> float:
     from booking_core.adapters.db import Database
     from booking_core.notify import Dispatcher, DispatchSettings, parse_webhook
+    from booking_core.notify.dispatcher import run_once_together
 
     db = Database(url)
-    dispatcher = Dispatcher(db, DispatchSettings(parse_webhook(f"http://127.0.0.1:{port}/hook"), batch_size=batch))
+    settings = DispatchSettings(parse_webhook(f"http://127.0.0.1:{port}/hook"), batch_size=batch)
+    dispatchers = Dispatcher(db, settings).workers(workers)
     started = time.perf_counter()
-    report = dispatcher.run_once()
+    report = run_once_together(dispatchers) if workers > 1 else dispatchers[0].run_once()
     elapsed = time.perf_counter() - started
-    dispatcher.close()
+    for d in dispatchers:
+        d.close()
     db.dispose()
     if report.delivered != messages:
         raise SystemExit(f"dispatcher delivered {report.delivered} of {messages}: {report.summary()}")
@@ -123,6 +128,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, nargs="+", default=[10, 25, 50])
+    parser.add_argument("--workers", type=int, default=4, help="also run batch 25 with this many workers (0 = skip)")
     parser.add_argument("--bookings", type=int, default=500, help="bookings per booking-cost round (0 = skip)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
@@ -135,6 +141,8 @@ def main() -> None:
     url = create_database()
     dispatcher_run(url, port, 50, 20)  # the bookings' own confirmations; also warms both sides up
     results: dict[str, list[float]] = {"raw": [], **{f"dispatcher batch {b}": [] for b in args.batch}}
+    if args.workers > 1:
+        results[f"dispatcher batch 25 x{args.workers} workers"] = []
     try:
         for round_no in range(args.repeats):
             order = list(results)
@@ -144,10 +152,12 @@ def main() -> None:
                 if name == "raw":
                     rate = raw_loop(port, bodies)
                     dispatcher_run(url, port, 50, args.messages)  # drain the rows enqueued for this round
+                elif name.endswith("workers"):
+                    rate = dispatcher_run(url, port, 25, args.messages, workers=args.workers)
                 else:
                     rate = dispatcher_run(url, port, int(name.rsplit(" ", 1)[1]), args.messages)
                 results[name].append(rate)
-                print(f"round {round_no + 1} {name:<22} {rate:8.0f} messages/s", flush=True)
+                print(f"round {round_no + 1} {name:<32} {rate:8.0f} messages/s", flush=True)
         report(results, args)
         if args.bookings:
             booking_cost(url, args.bookings, args.repeats)
