@@ -1,0 +1,310 @@
+-- The transactional outbox: every booking event a customer should hear about is written
+-- here by a trigger, in the same transaction as the change, so a committed change always
+-- has its notification and a rolled-back one never does. A dispatcher (booking_core.notify)
+-- delivers the rows to a webhook; every attempt is logged in notification_deliveries.
+--
+-- Times in payloads are rendered in the business's timezone when the event is written,
+-- so the receiver (e.g. a Make.com scenario) never has to guess a zone.
+
+-- ---------------------------------------------------------------- rendering helpers
+-- A timestamptz as local ISO 8601 with its UTC offset in zone tz: 2030-01-10T14:00:00+01:00.
+CREATE FUNCTION outbox_local_iso(ts timestamptz, tz text) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT to_char(ts AT TIME ZONE tz, 'YYYY-MM-DD"T"HH24:MI:SS')
+         || CASE WHEN o.s < 0 THEN '-' ELSE '+' END
+         || lpad((abs(o.s) / 3600)::text, 2, '0') || ':' || lpad((abs(o.s) % 3600 / 60)::text, 2, '0')
+    FROM (SELECT extract(epoch FROM (ts AT TIME ZONE tz) - (ts AT TIME ZONE 'UTC'))::integer AS s) o
+$$;
+
+-- A time-ordered id (UUIDv7), like the library's new_id(), for rows written by triggers.
+CREATE FUNCTION outbox_uuid7() RETURNS uuid
+LANGUAGE sql VOLATILE AS $$
+  SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+           PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+           FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid
+$$;
+
+CREATE FUNCTION outbox_slot_json(p_business uuid, p_slot uuid, tz text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+           'id', ts.id,
+           'starts_at', outbox_local_iso(ts.starts_at, tz),
+           'ends_at', outbox_local_iso(ts.ends_at, tz),
+           'timezone', tz,
+           'local_date', ts.local_date,
+           'local_time', to_char(ts.local_start, 'HH24:MI'),
+           'starts_at_utc', to_char(ts.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           'service', sv.name,
+           'resource', rs.name,
+           'is_legacy', ts.is_legacy)
+    FROM time_slots ts
+    JOIN services sv ON sv.business_id = ts.business_id AND sv.id = ts.service_id
+    JOIN resources rs ON rs.business_id = ts.business_id AND rs.id = ts.resource_id
+   WHERE ts.business_id = p_business AND ts.id = p_slot
+$$;
+
+-- ---------------------------------------------------------------- tables
+CREATE TABLE notification_outbox (
+  business_id  uuid NOT NULL REFERENCES businesses (id),
+  id           uuid NOT NULL DEFAULT outbox_uuid7(),
+  event_type   text NOT NULL CHECK (event_type IN (
+                 'booking.confirmed', 'booking.cancelled', 'booking.rescheduled', 'booking.reminder_due',
+                 'waitlist.offer', 'schedule.booking_affected')),
+  booking_id   uuid,
+  payload      jsonb NOT NULL CHECK (jsonb_typeof(payload) = 'object'),
+  -- Sent as the Idempotency-Key header and in the body: a receiver that honours it sees each event once.
+  delivery_id  uuid NOT NULL DEFAULT gen_random_uuid(),
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  -- Wall-clock time of the next attempt (the dispatcher's clock, not the booking's event time).
+  available_at timestamptz NOT NULL DEFAULT now(),
+  attempts     integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  last_error   text,
+  delivered_at timestamptz,
+  dead_at      timestamptz,
+  PRIMARY KEY (business_id, id),
+  UNIQUE (business_id, delivery_id),
+  FOREIGN KEY (business_id, booking_id) REFERENCES bookings (business_id, id),
+  CHECK (delivered_at IS NULL OR dead_at IS NULL)
+);
+-- The dispatcher's claim: due rows in order, pending ones only.
+CREATE INDEX notification_outbox_due ON notification_outbox (available_at, id)
+  WHERE delivered_at IS NULL AND dead_at IS NULL;
+CREATE INDEX notification_outbox_booking ON notification_outbox (business_id, booking_id);
+CREATE INDEX notification_outbox_dead ON notification_outbox (dead_at) WHERE dead_at IS NOT NULL;
+-- One reminder per booking and slot: enqueue_reminders can run any number of times (and a
+-- rescheduled booking gets a reminder for its new slot).
+CREATE UNIQUE INDEX notification_outbox_one_reminder
+  ON notification_outbox (business_id, booking_id, event_type, (payload #>> '{slot,id}'))
+  WHERE event_type = 'booking.reminder_due';
+
+-- One row per attempt, never changed: the delivery log.
+CREATE TABLE notification_deliveries (
+  business_id      uuid NOT NULL,
+  outbox_id        uuid NOT NULL,
+  attempt          integer NOT NULL CHECK (attempt > 0),
+  delivery_id      uuid NOT NULL,
+  started_at       timestamptz NOT NULL,
+  duration_seconds double precision NOT NULL CHECK (duration_seconds >= 0),
+  http_status      integer CHECK (http_status BETWEEN 100 AND 599),
+  error            text,
+  outcome          text NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead')),
+  next_attempt_at  timestamptz,
+  dispatcher       text NOT NULL,
+  PRIMARY KEY (business_id, outbox_id, attempt),
+  FOREIGN KEY (business_id, outbox_id) REFERENCES notification_outbox (business_id, id),
+  CHECK ((outcome = 'delivered') = (error IS NULL)),
+  CHECK ((outcome = 'retry') = (next_attempt_at IS NOT NULL))
+);
+CREATE INDEX notification_deliveries_started ON notification_deliveries (started_at);
+
+-- The dispatcher's circuit breaker per endpoint (scheme://host:port, never the secret path),
+-- so `booking health` in another process can report it and a restarted dispatcher resumes it.
+CREATE TABLE notification_circuit (
+  endpoint             text PRIMARY KEY,
+  state                text NOT NULL CHECK (state IN ('closed', 'open', 'half_open')),
+  consecutive_failures integer NOT NULL CHECK (consecutive_failures >= 0),
+  opened_at            timestamptz,
+  retry_at             timestamptz,
+  updated_at           timestamptz NOT NULL,
+  dispatcher           text NOT NULL
+);
+
+-- ---------------------------------------------------------------- guards
+-- An outbox row's event never changes; only its delivery bookkeeping moves, attempts go up
+-- one at a time with a logged delivery, and delivered/dead are final.
+CREATE FUNCTION notification_outbox_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF (NEW.business_id, NEW.id, NEW.event_type, NEW.booking_id, NEW.payload, NEW.delivery_id, NEW.created_at)
+     IS DISTINCT FROM
+     (OLD.business_id, OLD.id, OLD.event_type, OLD.booking_id, OLD.payload, OLD.delivery_id, OLD.created_at) THEN
+    RAISE EXCEPTION 'a notification''s event, payload and delivery id never change: enqueue a new notification'
+      USING ERRCODE = 'BK007';
+  END IF;
+  IF (OLD.delivered_at IS NOT NULL AND NEW.delivered_at IS DISTINCT FROM OLD.delivered_at)
+     OR (OLD.dead_at IS NOT NULL AND NEW.dead_at IS DISTINCT FROM OLD.dead_at) THEN
+    RAISE EXCEPTION 'notification % is already delivered or dead: that is final', OLD.id USING ERRCODE = 'BK007';
+  END IF;
+  IF NEW.attempts <> OLD.attempts AND (NEW.attempts <> OLD.attempts + 1 OR NOT EXISTS (
+       SELECT 1 FROM notification_deliveries d
+        WHERE d.business_id = NEW.business_id AND d.outbox_id = NEW.id AND d.attempt = NEW.attempts)) THEN
+    RAISE EXCEPTION 'notification attempts go up by one with a logged delivery: log the attempt in notification_deliveries'
+      USING ERRCODE = 'BK007';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER notification_outbox_guard BEFORE UPDATE ON notification_outbox
+  FOR EACH ROW EXECUTE FUNCTION notification_outbox_guard();
+CREATE TRIGGER notification_outbox_never_delete BEFORE DELETE ON notification_outbox
+  FOR EACH ROW EXECUTE FUNCTION refuse_delete();
+CREATE TRIGGER notification_outbox_no_truncate BEFORE TRUNCATE ON notification_outbox
+  FOR EACH STATEMENT EXECUTE FUNCTION refuse_delete();
+-- Logging an attempt settles its outbox row in the same statement: attempts follow the log,
+-- so the dispatcher writes one row per attempt and the two can never disagree.
+CREATE FUNCTION notification_deliveries_settle() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE notification_outbox
+     SET attempts = NEW.attempt,
+         last_error = coalesce(NEW.error, last_error),
+         delivered_at = CASE WHEN NEW.outcome = 'delivered' AND dead_at IS NULL
+                             THEN coalesce(delivered_at, NEW.started_at) ELSE delivered_at END,
+         dead_at = CASE WHEN NEW.outcome = 'dead' AND delivered_at IS NULL
+                        THEN coalesce(dead_at, NEW.started_at) ELSE dead_at END,
+         available_at = coalesce(NEW.next_attempt_at, available_at)
+   WHERE business_id = NEW.business_id AND id = NEW.outbox_id AND attempts = NEW.attempt - 1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'attempt % of notification % is out of sequence: number attempts after the last logged one',
+      NEW.attempt, NEW.outbox_id USING ERRCODE = 'BK007';
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER notification_deliveries_settle AFTER INSERT ON notification_deliveries
+  FOR EACH ROW EXECUTE FUNCTION notification_deliveries_settle();
+CREATE TRIGGER notification_deliveries_append_only BEFORE UPDATE OR DELETE ON notification_deliveries
+  FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER notification_deliveries_no_truncate BEFORE TRUNCATE ON notification_deliveries
+  FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+
+-- ---------------------------------------------------------------- enqueue
+-- Render an event's payload (business, booking, customer, party, slot in local time) and
+-- write it to the outbox; returns the outbox id (NULL when a reminder was already queued).
+CREATE FUNCTION outbox_enqueue(p_business uuid, p_event text, p_booking uuid, p_extra jsonb)
+RETURNS uuid
+LANGUAGE plpgsql AS $$
+DECLARE
+  biz      businesses;
+  bk       bookings;
+  cust     customers;
+  v_id     uuid := outbox_uuid7();
+  v_deliv  uuid := gen_random_uuid();
+  v_payload jsonb;
+  inserted uuid;
+BEGIN
+  SELECT * INTO biz FROM businesses WHERE id = p_business;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'business % does not exist: notifications belong to a business', p_business
+      USING ERRCODE = '23503';
+  END IF;
+  v_payload := jsonb_build_object(
+    'delivery_id', v_deliv,
+    'event', p_event,
+    'occurred_at', outbox_local_iso(booking_ctx_occurred_at(), biz.timezone),
+    'business', jsonb_build_object('id', biz.id, 'name', biz.name, 'timezone', biz.timezone));
+  IF p_booking IS NOT NULL THEN
+    SELECT * INTO bk FROM bookings WHERE business_id = p_business AND id = p_booking;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'booking % does not exist in business %', p_booking, p_business USING ERRCODE = '23503';
+    END IF;
+    SELECT * INTO cust FROM customers WHERE business_id = p_business AND id = bk.customer_id;
+    v_payload := v_payload || jsonb_build_object(
+      'booking', jsonb_build_object('id', bk.id, 'status', bk.status, 'party_size', bk.party_size,
+                                    'version', bk.version, 'amount', bk.amount::text, 'currency', bk.currency,
+                                    'payment_method', bk.payment_method, 'payment_status', bk.payment_status,
+                                    'cancellation_token', bk.cancellation_token),
+      'customer', jsonb_build_object('id', cust.id, 'name', cust.name, 'email', cust.email),
+      'party_size', bk.party_size,
+      'slot', outbox_slot_json(p_business, bk.slot_id, biz.timezone));
+  END IF;
+  IF booking_ctx('reason') IS NOT NULL THEN
+    v_payload := v_payload || jsonb_build_object('reason', booking_ctx('reason'));
+  END IF;
+  v_payload := v_payload || coalesce(p_extra, '{}'::jsonb);
+  INSERT INTO notification_outbox (business_id, id, event_type, booking_id, payload, delivery_id)
+  VALUES (p_business, v_id, p_event, p_booking, v_payload, v_deliv)
+  ON CONFLICT (business_id, booking_id, event_type, (payload #>> '{slot,id}'))
+    WHERE event_type = 'booking.reminder_due' DO NOTHING
+  RETURNING id INTO inserted;
+  RETURN inserted;
+END $$;
+
+-- Booking events, in the booking's own statement (AFTER: the row and its seats are final).
+CREATE FUNCTION bookings_outbox() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE tz text;
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    IF NEW.status = 'confirmed' THEN
+      PERFORM outbox_enqueue(NEW.business_id, 'booking.confirmed', NEW.id, NULL);
+    END IF;
+    RETURN NULL;
+  END IF;
+  IF NEW.status <> OLD.status THEN
+    IF OLD.status = 'draft' AND NEW.status = 'confirmed' THEN
+      PERFORM outbox_enqueue(NEW.business_id, 'booking.confirmed', NEW.id, NULL);
+    ELSIF NEW.status = 'cancelled' THEN
+      PERFORM outbox_enqueue(NEW.business_id, 'booking.cancelled', NEW.id,
+                             jsonb_build_object('previous_status', OLD.status));
+    END IF;
+  END IF;
+  IF NEW.slot_id <> OLD.slot_id THEN
+    SELECT timezone INTO tz FROM businesses WHERE id = NEW.business_id;
+    PERFORM outbox_enqueue(NEW.business_id, 'booking.rescheduled', NEW.id,
+                           jsonb_build_object('previous_slot', outbox_slot_json(OLD.business_id, OLD.slot_id, tz)));
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER bookings_outbox AFTER INSERT OR UPDATE OF status, slot_id ON bookings
+  FOR EACH ROW EXECUTE FUNCTION bookings_outbox();
+
+-- A slot leaving the schedule (publish of a version without it) affects every draft or
+-- confirmed booking still ahead on it: tell each customer, in the publish transaction.
+CREATE FUNCTION time_slots_outbox() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+BEGIN
+  IF NEW.starts_at <= booking_ctx_occurred_at() THEN
+    RETURN NULL;
+  END IF;
+  FOR r IN
+    SELECT id FROM bookings
+     WHERE business_id = NEW.business_id AND slot_id = NEW.id AND status IN ('draft', 'confirmed')
+     ORDER BY id
+  LOOP
+    PERFORM outbox_enqueue(NEW.business_id, 'schedule.booking_affected', r.id,
+                           jsonb_build_object('change', 'slot_removed_from_schedule',
+                                              'schedule_version_id', NEW.schedule_version_id));
+  END LOOP;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER time_slots_outbox AFTER UPDATE OF is_legacy ON time_slots
+  FOR EACH ROW WHEN (NEW.is_legacy AND NOT OLD.is_legacy) EXECUTE FUNCTION time_slots_outbox();
+
+-- enqueue_reminders runs every minute: find the window's slots by time across businesses,
+-- then their bookings (bookings_slot), instead of scanning every booking.
+CREATE INDEX time_slots_starts_for_reminders ON time_slots (starts_at);
+
+-- Queue booking.reminder_due for every confirmed booking whose slot starts in (now, now + lead];
+-- safe to run repeatedly and concurrently (the partial unique index skips repeats). Returns
+-- how many reminders were queued by this call.
+CREATE FUNCTION enqueue_reminders(p_now timestamptz, p_lead interval) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+  n integer := 0;
+BEGIN
+  FOR r IN
+    SELECT bk.business_id, bk.id, ts.starts_at
+      FROM bookings bk
+      JOIN time_slots ts ON ts.business_id = bk.business_id AND ts.id = bk.slot_id
+     WHERE bk.status = 'confirmed' AND ts.starts_at > p_now AND ts.starts_at <= p_now + p_lead
+       AND NOT EXISTS (SELECT 1 FROM notification_outbox o
+                        WHERE o.business_id = bk.business_id AND o.booking_id = bk.id
+                          AND o.event_type = 'booking.reminder_due' AND o.payload #>> '{slot,id}' = bk.slot_id::text)
+     ORDER BY ts.starts_at, bk.id
+  LOOP
+    IF outbox_enqueue(r.business_id, 'booking.reminder_due', r.id,
+                      jsonb_build_object('reminder_lead', p_lead::text)) IS NOT NULL THEN
+      n := n + 1;
+    END IF;
+  END LOOP;
+  RETURN n;
+END $$;
+
+-- ---------------------------------------------------------------- privileges
+GRANT SELECT ON notification_outbox, notification_deliveries, notification_circuit TO booking_app, booking_readonly;
+GRANT INSERT ON notification_outbox, notification_deliveries, notification_circuit TO booking_app;
+GRANT UPDATE (available_at, attempts, last_error, delivered_at, dead_at) ON notification_outbox TO booking_app;
+GRANT UPDATE (state, consecutive_failures, opened_at, retry_at, updated_at, dispatcher)
+  ON notification_circuit TO booking_app;
