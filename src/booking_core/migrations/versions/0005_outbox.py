@@ -1,7 +1,7 @@
 """The notification outbox (written by triggers in the booking's transaction), its delivery log, circuit state.
 
 Revision ID: 0005_outbox
-Revises: 0002_integrity_and_refusals
+Revises: 0004_beyond_single
 """
 
 from pathlib import Path
@@ -9,8 +9,8 @@ from pathlib import Path
 from alembic import op
 
 revision = "0005_outbox"
-# Re-chained onto the newest core revision at merge; nothing here depends on 0003/0004.
-down_revision = "0002_integrity_and_refusals"
+# Follows the issue-7 core: the waitlist offer event needs waitlist_entries.
+down_revision = "0004_beyond_single"
 
 
 def upgrade() -> None:

@@ -302,6 +302,27 @@ BEGIN
   RETURN n;
 END $$;
 
+-- ---------------------------------------------------------------- waitlist offers
+-- A customer hears of an offer (and until when it holds their seats) in the transaction that made it.
+CREATE FUNCTION waitlist_outbox() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE tz text;
+BEGIN
+  IF NEW.status = 'offered' AND OLD.status IS DISTINCT FROM 'offered' THEN
+    SELECT timezone INTO tz FROM businesses WHERE id = NEW.business_id;
+    PERFORM outbox_enqueue(NEW.business_id, 'waitlist.offer', NULL, jsonb_build_object(
+      'waitlist_entry_id', NEW.id,
+      'customer', (SELECT jsonb_build_object('id', c.id, 'name', c.name, 'email', c.email)
+                     FROM customers c WHERE c.business_id = NEW.business_id AND c.id = NEW.customer_id),
+      'party_size', NEW.party_size,
+      'offer_expires_at', outbox_local_iso(NEW.offer_expires_at, tz),
+      'slot', outbox_slot_json(NEW.business_id, NEW.slot_id, tz)));
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER waitlist_entries_outbox AFTER UPDATE OF status ON waitlist_entries
+  FOR EACH ROW EXECUTE FUNCTION waitlist_outbox();
+
 -- ---------------------------------------------------------------- privileges
 GRANT SELECT ON notification_outbox, notification_deliveries, notification_circuit TO booking_app, booking_readonly;
 GRANT INSERT ON notification_outbox, notification_deliveries, notification_circuit TO booking_app;
