@@ -308,6 +308,29 @@ def test_a_booking_whose_price_moved_after_it_was_locked_is_found(world: World) 
     assert offending(summary, "price_lock_broken")[0]["booking_id"] == str(world.ids["multi"])
 
 
+def test_a_notification_given_up_after_its_retries_is_found(world: World) -> None:
+    inject(
+        world.url,
+        "UPDATE notification_outbox SET dead_at = now(), attempts = 8, last_error = 'HTTP 500'"
+        " WHERE booking_id = %(b)s",
+        b=world.ids["confirmed"],
+    )
+    summary = run(world)
+    assert failing(summary) == {"notification_failed_for_good"}
+    assert offending(summary, "notification_failed_for_good")[0]["booking_id"] == str(world.ids["confirmed"])
+
+
+def test_a_notification_undelivered_for_over_an_hour_is_found(world: World) -> None:
+    inject(
+        world.url,
+        "UPDATE notification_outbox SET created_at = now() - interval '2 hours' WHERE booking_id = %(b)s",
+        b=world.ids["confirmed"],
+    )
+    summary = run(world)
+    assert failing(summary) == {"notification_backlog_stale"}
+    assert offending(summary, "notification_backlog_stale")[0]["booking_id"] == str(world.ids["confirmed"])
+
+
 @pytest.mark.parametrize("check", sorted(ERRORS))
 def test_every_error_check_has_a_fault_test(check: str) -> None:
     tested = {
@@ -317,6 +340,7 @@ def test_every_error_check_has_a_fault_test(check: str) -> None:
         "transition_not_in_state_machine", "check_in_before_slot_opens", "slot_instant_mismatch",
         "party_size_out_of_range", "duplicate_idempotency_key", "required_fields_missing",
         "seat_counter_drift", "waitlist_promotion_stalled", "resource_allocation_time_mismatch", "price_lock_broken",
+        "notification_failed_for_good", "notification_backlog_stale",
     }  # fmt: skip
     assert check in tested
 
