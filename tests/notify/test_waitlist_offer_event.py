@@ -10,12 +10,17 @@ def test_an_offer_writes_a_waitlist_offer_event_with_the_seats_held_until_a_loca
     shop = Shop.create(system, now=MONDAY, capacity=2, customers=3)  # Europe/Berlin, winter: +01:00
     slot = shop.first_slot()
     holder = shop.book(slot, party=2)
-    entry = system.join_waitlist(shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=2,
-                                 actor=shop.admin, now=MONDAY)
+    entry = system.join_waitlist(
+        shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=2, actor=shop.admin, now=MONDAY
+    )
     system.cancel(shop.business_id, holder.id, actor=shop.admin, now=MONDAY)
-    (payload,) = [r[0] for r in raw.execute(
-        "SELECT payload FROM notification_outbox WHERE business_id = %s AND event_type = 'waitlist.offer'",
-        (shop.business_id,))]
+    (payload,) = [
+        r[0]
+        for r in raw.execute(
+            "SELECT payload FROM notification_outbox WHERE business_id = %s AND event_type = 'waitlist.offer'",
+            (shop.business_id,),
+        )
+    ]
     assert payload["waitlist_entry_id"] == str(entry.id)
     assert payload["customer"]["id"] == str(shop.customers[1]) and payload["party_size"] == 2
     assert payload["offer_expires_at"] == "2030-01-07T10:15:00+01:00"

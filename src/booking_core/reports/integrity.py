@@ -43,13 +43,13 @@ class Check:
     severity: Severity = "error"
 
 
-_HELD_PER_SLOT = f"""
+_HELD_PER_SLOT = """
   SELECT ts.business_id, ts.id AS slot_id, ts.starts_at, ts.max_capacity, h.held_seats
-    FROM {{batch}} ts
+    FROM {batch} ts
     JOIN (SELECT business_id, slot_id, seats AS held_seats FROM slot_seat_holds) h
       ON h.business_id = ts.business_id AND h.slot_id = ts.id
    WHERE h.held_seats > ts.max_capacity
-     AND {{explained}} EXISTS (
+     AND {explained} EXISTS (
        SELECT 1 FROM slot_capacity_changes c
         WHERE c.business_id = ts.business_id AND c.slot_id = ts.id
           AND c.new_capacity < c.booked_seats_at_change
