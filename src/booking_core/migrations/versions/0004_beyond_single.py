@@ -1,7 +1,7 @@
 """Beyond single bookings: price lock, multi-resource bookings, waitlists, recurring series.
 
 Revision ID: 0004_beyond_single
-Revises: 0002_integrity_and_refusals
+Revises: 0003_check_indexes
 """
 
 from pathlib import Path
@@ -9,7 +9,7 @@ from pathlib import Path
 from alembic import op
 
 revision = "0004_beyond_single"
-down_revision = "0002_integrity_and_refusals"
+down_revision = "0003_check_indexes"
 
 
 def upgrade() -> None:

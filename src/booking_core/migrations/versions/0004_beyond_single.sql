@@ -75,33 +75,26 @@ ALTER TABLE bookings ADD COLUMN series_id uuid;
 ALTER TABLE bookings ADD COLUMN occurrence integer CHECK (occurrence >= 0);
 ALTER TABLE bookings ADD CONSTRAINT bookings_series_has_occurrence CHECK ((series_id IS NULL) = (occurrence IS NULL));
 
--- The price of `p_party` seats in a slot: the best matching rule (else the service's price),
--- less a promo code. Shared by quotes and booking_create, so what is shown is what is locked.
-CREATE FUNCTION booking_quote(p_business uuid, p_slot uuid, p_party integer, p_promo text, p_at timestamptz,
+-- The price of `p_party` seats in a slot of a service: the best matching rule (else the
+-- service's price), less a promo code. booking_create calls it with what it already read;
+-- booking_quote (what a customer is shown) reads the slot first. What is shown is what is locked.
+CREATE FUNCTION booking_price(p_business uuid, p_service uuid, p_starts timestamptz, p_local_date date,
+                              p_local_start time, p_default numeric, p_currency char(3), p_party integer,
+                              p_promo text, p_at timestamptz,
                               OUT unit_price numeric, OUT discount numeric, OUT amount numeric,
                               OUT currency char(3), OUT price_rule_id uuid)
 LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  s time_slots;
-  sv services;
-  pc promo_codes;
-  tz text;
+DECLARE pc promo_codes;
 BEGIN
-  SELECT * INTO s FROM time_slots WHERE business_id = p_business AND id = p_slot;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'slot % does not exist: list the open slots and pick one', p_slot USING ERRCODE = 'BK003';
-  END IF;
-  SELECT * INTO sv FROM services WHERE business_id = p_business AND id = s.service_id;
-  SELECT b.timezone INTO tz FROM businesses b WHERE b.id = p_business;
   SELECT r.amount, r.id INTO unit_price, price_rule_id FROM price_rules r
-   WHERE r.business_id = p_business AND r.service_id = s.service_id
-     AND r.valid_from <= s.starts_at AND (r.valid_to IS NULL OR s.starts_at < r.valid_to)
-     AND (r.iso_weekdays IS NULL OR extract(isodow FROM s.local_date)::smallint = ANY (r.iso_weekdays))
-     AND (r.local_start_from IS NULL OR s.local_start >= r.local_start_from)
-     AND (r.local_start_to IS NULL OR s.local_start < r.local_start_to)
+   WHERE r.business_id = p_business AND r.service_id = p_service
+     AND r.valid_from <= p_starts AND (r.valid_to IS NULL OR p_starts < r.valid_to)
+     AND (r.iso_weekdays IS NULL OR extract(isodow FROM p_local_date)::smallint = ANY (r.iso_weekdays))
+     AND (r.local_start_from IS NULL OR p_local_start >= r.local_start_from)
+     AND (r.local_start_to IS NULL OR p_local_start < r.local_start_to)
    ORDER BY r.priority DESC, r.created_at DESC, r.id DESC LIMIT 1;
-  unit_price := coalesce(unit_price, sv.price);
-  currency := sv.currency;
+  unit_price := coalesce(unit_price, p_default);
+  currency := p_currency;
   amount := unit_price * p_party;
   discount := 0;
   IF p_promo IS NOT NULL THEN
@@ -118,6 +111,17 @@ BEGIN
   END IF;
   amount := amount - discount;
 END $$;
+
+CREATE FUNCTION booking_quote(p_business uuid, p_slot uuid, p_party integer, p_promo text, p_at timestamptz,
+                              OUT unit_price numeric, OUT discount numeric, OUT amount numeric,
+                              OUT currency char(3), OUT price_rule_id uuid)
+LANGUAGE sql STABLE AS $$
+  SELECT p.* FROM time_slots ts
+    JOIN services sv ON sv.business_id = ts.business_id AND sv.id = ts.service_id
+   CROSS JOIN LATERAL booking_price(ts.business_id, ts.service_id, ts.starts_at, ts.local_date, ts.local_start,
+                                    sv.price, sv.currency, p_party, p_promo, p_at) p
+   WHERE ts.business_id = p_business AND ts.id = p_slot
+$$;
 
 -- ---------------------------------------------------------------- multi-resource bookings
 -- Further resources a booking holds at its time (room + staff + equipment), each a slot of
@@ -426,6 +430,11 @@ DECLARE
   svc_method   payment_method;
   slot_free    integer;
   slot_legacy  boolean;
+  slot_date    date;
+  slot_local   time;
+  svc_id       uuid;
+  svc_price    numeric;
+  svc_currency char(3);
   q            record;
 BEGIN
   PERFORM set_config('booking.actor_type', p_actor_type::text, true),
@@ -433,8 +442,10 @@ BEGIN
           set_config('booking.channel', p_channel::text, true),
           set_config('booking.reason', coalesce(p_reason, ''), true),
           set_config('booking.occurred_at', p_occurred_at::text, true);
-  SELECT ts.starts_at, ts.max_capacity - ts.booked_seats, ts.is_legacy, sv.name, sv.max_party_size, sv.payment_method
-    INTO slot_starts, slot_free, slot_legacy, svc_name, svc_max, svc_method
+  SELECT ts.starts_at, ts.max_capacity - ts.booked_seats, ts.is_legacy, ts.local_date, ts.local_start,
+         sv.id, sv.name, sv.max_party_size, sv.payment_method, sv.price, sv.currency
+    INTO slot_starts, slot_free, slot_legacy, slot_date, slot_local, svc_id, svc_name, svc_max, svc_method,
+         svc_price, svc_currency
     FROM time_slots ts JOIN services sv ON sv.business_id = ts.business_id AND sv.id = ts.service_id
    WHERE ts.business_id = p_business AND ts.id = p_slot;
   IF NOT FOUND THEN
@@ -460,7 +471,8 @@ BEGIN
         greatest(slot_free, 0), p_party USING ERRCODE = 'BK001';
     END IF;
   END IF;
-  q := booking_quote(p_business, p_slot, p_party, p_promo_code, p_occurred_at);
+  q := booking_price(p_business, svc_id, slot_starts, slot_date, slot_local, svc_price, svc_currency, p_party,
+                     p_promo_code, p_occurred_at);
   INSERT INTO bookings (business_id, id, slot_id, customer_id, party_size, status, payment_method,
                         amount, currency, unit_price, discount, promo_code, price_rule_id, series_id, occurrence,
                         idempotency_key, created_at, updated_at)
