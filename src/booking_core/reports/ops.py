@@ -125,32 +125,32 @@ ORDER BY r.check_name, run.started_at DESC
 
 # ---------------------------------------------------------------- issue 7: waitlists, resources, series
 
-# The live waitlist: entries still waiting or offered, through the partial unique index
-# waitlist_entries_one_live (its predicate is exactly this status list), each joined to its
-# slot by primary key. Its cost follows the live entries, not the waitlist's history.
+# The live waitlist, at every scrape. Offers through the partial index waitlist_entries_offers;
+# waiting entries through waitlist_entries_queue, each looking up its slot by primary key
+# (OFFSET 0 keeps that a lookup per entry: otherwise the planner hashes every slot ever
+# published, and the cost would follow time_slots instead of the live entries).
 # Overdue: offers still open after their expiry - the sweeper (`booking waitlist expire`)
 # turns them into expired and passes the seats on; `oldest_overdue_at` says for how long.
 # Promotable: waiting entries that fit the free seats of a bookable future slot. Promotion
 # offers freed seats in the transaction that frees them, so a committed snapshot shows none
-# unless promotion stalled (the same rule waitlist_promote applies: not legacy, not started).
+# unless promotion stalled (the rule waitlist_promote applies: not legacy, not started).
 WAITLIST_LIVE = text("""
 SELECT biz.name AS business,
        sum(agg.offers)::bigint AS offers, sum(agg.offer_seats)::bigint AS offer_seats,
        sum(agg.overdue)::bigint AS overdue, min(agg.oldest_overdue_at) AS oldest_overdue_at,
        sum(agg.waiting)::bigint AS waiting, sum(agg.promotable)::bigint AS promotable
-FROM (SELECT w.business_id,
-             count(*) FILTER (WHERE w.status = 'offered') AS offers,
-             coalesce(sum(w.party_size) FILTER (WHERE w.status = 'offered'), 0) AS offer_seats,
-             count(*) FILTER (WHERE w.status = 'offered' AND w.offer_expires_at <= :now) AS overdue,
-             min(w.offer_expires_at) FILTER (WHERE w.status = 'offered' AND w.offer_expires_at <= :now)
-               AS oldest_overdue_at,
-             count(*) FILTER (WHERE w.status = 'waiting') AS waiting,
-             count(*) FILTER (WHERE w.status = 'waiting' AND NOT s.is_legacy AND s.starts_at > :now
-                                AND w.party_size <= s.max_capacity - s.booked_seats) AS promotable
-        FROM waitlist_entries w
-        JOIN time_slots s ON s.business_id = w.business_id AND s.id = w.slot_id
-       WHERE w.status IN ('waiting', 'offered')
-       GROUP BY w.business_id) agg
+FROM (SELECT business_id, count(*) AS offers, sum(party_size) AS offer_seats,
+             count(*) FILTER (WHERE offer_expires_at <= :now) AS overdue,
+             min(offer_expires_at) FILTER (WHERE offer_expires_at <= :now) AS oldest_overdue_at,
+             0 AS waiting, 0 AS promotable
+        FROM waitlist_entries WHERE status = 'offered' GROUP BY business_id
+      UNION ALL
+      SELECT w.business_id, 0, 0, 0, NULL, count(*), count(*) FILTER (WHERE f.fits)
+        FROM waitlist_entries w CROSS JOIN LATERAL (
+               SELECT NOT s.is_legacy AND s.starts_at > :now
+                      AND w.party_size <= s.max_capacity - s.booked_seats AS fits
+                 FROM time_slots s WHERE s.business_id = w.business_id AND s.id = w.slot_id OFFSET 0) f
+       WHERE w.status = 'waiting' GROUP BY w.business_id) agg
 JOIN businesses biz ON biz.id = agg.business_id
 GROUP BY biz.name ORDER BY 1
 """)
