@@ -413,7 +413,9 @@ def waitlist(conn: Connection, now: datetime) -> list[Metric]:
     labels = ["business"]
     offers = GaugeMetricFamily("booking_waitlist_offers_open", "Waitlist offers open now.", labels=labels)
     seats = GaugeMetricFamily(
-        "booking_waitlist_offer_held_seats", "Seats held by open waitlist offers (counted in booked seats).", labels=labels
+        "booking_waitlist_offer_held_seats",
+        "Seats held by open waitlist offers (counted in booked seats).",
+        labels=labels,
     )
     overdue = GaugeMetricFamily(
         "booking_waitlist_offers_overdue",

@@ -14,7 +14,7 @@ import pytest
 from metrics.collector import BookingCollector, readonly_engine
 from prometheus_client import CollectorRegistry
 
-from booking_core import Actor, BookingSystem, SeriesMode
+from booking_core import Actor, Booking, BookingSystem, SeriesMode, Slot
 from tests.conftest import MONDAY
 from tests.factories import Shop
 from tests.integration.test_beyond import multi_shop
@@ -32,16 +32,17 @@ class Beyond:
     names: dict[str, str]
 
 
-def _fill(shop: Shop, slot_index: int, *, at: datetime) -> tuple[object, object]:
+def _fill(shop: Shop, slot_index: int, *, at: datetime) -> tuple[Slot, Booking]:
     """A full slot (capacity 2) and its holder."""
     slot = shop.slots(days=14)[slot_index]
-    return slot, shop.book(slot, party=2, customer=0, now=at)
+    holder: Booking = shop.book(slot, party=2, customer=0, now=at)
+    return slot, holder
 
 
-def _join(shop: Shop, slot: object, customer: int, party: int, at: datetime) -> uuid.UUID:
+def _join(shop: Shop, slot: Slot, customer: int, party: int, at: datetime) -> uuid.UUID:
     entry = shop.system.join_waitlist(
         shop.business_id,
-        slot_id=slot.id,  # type: ignore[attr-defined]
+        slot_id=slot.id,
         customer_id=shop.customers[customer],
         party_size=party,
         actor=shop.admin,
@@ -57,16 +58,16 @@ def _waitlist_life(system: BookingSystem) -> Shop:
     slot_a, holder_a = _fill(shop, 0, at=MONDAY)
     first = _join(shop, slot_a, 1, 2, MONDAY)
     second = _join(shop, slot_a, 2, 2, MONDAY + timedelta(seconds=1))
-    s.cancel(biz, holder_a.id, actor=admin, now=MONDAY)  # type: ignore[attr-defined]
+    s.cancel(biz, holder_a.id, actor=admin, now=MONDAY)
     assert s.expire_waitlist_offers(now=MONDAY + timedelta(minutes=20)) >= 1
     assert s.waitlist_entry(biz, first).status == "expired"
     s.accept_waitlist_offer(biz, second, actor=admin, now=MONDAY + timedelta(minutes=25))
     slot_b, holder_b = _fill(shop, 1, at=MONDAY)
     _join(shop, slot_b, 3, 2, MONDAY + timedelta(minutes=40))
-    s.cancel(biz, holder_b.id, actor=admin, now=MONDAY + timedelta(minutes=40))  # type: ignore[attr-defined]
+    s.cancel(biz, holder_b.id, actor=admin, now=MONDAY + timedelta(minutes=40))
     slot_c, holder_c = _fill(shop, 2, at=MONDAY)
     _join(shop, slot_c, 4, 1, NOW - timedelta(minutes=5))
-    s.change_party_size(biz, holder_c.id, party_size=1, actor=admin, now=NOW - timedelta(minutes=5))  # type: ignore[attr-defined]
+    s.change_party_size(biz, holder_c.id, party_size=1, actor=admin, now=NOW - timedelta(minutes=5))
     _, _ = _fill(shop, 3, at=MONDAY)
     _join(shop, shop.slots(days=14)[3], 1, 1, MONDAY)
     return shop
@@ -92,7 +93,8 @@ def _break(system: BookingSystem, database_url: str) -> Shop:
 
 
 def _resources_series_promo(system: BookingSystem) -> Shop:
-    shop, main, extra = multi_shop(system)
+    shop: Shop
+    shop, main, extra = multi_shop(system)  # type: ignore[no-untyped-call]
     biz, admin = shop.business_id, shop.admin
     system.book_with_resources(
         biz,
@@ -154,16 +156,15 @@ def test_waitlist_entries_by_status_and_final_offers_equal_what_sql_counts(
     registry: CollectorRegistry, beyond: Beyond, database_url: str
 ) -> None:
     name = beyond.names["waitlist"]
-    rows = dict(
-        sql(
-            database_url,
-            "SELECT status, count(*) FROM waitlist_entries WHERE business_id = %s GROUP BY 1",
-            beyond.waitlist.business_id,
-        )
+    counted = sql(
+        database_url,
+        "SELECT status, count(*) FROM waitlist_entries WHERE business_id = %s GROUP BY 1",
+        beyond.waitlist.business_id,
     )
+    rows = {str(status): n for status, n in counted}
     assert rows == {"expired": 1, "accepted": 1, "offered": 2, "waiting": 1}
     for status, n in rows.items():
-        assert value(registry, "booking_waitlist_entries", business=name, status=str(status)) == n
+        assert value(registry, "booking_waitlist_entries", business=name, status=status) == n
     assert value(registry, "booking_waitlist_offers_expired_total", business=name) == 1
     assert value(registry, "booking_waitlist_offers_accepted_total", business=name) == 1
     assert value(registry, "booking_waitlist_offers_expired_total", business=beyond.names["broken"]) == 0
