@@ -7,6 +7,8 @@ so a scrape can never carry two samples with the same labels.
 
 Cost on 1,000,000 bookings: every query is one pass over its table (or an index range for
 slots, the check results and the latest runs); nothing here joins bookings to history.
+Issue 7: the live waitlist follows its partial indexes (cost grows with live entries), and
+seat accounting is three index lookups per slot of the next 30 days (background refresh).
 """
 
 from __future__ import annotations
