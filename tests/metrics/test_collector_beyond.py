@@ -3,6 +3,7 @@ accounting) on a real PostgreSQL: values equal what independent SQL counts."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,13 +13,13 @@ from decimal import Decimal
 import psycopg
 import pytest
 from metrics.collector import BookingCollector, readonly_engine
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from booking_core import Actor, Booking, BookingSystem, SeriesMode, Slot
 from tests.conftest import MONDAY
 from tests.factories import Shop
 from tests.integration.test_beyond import multi_shop
-from tests.metrics.conftest import plain_url
+from tests.metrics.conftest import plain_url, require_binary
 from tests.metrics.test_collector import _name, sql, value
 
 NOW = MONDAY + timedelta(hours=1)
@@ -267,3 +268,12 @@ def test_the_live_waitlist_is_served_by_a_scrape_that_leaves_history_to_the_back
     finally:
         collector.close()
         engine.dispose()
+
+
+def test_promtool_accepts_a_scrape_with_the_waitlist_and_seat_metrics(registry: CollectorRegistry) -> None:
+    promtool = require_binary("promtool")
+    body = generate_latest(registry)
+    assert b"booking_waitlist_promotable_entries{" in body
+    assert b"booking_seat_accounting_drift_slots{" in body
+    done = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
+    assert (done.returncode, done.stdout + done.stderr) == (0, b"")
