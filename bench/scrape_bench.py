@@ -43,8 +43,17 @@ from booking_core.reports import ops
 
 ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Read in every scrape; the history aggregates the exporter refreshes in the background.
-LIVE = ("FUTURE_SLOTS", "LATEST_RUN", "LATEST_CHECK_RESULTS")
-HISTORY = ("BOOKINGS_BY_STATUS", "REFUSALS_BY_REASON", "COMPLETION_TIMES", "PAYMENTS_BY_STATUS", "REFUNDS")
+LIVE = ("FUTURE_SLOTS", "LATEST_RUN", "LATEST_CHECK_RESULTS", "WAITLIST_LIVE")
+HISTORY = (
+    "BOOKINGS_BY_STATUS",
+    "REFUSALS_BY_REASON",
+    "COMPLETION_TIMES",
+    "PAYMENTS_BY_STATUS",
+    "REFUNDS",
+    "WAITLIST_BY_STATUS",
+    "BEYOND_COUNTS",
+    "SEAT_DRIFT",
+)
 
 
 def create_seeded(bookings: int) -> str:

@@ -85,9 +85,11 @@ def _assume_readonly_role(dbapi_conn: Any, _record: Any) -> None:
 class BookingCollector(Collector):
     """Booking, capacity, payment and integrity metrics.
 
-    Slots and integrity results are read at every scrape (index ranges, small tables). The
-    history aggregates (bookings, refusals, payments, refunds, completion times) are one pass
-    over tables of millions of rows: with `history_every=0` (tests, small databases) they are
+    Slots, integrity results and the live waitlist (open offers, waiting entries) are read at
+    every scrape (index ranges, small tables, partial indexes). The history aggregates
+    (bookings, refusals, payments, refunds, completion times, waitlist entries by status,
+    multi-resource bookings, series, seat accounting) are one pass over tables of millions of
+    rows, or a lookup per future slot: with `history_every=0` (tests, small databases) they are
     read at every scrape too; otherwise a background thread refreshes them every
     `history_every` seconds and a scrape serves the newest refresh, with its age, so a scrape
     never waits on a full-table pass.
@@ -212,17 +214,24 @@ def bookings(conn: Connection, now: datetime) -> list[Metric]:
         "Booking attempts that created a booking.",
         labels=["business"],
     )
+    promo = CounterMetricFamily(
+        "booking_promo_code_bookings",
+        "Bookings made with a promo code.",
+        labels=["business"],
+    )
     totals: dict[str, dict[str, float]] = {}
     for r in rows:
         by_status.add_metric([r.business, r.status], r.bookings)
-        t = totals.setdefault(r.business, {"all": 0, "cancel_24h": 0, "cancel_base": 0})
+        t = totals.setdefault(r.business, {"all": 0, "promo": 0, "cancel_24h": 0, "cancel_base": 0})
         t["all"] += r.bookings
+        t["promo"] += r.promo
         t[r.status] = r.bookings
         if r.status == "cancelled":
             t["cancel_24h"], t["cancel_base"] = r.changed_24h, r.changed_baseline
     for business, t in totals.items():
         succeeded.add_metric([business], t["all"])
-    return [by_status, succeeded, *_cancellations(totals)]
+        promo.add_metric([business], t["promo"])
+    return [by_status, succeeded, promo, *_cancellations(totals)]
 
 
 def _cancellations(totals: dict[str, dict[str, float]]) -> Iterable[Metric]:
@@ -399,5 +408,97 @@ def _check_results(rows: list[Any]) -> list[Metric]:
     return [violations, failed, errored, duration, last]
 
 
-LIVE_FAMILIES: tuple[Family, ...] = (capacity, integrity)
-HISTORY_FAMILIES: tuple[Family, ...] = (bookings, refusals, completion, payments)
+def waitlist(conn: Connection, now: datetime) -> list[Metric]:
+    """The live waitlist: open offers, their held seats, overdue offers, stalled promotion."""
+    labels = ["business"]
+    offers = GaugeMetricFamily("booking_waitlist_offers_open", "Waitlist offers open now.", labels=labels)
+    seats = GaugeMetricFamily(
+        "booking_waitlist_offer_held_seats",
+        "Seats held by open waitlist offers (counted in booked seats).",
+        labels=labels,
+    )
+    overdue = GaugeMetricFamily(
+        "booking_waitlist_offers_overdue",
+        "Open waitlist offers past their expiry: the expiry sweeper has not run since they expired.",
+        labels=labels,
+    )
+    overdue_age = GaugeMetricFamily(
+        "booking_waitlist_oldest_overdue_offer_seconds",
+        "How long the oldest open offer has been past its expiry (0 if none).",
+        labels=labels,
+    )
+    promotable = GaugeMetricFamily(
+        "booking_waitlist_promotable_entries",
+        "Waiting entries that fit the free seats of their bookable future slot: promotion stalled (always 0).",
+        labels=labels,
+    )
+    for r in ops.waitlist_live(conn, now):
+        key = [r.business]
+        offers.add_metric(key, r.offers)
+        seats.add_metric(key, r.offer_seats)
+        overdue.add_metric(key, r.overdue)
+        age = (now - r.oldest_overdue_at).total_seconds() if r.oldest_overdue_at is not None else 0.0
+        overdue_age.add_metric(key, max(0.0, age))
+        promotable.add_metric(key, r.promotable)
+    return [offers, seats, overdue, overdue_age, promotable]
+
+
+def waitlist_history(conn: Connection, now: datetime) -> list[Metric]:
+    """Waitlist entries by status; expired and accepted offers are final, hence counters."""
+    by_status = GaugeMetricFamily(
+        "booking_waitlist_entries", "Waitlist entries by business and current status.", labels=["business", "status"]
+    )
+    expired = CounterMetricFamily(
+        "booking_waitlist_offers_expired", "Waitlist offers that expired unanswered.", labels=["business"]
+    )
+    accepted = CounterMetricFamily(
+        "booking_waitlist_offers_accepted", "Waitlist offers accepted (became bookings).", labels=["business"]
+    )
+    final: dict[str, dict[str, float]] = {}
+    for r in ops.waitlist_by_status(conn, now):
+        by_status.add_metric([r.business, r.status], r.entries)
+        final.setdefault(r.business, {"expired": 0, "accepted": 0})[r.status] = r.entries
+    for business, t in final.items():
+        expired.add_metric([business], t["expired"])
+        accepted.add_metric([business], t["accepted"])
+    return [by_status, expired, accepted]
+
+
+def resources_and_series(conn: Connection, now: datetime) -> list[Metric]:
+    multi = CounterMetricFamily(
+        "booking_multi_resource_bookings",
+        "Bookings made holding further resources (room + staff + equipment).",
+        labels=["business"],
+    )
+    series = CounterMetricFamily("booking_series_created", "Recurring booking series created.", labels=["business"])
+    for r in ops.beyond_counts(conn, now):
+        multi.add_metric([r.business], r.multi_resource)
+        series.add_metric([r.business], r.series)
+    return [multi, series]
+
+
+def seat_accounting(conn: Connection, now: datetime) -> list[Metric]:
+    drift = GaugeMetricFamily(
+        "booking_seat_accounting_drift_slots",
+        "Slots in the next 30 days whose booked seats differ from the seats their bookings,"
+        " resources and offers hold (always 0).",
+        labels=["business"],
+    )
+    for r in ops.seat_drift(conn, now):
+        drift.add_metric([r.business], r.drift_slots)
+    return [drift]
+
+
+# The waitlist's live part follows live entries through a partial index: every scrape. Seat
+# accounting looks up every slot of the next 30 days in three tables: background, like the
+# full passes over bookings, payments and the waitlist's history.
+LIVE_FAMILIES: tuple[Family, ...] = (capacity, integrity, waitlist)
+HISTORY_FAMILIES: tuple[Family, ...] = (
+    bookings,
+    refusals,
+    completion,
+    payments,
+    waitlist_history,
+    resources_and_series,
+    seat_accounting,
+)

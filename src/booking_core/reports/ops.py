@@ -7,6 +7,8 @@ so a scrape can never carry two samples with the same labels.
 
 Cost on 1,000,000 bookings: every query is one pass over its table (or an index range for
 slots, the check results and the latest runs); nothing here joins bookings to history.
+Issue 7: the live waitlist follows its partial indexes (cost grows with live entries), and
+seat accounting is three index lookups per slot of the next 30 days (background refresh).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ BOOKINGS_BY_STATUS = text("""
 SELECT biz.name AS business, agg.status::text AS status,
        sum(agg.n)::bigint AS bookings,
        sum(agg.changed_24h)::bigint AS changed_24h,
-       sum(agg.changed_baseline)::bigint AS changed_baseline
+       sum(agg.changed_baseline)::bigint AS changed_baseline,
+       sum(agg.promo)::bigint AS promo
 FROM (SELECT business_id, status, count(*) AS n,
              count(*) FILTER (WHERE updated_at >= :since_24h AND updated_at < :now) AS changed_24h,
              count(*) FILTER (WHERE updated_at >= :since_baseline AND updated_at < :since_24h)
-               AS changed_baseline
+               AS changed_baseline,
+             count(*) FILTER (WHERE promo_code IS NOT NULL) AS promo
         FROM bookings GROUP BY business_id, status) agg
 JOIN businesses biz ON biz.id = agg.business_id
 GROUP BY biz.name, agg.status ORDER BY 1, 2
@@ -121,6 +125,73 @@ ORDER BY r.check_name, run.started_at DESC
 """)
 
 
+# ---------------------------------------------------------------- issue 7: waitlists, resources, series
+
+# The live waitlist, at every scrape. Offers through the partial index waitlist_entries_offers;
+# waiting entries through waitlist_entries_queue, each looking up its slot by primary key
+# (OFFSET 0 keeps that a lookup per entry: otherwise the planner hashes every slot ever
+# published, and the cost would follow time_slots instead of the live entries).
+# Overdue: offers still open after their expiry - the sweeper (`booking waitlist expire`)
+# turns them into expired and passes the seats on; `oldest_overdue_at` says for how long.
+# Promotable: waiting entries that fit the free seats of a bookable future slot. Promotion
+# offers freed seats in the transaction that frees them, so a committed snapshot shows none
+# unless promotion stalled (the rule waitlist_promote applies: not legacy, not started).
+WAITLIST_LIVE = text("""
+SELECT biz.name AS business,
+       sum(agg.offers)::bigint AS offers, sum(agg.offer_seats)::bigint AS offer_seats,
+       sum(agg.overdue)::bigint AS overdue, min(agg.oldest_overdue_at) AS oldest_overdue_at,
+       sum(agg.waiting)::bigint AS waiting, sum(agg.promotable)::bigint AS promotable
+FROM (SELECT business_id, count(*) AS offers, sum(party_size) AS offer_seats,
+             count(*) FILTER (WHERE offer_expires_at <= :now) AS overdue,
+             min(offer_expires_at) FILTER (WHERE offer_expires_at <= :now) AS oldest_overdue_at,
+             0 AS waiting, 0 AS promotable
+        FROM waitlist_entries WHERE status = 'offered' GROUP BY business_id
+      UNION ALL
+      SELECT w.business_id, 0, 0, 0, NULL, count(*), count(*) FILTER (WHERE f.fits)
+        FROM waitlist_entries w CROSS JOIN LATERAL (
+               SELECT NOT s.is_legacy AND s.starts_at > :now
+                      AND w.party_size <= s.max_capacity - s.booked_seats AS fits
+                 FROM time_slots s WHERE s.business_id = w.business_id AND s.id = w.slot_id OFFSET 0) f
+       WHERE w.status = 'waiting' GROUP BY w.business_id) agg
+JOIN businesses biz ON biz.id = agg.business_id
+GROUP BY biz.name ORDER BY 1
+""")
+
+# Every entry ever, by status: one pass over waitlist_entries (the history refresh). Entries
+# are never deleted and expired / accepted are final, so those two only grow.
+WAITLIST_BY_STATUS = text("""
+SELECT biz.name AS business, agg.status AS status, sum(agg.n)::bigint AS entries
+FROM (SELECT business_id, status, count(*) AS n FROM waitlist_entries GROUP BY business_id, status) agg
+JOIN businesses biz ON biz.id = agg.business_id
+GROUP BY biz.name, agg.status ORDER BY 1, 2
+""")
+
+# Bookings holding further resources (booking_resources, by its primary key) and series
+# created: both tables are append-only, so both counts only grow.
+BEYOND_COUNTS = text("""
+SELECT biz.name AS business, sum(agg.multi_resource)::bigint AS multi_resource,
+       sum(agg.series)::bigint AS series
+FROM (SELECT business_id, count(DISTINCT booking_id) AS multi_resource, 0 AS series
+        FROM booking_resources GROUP BY business_id
+      UNION ALL
+      SELECT business_id, 0, count(*) FROM booking_series GROUP BY business_id) agg
+JOIN businesses biz ON biz.id = agg.business_id
+GROUP BY biz.name ORDER BY 1
+""")
+
+# Seat accounting over the slots of the next 30 days: booked_seats (kept by triggers) against
+# the seats slot_seat_holds finds (bookings, their extra resources, open offers). The view's
+# grouping keys are pushed into each branch, so every slot is three index lookups.
+SEAT_DRIFT = text("""
+SELECT biz.name AS business, count(*) FILTER (WHERE s.booked_seats <> h.seats)::bigint AS drift_slots
+FROM businesses biz
+JOIN time_slots s ON s.business_id = biz.id AND s.starts_at >= :now AND s.starts_at < :until_30d
+CROSS JOIN LATERAL (SELECT coalesce(sum(v.seats), 0) AS seats FROM slot_seat_holds v
+                     WHERE v.business_id = s.business_id AND v.slot_id = s.id) h
+GROUP BY biz.name ORDER BY 1
+""")
+
+
 @dataclass(frozen=True, slots=True)
 class Windows:
     """The time windows of one scrape, all derived from its `now`."""
@@ -151,7 +222,8 @@ def _rows(conn: Connection, stmt: TextClause, now: datetime) -> list[Any]:
 
 
 def bookings_by_status(conn: Connection, now: datetime) -> list[Any]:
-    """(business, status, bookings, changed_24h, changed_baseline) for every pair present."""
+    """(business, status, bookings, changed_24h, changed_baseline, promo) for every pair present;
+    promo counts the bookings made with a promo code."""
     return _rows(conn, BOOKINGS_BY_STATUS, now)
 
 
@@ -190,3 +262,24 @@ def latest_run(conn: Connection, now: datetime) -> Any | None:
 def latest_check_results(conn: Connection, now: datetime) -> list[Any]:
     """(check_name, suite, status, violation_count, duration_seconds, run_at) per check."""
     return _rows(conn, LATEST_CHECK_RESULTS, now)
+
+
+def waitlist_live(conn: Connection, now: datetime) -> list[Any]:
+    """(business, offers, offer_seats, overdue, oldest_overdue_at, waiting, promotable) per
+    business with live (waiting or offered) waitlist entries."""
+    return _rows(conn, WAITLIST_LIVE, now)
+
+
+def waitlist_by_status(conn: Connection, now: datetime) -> list[Any]:
+    """(business, status, entries): waitlist entries since the beginning."""
+    return _rows(conn, WAITLIST_BY_STATUS, now)
+
+
+def beyond_counts(conn: Connection, now: datetime) -> list[Any]:
+    """(business, multi_resource, series): bookings holding further resources, series created."""
+    return _rows(conn, BEYOND_COUNTS, now)
+
+
+def seat_drift(conn: Connection, now: datetime) -> list[Any]:
+    """(business, drift_slots): slots of the next 30 days whose booked_seats differ from the holds."""
+    return _rows(conn, SEAT_DRIFT, now)

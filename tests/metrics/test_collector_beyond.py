@@ -1,0 +1,279 @@
+"""The collector's issue-7 metrics (waitlists, multi-resource bookings, series, promo codes, seat
+accounting) on a real PostgreSQL: values equal what independent SQL counts."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import psycopg
+import pytest
+from metrics.collector import BookingCollector, readonly_engine
+from prometheus_client import CollectorRegistry, generate_latest
+
+from booking_core import Actor, Booking, BookingSystem, SeriesMode, Slot
+from tests.conftest import MONDAY
+from tests.factories import Shop
+from tests.integration.test_beyond import multi_shop
+from tests.metrics.conftest import plain_url, require_binary
+from tests.metrics.test_collector import _name, sql, value
+
+NOW = MONDAY + timedelta(hours=1)
+
+
+@dataclass
+class Beyond:
+    waitlist: Shop
+    broken: Shop
+    multi: Shop
+    names: dict[str, str]
+
+
+def _fill(shop: Shop, slot_index: int, *, at: datetime) -> tuple[Slot, Booking]:
+    """A full slot (capacity 2) and its holder."""
+    slot = shop.slots(days=14)[slot_index]
+    holder: Booking = shop.book(slot, party=2, customer=0, now=at)
+    return slot, holder
+
+
+def _join(shop: Shop, slot: Slot, customer: int, party: int, at: datetime) -> uuid.UUID:
+    entry = shop.system.join_waitlist(
+        shop.business_id,
+        slot_id=slot.id,
+        customer_id=shop.customers[customer],
+        party_size=party,
+        actor=shop.admin,
+        now=at,
+    )
+    return entry.id
+
+
+def _waitlist_life(system: BookingSystem) -> Shop:
+    """One offer expired (swept), one accepted, one overdue (not swept), one open, one waiting."""
+    shop = Shop.create(system, now=MONDAY, capacity=2, customers=5)
+    s, admin, biz = system, shop.admin, shop.business_id
+    slot_a, holder_a = _fill(shop, 0, at=MONDAY)
+    first = _join(shop, slot_a, 1, 2, MONDAY)
+    second = _join(shop, slot_a, 2, 2, MONDAY + timedelta(seconds=1))
+    s.cancel(biz, holder_a.id, actor=admin, now=MONDAY)
+    assert s.expire_waitlist_offers(now=MONDAY + timedelta(minutes=20)) >= 1
+    assert s.waitlist_entry(biz, first).status == "expired"
+    s.accept_waitlist_offer(biz, second, actor=admin, now=MONDAY + timedelta(minutes=25))
+    slot_b, holder_b = _fill(shop, 1, at=MONDAY)
+    _join(shop, slot_b, 3, 2, MONDAY + timedelta(minutes=40))
+    s.cancel(biz, holder_b.id, actor=admin, now=MONDAY + timedelta(minutes=40))
+    slot_c, holder_c = _fill(shop, 2, at=MONDAY)
+    _join(shop, slot_c, 4, 1, NOW - timedelta(minutes=5))
+    s.change_party_size(biz, holder_c.id, party_size=1, actor=admin, now=NOW - timedelta(minutes=5))
+    _, _ = _fill(shop, 3, at=MONDAY)
+    _join(shop, shop.slots(days=14)[3], 1, 1, MONDAY)
+    return shop
+
+
+def _break(system: BookingSystem, database_url: str) -> Shop:
+    """A waiting entry that fits free seats, and a slot whose booked seats nobody holds: what
+    a stalled promotion and a bypassed seat trigger leave behind."""
+    shop = Shop.create(system, now=MONDAY, capacity=2, customers=2)
+    roomy, drifted = shop.slots(days=14)[:2]
+    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(
+            "INSERT INTO waitlist_entries (business_id, slot_id, customer_id, party_size, joined_at)"
+            " VALUES (%s, %s, %s, 1, %s)",
+            (shop.business_id, roomy.id, shop.customers[0], MONDAY),
+        )
+        conn.execute(
+            "UPDATE time_slots SET booked_seats = booked_seats + 1 WHERE business_id = %s AND id = %s",
+            (shop.business_id, drifted.id),
+        )
+    return shop
+
+
+def _resources_series_promo(system: BookingSystem) -> Shop:
+    shop: Shop
+    shop, main, extra = multi_shop(system)  # type: ignore[no-untyped-call]
+    biz, admin = shop.business_id, shop.admin
+    system.book_with_resources(
+        biz,
+        slot_id=main.id,
+        customer_id=shop.customers[0],
+        party_size=1,
+        resources={extra["Anna"]: 1, extra["Hot stones"]: 2},
+        actor=admin,
+        now=MONDAY,
+    )
+    mains = [x for x in shop.slots(days=7) if x.resource_id == shop.resource_id]
+    system.create_series(
+        biz,
+        first_slot_id=mains[1].id,
+        customer_id=shop.customers[1],
+        party_size=1,
+        every_days=7,
+        occurrences=2,
+        mode=SeriesMode.ALL_OR_NOTHING,
+        actor=admin,
+        now=MONDAY,
+    )
+    system.add_promo_code(
+        biz, code="SPRING10", percent_off=Decimal(10), currency="EUR", valid_from=MONDAY, actor=admin, now=MONDAY
+    )
+    system.book(
+        biz,
+        slot_id=mains[2].id,
+        customer_id=shop.customers[2],
+        party_size=1,
+        actor=Actor.customer(shop.customers[2]),
+        promo_code="SPRING10",
+        now=MONDAY,
+    )
+    return shop
+
+
+@pytest.fixture(scope="module")
+def beyond(system: BookingSystem, database_url: str) -> Beyond:
+    shops = {
+        "waitlist": _waitlist_life(system),
+        "broken": _break(system, database_url),
+        "multi": _resources_series_promo(system),
+    }
+    names = {k: _name(system, v.business_id) for k, v in shops.items()}
+    return Beyond(shops["waitlist"], shops["broken"], shops["multi"], names)
+
+
+@pytest.fixture
+def registry(database_url: str, beyond: Beyond) -> Iterator[CollectorRegistry]:
+    engine = readonly_engine(database_url)
+    reg = CollectorRegistry()
+    reg.register(BookingCollector(engine, clock=lambda: NOW))
+    yield reg
+    engine.dispose()
+
+
+def test_waitlist_entries_by_status_and_final_offers_equal_what_sql_counts(
+    registry: CollectorRegistry, beyond: Beyond, database_url: str
+) -> None:
+    name = beyond.names["waitlist"]
+    counted = sql(
+        database_url,
+        "SELECT status, count(*) FROM waitlist_entries WHERE business_id = %s GROUP BY 1",
+        beyond.waitlist.business_id,
+    )
+    rows = {str(status): n for status, n in counted}
+    assert rows == {"expired": 1, "accepted": 1, "offered": 2, "waiting": 1}
+    for status, n in rows.items():
+        assert value(registry, "booking_waitlist_entries", business=name, status=status) == n
+    assert value(registry, "booking_waitlist_offers_expired_total", business=name) == 1
+    assert value(registry, "booking_waitlist_offers_accepted_total", business=name) == 1
+    assert value(registry, "booking_waitlist_offers_expired_total", business=beyond.names["broken"]) == 0
+
+
+def test_open_offers_and_their_seats_equal_what_sql_counts(
+    registry: CollectorRegistry, beyond: Beyond, database_url: str
+) -> None:
+    ((offers, seats),) = sql(
+        database_url,
+        "SELECT count(*), sum(party_size) FROM waitlist_entries WHERE business_id = %s AND status = 'offered'",
+        beyond.waitlist.business_id,
+    )
+    assert (offers, seats) == (2, 3)
+    name = beyond.names["waitlist"]
+    assert value(registry, "booking_waitlist_offers_open", business=name) == offers
+    assert value(registry, "booking_waitlist_offer_held_seats", business=name) == seats
+
+
+def test_offers_past_their_expiry_are_counted_with_the_age_of_the_oldest(
+    registry: CollectorRegistry, beyond: Beyond, database_url: str
+) -> None:
+    ((overdue, oldest),) = sql(
+        database_url,
+        "SELECT count(*), min(offer_expires_at) FROM waitlist_entries"
+        " WHERE business_id = %s AND status = 'offered' AND offer_expires_at <= %s",
+        beyond.waitlist.business_id,
+        NOW,
+    )
+    assert overdue == 1 and oldest == MONDAY + timedelta(minutes=55)
+    name = beyond.names["waitlist"]
+    assert value(registry, "booking_waitlist_offers_overdue", business=name) == 1
+    assert value(registry, "booking_waitlist_oldest_overdue_offer_seconds", business=name) == pytest.approx(300)
+    # A business whose live entries are all waiting has nothing overdue.
+    assert value(registry, "booking_waitlist_oldest_overdue_offer_seconds", business=beyond.names["broken"]) == 0
+
+
+def test_waiting_entries_that_fit_free_seats_show_a_stalled_promotion_only_where_it_stalled(
+    registry: CollectorRegistry, beyond: Beyond, database_url: str
+) -> None:
+    fits = (
+        "SELECT count(*) FROM waitlist_entries w JOIN time_slots s ON s.business_id = w.business_id"
+        " AND s.id = w.slot_id WHERE w.business_id = %s AND w.status = 'waiting' AND NOT s.is_legacy"
+        " AND s.starts_at > %s AND w.party_size <= s.max_capacity - s.booked_seats"
+    )
+    for key, expected in (("waitlist", 0), ("broken", 1)):
+        shop = beyond.waitlist if key == "waitlist" else beyond.broken
+        assert sql(database_url, fits, shop.business_id, NOW) == [(expected,)]
+        assert value(registry, "booking_waitlist_promotable_entries", business=beyond.names[key]) == expected
+
+
+def test_seat_accounting_drift_counts_slots_whose_seats_nobody_holds(
+    registry: CollectorRegistry, beyond: Beyond, database_url: str
+) -> None:
+    drift = (
+        "SELECT count(*) FROM time_slots ts LEFT JOIN slot_seat_holds h ON h.business_id = ts.business_id"
+        " AND h.slot_id = ts.id WHERE ts.business_id = %s AND ts.starts_at >= %s AND ts.starts_at < %s"
+        " AND ts.booked_seats <> coalesce(h.seats, 0)"
+    )
+    for key, shop, expected in (
+        ("waitlist", beyond.waitlist, 0),
+        ("multi", beyond.multi, 0),
+        ("broken", beyond.broken, 1),
+    ):
+        assert sql(database_url, drift, shop.business_id, NOW, NOW + timedelta(days=30)) == [(expected,)]
+        assert value(registry, "booking_seat_accounting_drift_slots", business=beyond.names[key]) == expected
+
+
+def test_multi_resource_bookings_series_and_promo_code_bookings_equal_what_sql_counts(
+    registry: CollectorRegistry, beyond: Beyond, database_url: str
+) -> None:
+    biz, name = beyond.multi.business_id, beyond.names["multi"]
+    ((multi, series, promo),) = sql(
+        database_url,
+        "SELECT (SELECT count(DISTINCT booking_id) FROM booking_resources WHERE business_id = %s),"
+        " (SELECT count(*) FROM booking_series WHERE business_id = %s),"
+        " (SELECT count(*) FROM bookings WHERE business_id = %s AND promo_code IS NOT NULL)",
+        biz,
+        biz,
+        biz,
+    )
+    assert (multi, series, promo) == (1, 1, 1)
+    assert value(registry, "booking_multi_resource_bookings_total", business=name) == multi
+    assert value(registry, "booking_series_created_total", business=name) == series
+    assert value(registry, "booking_promo_code_bookings_total", business=name) == promo
+    assert value(registry, "booking_promo_code_bookings_total", business=beyond.names["waitlist"]) == 0
+
+
+def test_the_live_waitlist_is_served_by_a_scrape_that_leaves_history_to_the_background(
+    database_url: str, beyond: Beyond
+) -> None:
+    engine = readonly_engine(database_url)
+    collector = BookingCollector(engine, clock=lambda: NOW, history_every=3600)
+    reg = CollectorRegistry()
+    reg.register(collector)
+    try:
+        name = beyond.names["waitlist"]
+        assert value(reg, "booking_waitlist_offers_overdue", business=name) == 1
+        assert value(reg, "booking_scrape_errors") == 0
+    finally:
+        collector.close()
+        engine.dispose()
+
+
+def test_promtool_accepts_a_scrape_with_the_waitlist_and_seat_metrics(registry: CollectorRegistry) -> None:
+    promtool = require_binary("promtool")
+    body = generate_latest(registry)
+    assert b"booking_waitlist_promotable_entries{" in body
+    assert b"booking_seat_accounting_drift_slots{" in body
+    done = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
+    assert (done.returncode, done.stdout + done.stderr) == (0, b"")
