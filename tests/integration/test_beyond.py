@@ -289,6 +289,16 @@ def test_an_expired_offer_passes_to_the_next_and_cannot_be_accepted(system, raw)
         system.accept_waitlist_offer(shop.business_id, first.id, actor=shop.admin, now=later)
 
 
+def test_waiting_entries_expire_once_their_slot_has_started(system):
+    shop, slot, _ = full_shop(system, capacity=2)
+    entry = system.join_waitlist(shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=1,
+                                 actor=shop.admin, now=MONDAY)
+    system.expire_waitlist_offers(now=slot.starts_at - timedelta(minutes=1))
+    assert system.waitlist_entry(shop.business_id, entry.id).status == "waiting"
+    system.expire_waitlist_offers(now=slot.starts_at)
+    assert system.waitlist_entry(shop.business_id, entry.id).status == "expired"
+
+
 def test_joining_a_slot_with_room_is_refused_and_raw_sql_cannot_skip_the_offer_step(system, raw):
     shop = Shop.create(system, now=MONDAY, capacity=4)
     slot = shop.first_slot()

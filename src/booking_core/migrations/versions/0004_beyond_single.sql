@@ -187,7 +187,7 @@ CREATE UNIQUE INDEX waitlist_entries_one_live ON waitlist_entries (business_id, 
 
 CREATE TABLE waitlist_status_edges (from_status text NOT NULL, to_status text NOT NULL, PRIMARY KEY (from_status, to_status));
 INSERT INTO waitlist_status_edges VALUES
-  ('waiting', 'offered'), ('waiting', 'cancelled'),
+  ('waiting', 'offered'), ('waiting', 'cancelled'), ('waiting', 'expired'),
   ('offered', 'accepted'), ('offered', 'expired'), ('offered', 'cancelled');
 CREATE TRIGGER waitlist_status_edges_append_only BEFORE UPDATE OR DELETE ON waitlist_status_edges
   FOR EACH ROW EXECUTE FUNCTION refuse_change();
@@ -286,7 +286,8 @@ END $$;
 CREATE TRIGGER time_slots_promote AFTER UPDATE OF booked_seats, max_capacity ON time_slots
   FOR EACH ROW EXECUTE FUNCTION time_slots_promote();
 
--- Expire offers past their time; each expiry releases seats, which offers them to the next.
+-- Expire offers past their time (each expiry releases seats, which offers them to the next),
+-- then close the queues of slots that have started; returns how many offers expired.
 CREATE FUNCTION waitlist_expire_offers(p_now timestamptz) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE n integer;
@@ -294,6 +295,9 @@ BEGIN
   UPDATE waitlist_entries SET status = 'expired'
    WHERE status = 'offered' AND offer_expires_at <= p_now;
   GET DIAGNOSTICS n = ROW_COUNT;
+  UPDATE waitlist_entries w SET status = 'expired'
+    FROM time_slots ts
+   WHERE w.status = 'waiting' AND ts.business_id = w.business_id AND ts.id = w.slot_id AND ts.starts_at <= p_now;
   RETURN n;
 END $$;
 
