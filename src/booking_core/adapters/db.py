@@ -8,10 +8,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from psycopg.rows import dict_row
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
@@ -102,6 +104,33 @@ class Database:
                 yield conn
         finally:
             conn.close()
+
+    def run_one(self, sql: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One statement in autocommit on the pooled psycopg connection, prepared: the hot path.
+
+        A booking is one statement; SQLAlchemy's execution layer would cost the client more
+        CPU than the server spends on it, so this goes straight to psycopg.
+        """
+        try:
+            raw = self.engine.raw_connection()
+        except DBAPIError as exc:
+            raise translate(exc) from exc
+        try:
+            pg = raw.driver_connection
+            pg.autocommit = True
+            try:
+                with pg.cursor(row_factory=dict_row) as cur:
+                    row = cur.execute(sql, params, prepare=True).fetchone()
+            except psycopg.Error as exc:
+                raise translate(exc) from exc
+            finally:
+                # Back to transactional before the pool hands it to a unit of work.
+                pg.autocommit = False
+        finally:
+            raw.close()
+        if row is None:
+            raise RuntimeError("the statement returned no row")
+        return row
 
     def unit_of_work(self, actor: Actor, *, now: datetime, reason: str | None = None) -> UnitOfWork:
         return UnitOfWork(self, actor, now=now, reason=reason)

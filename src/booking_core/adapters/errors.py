@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from booking_core.domain import errors as e
@@ -48,7 +49,7 @@ def sqlstate_of(exc: BaseException) -> str | None:
     return getattr(orig, "sqlstate", None)
 
 
-def translate(exc: DBAPIError) -> e.BookingError:
+def translate(exc: DBAPIError | psycopg.Error) -> e.BookingError:
     """The typed error for a database exception; its message is the database's first line."""
     state = sqlstate_of(exc)
     orig = getattr(exc, "orig", exc)
@@ -60,7 +61,7 @@ def translate(exc: DBAPIError) -> e.BookingError:
         constraint = getattr(diag, "constraint_name", None)
         where = f" ({constraint})" if constraint else ""
         return e.IntegrityRefused(f"refused{where}: {_CONSTRAINT_HINTS[state]}", sqlstate=state)
-    if isinstance(exc, OperationalError) or (state or "").startswith("08"):
+    if isinstance(exc, OperationalError | psycopg.OperationalError) or (state or "").startswith("08"):
         return e.DatabaseUnavailable(
             f"cannot reach the database ({primary}): check BOOKING_DATABASE_URL", sqlstate=state
         )

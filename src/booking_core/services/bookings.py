@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -37,12 +38,14 @@ BOOKING_COLUMNS = (
     " promo_code, series_id, occurrence"
 )
 
-_BOOK = text(
+_BOOK_SQL = (
     f"SELECT {', '.join('(f.booking).' + c.strip() for c in BOOKING_COLUMNS.split(','))}, f.replayed"
-    " FROM booking_create(:b, :id, :slot, :cust, :party, :key, CAST(:at AS actor_type), :aid,"
-    " CAST(:ch AS change_channel), :reason, :now, p_promo_code => :promo, p_series => :series,"
-    " p_occurrence => :occ, p_status => CAST(:status AS booking_status)) f"
+    " FROM booking_create(%(b)s, %(id)s, %(slot)s, %(cust)s, %(party)s, %(key)s, CAST(%(at)s AS actor_type),"
+    " %(aid)s, CAST(%(ch)s AS change_channel), %(reason)s, %(now)s, p_promo_code => %(promo)s,"
+    " p_series => %(series)s, p_occurrence => %(occ)s, p_status => CAST(%(status)s AS booking_status)) f"
 )
+# The same statement for a unit of work (SQLAlchemy's named parameters).
+_BOOK = text(re.sub(r"%\((\w+)\)s", r":\1", _BOOK_SQL))
 
 
 def book_params(
@@ -117,21 +120,20 @@ def book(
     if actor.type is ActorType.CUSTOMER and actor.id != str(customer_id):
         raise ActorNotAllowed("a customer can only book for themselves: book as an admin for someone else")
     try:
-        with db.autocommit_connection() as conn:
-            row = conn.execute(
-                _BOOK,
-                book_params(
-                    business_id,
-                    slot_id=slot_id,
-                    customer_id=customer_id,
-                    party_size=party_size,
-                    actor=actor,
-                    now=now,
-                    idempotency_key=idempotency_key,
-                    reason=reason,
-                    promo_code=promo_code,
-                ),
-            ).one()
+        row = db.run_one(
+            _BOOK_SQL,
+            book_params(
+                business_id,
+                slot_id=slot_id,
+                customer_id=customer_id,
+                party_size=party_size,
+                actor=actor,
+                now=now,
+                idempotency_key=idempotency_key,
+                reason=reason,
+                promo_code=promo_code,
+            ),
+        )
     except (Unavailable, NotFound, InvalidPartySize) as exc:
         _record_refusal(db, business_id, slot_id, exc, party_size, now)
         raise

@@ -284,7 +284,19 @@ BEGIN
   RETURN NULL;
 END $$;
 CREATE TRIGGER time_slots_promote AFTER UPDATE OF booked_seats, max_capacity ON time_slots
-  FOR EACH ROW EXECUTE FUNCTION time_slots_promote();
+  FOR EACH ROW WHEN (NEW.max_capacity - NEW.booked_seats > OLD.max_capacity - OLD.booked_seats)
+  EXECUTE FUNCTION time_slots_promote();
+
+-- Every booking moves its slot's counter; auditing that row would find nothing to record
+-- (the counter is audited on the booking), so decide that without entering PL/pgSQL.
+DROP TRIGGER time_slots_audit ON time_slots;
+CREATE TRIGGER time_slots_audit_insert AFTER INSERT ON time_slots
+  FOR EACH ROW EXECUTE FUNCTION audit_write('slot');
+CREATE TRIGGER time_slots_audit AFTER UPDATE ON time_slots
+  -- The guard lets nothing else change: these four are the slot's whole mutable state.
+  FOR EACH ROW WHEN ((OLD.max_capacity, OLD.is_legacy, OLD.legacy_since, OLD.schedule_version_id)
+                     IS DISTINCT FROM (NEW.max_capacity, NEW.is_legacy, NEW.legacy_since, NEW.schedule_version_id))
+  EXECUTE FUNCTION audit_write('slot');
 
 -- Expire offers past their time (each expiry releases seats, which offers them to the next),
 -- then close the queues of slots that have started; returns how many offers expired.
