@@ -7,25 +7,34 @@
 -- so the receiver (e.g. a Make.com scenario) never has to guess a zone.
 
 -- ---------------------------------------------------------------- rendering helpers
+-- These run inside triggers on the booking path: PL/pgSQL caches their plans per session,
+-- where SQL-language functions that cannot be inlined are planned again on every call.
+
 -- A timestamptz as local ISO 8601 with its UTC offset in zone tz: 2030-01-10T14:00:00+01:00.
 CREATE FUNCTION outbox_local_iso(ts timestamptz, tz text) RETURNS text
-LANGUAGE sql STABLE AS $$
-  SELECT to_char(ts AT TIME ZONE tz, 'YYYY-MM-DD"T"HH24:MI:SS')
-         || CASE WHEN o.s < 0 THEN '-' ELSE '+' END
-         || lpad((abs(o.s) / 3600)::text, 2, '0') || ':' || lpad((abs(o.s) % 3600 / 60)::text, 2, '0')
-    FROM (SELECT extract(epoch FROM (ts AT TIME ZONE tz) - (ts AT TIME ZONE 'UTC'))::integer AS s) o
-$$;
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  local_ts timestamp := ts AT TIME ZONE tz;
+  s integer := extract(epoch FROM local_ts - (ts AT TIME ZONE 'UTC'))::integer;
+BEGIN
+  RETURN to_char(local_ts, 'YYYY-MM-DD"T"HH24:MI:SS')
+         || CASE WHEN s < 0 THEN '-' ELSE '+' END
+         || lpad((abs(s) / 3600)::text, 2, '0') || ':' || lpad((abs(s) % 3600 / 60)::text, 2, '0');
+END $$;
 
 -- A time-ordered id (UUIDv7), like the library's new_id(), for rows written by triggers.
 CREATE FUNCTION outbox_uuid7() RETURNS uuid
-LANGUAGE sql VOLATILE AS $$
-  SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
            PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-           FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid
-$$;
+           FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid;
+END $$;
 
 CREATE FUNCTION outbox_slot_json(p_business uuid, p_slot uuid, tz text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+DECLARE out jsonb;
+BEGIN
   SELECT jsonb_build_object(
            'id', ts.id,
            'starts_at', outbox_local_iso(ts.starts_at, tz),
@@ -37,11 +46,13 @@ LANGUAGE sql STABLE AS $$
            'service', sv.name,
            'resource', rs.name,
            'is_legacy', ts.is_legacy)
+    INTO out
     FROM time_slots ts
     JOIN services sv ON sv.business_id = ts.business_id AND sv.id = ts.service_id
     JOIN resources rs ON rs.business_id = ts.business_id AND rs.id = ts.resource_id
-   WHERE ts.business_id = p_business AND ts.id = p_slot
-$$;
+   WHERE ts.business_id = p_business AND ts.id = p_slot;
+  RETURN out;
+END $$;
 
 -- ---------------------------------------------------------------- tables
 CREATE TABLE notification_outbox (
