@@ -225,7 +225,7 @@ class Browser:
         raise RuntimeError("booking dashboard did not start")
 
     def __call__(self, page: str, title: str, scope: a.Scope) -> float:
-        from tests.dashboard.test_browser import IDLE, settle
+        from tests.dashboard.test_browser import DRAWN, IDLE, settle
 
         context = self.browser.new_context(viewport={"width": 1400, "height": 1000})
         tab = context.new_page()
@@ -233,8 +233,9 @@ class Browser:
         t = time.perf_counter()
         tab.goto(f"http://127.0.0.1:{self.port}/{page}?{query}")
         tab.get_by_role("heading", name=title, level=1).wait_for(timeout=600_000)
+        tab.get_by_text(DRAWN).wait_for(timeout=600_000)
         tab.wait_for_function(IDLE, timeout=600_000)
-        took = time.perf_counter() - t  # navigation to the page's title drawn and the script idle
+        took = time.perf_counter() - t  # navigation to the page's last line drawn and the script idle
         settle(tab, title)
         assert tab.locator('[data-testid="stException"]').count() == 0
         context.close()

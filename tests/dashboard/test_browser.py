@@ -108,6 +108,7 @@ def page(browser: Browser) -> Iterator[Page]:
         context.close()
 
 
+DRAWN = "figures are cached for up to"  # the footer every page draws last
 IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
   && !document.querySelector('[data-testid="stSkeleton"]') && !document.querySelector('[data-stale="true"]')"""
 
@@ -115,6 +116,7 @@ IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
 def settle(page: Page, title: str) -> None:
     """Wait for the page's title, then until Streamlit has stayed idle (no run, no placeholders) for a moment."""
     page.get_by_role("heading", name=title, level=1).wait_for(timeout=60_000)
+    page.get_by_text(DRAWN).wait_for(timeout=60_000)
     for _ in range(2):  # a rerun can start just after the first idle moment (the URL being written)
         page.wait_for_function(IDLE, timeout=60_000)
         page.wait_for_timeout(750)
