@@ -50,9 +50,8 @@ PAGES = {  # url path: (title, the named queries the page runs)
             "overview_figures",
             "cancellation_rates_over_time",
             "cancellation_lead_times",
-            "cancellations_by",
-            "cancellations_by_reason",
-            "cancellations_by_actor",
+            "cancellation_breakdowns",
+            "cancellation_causes",
         ],
     ),
     "audit": ("Audit log", ["audit_log"]),
@@ -107,9 +106,8 @@ def sql_alone(conn: Any, page: str, scope: a.Scope) -> None:
         "slots_to_contact": lambda: a.slots_to_contact(conn, scope, now=time_now()),
         "cancellation_rates_over_time": lambda: a.cancellation_rates_over_time(conn, scope, "week"),
         "cancellation_lead_times": lambda: a.cancellation_lead_times(conn, scope),
-        "cancellations_by": lambda: [a.cancellations_by(conn, scope, d) for d in ("service", "weekday", "hour")],
-        "cancellations_by_reason": lambda: a.cancellations_by_reason(conn, scope),
-        "cancellations_by_actor": lambda: a.cancellations_by_actor(conn, scope),
+        "cancellation_breakdowns": lambda: a.cancellation_breakdowns(conn, scope),
+        "cancellation_causes": lambda: a.cancellation_causes(conn, scope),
         "audit_log": lambda: a.audit_log(conn, scope, a.AuditFilter()),
         "check_results": lambda: _latest_run(conn, a.check_results),
         "check_history": lambda: a.check_history(conn, runs=30),
@@ -225,7 +223,7 @@ class Browser:
         raise RuntimeError("booking dashboard did not start")
 
     def __call__(self, page: str, title: str, scope: a.Scope) -> float:
-        from tests.dashboard.test_browser import IDLE, settle
+        from tests.dashboard.test_browser import DRAWN, IDLE, settle
 
         context = self.browser.new_context(viewport={"width": 1400, "height": 1000})
         tab = context.new_page()
@@ -233,8 +231,9 @@ class Browser:
         t = time.perf_counter()
         tab.goto(f"http://127.0.0.1:{self.port}/{page}?{query}")
         tab.get_by_role("heading", name=title, level=1).wait_for(timeout=600_000)
+        tab.get_by_text(DRAWN).wait_for(timeout=600_000)
         tab.wait_for_function(IDLE, timeout=600_000)
-        took = time.perf_counter() - t  # navigation to the page's title drawn and the script idle
+        took = time.perf_counter() - t  # navigation to the page's last line drawn and the script idle
         settle(tab, title)
         assert tab.locator('[data-testid="stException"]').count() == 0
         context.close()

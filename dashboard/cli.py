@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -96,7 +98,32 @@ def dashboard_command(
     ]
     typer.echo(f"dashboard on http://{address}:{port}", err=True)
     # The app's own folder holds .streamlit/config.toml, which Streamlit reads from the working directory.
-    raise typer.Exit(subprocess.call(cmd, env=env, cwd=APP.parent))
+    child = subprocess.Popen(cmd, env=env, cwd=APP.parent)
+    raise typer.Exit(_wait_forwarding_signals(child))
+
+
+def _wait_forwarding_signals(child: subprocess.Popen[bytes], grace_seconds: float = 10) -> int:
+    """Wait for Streamlit; a SIGTERM or SIGINT to us stops it too (it must not outlive this command)."""
+    kill_at: list[float] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        # Only signal here: the main loop below reaps the child (Popen.wait is not reentrant).
+        child.send_signal(signum)
+        kill_at.append(time.monotonic() + grace_seconds)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
+    try:
+        while True:
+            try:
+                return child.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                if kill_at and time.monotonic() > kill_at[0]:
+                    child.kill()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def register(app: typer.Typer) -> None:

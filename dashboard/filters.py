@@ -129,6 +129,14 @@ def header(title: str, sel: Selection) -> None:
     st.caption(f"{sel.name} · {s.start:%Y-%m-%d} to {s.end:%Y-%m-%d} · times in {sel.timezone}")
 
 
+def footer(sel: Selection) -> None:
+    """The last line of a drawn page (the browser tests and the benchmark wait for it)."""
+    read = datetime.now(ZoneInfo(sel.timezone))
+    st.caption(
+        f"Page drawn at {read:%Y-%m-%d %H:%M} ({sel.timezone}); figures are cached for up to {data.TTL_SECONDS} s."
+    )
+
+
 def page(title: str, render: Callable[[Selection], None]) -> None:
     """A page: the shared filters, a title with the scope and time zone, then `render`, all guarded."""
 
@@ -137,5 +145,6 @@ def page(title: str, render: Callable[[Selection], None]) -> None:
         if sel is not None:
             header(title, sel)
             render(sel)
+            footer(sel)
 
     data.guarded(run)

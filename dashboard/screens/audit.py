@@ -81,7 +81,18 @@ def render(sel: filters.Selection) -> None:
     if rows.empty:
         st.info("No audit rows match these filters in this date range.")
     else:
-        st.dataframe(rows, hide_index=True, column_config={"occurred_local": f"when ({sel.timezone})"})
+        business = sel.scope.business_id
+        rows = rows.assign(
+            timeline=[f"audit?business={business}&booking={b}" if b is not None else None for b in rows["booking_id"]]
+        )
+        st.dataframe(
+            rows,
+            hide_index=True,
+            column_config={
+                "occurred_local": f"when ({sel.timezone})",
+                "timeline": st.column_config.LinkColumn("timeline", display_text="open timeline"),
+            },
+        )
     _chain(sel)
 
 

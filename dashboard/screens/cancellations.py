@@ -53,17 +53,18 @@ def _breakdowns(sel: filters.Selection) -> None:
         return
     st.plotly_chart(charts.counts_bar(lead, x="lead_time"))
     tabs = st.tabs(["By service", "By weekday", f"By hour ({sel.timezone})"])
+    breakdowns = data.query("cancellation_breakdowns", sel.scope)
     for tab, dim in zip(tabs, ("service", "weekday", "hour"), strict=True):
         with tab:
-            st.plotly_chart(charts.rate_bars(data.query("cancellations_by", sel.scope, dim), dimension=dim))
+            st.plotly_chart(charts.rate_bars(breakdowns[dim], dimension=dim))
+    causes = data.query("cancellation_causes", sel.scope)
     left, right = st.columns(2)
     with left:
         st.subheader("By reason")
-        st.dataframe(data.query("cancellations_by_reason", sel.scope), hide_index=True)
+        st.dataframe(causes["reason"], hide_index=True)
     with right:
         st.subheader("By who cancelled")
-        actors = data.query("cancellations_by_actor", sel.scope)
-        st.plotly_chart(charts.counts_bar(actors, x="cancelled_by"))
+        st.plotly_chart(charts.counts_bar(causes["cancelled_by"], x="cancelled_by"))
 
 
 def render(sel: filters.Selection) -> None:

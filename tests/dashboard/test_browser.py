@@ -3,8 +3,10 @@ without a Streamlit exception, a filter reaches the URL, and the export button d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -58,20 +60,29 @@ def dashboard_url(history: History) -> Iterator[str]:
     port = free_port()
     env = os.environ | {"BOOKING_DATABASE_URL": history.url}
     cmd = [sys.executable, "-c", "from booking_core.cli import main; main()", "dashboard", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, proc)
         yield base
     finally:
-        proc.terminate()
+        proc.terminate()  # `booking dashboard` stops its Streamlit child
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        _kill_group(proc.pid)
         if proc.stdout:
             proc.stdout.close()
+
+
+def _kill_group(pgid: int) -> None:
+    """Whatever is left of the dashboard's process group (nothing, when `booking dashboard` did its job)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen[str]) -> None:
@@ -108,6 +119,7 @@ def page(browser: Browser) -> Iterator[Page]:
         context.close()
 
 
+DRAWN = "figures are cached for up to"  # the footer every page draws last
 IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
   && !document.querySelector('[data-testid="stSkeleton"]') && !document.querySelector('[data-stale="true"]')"""
 
@@ -115,6 +127,7 @@ IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
 def settle(page: Page, title: str) -> None:
     """Wait for the page's title, then until Streamlit has stayed idle (no run, no placeholders) for a moment."""
     page.get_by_role("heading", name=title, level=1).wait_for(timeout=60_000)
+    page.get_by_text(DRAWN).wait_for(timeout=60_000)
     for _ in range(2):  # a rerun can start just after the first idle moment (the URL being written)
         page.wait_for_function(IDLE, timeout=60_000)
         page.wait_for_timeout(750)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -120,3 +121,19 @@ def test_the_readers_connection_cannot_change_a_booking(history: History) -> Non
                 conn.execute(sqlalchemy.text("UPDATE bookings SET party_size = 1"))
     finally:
         engine.dispose()
+
+
+def test_a_failed_export_leaves_no_file_and_no_fetching_thread(tmp_path: Path) -> None:
+    import threading
+
+    from booking_core import export
+
+    def chunks() -> Iterator[list[tuple[object, ...]]]:
+        yield [("x",) * len(export.SCHEMA)]
+        raise RuntimeError("connection lost")
+
+    out = tmp_path / "broken.csv"
+    with pytest.raises(RuntimeError, match="connection lost"):
+        export.write_file(chunks(), "csv", out)
+    assert list(tmp_path.iterdir()) == []
+    assert [t for t in threading.enumerate() if t.name == "export-fetch"] == []

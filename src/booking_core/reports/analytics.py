@@ -8,6 +8,7 @@ schedule asked for), so every figure is in the business's own time zone. Connect
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -258,11 +259,7 @@ RATES = (
     f" (count(*) FILTER (WHERE {CANCELLED}))::float8 / count(*) AS cancellation_rate,"
     f" (count(*) FILTER (WHERE {NO_SHOW}))::float8 / count(*) AS no_show_rate"
 )
-CANCEL_DIMENSIONS = {
-    "service": "(SELECT name FROM services sv WHERE sv.business_id = s.business_id AND sv.id = s.service_id)",
-    "weekday": "extract(isodow FROM s.local_date)::int",
-    "hour": "extract(hour FROM s.local_start)::int",
-}
+CANCEL_DIMENSIONS = ("service", "weekday", "hour")
 CANCEL_TRANSITION = (
     "JOIN booking_state_transitions t ON t.business_id = b.business_id AND t.booking_id = b.id"
     " AND t.to_status = 'cancelled'"
@@ -274,11 +271,27 @@ def cancellation_rates_over_time(conn: Connection, scope: Scope, grain: str = "w
     return frame(conn, sql + " GROUP BY 1 ORDER BY 1", scope.params())
 
 
-def cancellations_by(conn: Connection, scope: Scope, dimension: str) -> pd.DataFrame:
-    if dimension not in CANCEL_DIMENSIONS:
-        raise InvalidInput(f"unknown dimension {dimension!r}: use one of {', '.join(CANCEL_DIMENSIONS)}")
-    sql = f"SELECT {CANCEL_DIMENSIONS[dimension]} AS {dimension}, {RATES} {BOOKINGS_IN_SCOPE}"
-    return frame(conn, sql + " GROUP BY 1 ORDER BY 1", scope.params())
+BREAKDOWN_SQL = f"""
+SELECT CASE WHEN GROUPING(service) = 0 THEN 'service' WHEN GROUPING(weekday) = 0 THEN 'weekday' ELSE 'hour' END
+         AS dimension, service, weekday, hour, count(*) AS bookings,
+       count(*) FILTER (WHERE cancelled) AS cancelled, count(*) FILTER (WHERE no_show) AS no_shows,
+       (count(*) FILTER (WHERE cancelled))::float8 / count(*) AS cancellation_rate,
+       (count(*) FILTER (WHERE no_show))::float8 / count(*) AS no_show_rate
+  FROM (SELECT sv.name AS service, extract(isodow FROM s.local_date)::int AS weekday,
+               extract(hour FROM s.local_start)::int AS hour, {CANCELLED} AS cancelled, {NO_SHOW} AS no_show
+          FROM time_slots s JOIN services sv ON sv.business_id = s.business_id AND sv.id = s.service_id
+          {BOOKING_OF_SLOT} WHERE {SLOT_SCOPE} AND b.status <> 'draft') x
+ GROUP BY GROUPING SETS ((service), (weekday), (hour))"""
+
+
+def cancellation_breakdowns(conn: Connection, scope: Scope) -> dict[str, pd.DataFrame]:
+    """Cancellation and no-show rates by service, by weekday (1 = Monday) and by local hour, in one pass."""
+    df = frame(conn, BREAKDOWN_SQL, scope.params())
+    rates = ["bookings", "cancelled", "no_shows", "cancellation_rate", "no_show_rate"]
+    parts = {dim: df.loc[df["dimension"] == dim, [dim, *rates]] for dim in CANCEL_DIMENSIONS}
+    for dim in ("weekday", "hour"):  # NULL in the other grouping sets made them floats
+        parts[dim] = parts[dim].astype({dim: int})
+    return {dim: part.sort_values(dim).reset_index(drop=True) for dim, part in parts.items()}
 
 
 LEAD_BUCKETS = (
@@ -304,22 +317,22 @@ def cancellation_lead_times(conn: Connection, scope: Scope) -> pd.DataFrame:
     return df
 
 
-def cancellations_by_reason(conn: Connection, scope: Scope) -> pd.DataFrame:
-    sql = (
-        "SELECT coalesce(nullif(btrim(t.reason), ''), '(no reason given)') AS reason, count(*) AS cancellations"
-        f" FROM time_slots s {BOOKING_OF_SLOT} {CANCEL_TRANSITION} WHERE {SLOT_SCOPE}"
-        " GROUP BY 1 ORDER BY 2 DESC, 1"
-    )
-    return frame(conn, sql, scope.params())
+CAUSES_SQL = f"""
+SELECT reason, cancelled_by, count(*) AS cancellations
+  FROM (SELECT coalesce(nullif(btrim(t.reason), ''), '(no reason given)') AS reason, t.actor_type::text AS cancelled_by
+          FROM time_slots s {BOOKING_OF_SLOT} {CANCEL_TRANSITION} WHERE {SLOT_SCOPE}) x
+ GROUP BY GROUPING SETS ((reason), (cancelled_by))"""
 
 
-def cancellations_by_actor(conn: Connection, scope: Scope) -> pd.DataFrame:
-    sql = (
-        "SELECT t.actor_type::text AS cancelled_by, count(*) AS cancellations"
-        f" FROM time_slots s {BOOKING_OF_SLOT} {CANCEL_TRANSITION} WHERE {SLOT_SCOPE}"
-        " GROUP BY 1 ORDER BY 2 DESC, 1"
-    )
-    return frame(conn, sql, scope.params())
+def cancellation_causes(conn: Connection, scope: Scope) -> dict[str, pd.DataFrame]:
+    """Cancellations by the reason given and by who cancelled (customer, admin), most frequent first."""
+    df = frame(conn, CAUSES_SQL, scope.params())
+    return {
+        col: df.loc[df[col].notna(), [col, "cancellations"]]
+        .sort_values(["cancellations", col], ascending=[False, True])
+        .reset_index(drop=True)
+        for col in ("reason", "cancelled_by")
+    }
 
 
 # ---------------------------------------------------------------- audit
@@ -491,8 +504,6 @@ SELECT z.name AS business, z.timezone, b.id::text AS booking_id, b.status::text 
   JOIN customers c ON c.business_id = b.business_id AND c.id = b.customer_id
   LEFT JOIN booking_state_transitions t ON t.business_id = b.business_id AND t.booking_id = b.id
         AND t.to_status = 'cancelled'"""
-# Key order: the primary key's index streams the export without a sort (ids are time-ordered UUIDv7).
-EXPORT_SQL = EXPORT_SELECT + EXPORT_WHERE + "\n ORDER BY b.business_id, b.id"
 
 
 def export_count(conn: Connection, where: ExportFilter) -> int:
@@ -504,10 +515,24 @@ def export_count(conn: Connection, where: ExportFilter) -> int:
 
 
 def export_rows(conn: Connection, where: ExportFilter, *, chunk_rows: int = 50_000) -> Iterator[Sequence[Any]]:
-    """Booking history in chunks of rows (tuples in EXPORT_COLUMNS order) from a server-side cursor."""
-    options = {"stream_results": True, "max_row_buffer": chunk_rows}
-    result = conn.execute(text(EXPORT_SQL), where.params(), execution_options=options)
-    yield from result.partitions(chunk_rows)
+    """Booking history in chunks of rows (tuples in EXPORT_COLUMNS order) from a server-side cursor.
+
+    The cursor is psycopg's own (a named cursor on the connection's transaction): a million rows
+    through SQLAlchemy's Row objects cost more than the query itself. Rows come in no set order.
+    """
+    raw: Any = conn.connection.driver_connection
+    # Plan for all rows, not the first 10% (a cursor's default), and keep the hash joins in memory.
+    conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
+    with raw.cursor(name="booking_export") as cur:
+        cur.itersize = chunk_rows
+        cur.execute(_pyformat(EXPORT_SELECT + EXPORT_WHERE), where.params())
+        while chunk := cur.fetchmany(chunk_rows):
+            yield chunk
+
+
+def _pyformat(sql: str) -> str:
+    """`:name` placeholders (SQLAlchemy's) as `%(name)s` (psycopg's); `::` casts stay."""
+    return re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
 
 
 def export_frame(conn: Connection, where: ExportFilter, *, limit: int) -> pd.DataFrame:
