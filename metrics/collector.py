@@ -492,7 +492,33 @@ def seat_accounting(conn: Connection, now: datetime) -> list[Metric]:
 # The waitlist's live part follows live entries through a partial index: every scrape. Seat
 # accounting looks up every slot of the next 30 days in three tables: background, like the
 # full passes over bookings, payments and the waitlist's history.
-LIVE_FAMILIES: tuple[Family, ...] = (capacity, integrity, waitlist)
+def notifications(conn: Connection, now: datetime) -> list[Metric]:
+    """The notification outbox (partial indexes only): backlog, oldest due age, dead letters, circuits."""
+    from booking_core.reports import notifications as outbox
+
+    backlog = outbox.outbox_backlog(conn, now=now)
+    circuit = GaugeMetricFamily(
+        "booking_notification_circuit_state",
+        "1 for the state each webhook endpoint's circuit breaker was last saved in (closed, open, half_open).",
+        labels=["endpoint", "state"],
+    )
+    for c in outbox.circuits(conn):
+        for state in ("closed", "open", "half_open"):
+            circuit.add_metric([c.endpoint, state], float(c.state == state))
+    return [
+        _gauge("booking_notifications_pending", "Notifications not yet delivered nor given up.", backlog.pending),
+        _gauge("booking_notifications_due", "Pending notifications due for an attempt now.", backlog.due),
+        _gauge(
+            "booking_notifications_oldest_due_seconds",
+            "Age of the oldest notification due now (0 if none): the dispatcher's lag.",
+            backlog.oldest_due_seconds or 0.0,
+        ),
+        _gauge("booking_notifications_dead", "Notifications given up after their last retry (ever).", backlog.dead),
+        circuit,
+    ]
+
+
+LIVE_FAMILIES: tuple[Family, ...] = (capacity, integrity, waitlist, notifications)
 HISTORY_FAMILIES: tuple[Family, ...] = (
     bookings,
     refusals,

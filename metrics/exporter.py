@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from booking_core.domain.errors import InvalidInput
-from booking_core.reports import ops
+from booking_core.reports import notifications, ops
 from metrics.collector import BookingCollector, Clock, readonly_engine, utc_now
 
 # Checks are meant to run at least hourly; two missed runs make the service unhealthy.
@@ -41,10 +41,18 @@ def health(engine: Engine, *, now: datetime, max_check_age: float) -> tuple[int,
     try:
         with engine.connect() as conn:
             run = ops.latest_run(conn, now)
+            backlog = notifications.outbox_backlog(conn, now=now)
+            circuits = notifications.circuits(conn)
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         return 503, {"status": "unhealthy", "database": "down", "reason": f"database: {reason}"}
-    body: dict[str, Any] = {"database": "up"}
+    body: dict[str, Any] = {
+        "database": "up",
+        # The dispatcher's backlog and circuits are reported, and page through their alerts;
+        # they do not make the exporter unhealthy (a webhook outage is not a database outage).
+        "notifications": backlog.to_dict(),
+        "circuits": [c.to_dict() for c in circuits],
+    }
     if run is None:
         return 503, {
             **body,

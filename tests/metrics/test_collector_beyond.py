@@ -277,3 +277,30 @@ def test_promtool_accepts_a_scrape_with_the_waitlist_and_seat_metrics(registry: 
     assert b"booking_seat_accounting_drift_slots{" in body
     done = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
     assert (done.returncode, done.stdout + done.stderr) == (0, b"")
+
+
+def test_the_outbox_backlog_and_dead_letters_are_scraped(system, raw, database_url):
+    """Issue 7: every booking writes a notification; a scrape reports what is pending and what died."""
+    from prometheus_client import CollectorRegistry
+
+    from metrics.collector import BookingCollector, readonly_engine
+    from tests.factories import Shop
+    from tests.integration.test_schedules import MONDAY
+
+    shop = Shop.create(system, now=MONDAY)
+    booking = shop.book(shop.first_slot())
+    with raw.transaction():
+        raw.execute("SET LOCAL session_replication_role = replica")
+        raw.execute("UPDATE notification_outbox SET dead_at = now() WHERE booking_id = %s", (booking.id,))
+    pending, dead = raw.execute(
+        "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL), count(*) FILTER (WHERE dead_at IS NOT NULL)"
+        " FROM notification_outbox"
+    ).fetchone()
+    engine = readonly_engine(database_url)
+    try:
+        registry = CollectorRegistry()
+        registry.register(BookingCollector(engine))
+        assert registry.get_sample_value("booking_notifications_pending") == pending
+        assert registry.get_sample_value("booking_notifications_dead") == dead >= 1
+    finally:
+        engine.dispose()
