@@ -281,9 +281,9 @@ def test_promtool_accepts_a_scrape_with_the_waitlist_and_seat_metrics(registry: 
 
 def test_the_outbox_backlog_and_dead_letters_are_scraped(system, raw, database_url):
     """Issue 7: every booking writes a notification; a scrape reports what is pending and what died."""
+    from metrics.collector import BookingCollector, readonly_engine
     from prometheus_client import CollectorRegistry
 
-    from metrics.collector import BookingCollector, readonly_engine
     from tests.factories import Shop
     from tests.integration.test_schedules import MONDAY
 
@@ -293,8 +293,8 @@ def test_the_outbox_backlog_and_dead_letters_are_scraped(system, raw, database_u
         raw.execute("SET LOCAL session_replication_role = replica")
         raw.execute("UPDATE notification_outbox SET dead_at = now() WHERE booking_id = %s", (booking.id,))
     pending, dead = raw.execute(
-        "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL), count(*) FILTER (WHERE dead_at IS NOT NULL)"
-        " FROM notification_outbox"
+        "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL),"
+        " count(*) FILTER (WHERE dead_at IS NOT NULL) FROM notification_outbox"
     ).fetchone()
     engine = readonly_engine(database_url)
     try:
