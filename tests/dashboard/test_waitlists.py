@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from booking_core import Actor, connect
@@ -106,6 +107,8 @@ def waitlisted(history: History) -> Iterator[Waitlisted]:
         _dispatch(shop)
         # Queued after the dispatcher ran: pending and due.
         shop.book(shop.slots(days=14)[-1], party=1, customer=4)
+    # Pages run earlier in this process cached the list of businesses (for TTL_SECONDS) without this one.
+    st.cache_data.clear()
     yield Waitlisted(shop.business_id, "America/New_York")
 
 
