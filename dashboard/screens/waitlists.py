@@ -51,7 +51,7 @@ def _waitlists(sel: filters.Selection) -> None:
 
 def _delivery_metrics(d: DeliveryFigures) -> None:
     cols = st.columns(6)
-    cols[0].metric("Pending notifications", f"{d.pending:,}", help="Not yet delivered nor dead; live now.")
+    cols[0].metric("Pending", f"{d.pending:,}", help="Notifications not yet delivered nor dead; live now.")
     cols[1].metric("Due now", f"{d.due:,}", help="Pending and past their next attempt time.")
     cols[2].metric("Oldest due", age(d.oldest_due_seconds), help="How long the oldest due message has waited.")
     cols[3].metric("Delivered", f"{d.delivered:,}", help="Messages delivered in the date range.")

@@ -164,7 +164,7 @@ def test_delivery_figures_equal_sql(page: AppTest, history: History, waitlisted:
         **p,
     )[0]
     assert dead == 3 and delivered != 0 and due != 0  # offers failed for good, the rest arrived, one came later
-    assert shown["Pending notifications"] == str(pending)
+    assert shown["Pending"] == str(pending)
     assert shown["Due now"] == str(due)
     assert re.fullmatch(r"\d+(\.\d)? (s|min|h|d)", shown["Oldest due"])
     assert shown["Delivered"] == str(delivered)
