@@ -33,6 +33,12 @@ page = st.navigation(
             icon=":material/event_busy:",
             url_path="cancellations",
         ),
+        st.Page(
+            HERE / "screens/waitlists.py",
+            title="Waitlists & notifications",
+            icon=":material/notifications:",
+            url_path="waitlists",
+        ),
         st.Page(HERE / "screens/audit.py", title="Audit log", icon=":material/history:", url_path="audit"),
         st.Page(HERE / "screens/integrity.py", title="Integrity", icon=":material/verified:", url_path="integrity"),
         st.Page(HERE / "screens/export.py", title="Export", icon=":material/download:", url_path="export"),

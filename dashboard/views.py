@@ -18,6 +18,17 @@ def money(x: float, currency: str) -> str:
     return f"{x:,.2f} {currency}"
 
 
+def age(seconds: float | None) -> str:
+    """A waiting time as a person reads it: 45 s, 12 min, 3.5 h, 2.0 d."""
+    if seconds is None:
+        return "n/a"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 172_800 else f"{seconds / 86_400:.1f} d"
+
+
 def delta_pct_points(now: float | None, before: float | None) -> str | None:
     """Change of a rate in percentage points; None when either side has no data."""
     if now is None or before is None:

@@ -35,6 +35,7 @@ PAGES = [  # url path, the page's title
     ("", "Overview"),
     ("capacity", "Capacity utilization"),
     ("cancellations", "Cancellation patterns"),
+    ("waitlists", "Waitlists & notifications"),
     ("audit", "Audit log"),
     ("integrity", "Integrity"),
     ("export", "Export booking history"),

@@ -1,4 +1,5 @@
-"""Named read queries for the dashboard and the exporter: utilization, cancellations, audit, integrity, export.
+"""Named read queries for the dashboard and the exporter: utilization, cancellations, audit, integrity, export,
+waitlists and notification delivery.
 
 Every aggregation happens here, in SQL; callers get pandas frames (or one small record) back.
 Dates are a business's local calendar dates (time_slots.local_date is the wall-clock date the
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 
 from booking_core.config import sqlalchemy_url
 from booking_core.domain.errors import InvalidInput
+from booking_core.reports import notifications
 
 Grain = Literal["day", "week", "month"]
 GRAINS: tuple[Grain, ...] = ("day", "week", "month")
@@ -548,3 +550,143 @@ def business_by_name(conn: Connection, name: str) -> uuid.UUID:
     if len(rows) > 1:
         raise InvalidInput(f"{len(rows)} businesses are named {name!r}: rename one to export it alone")
     return uuid.UUID(str(rows[0][0]))
+
+
+# ---------------------------------------------------------------- waitlists
+# Live queues and offers are the state now (any slot date): a queue only exists ahead of its slot.
+WAITLIST_FROM = """
+  FROM waitlist_entries w
+  JOIN businesses z ON z.id = w.business_id
+  JOIN time_slots s ON s.business_id = w.business_id AND s.id = w.slot_id"""
+WAITLIST_WHERE = (
+    " WHERE w.business_id = :b AND (CAST(:service AS uuid) IS NULL OR s.service_id = CAST(:service AS uuid))"
+)
+
+
+def local_range(col: str) -> str:
+    """`col` (a timestamptz) within the scope's local dates of business z (the audit log's pattern)."""
+    return (
+        f"{col} >= (CAST(:start AS date)::timestamp AT TIME ZONE z.timezone)"
+        f" AND {col} < ((CAST(:end AS date) + 1)::timestamp AT TIME ZONE z.timezone)"
+    )
+
+
+WAITLIST_SQL = f"""
+SELECT count(*) FILTER (WHERE w.status = 'waiting') AS waiting,
+       coalesce(sum(w.party_size) FILTER (WHERE w.status = 'waiting'), 0) AS waiting_seats,
+       count(*) FILTER (WHERE w.status = 'offered') AS open_offers,
+       coalesce(sum(w.party_size) FILTER (WHERE w.status = 'offered'), 0) AS offered_seats,
+       count(*) FILTER (WHERE {local_range("w.offered_at")}) AS offers_made,
+       count(*) FILTER (WHERE w.status = 'accepted' AND {local_range("w.offered_at")}) AS accepted,
+       count(*) FILTER (WHERE w.status = 'expired' AND {local_range("w.offered_at")}) AS expired
+{WAITLIST_FROM}{WAITLIST_WHERE}"""
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistFigures:
+    """Live queues and open offers (now), and what became of the offers made in the date range."""
+
+    waiting: int
+    waiting_seats: int
+    open_offers: int
+    offered_seats: int
+    offers_made: int
+    accepted: int
+    expired: int
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        """Accepted / offers that were decided (accepted or expired)."""
+        decided = self.accepted + self.expired
+        return self.accepted / decided if decided else None
+
+
+def waitlist_figures(conn: Connection, scope: Scope) -> WaitlistFigures:
+    row = conn.execute(text(WAITLIST_SQL), scope.params()).one()
+    return WaitlistFigures(**{k: int(v) for k, v in row._mapping.items()})
+
+
+LONGEST_QUEUES_SQL = f"""
+SELECT s.local_date AS slot_date, s.local_start AS slot_time, sv.name AS service, r.name AS resource,
+       count(*) FILTER (WHERE w.status = 'waiting') AS waiting,
+       coalesce(sum(w.party_size) FILTER (WHERE w.status = 'waiting'), 0) AS seats_wanted,
+       count(*) FILTER (WHERE w.status = 'offered') AS open_offers,
+       s.max_capacity AS capacity, s.booked_seats AS booked,
+       min(w.joined_at) FILTER (WHERE w.status = 'waiting') AT TIME ZONE z.timezone AS first_joined
+{WAITLIST_FROM}
+  JOIN services sv ON sv.business_id = s.business_id AND sv.id = s.service_id
+  JOIN resources r ON r.business_id = s.business_id AND r.id = s.resource_id
+{WAITLIST_WHERE} AND w.status IN ('waiting', 'offered')
+ GROUP BY s.business_id, s.id, sv.name, r.name, z.timezone
+HAVING count(*) FILTER (WHERE w.status = 'waiting') > 0
+ ORDER BY waiting DESC, s.starts_at, s.id LIMIT :limit"""
+
+
+def longest_queues(conn: Connection, scope: Scope, *, limit: int = 10) -> pd.DataFrame:
+    """The slots with the most waiting entries now, in the business's local time."""
+    return frame(conn, LONGEST_QUEUES_SQL, scope.params() | {"limit": limit})
+
+
+# ---------------------------------------------------------------- notification delivery
+# The outbox belongs to a business; its circuit belongs to the dispatcher's endpoint (all businesses).
+# The database's clock, not a rounded one passed in: a message queued seconds ago is due, and
+# the page's cache (TTL_SECONDS) already bounds how often this runs.
+BACKLOG_SQL = """
+SELECT count(*) AS pending, count(*) FILTER (WHERE available_at <= now()) AS due,
+       extract(epoch FROM now() - min(created_at) FILTER (WHERE available_at <= now()))::float8 AS oldest_due_seconds
+  FROM notification_outbox WHERE business_id = :b AND delivered_at IS NULL AND dead_at IS NULL"""
+
+DELIVERY_SQL = f"""
+WITH o AS (SELECT count(*) FILTER (WHERE {local_range("o.delivered_at")}) AS delivered,
+                  count(*) FILTER (WHERE {local_range("o.dead_at")}) AS dead
+             FROM notification_outbox o JOIN businesses z ON z.id = o.business_id
+            WHERE o.business_id = :b AND (o.delivered_at IS NOT NULL OR o.dead_at IS NOT NULL)),
+     d AS (SELECT count(*) AS attempts, count(*) FILTER (WHERE d.outcome = 'delivered') AS ok_attempts
+             FROM notification_deliveries d JOIN businesses z ON z.id = d.business_id
+            WHERE d.business_id = :b AND {local_range("d.started_at")})
+SELECT o.delivered, o.dead, d.attempts, d.ok_attempts FROM o, d"""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFigures:
+    """The business's outbox now (backlog) and in the date range (delivered, dead, attempts)."""
+
+    pending: int
+    due: int
+    oldest_due_seconds: float | None
+    delivered: int
+    dead: int
+    attempts: int
+    ok_attempts: int
+
+    @property
+    def success_ratio(self) -> float | None:
+        """Delivered attempts / all attempts in the range."""
+        return self.ok_attempts / self.attempts if self.attempts else None
+
+
+def delivery_figures(conn: Connection, scope: Scope) -> DeliveryFigures:
+    b = conn.execute(text(BACKLOG_SQL), {"b": scope.business_id}).one()
+    done = conn.execute(text(DELIVERY_SQL), scope.params()).one()
+    age = None if b.oldest_due_seconds is None else max(b.oldest_due_seconds, 0.0)
+    return DeliveryFigures(b.pending, b.due, age, done.delivered, done.dead, done.attempts, done.ok_attempts)
+
+
+def notification_circuits(conn: Connection) -> pd.DataFrame:
+    """The circuit of every webhook endpoint as its dispatcher last saved it (notifications.circuits)."""
+    rows = [asdict(c) for c in notifications.circuits(conn)]
+    return pd.DataFrame(rows, columns=[f.name for f in fields(notifications.CircuitRow)])
+
+
+def failed_attempts(conn: Connection, scope: Scope, *, limit: int = 20) -> pd.DataFrame:
+    """The business's latest failed delivery attempts in the date range, newest first, in local time."""
+    sql = f"""
+    SELECT d.started_at AT TIME ZONE z.timezone AS attempted, o.event_type, d.attempt, d.outcome,
+           d.http_status, d.error, d.duration_seconds, d.next_attempt_at AT TIME ZONE z.timezone AS next_attempt,
+           d.outbox_id, o.booking_id
+      FROM notification_deliveries d
+      JOIN businesses z ON z.id = d.business_id
+      JOIN notification_outbox o ON o.business_id = d.business_id AND o.id = d.outbox_id
+     WHERE d.business_id = :b AND d.outcome <> 'delivered' AND {local_range("d.started_at")}
+     ORDER BY d.started_at DESC, d.outbox_id, d.attempt DESC LIMIT :limit"""
+    return frame(conn, sql, scope.params() | {"limit": limit})
