@@ -183,9 +183,10 @@ def _build(
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_postgres(
-        "booking", connection_string=url, kwargs={"connect_args": {"options": SESSION_OPTIONS}}
-    )
+    # GE's PostgreSQL datasource insists on a host in the URL; the embedded server is reached
+    # through a socket (`...@/booking?host=/path`), which only the generic SQL datasource takes.
+    add = context.data_sources.add_postgres if _has_host(url) else context.data_sources.add_sql
+    source = add("booking", connection_string=url, kwargs={"connect_args": {"options": SESSION_OPTIONS}})
     groups: dict[tuple[str, str], list[Check]] = {}
     for c in checks:
         groups.setdefault((c.suite, c.table), []).append(c)
@@ -276,3 +277,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 __all__ = ["CheckResult", "RunSummary", "run_all"]
+
+
+def _has_host(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    return bool(make_url(url).host)

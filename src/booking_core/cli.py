@@ -147,8 +147,21 @@ def load_plugins() -> None:
 
 
 def main() -> None:
+    """Run `booking`; a usage mistake (unknown option, bad value) is one line and exit 2."""
+    try:  # Typer >= 0.20 ships its own copy of Click
+        import typer._click.exceptions as click
+    except ImportError:  # pragma: no cover - older Typer
+        import click.exceptions as click  # type: ignore[no-redef]
+
     load_plugins()
     try:
-        app()
+        code = app(standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        sys.stderr.write(f"error: {exc.format_message().splitlines()[0]}{hint}\n")
+        sys.exit(EXIT_USER_ERROR)
+    except click.Abort:  # Ctrl-C at a prompt
+        sys.exit(130)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -78,11 +78,22 @@ def test_audit_seal_and_verify_report_every_business_and_exit_1_on_a_broken_chai
         drop_database(admin_url, url)
 
 
-def test_unknown_options_are_usage_errors_not_tracebacks():
+def test_unknown_options_are_one_line_usage_errors_not_tracebacks():
     result = run("db", "upgrade", "--frobnicate")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == "error: No such option: --frobnicate (see `booking db upgrade --help`)\n"
 
 
 def test_waitlist_expire_runs_against_a_migrated_database(database_url):
     result = run("waitlist", "expire", url=database_url)
     assert result.returncode == 0 and result.stdout.startswith("expired ")
+
+
+def test_a_bad_option_value_is_one_line_naming_the_option():
+    result = run("seed", "--bookings", "zero")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: Invalid value for '--bookings'") and "Traceback" not in result.stderr
+
+
+def test_help_exits_zero():
+    assert run("--help").returncode == 0

@@ -163,4 +163,5 @@ def test_the_public_surface_is_explicit_and_importable():
         "reports",
         "demo",
         "export",
+        "notify",
     }
