@@ -38,6 +38,7 @@ from booking_core.domain.values import new_id
 
 # Share of the N bookings per business, and bookings per slot the replicas are sized for.
 SHARES = {"restaurant": 0.3, "fitness": 0.6, "clinic": 0.1}
+SEAL_CHUNK = 200_000  # audit rows hashed per round trip while sealing
 PER_SLOT = {"restaurant": 1.0, "fitness": 5.0, "clinic": 0.7}
 
 
@@ -141,23 +142,28 @@ def _seal(conn: psycopg.Connection[Any], business_id: uuid.UUID, payload: str | 
         "SELECT seq, hash FROM audit_chain WHERE business_id = %s ORDER BY seq DESC LIMIT 1", (business_id,)
     ).fetchone()
     seq, prev = (int(head[0]), bytes(head[1])) if head else (0, b"")
-    links: list[tuple[object, ...]] = []
-    query = (
-        f"COPY (SELECT a.id, {payload} FROM booking_audit_log a WHERE a.business_id = '{business_id}'"
-        " AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.business_id = a.business_id AND c.audit_id = a.id)"
-        " ORDER BY a.id) TO STDOUT (FORMAT binary)"
-    )
-    with conn.cursor().copy(query) as cp:
-        cp.set_types(["int8", "bytea"])
-        for audit_id, data in cp.rows():
-            seq += 1
-            digest = hashlib.sha256(prev + data).digest()
-            links.append((business_id, seq, audit_id, prev, digest))
-            prev = digest
-    with conn.cursor().copy("COPY audit_chain (business_id, seq, audit_id, prev_hash, hash) FROM STDIN") as cp:
-        for link in links:
-            cp.write_row(link)
-    return len(links)
+    sealed, last = 0, 0
+    while True:  # in chunks of SEAL_CHUNK rows, so memory stays bounded however long the chain
+        links: list[tuple[object, ...]] = []
+        query = (
+            f"COPY (SELECT a.id, {payload} FROM booking_audit_log a WHERE a.business_id = '{business_id}'"
+            f" AND a.id > {last} AND NOT EXISTS (SELECT 1 FROM audit_chain c"
+            "  WHERE c.business_id = a.business_id AND c.audit_id = a.id)"
+            f" ORDER BY a.id LIMIT {SEAL_CHUNK}) TO STDOUT (FORMAT binary)"
+        )
+        with conn.cursor().copy(query) as cp:
+            cp.set_types(["int8", "bytea"])
+            for audit_id, data in cp.rows():
+                seq += 1
+                digest = hashlib.sha256(prev + data).digest()
+                links.append((business_id, seq, audit_id, prev, digest))
+                prev, last = digest, audit_id
+        if not links:
+            return sealed
+        with conn.cursor().copy("COPY audit_chain (business_id, seq, audit_id, prev_hash, hash) FROM STDIN") as cp:
+            for link in links:
+                cp.write_row(link)
+        sealed += len(links)
 
 
 _CONTEXT = (
