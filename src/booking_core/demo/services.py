@@ -141,5 +141,51 @@ def start_dashboard(database_url: str, ports: Ports) -> Started:
     return Started("dashboard", f"dashboard on {url}", url, stop)
 
 
+WAITLIST_EVERY = 60  # seconds between waitlist expiry sweeps
+
+
+def start_notifications(database_url: str, ports: Ports) -> Started:
+    """The notification dispatcher (to BOOKING_WEBHOOK_URL, or a local receiver) and the waitlist sweep."""
+    from datetime import timedelta
+
+    from booking_core.adapters.db import Database
+    from booking_core.bootstrap import BookingSystem
+    from booking_core.demo.receiver import DemoReceiver
+    from booking_core.notify.dispatcher import Dispatcher, DispatchSettings
+    from booking_core.notify.webhook import parse_webhook
+
+    db = Database(database_url, pool_size=2)
+    system = BookingSystem(db)
+    target = os.environ.get("BOOKING_WEBHOOK_URL")
+    receiver = None if target else DemoReceiver(HOST)
+    url = target or receiver.url  # type: ignore[union-attr]
+    dispatcher = Dispatcher(db, DispatchSettings(parse_webhook(url)))
+    thread, stop_dispatch = dispatcher.start_in_thread(interval_seconds=1, reminder_lead=timedelta(hours=24))
+    stop_sweep = threading.Event()
+
+    def sweep() -> None:
+        while not stop_sweep.wait(WAITLIST_EVERY):
+            try:
+                system.expire_waitlist_offers()
+            except Exception as exc:  # keep the demo up; the next sweep may succeed
+                sys.stderr.write(f"waitlist sweep did not run: {str(exc).splitlines()[0] if str(exc) else exc!r}\n")
+
+    sweeper = threading.Thread(target=sweep, name="demo-waitlist", daemon=True)
+    sweeper.start()
+
+    def halt() -> None:
+        stop_sweep.set()
+        stop_dispatch.set()
+        thread.join(timeout=10)
+        sweeper.join(timeout=5)
+        if receiver is not None:
+            receiver.stop()
+        db.dispose()
+
+    where = "BOOKING_WEBHOOK_URL" if target else f"a local receiver at {url} (set BOOKING_WEBHOOK_URL for a real one)"
+    return Started("notifications", f"notifications: delivered to {where}; waitlist offers expire every minute",
+                   stop=halt)  # fmt: skip
+
+
 Starter = Callable[[str, Ports], Started]
-STARTERS: tuple[Starter, ...] = (start_checks, start_exporter, start_dashboard)
+STARTERS: tuple[Starter, ...] = (start_checks, start_exporter, start_dashboard, start_notifications)
