@@ -62,6 +62,15 @@ def test_the_demo_dataset_keeps_every_invariant_of_the_core(runs):
     assert violations(first.url) == dict.fromkeys(violations(first.url), 0)
 
 
+def test_the_demo_dataset_passes_every_integrity_check(runs):
+    # Clean demo data (no --with-faults) must not page anyone: every check passes.
+    from checks.runner import run_all
+
+    _first, second, _other = runs
+    summary = run_all(second.url, triggered_by="test")
+    assert [(r.name, r.status) for r in summary.results if r.status != "passed"] == []
+
+
 def test_the_demo_dataset_has_every_kind_of_event(runs):
     first, _second, _other = runs
     statuses = {row[1] for row in first.facts["bookings_by_status_day"]}
