@@ -160,8 +160,6 @@ def main() -> None:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
         sys.stderr.write(f"error: {exc.format_message().splitlines()[0]}{hint}\n")
         sys.exit(EXIT_USER_ERROR)
-    except click.Abort:  # Ctrl-C at a prompt
-        sys.exit(130)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

@@ -291,8 +291,9 @@ def test_an_expired_offer_passes_to_the_next_and_cannot_be_accepted(system, raw)
 
 def test_waiting_entries_expire_once_their_slot_has_started(system):
     shop, slot, _ = full_shop(system, capacity=2)
-    entry = system.join_waitlist(shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=1,
-                                 actor=shop.admin, now=MONDAY)
+    entry = system.join_waitlist(
+        shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=1, actor=shop.admin, now=MONDAY
+    )
     system.expire_waitlist_offers(now=slot.starts_at - timedelta(minutes=1))
     assert system.waitlist_entry(shop.business_id, entry.id).status == "waiting"
     system.expire_waitlist_offers(now=slot.starts_at)

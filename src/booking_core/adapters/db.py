@@ -82,21 +82,10 @@ class Database:
 
     # ------------------------------------------------------------------ connections
     @contextmanager
-    def connect(self) -> Iterator[Connection]:
+    def connect(self, *, autocommit: bool = False) -> Iterator[Connection]:
+        """A pooled connection whose database errors arrive as typed booking errors."""
         try:
-            conn = self.engine.connect()
-        except DBAPIError as exc:
-            raise translate(exc) from exc
-        try:
-            with database_errors():
-                yield conn
-        finally:
-            conn.close()
-
-    @contextmanager
-    def autocommit_connection(self) -> Iterator[Connection]:
-        try:
-            conn = self.autocommit.connect()
+            conn = (self.autocommit if autocommit else self.engine).connect()
         except DBAPIError as exc:
             raise translate(exc) from exc
         try:
@@ -117,6 +106,8 @@ class Database:
             raise translate(exc) from exc
         try:
             pg = raw.driver_connection
+            if not isinstance(pg, psycopg.Connection):
+                raise RuntimeError("booking_core runs on psycopg 3 connections only")
             pg.autocommit = True
             try:
                 with pg.cursor(row_factory=dict_row) as cur:
@@ -130,7 +121,7 @@ class Database:
             raw.close()
         if row is None:
             raise RuntimeError("the statement returned no row")
-        return row
+        return dict(row)
 
     def unit_of_work(self, actor: Actor, *, now: datetime, reason: str | None = None) -> UnitOfWork:
         return UnitOfWork(self, actor, now=now, reason=reason)

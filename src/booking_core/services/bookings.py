@@ -161,7 +161,7 @@ def _record_refusal(
     now: datetime,
 ) -> None:
     """Count the refused attempt (for the exporter); its own statement, after the refusal."""
-    with db.autocommit_connection() as conn:
+    with db.connect(autocommit=True) as conn:
         conn.execute(
             text(
                 "INSERT INTO booking_refusals (business_id, slot_id, reason, party_size, occurred_at)"
