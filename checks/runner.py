@@ -185,7 +185,7 @@ def _build(
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     # GE's PostgreSQL datasource insists on a host in the URL; the embedded server is reached
     # through a socket (`...@/booking?host=/path`), which only the generic SQL datasource takes.
-    add = context.data_sources.add_postgres if _has_host(url) else context.data_sources.add_sql
+    add: Any = context.data_sources.add_postgres if _has_host(url) else context.data_sources.add_sql
     source = add("booking", connection_string=url, kwargs={"connect_args": {"options": SESSION_OPTIONS}})
     groups: dict[tuple[str, str], list[Check]] = {}
     for c in checks:
