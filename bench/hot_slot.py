@@ -10,7 +10,9 @@ Variants, all against the real schema with every trigger active:
   api_hot            the public API, `BookingSystem.book()` (one round trip: booking_create())
   fn_hot             the same function through bare psycopg (prepared): the API minus SQLAlchemy
   txn_hot_lock_first one pipelined transaction: lock the slot row FOR NO KEY UPDATE, then
-                     booking_create(): spares the foreign-key check's KEY SHARE lock a MultiXact
+                     booking_create(): the whole booking under the slot lock (before migration
+                     0006 moved slot keys off the counter row, this spared the foreign-key
+                     check a MultiXact)
   seed_for_update    the seed: BEGIN; SELECT slot FOR UPDATE; SELECT sum(party_size); INSERT; COMMIT
   check_then_insert  BEGIN; availability query, no lock; INSERT; COMMIT (unsafe but for the trigger)
   api_spread         the public API, every booking to another slot of the same business

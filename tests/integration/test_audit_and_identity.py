@@ -98,7 +98,7 @@ def test_slot_and_schedule_changes_are_audited_too(system, raw):
     } <= kinds
 
 
-@pytest.mark.parametrize("table", ["booking_audit_log", "booking_state_transitions", "audit_chain"])
+@pytest.mark.parametrize("table", ["booking_audit_log", "booking_state_transitions", "audit_chain", "slot_keys"])
 def test_history_tables_refuse_update_delete_and_truncate_even_for_a_superuser(system, raw, table):
     shop = Shop.create(system, now=MONDAY)
     shop.book(shop.first_slot())

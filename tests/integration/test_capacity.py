@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -167,3 +168,35 @@ def test_the_application_role_has_no_delete_or_history_update_privileges(system,
     finally:
         raw.execute("RESET ROLE")
     _ = (uuid, Actor, IntegrityRefused)
+
+
+def test_a_raw_booking_on_a_slot_that_does_not_exist_is_refused_by_the_key(system, raw):
+    shop = Shop.create(system, now=MONDAY)
+    ghost = SimpleNamespace(id=uuid.uuid4())
+    with pytest.raises(psycopg.Error) as info:
+        _raw_insert(raw, shop, ghost, 1)
+    assert info.value.sqlstate == "23503"
+    assert info.value.diag.constraint_name == "bookings_business_id_slot_id_fkey"
+
+
+def test_every_slot_has_its_key_even_when_inserted_with_the_triggers_switched_off(system, raw):
+    shop = Shop.create(system, now=MONDAY)
+    slot = shop.first_slot()
+    with raw.transaction():
+        raw.execute("SET LOCAL session_replication_role = replica")
+        (copy,) = raw.execute(
+            "INSERT INTO time_slots (business_id, id, schedule_version_id, service_id, resource_id, local_date,"
+            " local_start, starts_at, ends_at, max_capacity, created_at, updated_at)"
+            " SELECT business_id, gen_random_uuid(), schedule_version_id, service_id, resource_id, local_date,"
+            "        local_start, starts_at + interval '1 year', ends_at + interval '1 year', max_capacity,"
+            "        created_at, updated_at FROM time_slots WHERE id = %s RETURNING id",
+            (slot.id,),
+        ).fetchone()
+    missing = raw.execute(
+        "SELECT count(*) FROM time_slots ts WHERE business_id = %s"
+        " AND NOT EXISTS (SELECT 1 FROM slot_keys k WHERE k.business_id = ts.business_id AND k.id = ts.id)",
+        (shop.business_id,),
+    ).fetchone()
+    assert missing == (0,)
+    with pytest.raises(psycopg.Error, match="append-only"):
+        raw.execute("DELETE FROM slot_keys WHERE id = %s", (copy,))
