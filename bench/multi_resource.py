@@ -4,8 +4,8 @@
 
 Both variants go through the public API with `--clients` processes on one business whose
 slots never fill; the single variant books one resource (`book()`), the multi variant the
-slot's resource plus two more at the same time (`book_with_resources()`: all slots locked in
-id order, one transaction). Prints medians and the ratio multi/single.
+slot's resource plus two more at the same time (`book_with_resources()`: one statement,
+booking_create_multi(), all slots locked in id order). Prints medians and the ratio multi/single.
 """
 
 from __future__ import annotations

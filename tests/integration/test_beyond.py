@@ -221,6 +221,50 @@ def test_a_multi_resource_booking_cannot_be_moved_and_its_allocations_are_append
         raw.execute("DELETE FROM booking_resources WHERE booking_id = %s", (booking.id,))
 
 
+def test_a_retried_multi_resource_booking_returns_the_first_even_when_the_resources_are_now_taken(system, raw):
+    shop, main, extra = multi_shop(system, staff=1, gear=1)
+    ask = {
+        "slot_id": main.id,
+        "customer_id": shop.customers[0],
+        "party_size": 1,
+        "resources": {extra["Anna"]: 1, extra["Hot stones"]: 1},
+        "actor": shop.admin,
+        "now": MONDAY,
+        "idempotency_key": "multi-retry-1",
+    }
+    first = system.book_with_resources(shop.business_id, **ask)
+    again = system.book_with_resources(shop.business_id, **ask)
+    assert again.id == first.id
+    assert raw.execute("SELECT count(*) FROM booking_resources WHERE booking_id = %s", (first.id,)).fetchone() == (2,)
+    seats_add_up(raw, shop)
+
+
+def test_a_malformed_multi_resource_call_is_refused_by_the_database_and_writes_nothing(system, raw):
+    shop, main, extra = multi_shop(system)
+    before = raw.execute("SELECT count(*) FROM bookings WHERE business_id = %s", (shop.business_id,)).fetchone()
+    call = (
+        "SELECT * FROM booking_create_multi(%s, gen_random_uuid(), %s, %s, 1, %s, %s, NULL, 'admin', 'raw',"
+        " 'sql', NULL, %s)"
+    )
+    anna = extra["Anna"]
+    for resources, quantities in (([anna, anna], [1, 1]), ([anna], [0]), ([anna], [1, 1]), ([], [])):
+        with pytest.raises(psycopg.Error) as info:
+            raw.execute(call, (shop.business_id, main.id, shop.customers[0], resources, quantities, MONDAY))
+        assert info.value.sqlstate == "BK017"
+    with pytest.raises(InvalidInput, match="only further resources"):
+        system.book_with_resources(
+            shop.business_id,
+            slot_id=main.id,
+            customer_id=shop.customers[0],
+            party_size=1,
+            resources={shop.resource_id: 1},
+            actor=shop.admin,
+            now=MONDAY,
+        )
+    after = raw.execute("SELECT count(*) FROM bookings WHERE business_id = %s", (shop.business_id,)).fetchone()
+    assert after == before
+
+
 # ---------------------------------------------------------------- waitlists
 def full_shop(system, capacity=4, **kw):
     shop = Shop.create(system, now=MONDAY, capacity=capacity, customers=5, **kw)

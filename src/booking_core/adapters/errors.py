@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,6 +28,7 @@ _BY_SQLSTATE: dict[str, type[e.BookingError]] = {
     "BK014": e.InvalidPromoCode,
     "BK015": e.OfferExpired,
     "BK016": e.UnknownResource,
+    "BK017": e.InvalidInput,
     "40P01": e.Conflict,  # deadlock detected
     "55P03": e.Conflict,  # lock not available (lock_timeout)
     "40001": e.Conflict,  # serialization failure
@@ -55,6 +57,8 @@ def translate(exc: DBAPIError | psycopg.Error) -> e.BookingError:
     orig = getattr(exc, "orig", exc)
     diag = getattr(orig, "diag", None)
     primary = (getattr(diag, "message_primary", None) or str(orig)).splitlines()[0]
+    if state == "BK018":  # what a multi-resource booking lacks, as JSON in the DETAIL
+        return e.ResourcesUnavailable(primary, missing=json.loads(getattr(diag, "message_detail", None) or "[]"))
     if state in _BY_SQLSTATE:
         return _BY_SQLSTATE[state](primary, sqlstate=state)
     if state in _CONSTRAINT_HINTS:
