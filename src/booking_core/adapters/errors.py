@@ -29,6 +29,7 @@ _BY_SQLSTATE: dict[str, type[e.BookingError]] = {
     "BK015": e.OfferExpired,
     "BK016": e.UnknownResource,
     "BK017": e.InvalidInput,
+    "BK018": e.ResourcesUnavailable,
     "40P01": e.Conflict,  # deadlock detected
     "55P03": e.Conflict,  # lock not available (lock_timeout)
     "40001": e.Conflict,  # serialization failure
@@ -51,16 +52,26 @@ def sqlstate_of(exc: BaseException) -> str | None:
     return getattr(orig, "sqlstate", None)
 
 
+def _details(diag: object) -> dict[str, object]:
+    """The structured context a refusal carries as a JSON object in its DETAIL (e.g. what is missing)."""
+    raw = getattr(diag, "message_detail", None)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def translate(exc: DBAPIError | psycopg.Error) -> e.BookingError:
     """The typed error for a database exception; its message is the database's first line."""
     state = sqlstate_of(exc)
     orig = getattr(exc, "orig", exc)
     diag = getattr(orig, "diag", None)
     primary = (getattr(diag, "message_primary", None) or str(orig)).splitlines()[0]
-    if state == "BK018":  # what a multi-resource booking lacks, as JSON in the DETAIL
-        return e.ResourcesUnavailable(primary, missing=json.loads(getattr(diag, "message_detail", None) or "[]"))
     if state in _BY_SQLSTATE:
-        return _BY_SQLSTATE[state](primary, sqlstate=state)
+        return _BY_SQLSTATE[state](primary, sqlstate=state, **_details(diag))
     if state in _CONSTRAINT_HINTS:
         constraint = getattr(diag, "constraint_name", None)
         where = f" ({constraint})" if constraint else ""

@@ -175,8 +175,8 @@ class UnknownWaitlistEntry(NotFound):
 class ResourcesUnavailable(Unavailable):
     """Some resources of a multi-resource booking lack capacity; `missing` says which and by how much."""
 
-    def __init__(self, message: str, *, missing: list[dict[str, object]]) -> None:
-        super().__init__(message, missing=missing)
+    def __init__(self, message: str, *, missing: list[dict[str, object]], **context: object) -> None:
+        super().__init__(message, missing=missing, **context)
         self.missing = missing
 
 

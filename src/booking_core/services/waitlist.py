@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
+
 from booking_core.adapters.db import Database, UnitOfWork
 from booking_core.domain.errors import Conflict, LegacySlot, OfferExpired, UnknownSlot, UnknownWaitlistEntry
 from booking_core.domain.model import Booking
@@ -97,8 +99,6 @@ def _lock(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uuid.UUID) -> Waitl
 
 
 def get(db: Database, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
-    from sqlalchemy import text
-
     with db.connect() as conn:
         row = conn.execute(
             text(f"SELECT {ENTRY_COLUMNS} FROM waitlist_entries WHERE business_id = :b AND id = :id"),

@@ -6,7 +6,7 @@
 -- resource, at exactly the same time) is locked in id order under the lock timeout, so
 -- concurrent multi-resource bookings neither overbook nor deadlock; availability is judged
 -- under those locks; anything short refuses the whole booking with the list of what is
--- missing (BK018, its DETAIL a JSON array); a retried idempotency key returns the first
+-- missing (BK018, its DETAIL a JSON object: {"missing": [...]}); a retried idempotency key returns the first
 -- booking before anything is judged.
 CREATE FUNCTION booking_create_multi(
   p_business uuid, p_id uuid, p_slot uuid, p_customer uuid, p_party integer,
@@ -86,7 +86,7 @@ BEGIN
     RAISE EXCEPTION 'not every resource is free at that time (%): pick another time',
       (SELECT string_agg(format('%s needs %s, has %s', m->>'resource', m->>'needed', m->>'free'), '; ')
          FROM jsonb_array_elements(missing) m)
-      USING ERRCODE = 'BK018', DETAIL = missing::text;
+      USING ERRCODE = 'BK018', DETAIL = jsonb_build_object('missing', missing)::text;
   END IF;
 
   SELECT * INTO made FROM booking_create(p_business, p_id, p_slot, p_customer, p_party, p_idempotency_key,
