@@ -18,7 +18,9 @@ from booking_core.domain.errors import (
     NaiveDatetime,
     NotAllowed,
     NotFound,
+    NothingToChange,
     OfferExpired,
+    PaymentRequired,
     RefundExceedsPayment,
     ResourcesUnavailable,
     SeriesUnavailable,
@@ -34,6 +36,7 @@ from booking_core.domain.errors import (
 )
 from booking_core.domain.lifecycle import BookingStatus, PaymentMethod, PaymentStatus
 from booking_core.domain.model import Booking, Business, ChainReport, Payment, PublishReport, Slot
+from booking_core.domain.money import CancellationPolicy
 from booking_core.domain.schedule import WeeklyRule
 from booking_core.domain.values import Actor, ActorType, Channel, Money, new_id
 from booking_core.services.pricing import Quote
@@ -49,6 +52,7 @@ __all__ = [
     "BookingStatus",
     "BookingSystem",
     "Business",
+    "CancellationPolicy",
     "CapacityExceeded",
     "ChainReport",
     "Channel",
@@ -66,9 +70,11 @@ __all__ = [
     "NaiveDatetime",
     "NotAllowed",
     "NotFound",
+    "NothingToChange",
     "OfferExpired",
     "Payment",
     "PaymentMethod",
+    "PaymentRequired",
     "PaymentStatus",
     "PublishReport",
     "Quote",

@@ -11,6 +11,7 @@ from booking_core.adapters.db import Database
 from booking_core.config import Settings
 from booking_core.domain.lifecycle import PaymentMethod
 from booking_core.domain.model import Booking, Business, ChainReport, Payment, PublishReport, Slot
+from booking_core.domain.money import CancellationPolicy
 from booking_core.domain.schedule import WeeklyRule
 from booking_core.domain.values import Actor, Money
 from booking_core.services import audit, bookings, catalogue, multi, payments, pricing, schedules, series, waitlist
@@ -326,6 +327,23 @@ class BookingSystem:
         return payments.refund(
             self.db, business_id, payment_id, amount=amount, reason=reason, actor=actor, now=self._now(now)
         )
+
+    def refund_due(
+        self,
+        business_id: uuid.UUID,
+        booking_id: uuid.UUID,
+        *,
+        actor: Actor,
+        reason: str = "refund due",
+        now: datetime | None = None,
+    ) -> Booking:
+        """Refund exactly what the booking is owed back; NothingToChange when it is owed nothing."""
+        return payments.refund_due(self.db, business_id, booking_id, actor=actor, now=self._now(now), reason=reason)
+
+    def set_cancellation_policy(
+        self, business_id: uuid.UUID, policy: CancellationPolicy, *, actor: Actor, now: datetime | None = None
+    ) -> CancellationPolicy:
+        return catalogue.set_cancellation_policy(self.db, business_id, policy, actor=actor, now=self._now(now))
 
     # -- audit
     def seal_audit(self, business_id: uuid.UUID) -> int:

@@ -65,6 +65,35 @@ QUERIES = {
     "pay_now_seat_unpaid": """
         SELECT count(*) FROM bookings WHERE payment_method = 'pay_now' AND booking_holds_seat(status)
            AND payment_status NOT IN ('paid', 'partially_refunded', 'refunded')""",
+    # The booking's money is its payments' (received, returned), and what a booking owes back is paid.
+    "money_columns_drift": """
+        SELECT count(*) FROM bookings b
+          LEFT JOIN (SELECT business_id, booking_id,
+                            sum(amount) FILTER (WHERE status IN ('paid', 'partially_refunded', 'refunded')) AS paid,
+                            sum(refunded_amount) AS refunded FROM payments GROUP BY 1, 2) p
+                 ON p.business_id = b.business_id AND p.booking_id = b.id
+         WHERE (b.paid_amount, b.refunded_amount) <> (coalesce(p.paid, 0), coalesce(p.refunded, 0))""",
+    "paid_less_than_owed": """
+        SELECT count(*) FROM bookings WHERE payment_method = 'pay_now' AND booking_holds_seat(status)
+           AND paid_amount < amount""",
+    "refund_due_unpaid": "SELECT count(*) FROM bookings WHERE refund_due > 0",
+    "cancellation_fee_off_policy": """
+        SELECT count(*) FROM bookings b
+          JOIN businesses biz ON biz.id = b.business_id
+          JOIN time_slots ts ON ts.business_id = b.business_id AND ts.id = b.slot_id
+          JOIN LATERAL (SELECT actor_type, occurred_at FROM booking_state_transitions t
+                         WHERE t.business_id = b.business_id AND t.booking_id = b.id AND t.to_status = 'cancelled'
+                         ORDER BY id DESC LIMIT 1) t ON true
+         WHERE b.cancellation_fee IS DISTINCT FROM booking_cancellation_fee(
+                 b.amount, t.actor_type, t.occurred_at, ts.starts_at, biz.free_cancellation_hours,
+                 biz.late_cancellation_fee_percent)""",
+    # History with no gaps: one booking audit row per version.
+    "version_without_audit": """
+        SELECT count(*) FROM bookings b
+          LEFT JOIN (SELECT business_id, booking_id, count(*) AS n FROM booking_audit_log
+                      WHERE entity_type = 'booking' GROUP BY 1, 2) a
+                 ON a.business_id = b.business_id AND a.booking_id = b.id
+         WHERE b.version <> coalesce(a.n, 0)""",
     "audit_chain_broken_or_unsealed": """
         SELECT count(*) FROM businesses b, LATERAL audit_verify(b.id) v
          WHERE v.first_bad_seq IS NOT NULL OR v.unsealed > 0""",

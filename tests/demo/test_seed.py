@@ -10,7 +10,7 @@ import pytest
 
 from booking_core import connect
 from booking_core.demo.seed import SeedReport, bulk_seed
-from booking_core.demo.seed_rows import payment_status, quotas
+from booking_core.demo.seed_rows import quotas
 from tests.conftest import create_database, drop_database
 from tests.demo.invariants import violations
 
@@ -70,12 +70,6 @@ def test_quotas_add_up_to_the_total_in_proportion():
     q = list(quotas([1.0, 2.0, 1.0], 10))
     assert sum(q) == 10
     assert q[1] == 5
-
-
-def test_payment_status_is_derived_like_the_database_does():
-    assert payment_status([], [], 10) == "pending"  # type: ignore[arg-type]
-    assert payment_status(["failed"], [], 10) == "failed"  # type: ignore[arg-type]
-    assert payment_status(["failed", "pending"], [], 10) == "pending"  # type: ignore[arg-type]
 
 
 def test_booking_seed_on_the_command_line_reports_what_it_wrote(admin_url):

@@ -261,7 +261,7 @@ def _copy(conn: psycopg.Connection[Any], sql: str, rows: Iterable[Sequence[objec
 
 def _copy_rows(conn: psycopg.Connection[Any], r: Rows) -> int:
     columns = "business_id, id, slot_id, customer_id, party_size, status, payment_method, payment_status, amount,"
-    columns += " currency, version, created_at, updated_at"
+    columns += " currency, version, created_at, updated_at, paid_amount, refunded_amount, cancellation_fee"
     _copy(conn, f"COPY bookings ({columns}) FROM STDIN", r.bookings)
     _copy(conn, "COPY booking_state_transitions (business_id, booking_id, from_status, to_status, reason,"
                 " actor_type, actor_id, channel, occurred_at) FROM STDIN", r.transitions)  # fmt: skip

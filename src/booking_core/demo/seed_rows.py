@@ -16,10 +16,13 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from booking_core.demo import profiles as pf
-from booking_core.domain.values import new_id
+from booking_core.domain.lifecycle import PaymentStatus
+from booking_core.domain.money import CancellationPolicy, payment_status
+from booking_core.domain.values import ActorType, new_id
 
 MINUTE = timedelta(minutes=1)
 CENT = Decimal("0.01")
+POLICY = CancellationPolicy()  # a new business's default, which the seeded businesses keep
 HOLDS = frozenset({"confirmed", "checked_in", "completed", "no_show"})
 
 
@@ -108,11 +111,10 @@ class Draw:
         bid = new_id()
         life = Life(self, bid, slot, svc, party, created)
         status, pay_status = life.run(outcome)
-        amount = (svc.price * party).quantize(CENT)
         self.rows.bookings.append(
             (self.business_id, bid, slot.id, self.pick_customer(), party, status,
-             "pay_now" if svc.pay_now else "pay_on_arrival", pay_status, amount, self.currency,
-             life.version, created, life.last)
+             "pay_now" if svc.pay_now else "pay_on_arrival", pay_status, life.amount, self.currency,
+             life.version, created, life.last, life.received, life.returned, life.fee)
         )  # fmt: skip
         return party if status in HOLDS else 0
 
@@ -133,9 +135,16 @@ class Life:
         self.status = ""
         self.paid: list[list[object]] = []  # [payment_id, refunded] of paid payments
         self.statuses: list[str] = []  # every payment's final status
+        self.received = Decimal(0)  # the booking's derived money, as the triggers keep it
+        self.returned = Decimal(0)
+        self.fee: Decimal | None = None
 
     def step(self, to: str, actor: tuple[str, str, str], reason: str | None, at: datetime) -> None:
         frm = self.status or None
+        if to == "cancelled":
+            self.fee = POLICY.fee(
+                self.amount, actor=ActorType(actor[0]), cancelled_at=at, starts_at=self.slot.starts_at
+            )
         self.d.rows.transitions.append((self.d.business_id, self.bid, frm, to, reason, *actor, at))
         self.status, self.last = to, at
         self.version += frm is not None
@@ -162,13 +171,11 @@ class Life:
             by_admin = rng.random() < b.admin_cancel_share
             why = rng.choice(b.admin_reasons if by_admin else b.customer_reasons)
             self.step("cancelled", staff if by_admin else customer, why, max(at, self.last + MINUTE))
-            if self.paid:
-                full = by_admin or starts - at >= timedelta(hours=24)
-                share = Decimal(1) if full else Decimal("0.5")
-                self.refund(share, "cancelled in time: full refund" if full else "late cancellation: half refunded",
-                            self.last + MINUTE, staff)  # fmt: skip
-                if full:
-                    self.step("refunded", staff, "refunded in full", self.last)
+            if self.paid and self.fee is not None and self.amount > self.fee:
+                # Exactly what the policy owes back (refund_due), and the booking is settled.
+                kept = "cancelled in time: full refund" if self.fee == 0 else "late cancellation: fee kept"
+                self.refund(self.amount - self.fee, kept, self.last + MINUTE, staff)
+                self.step("refunded", staff, "refund due paid", self.last)
         elif outcome == "no_show":
             self.step("no_show", staff, "no show", starts + 30 * MINUTE)
         elif outcome == "completed":
@@ -178,8 +185,8 @@ class Life:
             self.step("completed", ("system", "day-close", "batch"), "service delivered",
                       self.slot.ends_at + 5 * MINUTE)  # fmt: skip
             if self.paid and rng.random() < b.complaint_refund:
-                self.refund(Decimal("0.2"), rng.choice(("complaint: long wait", "goodwill gesture")),
-                            self.last + timedelta(days=1), staff)  # fmt: skip
+                why = rng.choice(("complaint: long wait", "goodwill gesture"))
+                self.refund((self.amount * Decimal("0.2")).quantize(CENT), why, self.last + timedelta(days=1), staff)
         return self.finish()
 
     def pay(self, at: datetime, actor: tuple[str, str, str]) -> bool:
@@ -209,10 +216,10 @@ class Life:
         self.statuses.append(status)
         if status == "paid":
             self.paid.append(d.rows.payments[-1])
+            self.received += self.amount
 
-    def refund(self, share: Decimal, reason: str, at: datetime, actor: tuple[str, str, str]) -> None:
+    def refund(self, amount: Decimal, reason: str, at: datetime, actor: tuple[str, str, str]) -> None:
         row, d = self.paid[-1], self.d
-        amount = (self.amount * share).quantize(CENT)
         if amount <= 0:
             return
         row[6] = amount
@@ -221,21 +228,14 @@ class Life:
         d.rows.refunds.append((d.business_id, new_id(), row[1], amount, d.currency, reason, at))
         d.rows.payment_events.append((d.business_id, row[1], self.bid, "paid", row[5], *actor, at))
         self.statuses[-1] = str(row[5])
+        self.returned += amount
         self.last = max(self.last, at)
 
     def finish(self) -> tuple[str, str]:
         """The booking's final status and payment_status, as booking_payment_status() derives it."""
-        return self.status, payment_status(self.statuses, self.paid, self.amount)
-
-
-def payment_status(statuses: list[str], paid: list[list[object]], amount: Decimal) -> str:
-    settled = [s for s in statuses if s in ("paid", "partially_refunded", "refunded")]
-    if not settled:
-        return "failed" if "failed" in statuses and "pending" not in statuses else "pending"
-    refunded = sum((Decimal(str(p[6])) for p in paid), Decimal(0))
-    if refunded == 0:
-        return "paid"
-    return "refunded" if refunded >= amount * len(settled) else "partially_refunded"
+        unpaid = PaymentStatus.FAILED if "failed" in self.statuses and "pending" not in self.statuses else None
+        status = payment_status(self.amount, self.received, self.returned, unpaid or PaymentStatus.PENDING)
+        return self.status, str(status)
 
 
 def quotas(weights: list[float], total: int) -> Iterator[int]:

@@ -17,7 +17,9 @@ BookingError                       base: a one-line message that says what to do
 │   ├── IllegalTransition          an edge the state machine does not have
 │   ├── StaleVersion               optimistic lock: someone changed it first
 │   ├── IdempotencyConflict        a reused key for a different request
-│   └── RefundExceedsPayment       more refunded than was paid
+│   ├── RefundExceedsPayment       more refunded than was paid
+│   ├── NothingToChange            the booking is already so: nothing written
+│   └── PaymentRequired            the change costs more than has been paid
 ├── NotAllowed                     the actor may not do this
 │   ├── ActorNotAllowed            e.g. a system actor cancelling a booking
 │   └── WrongToken                 cancellation token does not match
@@ -44,7 +46,9 @@ __all__ = [
     "NaiveDatetime",
     "NotAllowed",
     "NotFound",
+    "NothingToChange",
     "OfferExpired",
+    "PaymentRequired",
     "RefundExceedsPayment",
     "ResourcesUnavailable",
     "SeriesUnavailable",
@@ -138,6 +142,14 @@ class IdempotencyConflict(Conflict):
 
 class RefundExceedsPayment(Conflict):
     """A refund larger than what is still refundable on the payment."""
+
+
+class NothingToChange(Conflict):
+    """The booking already is what the request asks for; nothing was written (no version, no audit row)."""
+
+
+class PaymentRequired(Conflict):
+    """The change raises what a pay-now booking costs above what it has received."""
 
 
 class NotAllowed(BookingError):

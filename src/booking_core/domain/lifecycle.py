@@ -49,6 +49,7 @@ class PaymentStatus(enum.StrEnum):
     FAILED = "failed"
     REFUNDED = "refunded"
     PARTIALLY_REFUNDED = "partially_refunded"
+    PARTIALLY_PAID = "partially_paid"  # a booking's only: some money received, less than its amount
 
 
 _C, _A, _S = ActorType.CUSTOMER, ActorType.ADMIN, ActorType.SYSTEM
@@ -94,3 +95,8 @@ def check_transition(current: BookingStatus | None, target: BookingStatus, actor
     if actor not in allowed:
         who = ", ".join(sorted(allowed))
         raise ActorNotAllowed(f"a {actor} actor cannot move a booking from {current} to {target}: only {who} can")
+
+
+def allowed(current: BookingStatus | None, target: BookingStatus, actor: ActorType) -> bool:
+    """Whether `actor` may move a booking from `current` to `target`."""
+    return actor in BOOKING_EDGES.get((current, target), frozenset())

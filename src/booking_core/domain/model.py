@@ -73,6 +73,10 @@ class Booking(_FromRow):
     promo_code: str | None = None
     series_id: uuid.UUID | None = None
     occurrence: int | None = None
+    paid_amount: Decimal = Decimal(0)  # derived: money received (refunds do not lower it)
+    refunded_amount: Decimal = Decimal(0)  # derived: money returned
+    cancellation_fee: Decimal | None = None  # derived at cancellation from the business's policy
+    refund_due: Decimal = Decimal(0)  # derived: money the business owes back
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", BookingStatus(self.status))
@@ -82,6 +86,16 @@ class Booking(_FromRow):
     @property
     def price(self) -> Money:
         return Money(self.amount, self.currency)
+
+    @property
+    def balance_due(self) -> Money:
+        """What is still to be paid for the booking to count as paid."""
+        return Money(
+            max(self.amount - (self.paid_amount - self.refunded_amount), Decimal(0))
+            if self.status not in (BookingStatus.CANCELLED, BookingStatus.REFUNDED)
+            else Decimal(0),
+            self.currency,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -20,12 +21,14 @@ from booking_core.domain.errors import (
     InvalidPartySize,
     LegacySlot,
     NotFound,
+    NothingToChange,
+    PaymentRequired,
     StaleVersion,
     Unavailable,
     UnknownBooking,
     WrongToken,
 )
-from booking_core.domain.lifecycle import BookingStatus, check_transition
+from booking_core.domain.lifecycle import BookingStatus, PaymentMethod, check_transition
 from booking_core.domain.model import Booking
 from booking_core.domain.values import Actor, ActorType, new_id, require_aware
 
@@ -35,7 +38,7 @@ CHECK_IN_OPENS = timedelta(minutes=30)
 BOOKING_COLUMNS = (
     "id, business_id, slot_id, customer_id, party_size, status, payment_method, payment_status, amount,"
     " currency, cancellation_token, idempotency_key, version, created_at, updated_at, unit_price, discount,"
-    " promo_code, series_id, occurrence"
+    " promo_code, series_id, occurrence, paid_amount, refunded_amount, cancellation_fee, refund_due"
 )
 
 _BOOK_SQL = (
@@ -237,12 +240,20 @@ def _change(
             raise StaleVersion(
                 f"booking {booking_id} is at version {booking.version}, not {expected_version}: reload it and retry"
             )
-        changes = decide(uow, booking)
-        if "status" in changes and changes["status"] != booking.status:
+        changes = {k: v for k, v in decide(uow, booking).items() if getattr(booking, k) != v}
+        if not changes:
+            raise NothingToChange(
+                f"booking {booking_id} already is what was asked (nothing written): {_state(booking)}"
+            )
+        if "status" in changes:
             check_transition(booking.status, changes["status"], actor.type)
-        updated = update_booking(uow, booking, **changes) if changes else booking
+        updated = update_booking(uow, booking, **changes)
         uow.commit()
     return updated
+
+
+def _state(b: Booking) -> str:
+    return f"{b.status}, party of {b.party_size}, slot {b.slot_id}"
 
 
 def _to(status: BookingStatus) -> Callable[[UnitOfWork, Booking], dict[str, Any]]:
@@ -392,7 +403,7 @@ def reschedule(
             from booking_core.domain.errors import Unavailable
 
             raise Unavailable(f"slot {new_slot_id} has already started: pick a slot in the future")
-        return {"slot_id": new_slot_id} if new_slot_id != b.slot_id else {}
+        return {"slot_id": new_slot_id}
 
     return _change(
         db,
@@ -425,9 +436,15 @@ def change_party_size(
         if b.status not in (BookingStatus.DRAFT, BookingStatus.CONFIRMED):
             raise Conflict(f"the party of a {b.status} booking cannot change")
         if b.unit_price is not None:
-            return {"party_size": party_size, "amount": max(b.unit_price * party_size - b.discount, 0)}
-        unit = b.amount / b.party_size  # booked before unit prices were recorded
-        return {"party_size": party_size, "amount": round(unit * party_size, 2)}
+            amount = max(b.unit_price * party_size - b.discount, Decimal(0))
+        else:
+            amount = round(b.amount / b.party_size * party_size, 2)  # booked before unit prices were recorded
+        if b.payment_method is PaymentMethod.PAY_NOW and b.status.holds_seat and amount > b.paid_amount:
+            raise PaymentRequired(
+                f"a party of {party_size} costs {amount} {b.currency} and {b.paid_amount} is paid:"
+                f" record and confirm a payment of {amount - b.paid_amount} first, then change the party size"
+            )
+        return {"party_size": party_size, "amount": amount}
 
     return _change(
         db,

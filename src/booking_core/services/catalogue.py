@@ -7,9 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from booking_core.adapters.db import Database
-from booking_core.domain.errors import InvalidInput
+from booking_core.domain.errors import InvalidInput, NotFound
 from booking_core.domain.lifecycle import PaymentMethod
 from booking_core.domain.model import Business
+from booking_core.domain.money import CancellationPolicy
 from booking_core.domain.values import Actor, Money, new_id, zone
 
 
@@ -111,6 +112,28 @@ def add_resource(
     return resource_id
 
 
+def set_cancellation_policy(
+    db: Database, business_id: uuid.UUID, policy: CancellationPolicy, *, actor: Actor, now: datetime
+) -> CancellationPolicy:
+    """Change what later cancellations keep; a booking's fee is fixed when it is cancelled."""
+    if not 0 <= policy.free_hours <= 8760:
+        raise InvalidInput(f"free cancellation of {policy.free_hours} hours: pass 0 to 8760 hours")
+    if not 0 <= policy.late_fee_percent <= 100:
+        raise InvalidInput(f"a late fee of {policy.late_fee_percent}%: pass 0 to 100")
+    with db.unit_of_work(actor, now=now, reason="cancellation policy changed") as uow:
+        found = uow.execute(
+            "UPDATE businesses SET free_cancellation_hours = :h, late_cancellation_fee_percent = :p"
+            " WHERE id = :id RETURNING id",
+            h=policy.free_hours,
+            p=policy.late_fee_percent,
+            id=business_id,
+        ).one_or_none()
+        if found is None:
+            raise NotFound(f"business {business_id} does not exist: create it first")
+        uow.commit()
+    return policy
+
+
 def get_business(db: Database, business_id: uuid.UUID) -> Business:
     with db.connect() as conn:
         from sqlalchemy import text
@@ -120,7 +143,5 @@ def get_business(db: Database, business_id: uuid.UUID) -> Business:
             {"id": business_id},
         ).one_or_none()
     if row is None:
-        from booking_core.domain.errors import NotFound
-
         raise NotFound(f"business {business_id} does not exist: create it first")
     return Business.from_row(row)
