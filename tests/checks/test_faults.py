@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from checks.runner import RunSummary, run_all
 
+from booking_core import Money
 from booking_core.reports.integrity import CHECKS
 from tests.checks.conftest import World, inject
 
@@ -54,21 +55,40 @@ def test_a_recorded_capacity_reduction_is_information_not_a_violation(world: Wor
     assert info.sample[0]["slot_id"] == str(world.ids["fri_slot"])
 
 
-def test_payment_status_that_disagrees_with_the_payments_is_found(world: World) -> None:
-    inject(world.url, "UPDATE bookings SET payment_status = 'paid' WHERE id = %(b)s", b=world.ids["confirmed"])
+def test_a_payment_written_behind_the_bookings_back_is_found(world: World) -> None:
+    # A pay-on-arrival booking gets a paid payment with the triggers off: its paid amount and
+    # payment status still say nothing came in.
+    inject(
+        world.url,
+        "INSERT INTO payments (business_id, booking_id, amount, currency, status, created_at, updated_at)"
+        " SELECT business_id, id, amount, currency, 'paid', now(), now() FROM bookings WHERE id = %(b)s",
+        b=world.ids["confirmed"],
+    )
     summary = run(world)
     assert failing(summary) == {"payment_status_mismatch"}
     row = offending(summary, "payment_status_mismatch")[0]
-    assert (row["booking_id"], row["recorded"], row["derived"]) == (str(world.ids["confirmed"]), "paid", "pending")
+    assert (row["booking_id"], row["recorded"], row["derived"]) == (str(world.ids["confirmed"]), "pending", "paid")
+
+
+def test_a_payment_lowered_to_a_token_after_confirmation_is_paid_less_than_owed(world: World) -> None:
+    inject(world.url, "UPDATE payments SET amount = 0.01 WHERE id = %(p)s", p=world.ids["paid_payment"])
+    summary = run(world)
+    # The booking's stored money no longer matches its rows either: a true second symptom.
+    assert failing(summary) == {"paid_less_than_owed", "payment_status_mismatch"}
+    row = offending(summary, "paid_less_than_owed")[0]
+    assert (row["booking_id"], row["paid"], row["amount"]) == (str(world.ids["paid"]), "0.01", "50.00")
 
 
 def test_a_confirmed_pay_now_booking_without_a_paid_payment_is_found(world: World) -> None:
-    # The paid payment disappears; the booking's payment_status (still 'paid') then also
-    # disagrees with its payments, so that check necessarily fails with it.
     inject(world.url, "DELETE FROM payments WHERE id = %(p)s", p=world.ids["paid_payment"])
     summary = run(world)
-    assert failing(summary) == {"pay_now_confirmed_unpaid", "payment_status_mismatch"}
-    assert offending(summary, "pay_now_confirmed_unpaid")[0]["booking_id"] == str(world.ids["paid"])
+    assert failing(summary) == {"paid_less_than_owed", "payment_status_mismatch"}
+    assert offending(summary, "paid_less_than_owed")[0]["booking_id"] == str(world.ids["paid"])
+
+
+def _age(world: World, booking: object) -> None:
+    """Move the booking's last change past the refund grace period."""
+    inject(world.url, "UPDATE bookings SET updated_at = now() - interval '2 hours' WHERE id = %(b)s", b=booking)
 
 
 def test_a_paid_payment_on_a_cancelled_booking_without_refund_is_found(world: World) -> None:
@@ -79,9 +99,28 @@ def test_a_paid_payment_on_a_cancelled_booking_without_refund_is_found(world: Wo
         b=world.ids["cancelled"],
         bypass_triggers=False,
     )
+    assert failing(run(world)) == set()  # just paid: the refund is still within its grace period
+    _age(world, world.ids["cancelled"])
     summary = run(world)
-    assert failing(summary) == {"paid_on_cancelled_unrefunded"}
-    assert offending(summary, "paid_on_cancelled_unrefunded")[0]["booking_id"] == str(world.ids["cancelled"])
+    assert failing(summary) == {"refund_obligation_unmet"}
+    row = offending(summary, "refund_obligation_unmet")[0]
+    assert (row["booking_id"], row["owed"]) == (str(world.ids["cancelled"]), "25.00")
+
+
+def test_a_token_refund_does_not_meet_a_refund_obligation(world: World) -> None:
+    # Cancelled by the business: everything (50.00) is owed back; 0.01 was refunded.
+    shop, admin = world.paid_shop, world.paid_shop.admin
+    booking = shop.book(shop.first_slot(4), party=2, customer=0)
+    pay = shop.system.record_payment(shop.business_id, booking.id, amount=Money("50.00", "EUR"), actor=admin,
+                                     now=shop.now)  # fmt: skip
+    shop.system.confirm_payment(shop.business_id, pay.id, actor=admin, now=shop.now)
+    shop.system.cancel(shop.business_id, booking.id, actor=admin, reason="closed", now=shop.now)
+    shop.system.refund(shop.business_id, pay.id, amount=Money("0.01", "EUR"), reason="token", actor=admin,
+                       now=shop.now)  # fmt: skip
+    _age(world, booking.id)
+    summary = run(world)
+    assert failing(summary) == {"refund_obligation_unmet"}
+    assert offending(summary, "refund_obligation_unmet")[0]["owed"] == "49.99"
 
 
 def test_refunds_larger_than_the_payment_are_found(world: World) -> None:
@@ -92,7 +131,8 @@ def test_refunds_larger_than_the_payment_are_found(world: World) -> None:
         p=world.ids["partly_payment"],
     )
     summary = run(world)
-    assert failing(summary) == {"refund_exceeds_payment"}
+    # The payment's refunded amount did not follow the raw refund row (triggers off).
+    assert failing(summary) == {"refund_exceeds_payment", "payment_status_mismatch"}
     row = offending(summary, "refund_exceeds_payment")[0]
     assert (row["booking_id"], row["payment_id"]) == (str(world.ids["partly"]), str(world.ids["partly_payment"]))
 
@@ -118,8 +158,9 @@ def test_a_slot_left_in_an_old_schedule_without_being_legacy_orphans_its_booking
         s=world.ids["thu_slot"],
     )
     summary = run(world)
-    assert failing(summary) == {"orphaned_booking"}
+    assert failing(summary) == {"orphaned_booking", "legacy_flag_mismatch"}
     assert offending(summary, "orphaned_booking")[0]["booking_id"] == str(world.ids["on_thursday"])
+    assert offending(summary, "legacy_flag_mismatch")[0]["slot_id"] == str(world.ids["thu_slot"])
 
 
 def test_a_booking_without_its_creation_audit_entry_is_found(world: World) -> None:
@@ -129,7 +170,7 @@ def test_a_booking_without_its_creation_audit_entry_is_found(world: World) -> No
     late = shop.book(shop.first_slot(5), party=1, customer=2)
     inject(world.url, "DELETE FROM booking_audit_log WHERE booking_id = %(b)s", b=late.id)
     summary = run(world)
-    assert failing(summary) == {"booking_without_created_audit", "transition_without_audit"}
+    assert failing(summary) == {"booking_without_created_audit", "transition_without_audit", "version_without_audit"}
     assert offending(summary, "booking_without_created_audit")[0]["booking_id"] == str(late.id)
 
 
@@ -143,9 +184,17 @@ def test_a_state_transition_without_its_audit_entry_is_found(world: World) -> No
         b=late.id,
     )
     summary = run(world)
-    assert failing(summary) == {"transition_without_audit"}
+    assert failing(summary) == {"transition_without_audit", "version_without_audit"}
     row = offending(summary, "transition_without_audit")[0]
     assert (row["booking_id"], row["to_status"]) == (str(late.id), "cancelled")
+
+
+def test_a_version_bumped_without_its_audit_row_is_found(world: World) -> None:
+    inject(world.url, "UPDATE bookings SET version = version + 1 WHERE id = %(b)s", b=world.ids["alone"])
+    summary = run(world)
+    assert failing(summary) == {"version_without_audit"}
+    row = offending(summary, "version_without_audit")[0]
+    assert (row["booking_id"], row["version"] - row["audit_rows"]) == (str(world.ids["alone"]), 1)
 
 
 def test_a_status_that_is_not_the_last_transitions_target_is_found(world: World) -> None:
@@ -334,7 +383,8 @@ def test_a_notification_undelivered_for_over_an_hour_is_found(world: World) -> N
 @pytest.mark.parametrize("check", sorted(ERRORS))
 def test_every_error_check_has_a_fault_test(check: str) -> None:
     tested = {
-        "overbooked_slot", "payment_status_mismatch", "pay_now_confirmed_unpaid", "paid_on_cancelled_unrefunded",
+        "overbooked_slot", "payment_status_mismatch", "paid_less_than_owed", "refund_obligation_unmet",
+        "version_without_audit", "legacy_flag_mismatch",
         "refund_exceeds_payment", "orphaned_booking", "booking_without_created_audit", "transition_without_audit",
         "status_not_last_transition", "audit_chain_broken", "status_outside_state_machine",
         "transition_not_in_state_machine", "check_in_before_slot_opens", "slot_instant_mismatch",
@@ -353,9 +403,11 @@ def test_the_demos_faults_make_exactly_the_expected_checks_fail(own_world: World
     summary = run(own_world)
     assert failing(summary) == {
         "overbooked_slot",
-        "payment_status_mismatch",
+        "payment_status_mismatch",  # payment_mismatch: a paid payment lowered to a token,
+        "paid_less_than_owed",  # ... so the booking holds a seat for 0.01
         "orphaned_booking",
         "booking_without_created_audit",  # audit_gap: a booking with no creation entry,
         "transition_without_audit",  # ... so its creation transition has none either
+        "version_without_audit",  # ... and its version 1 has no audit row
         "transition_not_in_state_machine",
     }

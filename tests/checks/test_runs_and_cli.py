@@ -56,13 +56,14 @@ def test_selecting_by_suite_or_check_and_refusing_unknown_names() -> None:
         select_checks(["no_such_check"])
 
 
-def test_the_set_based_payment_status_agrees_with_booking_payment_status(world: World, conn: object) -> None:
-    (rule,) = [c for c in CHECKS if c.name == "payment_status_mismatch"]
-    derived = rule.sql.split("LEFT JOIN (", 1)[1].rsplit(") p ON", 1)[0]
+def test_the_set_based_money_agrees_with_what_the_triggers_derive(world: World, conn: object) -> None:
+    from booking_core.reports import integrity
+
+    rows = integrity._MONEY_FROM_ROWS.replace("{batch}", "bookings")
     disagreements = conn.execute(  # type: ignore[attr-defined]
         text(
-            f"SELECT count(*) FROM ({derived}) d WHERE d.derived IS DISTINCT FROM"
-            " booking_payment_status(d.business_id, d.booking_id)"
+            f"SELECT count(*) FROM ({rows}) m WHERE ({integrity._DERIVED_STATUS}, m.paid, m.refunded)"
+            " IS DISTINCT FROM (booking_payment_status(m.business_id, m.booking_id), m.paid_amount, m.refunded_amount)"
         )
     ).scalar_one()
     compared = conn.execute(text("SELECT count(DISTINCT booking_id) FROM payments")).scalar_one()  # type: ignore[attr-defined]

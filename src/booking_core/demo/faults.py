@@ -45,18 +45,17 @@ def overbooked_slot(conn: psycopg.Connection[Any]) -> str:
 
 
 def payment_mismatch(conn: psycopg.Connection[Any]) -> str:
-    """A booking whose payment_status says pending although its payment is paid (pay on arrival: the
-    pay-now CHECK constraint, which replica mode does not switch off, would refuse the others)."""
+    """A confirmed pay-now booking whose paid payment is lowered to a token 0.01 afterwards: the
+    seat is held for a cent, and the booking's stored money no longer matches its payments."""
     with conn.transaction():
         conn.execute(_BYPASS)
-        biz, booking = _one(conn, "SELECT business_id, id FROM bookings WHERE payment_status = 'paid'"
-                            " AND payment_method = 'pay_on_arrival' ORDER BY created_at DESC, id LIMIT 1",
-                            "paid booking")  # fmt: skip
-        conn.execute(
-            "UPDATE bookings SET payment_status = 'pending' WHERE business_id = %s AND id = %s",
-            (biz, booking),
-        )
-    return f"booking {booking}: paid, but its payment_status says pending"
+        biz, payment, booking = _one(conn, "SELECT p.business_id, p.id, p.booking_id FROM payments p"
+                                     " JOIN bookings b ON b.business_id = p.business_id AND b.id = p.booking_id"
+                                     " WHERE p.status = 'paid' AND b.status = 'confirmed' AND b.payment_method ="
+                                     " 'pay_now' AND p.amount > 0.01 ORDER BY p.created_at DESC, p.id LIMIT 1",
+                                     "confirmed pay-now booking")  # fmt: skip
+        conn.execute("UPDATE payments SET amount = 0.01 WHERE business_id = %s AND id = %s", (biz, payment))
+    return f"booking {booking}: holds its seat, but its payment {payment} was lowered to 0.01"
 
 
 def _insert_booking(conn: psycopg.Connection[Any], source: tuple[Any, ...], slot: Any, status: str,

@@ -161,14 +161,11 @@ class Lifecycle:
         booking = self.system.cancel(tr.tenant.business_id, tr.id, actor=actor, reason=why, now=now)
         tr.follow(booking)
         self.stats["cancelled_by_admin" if by_admin else "cancelled_by_customer"] += 1
-        in_time = tr.slot.starts_at - now >= timedelta(hours=24)
-        for payment_id in tr.paid:
-            # A paid cancellation always returns something: the integrity checks treat a paid,
-            # cancelled, unrefunded booking as a payment mismatch (the late fee is the kept half).
-            if by_admin or in_time:
-                self._refund(tr, payment_id, Decimal(1), "cancelled in time: full refund", now)
-            else:
-                self._refund(tr, payment_id, Decimal("0.5"), "late cancellation: half refunded", now)
+        if booking.refund_due > 0:
+            # The business's cancellation policy fixed the fee; staff refund exactly the rest.
+            kept = "late cancellation: fee kept" if booking.cancellation_fee else "cancelled in time: full refund"
+            tr.follow(self.system.refund_due(tr.tenant.business_id, tr.id, actor=tr.tenant.staff, reason=kept, now=now))
+            self.stats["refunds_partial" if booking.cancellation_fee else "refunds_full"] += 1
 
     def reschedule(self, tr: Tracked, now: datetime) -> None:
         if tr.status not in (BookingStatus.DRAFT, BookingStatus.CONFIRMED):

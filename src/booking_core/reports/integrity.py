@@ -56,18 +56,37 @@ _HELD_PER_SLOT = """
           AND h.held_seats <= c.booked_seats_at_change)
 """
 
-# The set-based form of booking_payment_status(business, booking): the same CASE over one
-# GROUP BY of payments instead of one function call per booking (tests check they agree).
-_DERIVED_PAYMENT_STATUS = f"""
-  SELECT business_id, booking_id, CASE
-      WHEN sum(amount) FILTER (WHERE status IN {_PAID}) IS NULL THEN
-        CASE WHEN bool_or(status = 'failed') AND NOT bool_or(status = 'pending')
-             THEN 'failed' ELSE 'pending' END
-      WHEN sum(refunded_amount) = 0 THEN 'paid'
-      WHEN sum(refunded_amount) >= sum(amount) FILTER (WHERE status IN {_PAID}) THEN 'refunded'
-      ELSE 'partially_refunded' END::payment_status AS derived
-    FROM payments GROUP BY business_id, booking_id
+# A booking's money from its rows: what its payments received, what its refunds returned,
+# and the unpaid status its attempts say (pending or failed). One GROUP BY per table rather
+# than booking_payment_status() per booking; tests check the two agree.
+_MONEY_FROM_ROWS = f"""
+  SELECT b.business_id, b.id AS booking_id, b.slot_id, b.status, b.payment_method, b.amount, b.currency,
+         b.payment_status, b.paid_amount, b.refunded_amount, b.cancellation_fee, b.updated_at,
+         coalesce(p.paid, 0) AS paid, coalesce(r.refunded, 0) AS refunded,
+         coalesce(p.unpaid, 'pending'::payment_status) AS unpaid
+    FROM {{batch}} b
+    LEFT JOIN (SELECT business_id, booking_id,
+                      coalesce(sum(amount) FILTER (WHERE status IN {_PAID}), 0) AS paid,
+                      CASE WHEN bool_or(status = 'failed') AND NOT bool_or(status = 'pending')
+                           THEN 'failed' ELSE 'pending' END::payment_status AS unpaid
+                 FROM payments GROUP BY business_id, booking_id) p
+      ON p.business_id = b.business_id AND p.booking_id = b.id
+    LEFT JOIN (SELECT pm.business_id, pm.booking_id, sum(rf.amount) AS refunded
+                 FROM refunds rf JOIN payments pm ON pm.business_id = rf.business_id AND pm.id = rf.payment_id
+                GROUP BY pm.business_id, pm.booking_id) r
+      ON r.business_id = b.business_id AND r.booking_id = b.id
 """
+
+# payment_status_of(amount, paid, refunded, unpaid) of the schema, inlined over m.
+_DERIVED_STATUS = """CASE
+      WHEN m.paid = 0 THEN m.unpaid
+      WHEN m.refunded >= m.paid THEN 'refunded'
+      WHEN m.paid - m.refunded >= m.amount THEN 'paid'
+      WHEN m.refunded > 0 THEN 'partially_refunded'
+      ELSE 'partially_paid' END::payment_status"""
+
+# How long a refund may be outstanding before it counts as unmet (the provider's round trip).
+REFUND_GRACE = "1 hour"
 
 CHECKS: list[Check] = [
     # ------------------------------------------------------------------ overbooking
@@ -173,14 +192,15 @@ CHECKS: list[Check] = [
         "payment_status_mismatch",
         "payment_mismatch",
         "bookings",
-        "A booking's payment_status disagrees with what its payments say (paid, refunded, "
-        "failed, ...). Reports and refunds read the wrong state; recompute it from the payments.",
+        "A booking's payment status, paid or refunded amount disagrees with its payment and refund "
+        "rows: reports, seat rules and refunds read the wrong money. Someone wrote the booking or "
+        "the payments with the triggers off; recompute the booking from its payments.",
         f"""
-  SELECT b.business_id, b.id AS booking_id, b.slot_id, b.payment_status AS recorded,
-         coalesce(p.derived, 'pending'::payment_status) AS derived
-    FROM {{batch}} b
-    LEFT JOIN ({_DERIVED_PAYMENT_STATUS}) p ON p.business_id = b.business_id AND p.booking_id = b.id
-   WHERE b.payment_status IS DISTINCT FROM coalesce(p.derived, 'pending'::payment_status)
+  SELECT m.business_id, m.booking_id, m.slot_id, m.payment_status AS recorded, {_DERIVED_STATUS} AS derived,
+         m.paid_amount, m.paid, m.refunded_amount, m.refunded
+    FROM ({_MONEY_FROM_ROWS}) m
+   WHERE (m.payment_status, m.paid_amount, m.refunded_amount)
+         IS DISTINCT FROM ({_DERIVED_STATUS}, m.paid, m.refunded)
 """,
     ),
     Check(
@@ -198,31 +218,35 @@ CHECKS: list[Check] = [
 """,
     ),
     Check(
-        "pay_now_confirmed_unpaid",
+        "paid_less_than_owed",
         "payment_mismatch",
         "bookings",
-        "A pay-now booking holds a seat (confirmed or later) but has no paid payment: a seat was "
-        "given away without money. Collect the payment or cancel the booking.",
+        "A booking counts as paid, or holds a pay-now seat, but its paid payments add up to less "
+        "than its amount: a seat or a service was given for part of the money. Collect the "
+        "balance or cancel the booking.",
         f"""
-  SELECT b.business_id, b.id AS booking_id, b.slot_id, b.status, b.payment_status
-    FROM {{batch}} b
-    LEFT JOIN payments p ON p.business_id = b.business_id AND p.booking_id = b.id
-                        AND p.status IN {_PAID}
-   WHERE b.payment_method = 'pay_now' AND b.status IN {_HOLDS} AND p.id IS NULL
+  SELECT m.business_id, m.booking_id, m.slot_id, m.status, m.payment_status, m.amount, m.paid,
+         m.refunded, m.currency
+    FROM ({_MONEY_FROM_ROWS}) m
+   WHERE (m.payment_method = 'pay_now' AND m.status IN {_HOLDS} AND m.paid < m.amount)
+      OR (m.payment_status = 'paid' AND m.paid - m.refunded < m.amount)
 """,
     ),
     Check(
-        "paid_on_cancelled_unrefunded",
+        "refund_obligation_unmet",
         "payment_mismatch",
         "bookings",
-        "A cancelled booking still has a paid payment and no refund at all: the customer's money "
-        "is kept for a service that will not happen. Refund it (or record why not).",
-        """
-  SELECT b.business_id, b.id AS booking_id, b.slot_id, p.id AS payment_id, p.amount, p.currency
-    FROM {batch} b
-    JOIN payments p ON p.business_id = b.business_id AND p.booking_id = b.id
-    LEFT JOIN refunds r ON r.business_id = p.business_id AND r.payment_id = p.id
-   WHERE b.status = 'cancelled' AND p.status = 'paid' AND r.id IS NULL
+        f"A booking has been owed money back for over {REFUND_GRACE}: a cancelled booking's "
+        "payments less its refunds exceed the fee its business's cancellation policy keeps, or a "
+        "live booking was paid more than its amount. Refund what is due (`refund_due`).",
+        f"""
+  SELECT m.business_id, m.booking_id, m.slot_id, m.status, m.paid, m.refunded,
+         m.cancellation_fee, m.paid - m.refunded - CASE WHEN m.status IN ('cancelled', 'refunded')
+           THEN coalesce(m.cancellation_fee, 0) ELSE m.amount END AS owed, m.currency
+    FROM ({_MONEY_FROM_ROWS}) m
+   WHERE m.paid - m.refunded > CASE WHEN m.status IN ('cancelled', 'refunded')
+                                    THEN coalesce(m.cancellation_fee, 0) ELSE m.amount END
+     AND m.updated_at < now() - interval '{REFUND_GRACE}'
 """,
     ),
     Check(
@@ -263,6 +287,21 @@ CHECKS: list[Check] = [
               AND ts.local_date >= sv.effective_date))
 """,
     ),
+    Check(
+        "legacy_flag_mismatch",
+        "orphaned_bookings",
+        "time_slots",
+        "A slot's legacy flag disagrees with the current schedule: from the schedule's effective "
+        "date on, a slot is bookable exactly when the current schedule version has it. A slot the "
+        "schedule dropped but flagged bookable takes bookings for a time that no longer exists; "
+        "publish the schedule again to set the flags right.",
+        """
+  SELECT ts.business_id, ts.id AS slot_id, ts.is_legacy, ts.schedule_version_id, sv.id AS current_version_id
+    FROM {batch} ts
+    JOIN schedule_versions sv ON sv.business_id = ts.business_id AND sv.is_active
+   WHERE ts.local_date >= sv.effective_date AND ts.is_legacy = (ts.schedule_version_id = sv.id)
+""",
+    ),
     # ------------------------------------------------------------------ audit completeness
     Check(
         "booking_without_created_audit",
@@ -276,6 +315,22 @@ CHECKS: list[Check] = [
     LEFT JOIN booking_audit_log a ON a.business_id = b.business_id AND a.booking_id = b.id
                                  AND a.action = 'booking.created'
    WHERE a.action IS NULL
+""",
+    ),
+    Check(
+        "version_without_audit",
+        "audit_completeness",
+        "bookings",
+        "A booking's version (one per change) differs from the number of its audit rows: a change "
+        "was written without its audit row, or an audit row was removed. Nobody can account for "
+        "that change; find it from the booking's history and the database logs.",
+        """
+  SELECT b.business_id, b.id AS booking_id, b.slot_id, b.version, coalesce(a.n, 0) AS audit_rows
+    FROM {batch} b
+    LEFT JOIN (SELECT business_id, booking_id, count(*) AS n FROM booking_audit_log
+                WHERE entity_type = 'booking' GROUP BY business_id, booking_id) a
+      ON a.business_id = b.business_id AND a.booking_id = b.id
+   WHERE b.version <> coalesce(a.n, 0)
 """,
     ),
     Check(
