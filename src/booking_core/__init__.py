@@ -3,6 +3,7 @@
 from booking_core.bootstrap import BookingSystem, connect
 from booking_core.domain.errors import (
     ActorNotAllowed,
+    AlreadyExists,
     BookingError,
     CapacityExceeded,
     Conflict,
@@ -47,6 +48,7 @@ __all__ = [
     "Actor",
     "ActorNotAllowed",
     "ActorType",
+    "AlreadyExists",
     "Booking",
     "BookingError",
     "BookingStatus",

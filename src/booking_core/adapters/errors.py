@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import psycopg
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from booking_core.adapters.constraints import refusal
 from booking_core.domain import errors as e
 
 _BY_SQLSTATE: dict[str, type[e.BookingError]] = {
@@ -72,6 +73,8 @@ def translate(exc: DBAPIError | psycopg.Error) -> e.BookingError:
     primary = (getattr(diag, "message_primary", None) or str(orig)).splitlines()[0]
     if state in _BY_SQLSTATE:
         return _BY_SQLSTATE[state](primary, sqlstate=state, **_details(diag))
+    if known := refusal(getattr(diag, "constraint_name", None), sqlstate=state):
+        return known
     if state in _CONSTRAINT_HINTS:
         constraint = getattr(diag, "constraint_name", None)
         where = f" ({constraint})" if constraint else ""

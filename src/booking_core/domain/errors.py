@@ -14,6 +14,7 @@ BookingError                       base: a one-line message that says what to do
 │   ├── CapacityExceeded           not enough free seats
 │   └── LegacySlot                 the slot left the schedule: no new bookings
 ├── Conflict                       the request clashes with the current state
+│   ├── AlreadyExists              a name, code or queue place that is already taken
 │   ├── IllegalTransition          an edge the state machine does not have
 │   ├── StaleVersion               optimistic lock: someone changed it first
 │   ├── IdempotencyConflict        a reused key for a different request
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 __all__ = [
     "ActorNotAllowed",
+    "AlreadyExists",
     "BookingError",
     "CapacityExceeded",
     "Conflict",
@@ -126,6 +128,10 @@ class LegacySlot(Unavailable):
 
 class Conflict(BookingError):
     """The request clashes with the current state."""
+
+
+class AlreadyExists(Conflict):
+    """A name, code or queue place that is already taken in this business; retrying will not help."""
 
 
 class IllegalTransition(Conflict):
