@@ -19,6 +19,7 @@ class Shop:
     now: datetime
     timezone: str
     customers: list[uuid.UUID] = field(default_factory=list)
+    currency: str = "EUR"
 
     @classmethod
     def create(
@@ -35,22 +36,23 @@ class Shop:
         max_party_size: int = 8,
         horizon_days: int = 56,
         customers: int = 3,
+        currency: str = "EUR",
     ) -> Shop:
         admin = Actor.admin("admin-1")
         biz = system.create_business(
-            name=f"Shop {uuid.uuid4().hex[:6]}", timezone=timezone, currency="EUR", actor=admin, now=now
+            name=f"Shop {uuid.uuid4().hex[:6]}", timezone=timezone, currency=currency, actor=admin, now=now
         )
         svc = system.add_service(
             biz.id,
             name="Dinner",
-            price=Money(price, "EUR"),
+            price=Money(price, currency),
             payment_method=payment_method,
             max_party_size=max_party_size,
             actor=admin,
             now=now,
         )
         res = system.add_resource(biz.id, name="Main room", actor=admin, now=now)
-        shop = cls(system, biz.id, svc, res, admin, now, timezone)
+        shop = cls(system, biz.id, svc, res, admin, now, timezone, currency=currency)
         shop.publish(
             weekdays,
             capacity=capacity,

@@ -20,12 +20,12 @@ from booking_core.domain.errors import (
     Conflict,
     InvalidPartySize,
     LegacySlot,
-    NotFound,
     NothingToChange,
     PaymentRequired,
     StaleVersion,
     Unavailable,
     UnknownBooking,
+    UnknownSlot,
     WrongToken,
 )
 from booking_core.domain.lifecycle import BookingStatus, PaymentMethod, check_transition
@@ -137,7 +137,7 @@ def book(
                 promo_code=promo_code,
             ),
         )
-    except (Unavailable, NotFound, InvalidPartySize) as exc:
+    except (Unavailable, UnknownSlot, InvalidPartySize) as exc:  # a refusal the slot's demand counts
         _record_refusal(db, business_id, slot_id, exc, party_size, now)
         raise
     return Booking.from_row(row)
@@ -148,7 +148,7 @@ def _refusal_reason(exc: BookingError) -> str:
         return "full"
     if isinstance(exc, LegacySlot):
         return "legacy"
-    if isinstance(exc, NotFound):
+    if isinstance(exc, UnknownSlot):
         return "unknown_slot"
     if isinstance(exc, Unavailable):
         return "started"
@@ -243,7 +243,7 @@ def _change(
         changes = {k: v for k, v in decide(uow, booking).items() if getattr(booking, k) != v}
         if not changes:
             raise NothingToChange(
-                f"booking {booking_id} already is what was asked (nothing written): {_state(booking)}"
+                f"booking {booking_id} already is {_state(booking)}: nothing to change, nothing written"
             )
         if "status" in changes:
             check_transition(booking.status, changes["status"], actor.type)
@@ -396,8 +396,6 @@ def reschedule(
             s=new_slot_id,
         ).one_or_none()
         if row is None:
-            from booking_core.domain.errors import UnknownSlot
-
             raise UnknownSlot(f"slot {new_slot_id} does not exist in this business: list the open slots")
         if row.starts_at <= now:
             from booking_core.domain.errors import Unavailable
