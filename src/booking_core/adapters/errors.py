@@ -30,10 +30,22 @@ _BY_SQLSTATE: dict[str, type[e.BookingError]] = {
     "BK016": e.UnknownResource,
     "BK017": e.InvalidInput,
     "BK018": e.ResourcesUnavailable,
-    "40P01": e.Conflict,  # deadlock detected
-    "55P03": e.Conflict,  # lock not available (lock_timeout)
-    "40001": e.Conflict,  # serialization failure
-    "57014": e.Conflict,  # statement timeout
+}
+
+# Lost races for a lock: the transaction was rolled back, the same request may succeed now.
+_BUSY = {
+    "40P01": "a deadlock was resolved against this request",
+    "55P03": "a lock was not granted within the lock timeout",
+    "40001": "a concurrent change made this transaction unserializable",
+    "57014": "the statement ran past its timeout",
+}
+
+# Unique constraints that mean something to a caller: the typed error and what to do.
+_BY_CONSTRAINT: dict[str, tuple[type[e.BookingError], str]] = {
+    "waitlist_entries_one_live": (
+        e.AlreadyOnWaitlist,
+        "this customer is already on this slot's waitlist: wait for the offer, or leave the waitlist first",
+    ),
 }
 
 _CONSTRAINT_HINTS = {
@@ -72,8 +84,13 @@ def translate(exc: DBAPIError | psycopg.Error) -> e.BookingError:
     primary = (getattr(diag, "message_primary", None) or str(orig)).splitlines()[0]
     if state in _BY_SQLSTATE:
         return _BY_SQLSTATE[state](primary, sqlstate=state, **_details(diag))
+    if state in _BUSY:
+        return e.Busy(f"the database was busy ({_BUSY[state]}); nothing was changed: try again", sqlstate=state)
+    constraint = getattr(diag, "constraint_name", None)
+    if state == "23505" and constraint in _BY_CONSTRAINT:
+        typed, message = _BY_CONSTRAINT[constraint]
+        return typed(message, sqlstate=state, constraint=constraint)
     if state in _CONSTRAINT_HINTS:
-        constraint = getattr(diag, "constraint_name", None)
         where = f" ({constraint})" if constraint else ""
         return e.IntegrityRefused(f"refused{where}: {_CONSTRAINT_HINTS[state]}", sqlstate=state)
     if isinstance(exc, OperationalError | psycopg.OperationalError) or (state or "").startswith("08"):
