@@ -2,7 +2,7 @@
 
 32 processes (each its own BookingSystem and connection) book, cancel, reschedule, resize,
 book with a further resource, join and leave waitlists, accept offers (some twice) and sweep
-expired offers for BOOKING_RACE_SECONDS (45 by default). Every path takes its locks in the one
+expired offers for BOOKING_RACE_SECONDS (40 by default). Every path takes its locks in the one
 order of docs/invariants.md ("Lock order"), so none may lose a deadlock (40P01); what contention
 remains arrives as Busy. The counts of every operation and outcome are printed (pytest -s).
 """
@@ -27,7 +27,7 @@ from tests.factories import Shop
 from tests.integration.test_schedules import MONDAY
 
 PROCESSES = 32
-SECONDS = float(os.environ.get("BOOKING_RACE_SECONDS", "45"))
+SECONDS = float(os.environ.get("BOOKING_RACE_SECONDS", "40"))
 HOT_SLOTS = 4
 CAPACITY = 6
 CUSTOMERS = 40
