@@ -234,9 +234,8 @@ def _join_waitlist(w: World, slot: uuid.UUID, customer: uuid.UUID) -> object:
 
 
 def _join_twice(w: World) -> Callable[[], object]:
-    slot = _full_slot(w)
-    _join_waitlist(w, slot, w.shop.customers[2])
-    return lambda: _join_waitlist(w, slot, w.shop.customers[2])
+    # The service refuses a second join itself (AlreadyOnWaitlist): a raw copy reaches the index.
+    return w.clone("waitlist_entries", _waitlist_entry(w))
 
 
 def _waitlist_entry(w: World) -> uuid.UUID:

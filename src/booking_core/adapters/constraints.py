@@ -145,8 +145,8 @@ CALLER: dict[str, Refusal] = {
         e.InvalidPartySize, "a party is 1 to 100 people: pass a size in that range"
     ),
     "waitlist_entries_one_live": Refusal(
-        e.AlreadyExists,
-        "this customer is already waiting for this slot: wait for the offer or leave the waitlist first",
+        e.AlreadyOnWaitlist,
+        "this customer is already on this slot's waitlist: wait for the offer, or leave the waitlist first",
     ),
     "booking_series_business_id_customer_id_fkey": _NO_CUSTOMER,
     "booking_series_every_days_check": Refusal(

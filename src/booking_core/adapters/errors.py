@@ -31,10 +31,14 @@ _BY_SQLSTATE: dict[str, type[e.BookingError]] = {
     "BK016": e.UnknownResource,
     "BK017": e.InvalidInput,
     "BK018": e.ResourcesUnavailable,
-    "40P01": e.Conflict,  # deadlock detected
-    "55P03": e.Conflict,  # lock not available (lock_timeout)
-    "40001": e.Conflict,  # serialization failure
-    "57014": e.Conflict,  # statement timeout
+}
+
+# Lost races for a lock: the transaction was rolled back, the same request may succeed now.
+_BUSY = {
+    "40P01": "a deadlock was resolved against this request",
+    "55P03": "a lock was not granted within the lock timeout",
+    "40001": "a concurrent change made this transaction unserializable",
+    "57014": "the statement ran past its timeout",
 }
 
 _CONSTRAINT_HINTS = {
@@ -73,10 +77,12 @@ def translate(exc: DBAPIError | psycopg.Error) -> e.BookingError:
     primary = (getattr(diag, "message_primary", None) or str(orig)).splitlines()[0]
     if state in _BY_SQLSTATE:
         return _BY_SQLSTATE[state](primary, sqlstate=state, **_details(diag))
-    if known := refusal(getattr(diag, "constraint_name", None), sqlstate=state):
+    if state in _BUSY:
+        return e.Busy(f"the database was busy ({_BUSY[state]}); nothing was changed: try again", sqlstate=state)
+    constraint = getattr(diag, "constraint_name", None)
+    if known := refusal(constraint, sqlstate=state):
         return known
     if state in _CONSTRAINT_HINTS:
-        constraint = getattr(diag, "constraint_name", None)
         where = f" ({constraint})" if constraint else ""
         return e.IntegrityRefused(f"refused{where}: {_CONSTRAINT_HINTS[state]}", sqlstate=state)
     if isinstance(exc, OperationalError | psycopg.OperationalError) or (state or "").startswith("08"):

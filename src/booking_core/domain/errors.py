@@ -1,26 +1,37 @@
 """The one exception tree of booking_core; every error a user can cause is one of these.
 
-BookingError                       base: a one-line message that says what to do
+BookingError                       base: a one-line message that says what to do; `retryable` says
+│                                  whether the same request may succeed if simply sent again
 ├── InvalidInput                   a value is malformed or out of range
 │   ├── InvalidPartySize           party size 0, negative or absurd
 │   ├── NaiveDatetime              a datetime without a timezone
 │   ├── UnknownTimezone            not an IANA timezone name
-│   └── CurrencyMismatch           money in a currency other than the booking's
+│   ├── CurrencyMismatch           money in a currency other than the booking's
+│   └── InvalidPromoCode           a promo code that does not exist, is not valid now, or is used up
 ├── NotFound                       an id that does not exist (in this business)
 │   ├── UnknownSlot
 │   ├── UnknownBooking
-│   └── UnknownPayment
+│   ├── UnknownPayment
+│   ├── UnknownResource
+│   └── UnknownWaitlistEntry
 ├── Unavailable                    the slot cannot take these seats
 │   ├── CapacityExceeded           not enough free seats
-│   └── LegacySlot                 the slot left the schedule: no new bookings
+│   ├── LegacySlot                 the slot left the schedule: no new bookings
+│   ├── ResourcesUnavailable       a multi-resource booking lacks some resources (`missing`)
+│   └── SeriesUnavailable          occurrences of an all-or-nothing series that cannot be booked
 ├── Conflict                       the request clashes with the current state
 │   ├── AlreadyExists              a name, code or queue place that is already taken
+│   │   └── AlreadyOnWaitlist      the customer already has a live entry for this slot
 │   ├── IllegalTransition          an edge the state machine does not have
 │   ├── StaleVersion               optimistic lock: someone changed it first
 │   ├── IdempotencyConflict        a reused key for a different request
 │   ├── RefundExceedsPayment       more refunded than was paid
 │   ├── NothingToChange            the booking is already so: nothing written
-│   └── PaymentRequired            the change costs more than has been paid
+│   ├── PaymentRequired            the change costs more than has been paid
+│   ├── OfferExpired               a waitlist offer past its time or no longer open
+│   ├── OfferAlreadyAccepted       someone else already accepted this waitlist offer
+│   └── Busy                       retryable: a lock wait timed out, a deadlock or serialization
+│                                  failure was resolved against this request; nothing was changed
 ├── NotAllowed                     the actor may not do this
 │   ├── ActorNotAllowed            e.g. a system actor cancelling a booking
 │   └── WrongToken                 cancellation token does not match
@@ -30,10 +41,14 @@ BookingError                       base: a one-line message that says what to do
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 __all__ = [
     "ActorNotAllowed",
     "AlreadyExists",
+    "AlreadyOnWaitlist",
     "BookingError",
+    "Busy",
     "CapacityExceeded",
     "Conflict",
     "CurrencyMismatch",
@@ -49,6 +64,7 @@ __all__ = [
     "NotAllowed",
     "NotFound",
     "NothingToChange",
+    "OfferAlreadyAccepted",
     "OfferExpired",
     "PaymentRequired",
     "RefundExceedsPayment",
@@ -68,6 +84,9 @@ __all__ = [
 
 class BookingError(Exception):
     """Base of every error a caller can cause; str() is one line that says what to do."""
+
+    #: True when sending the very same request again may succeed (nothing was changed).
+    retryable: ClassVar[bool] = False
 
     def __init__(self, message: str, **context: object) -> None:
         super().__init__(message)
@@ -208,3 +227,26 @@ class SeriesUnavailable(Unavailable):
 
 class OfferExpired(Conflict):
     """A waitlist offer past its expiry, or no longer open: rejoin the waitlist."""
+
+
+class OfferAlreadyAccepted(Conflict):
+    """The waitlist offer was already accepted by someone else; its booking is not yours to take."""
+
+
+class AlreadyOnWaitlist(AlreadyExists):
+    """The customer already has a live (waiting or offered) entry for this slot; `entry_id` names it."""
+
+
+class Busy(Conflict):
+    """Lost a race for a lock (timeout, deadlock, serialization failure, statement timeout): try again.
+
+    Nothing was changed. `sqlstate` says which: 55P03 lock timeout, 40P01 deadlock, 40001
+    serialization failure, 57014 statement timeout.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message, **context)
+        sqlstate = context.get("sqlstate")
+        self.sqlstate = sqlstate if isinstance(sqlstate, str) else None

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from booking_core.adapters.db import Database, UnitOfWork
-from booking_core.domain.errors import BookingError, InvalidInput, SeriesUnavailable, UnknownSlot
+from booking_core.domain.errors import BookingError, Busy, InvalidInput, SeriesUnavailable, UnknownSlot
 from booking_core.domain.lifecycle import BookingStatus, check_transition
 from booking_core.domain.model import Booking
 from booking_core.domain.values import Actor, new_id
@@ -108,13 +108,9 @@ def create_series(
             m=str(mode),
             now=now,
         )
-        if mode is SeriesMode.ALL_OR_NOTHING:
-            # Lock every slot in id order first: no deadlock with other series, no partial series.
-            uow.execute(
-                "SELECT 1 FROM time_slots WHERE business_id = :b AND id = ANY(:ids) ORDER BY id FOR UPDATE",
-                b=business_id,
-                ids=sorted(slots.values()),
-            )
+        # Every slot in id order before the first booking (the lock order of every path): no
+        # deadlock with other multi-slot paths, and no partial all-or-nothing series.
+        uow.execute("SELECT slot_lock(:b, :ids)", b=business_id, ids=sorted(slots.values()))
         booked: list[Booking] = []
         refused: list[tuple[int, str]] = []
         for k in wanted:
@@ -138,6 +134,8 @@ def create_series(
                 )
                 savepoint.commit()
                 booked.append(booking)
+            except Busy:
+                raise  # a lost lock race is not a refusal of this occurrence: the caller retries the series
             except BookingError as exc:
                 savepoint.rollback()
                 refused.append((k, str(exc)))
@@ -183,6 +181,8 @@ def _edit(
         targets = _occurrences(uow, business_id, series_id, scope, occurrence)
         if not targets:
             raise InvalidInput(f"no open occurrence of series {series_id} in scope {scope} from #{occurrence}")
+        # Bookings (locked above, in id order), then all their slots in id order, then (by the triggers) queues.
+        uow.execute("SELECT slot_lock(:b, :ids)", b=business_id, ids=sorted({b.slot_id for b in targets}))
         out = []
         for b in targets:
             authorize(b, actor, token)

@@ -1,4 +1,9 @@
-"""Waitlists: join a full slot, FIFO offers (the first entry that fits) that hold seats and expire."""
+"""Waitlists: join a full slot, FIFO offers (the first entry that fits) that hold seats and expire.
+
+Every path locks the slot before any of its entries (docs/invariants.md, "Lock order"): an
+entry's slot never changes, so it is read first without a lock, then slot and entry are
+locked in that order.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,18 @@ from typing import Any
 from sqlalchemy import text
 
 from booking_core.adapters.db import Database, UnitOfWork
-from booking_core.domain.errors import Conflict, LegacySlot, OfferExpired, UnknownSlot, UnknownWaitlistEntry
+from booking_core.domain.errors import (
+    AlreadyOnWaitlist,
+    Conflict,
+    LegacySlot,
+    OfferAlreadyAccepted,
+    OfferExpired,
+    UnknownSlot,
+    UnknownWaitlistEntry,
+)
 from booking_core.domain.model import Booking
 from booking_core.domain.values import Actor, ActorType, new_id
-from booking_core.services.bookings import create_in, validate_party_size
+from booking_core.services.bookings import BOOKING_COLUMNS, create_in, validate_party_size
 
 ENTRY_COLUMNS = (
     "id, business_id, slot_id, customer_id, party_size, status, joined_at, offered_at, offer_expires_at, booking_id"
@@ -53,7 +66,7 @@ def join(
     with db.unit_of_work(actor, now=now, reason="joined the waitlist") as uow:
         slot = uow.execute(
             "SELECT max_capacity - booked_seats AS free, is_legacy, starts_at FROM time_slots"
-            " WHERE business_id = :b AND id = :s FOR UPDATE",
+            " WHERE business_id = :b AND id = :s FOR NO KEY UPDATE",
             b=business_id,
             s=slot_id,
         ).one_or_none()
@@ -63,6 +76,20 @@ def join(
             raise LegacySlot(f"slot {slot_id} is no longer in the schedule: wait for a slot of the current schedule")
         if slot.starts_at <= now:
             raise Conflict(f"slot {slot_id} has started: its waitlist is closed")
+        live = uow.execute(
+            "SELECT id, status FROM waitlist_entries WHERE business_id = :b AND slot_id = :s AND customer_id = :c"
+            " AND status IN ('waiting', 'offered')",
+            b=business_id,
+            s=slot_id,
+            c=customer_id,
+        ).one_or_none()
+        if live is not None:
+            todo = "accept or leave that offer" if live.status == "offered" else "wait for its offer, or leave it first"
+            raise AlreadyOnWaitlist(
+                f"customer {customer_id} is already on the waitlist of slot {slot_id} (entry {live.id}, {live.status}):"
+                f" {todo}",
+                entry_id=live.id,
+            )
         queued = uow.execute(
             "SELECT count(*) FROM waitlist_entries WHERE business_id = :b AND slot_id = :s AND status = 'waiting'",
             b=business_id,
@@ -85,6 +112,17 @@ def join(
         row = _lock(uow, business_id, row.id)
         uow.commit()
     return row
+
+
+def _lock_slot_then_entry(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
+    """Lock an entry's slot, then the entry: the lock order of every path."""
+    slot_id = uow.execute(
+        "SELECT slot_id FROM waitlist_entries WHERE business_id = :b AND id = :id", b=business_id, id=entry_id
+    ).scalar_one_or_none()
+    if slot_id is None:
+        raise UnknownWaitlistEntry(f"waitlist entry {entry_id} does not exist in this business")
+    uow.execute("SELECT slot_lock(:b, :slots)", b=business_id, slots=[slot_id])
+    return _lock(uow, business_id, entry_id)
 
 
 def _lock(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
@@ -118,9 +156,17 @@ def accept(
     now: datetime,
     idempotency_key: str | None = None,
 ) -> Booking:
-    """Turn an open offer into a booking; its held seats pass to the booking in the same transaction."""
+    """Turn an open offer into a booking; its held seats pass to the booking in the same transaction.
+
+    Accepting an offer already accepted returns its booking to the same customer, the same
+    acceptor or a retry with the same idempotency key; anyone else gets OfferAlreadyAccepted.
+    """
     with db.unit_of_work(actor, now=now, reason="waitlist offer accepted") as uow:
-        entry = _lock(uow, business_id, entry_id)
+        entry = _lock_slot_then_entry(uow, business_id, entry_id)
+        if entry.booking_id is not None and entry.status in ("offered", "accepted"):
+            booking = _accepted(uow, entry, actor, idempotency_key)
+            uow.commit()
+            return booking
         if actor.type is ActorType.CUSTOMER and actor.id != str(entry.customer_id):
             raise Conflict("this offer belongs to another customer")
         if entry.status != "offered":
@@ -152,10 +198,37 @@ def accept(
     return booking
 
 
+def _accepted(uow: UnitOfWork, entry: WaitlistEntry, actor: Actor, idempotency_key: str | None) -> Booking:
+    """The booking of an accepted offer, for its customer, its acceptor or a retry of the acceptance."""
+    row = uow.execute(
+        f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE business_id = :b AND id = :id",
+        b=entry.business_id,
+        id=entry.booking_id,
+    ).one()
+    booking = Booking.from_row(row)
+    acceptor = uow.execute(
+        "SELECT actor_type, actor_id FROM booking_state_transitions"
+        " WHERE business_id = :b AND booking_id = :id AND from_status IS NULL",
+        b=entry.business_id,
+        id=entry.booking_id,
+    ).one_or_none()
+    same = (
+        (idempotency_key is not None and idempotency_key == booking.idempotency_key)
+        or (actor.type is ActorType.CUSTOMER and actor.id == str(entry.customer_id))
+        or (acceptor is not None and (acceptor.actor_type, acceptor.actor_id) == (str(actor.type), actor.id))
+    )
+    if not same:
+        raise OfferAlreadyAccepted(
+            f"the offer of waitlist entry {entry.id} was already accepted by another request:"
+            " look up the customer's booking instead of accepting again"
+        )
+    return booking
+
+
 def leave(db: Database, business_id: uuid.UUID, entry_id: uuid.UUID, *, actor: Actor, now: datetime) -> WaitlistEntry:
     """Leave the queue (or decline an offer: its seats go to the next in line)."""
     with db.unit_of_work(actor, now=now, reason="left the waitlist") as uow:
-        entry = _lock(uow, business_id, entry_id)
+        entry = _lock_slot_then_entry(uow, business_id, entry_id)
         if entry.status not in ("waiting", "offered"):
             raise Conflict(f"waitlist entry {entry_id} is already {entry.status}")
         uow.execute(
