@@ -27,6 +27,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
 CATALOGUE = """
 SELECT conname FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+   AND contype <> 'n'  -- PostgreSQL 18 names NOT NULL constraints; 23502 names no constraint anyway
 UNION ALL
 SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
  WHERE c.relnamespace = 'public'::regnamespace AND i.indisunique
