@@ -1,14 +1,25 @@
-"""IANA zones that change their UTC offset in the tested years, and those changes: for the time-rule tests."""
+"""IANA zones that change their UTC offset in the tested years, those changes, and rules around them.
+
+For the time-rule tests (unit and integration).
+"""
 
 from __future__ import annotations
 
 import functools
+import uuid
 import zoneinfo
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from hypothesis import strategies as st
+
+from booking_core.domain.schedule import WeeklyRule
+
 FIRST_YEAR, LAST_YEAR = 2022, 2030
+# Zone names PostgreSQL's `AT TIME ZONE` reads as its fixed-offset abbreviations, not as the
+# IANA zones of the same name (which change offset): SQL and Python cannot agree on them.
+READ_AS_ABBREVIATIONS = frozenset({"CET", "EET", "MET", "WET"})
 _STEP = timedelta(days=7)  # offsets are sampled weekly: no zone changes and changes back within a week
 
 
@@ -59,10 +70,53 @@ def dst_zones() -> tuple[str, ...]:
     return tuple(sorted(n for n in zoneinfo.available_timezones() if transitions(n)))
 
 
+def distinct_changes(zone_name: str) -> list[Transition]:
+    """The zone's changes, one per kind (offsets before and after, wall time of the change)."""
+    kinds = {(t.before, t.after, (t.at + t.before).time()): t for t in reversed(transitions(zone_name))}
+    return sorted(kinds.values(), key=lambda t: t.at)
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, zones: tuple[str, ...] | None = None) -> tuple[list[WeeklyRule], date, date, ZoneInfo]:
+    """Arbitrary rules over a range around one offset change of an arbitrary zone (of `zones`, default all)."""
+    zone_name = draw(st.sampled_from(zones or dst_zones()))
+    t: Transition = draw(st.sampled_from(transitions(zone_name)))
+    first = t.local_day - timedelta(days=draw(st.integers(0, 8)))
+    last = t.local_day + timedelta(days=draw(st.integers(0, 8)))
+    change = (t.at + t.before).replace(tzinfo=None)  # the wall clock at the change, before it
+    near = st.integers(-180, 180).map(lambda m: (change + timedelta(minutes=m)).time())
+    starts = st.one_of(near, st.times(), st.integers(0, 95).map(lambda q: time(q // 4, q % 4 * 15)))
+    weekdays = st.one_of(st.just(t.local_day.isoweekday()), st.integers(1, 7))
+    ids = st.sampled_from([uuid.UUID(int=1), uuid.UUID(int=2)])
+    rules = st.builds(
+        WeeklyRule,
+        service_id=ids,
+        resource_id=ids,
+        iso_weekday=weekdays,
+        local_start=starts,
+        duration=st.integers(1, 24 * 60).map(lambda m: timedelta(minutes=m)),
+        capacity=st.integers(1, 20),
+    )
+    listed = draw(
+        st.lists(rules, min_size=1, max_size=10,
+                 unique_by=lambda r: (r.service_id, r.resource_id, r.iso_weekday, r.local_start))
+    )  # fmt: skip
+    return listed, first, last, ZoneInfo(zone_name)
+
+
 def _offset(instant: datetime, tz: ZoneInfo) -> timedelta:
     off = instant.astimezone(tz).utcoffset()
     assert off is not None
     return off
 
 
-__all__ = ["FIRST_YEAR", "LAST_YEAR", "Transition", "dst_zones", "transitions"]
+__all__ = [
+    "FIRST_YEAR",
+    "LAST_YEAR",
+    "READ_AS_ABBREVIATIONS",
+    "Transition",
+    "distinct_changes",
+    "dst_zones",
+    "scenarios",
+    "transitions",
+]

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from booking_core.domain.errors import InvalidInput
 from booking_core.domain.schedule import (
@@ -20,7 +19,7 @@ from booking_core.domain.schedule import (
     schedule_slots,
     wall_clock,
 )
-from tests.zones import Transition, dst_zones, transitions
+from tests.zones import distinct_changes, dst_zones, scenarios
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SPRING, AUTUMN = date(2026, 3, 29), date(2026, 10, 25)  # Berlin's Sundays of change
@@ -156,12 +155,6 @@ def test_the_tested_zones_include_the_unusual_changes():
     assert len(zones) > 100
 
 
-def distinct_changes(zone_name: str) -> list[Transition]:
-    """The zone's changes, one per kind (offsets before and after, wall time of the change)."""
-    kinds = {(t.before, t.after, (t.at + t.before).time()): t for t in reversed(transitions(zone_name))}
-    return sorted(kinds.values(), key=lambda t: t.at)
-
-
 @pytest.mark.parametrize("zone_name", dst_zones())
 def test_every_quarter_hour_round_the_clock_publishes_across_each_kind_of_change_of_the_zone(zone_name):
     tz = ZoneInfo(zone_name)
@@ -170,34 +163,6 @@ def test_every_quarter_hour_round_the_clock_publishes_across_each_kind_of_change
         first, last = t.local_day, t.local_day + timedelta(days=1)
         g = schedule_slots(QUARTER_HOURS, first_day=first, last_day=last, tz=tz)
         check_time_rule(g, QUARTER_HOURS, first, last, tz)
-
-
-@st.composite
-def scenarios(draw: st.DrawFn) -> tuple[list[WeeklyRule], date, date, ZoneInfo]:
-    """Arbitrary rules over a range around one offset change of an arbitrary zone."""
-    zone_name = draw(st.sampled_from(dst_zones()))
-    t: Transition = draw(st.sampled_from(transitions(zone_name)))
-    first = t.local_day - timedelta(days=draw(st.integers(0, 8)))
-    last = t.local_day + timedelta(days=draw(st.integers(0, 8)))
-    change = (t.at + t.before).replace(tzinfo=None)  # the wall clock at the change, before it
-    near = st.integers(-180, 180).map(lambda m: (change + timedelta(minutes=m)).time())
-    starts = st.one_of(near, st.times(), st.integers(0, 95).map(lambda q: time(q // 4, q % 4 * 15)))
-    weekdays = st.one_of(st.just(t.local_day.isoweekday()), st.integers(1, 7))
-    ids = st.sampled_from([uuid.UUID(int=1), uuid.UUID(int=2)])
-    rules = st.builds(
-        WeeklyRule,
-        service_id=ids,
-        resource_id=ids,
-        iso_weekday=weekdays,
-        local_start=starts,
-        duration=st.integers(1, 24 * 60).map(lambda m: timedelta(minutes=m)),
-        capacity=st.integers(1, 20),
-    )
-    listed = draw(
-        st.lists(rules, min_size=1, max_size=10,
-                 unique_by=lambda r: (r.service_id, r.resource_id, r.iso_weekday, r.local_start))
-    )  # fmt: skip
-    return listed, first, last, ZoneInfo(zone_name)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
