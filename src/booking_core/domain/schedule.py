@@ -4,7 +4,7 @@ The time rule (docs/invariants.md, "Time"), PostgreSQL's own reading of
 `timestamp AT TIME ZONE zone`, so SQL and Python agree on every instant:
 
 * a wall time that does not exist (spring-forward gap) moves forward by the gap: 02:30 becomes 03:30;
-* a wall time that occurs twice (fall-back overlap) is the second (standard-time) occurrence;
+* a wall time that occurs twice (fall-back overlap) is the second occurrence (the offset after the change);
 * a slot stores the wall clock of the instant it got, so `(local_date + local_start) AT TIME
   ZONE tz = starts_at` holds for every slot (a moved 02:30 is stored as 03:30);
 * occurrences that land on the same (service, resource, starts_at) make one slot: the one
@@ -24,7 +24,7 @@ from booking_core.domain.errors import InvalidInput
 
 
 def resolve_local(day: date, wall: time, tz: ZoneInfo) -> datetime:
-    """The UTC instant of wall-clock `wall` on `day` in `tz`, by the policy above."""
+    """The UTC instant of wall-clock `wall` on `day` in `tz`, as PostgreSQL reads it (the time rule above)."""
     naive = datetime.combine(day, wall)
     first = naive.replace(tzinfo=tz, fold=0)
     second = naive.replace(tzinfo=tz, fold=1)
@@ -33,7 +33,7 @@ def resolve_local(day: date, wall: time, tz: ZoneInfo) -> datetime:
     if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
         # A gap: the time does not exist; fold=0 uses the offset before the change.
         return first.astimezone(UTC)
-    # An overlap: the later, standard-time occurrence.
+    # An overlap: the later occurrence, fold=1 (the offset after the change).
     return second.astimezone(UTC)
 
 
