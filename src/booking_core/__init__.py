@@ -41,7 +41,7 @@ from booking_core.domain.errors import (
 from booking_core.domain.lifecycle import BookingStatus, PaymentMethod, PaymentStatus
 from booking_core.domain.model import Booking, Business, ChainReport, Payment, PublishReport, Slot
 from booking_core.domain.money import CancellationPolicy
-from booking_core.domain.schedule import WeeklyRule
+from booking_core.domain.schedule import MergedOccurrence, MovedOccurrence, WeeklyRule
 from booking_core.domain.values import Actor, ActorType, Channel, Money, new_id
 from booking_core.services.pricing import Quote
 from booking_core.services.series import Scope, SeriesMode, SeriesReport
@@ -73,7 +73,9 @@ __all__ = [
     "InvalidPartySize",
     "InvalidPromoCode",
     "LegacySlot",
+    "MergedOccurrence",
     "Money",
+    "MovedOccurrence",
     "NaiveDatetime",
     "NotAllowed",
     "NotFound",

@@ -9,6 +9,10 @@ from __future__ import annotations
 import psycopg
 
 QUERIES = {
+    # Every slot's stored wall clock reads back to its instant (docs/invariants.md, Time).
+    "slot_wall_clock_misread": """
+        SELECT count(*) FROM time_slots ts JOIN businesses b ON b.id = ts.business_id
+         WHERE (ts.local_date + ts.local_start) AT TIME ZONE b.timezone <> ts.starts_at""",
     # booked_seats is the sum of the party sizes of the seat-holding bookings.
     "booked_seats_mismatch": """
         SELECT count(*) FROM time_slots ts

@@ -15,9 +15,9 @@ from booking_core.domain.lifecycle import BOOKING_EDGES, BookingStatus, check_tr
 from booking_core.domain.schedule import (
     SlotSpec,
     WeeklyRule,
-    generate_slots,
     plan_publish,
     resolve_local,
+    schedule_slots,
 )
 from booking_core.domain.values import ActorType, Money, new_id, require_aware, zone
 
@@ -44,7 +44,7 @@ def test_local_wall_times_resolve_to_utc_by_postgresqls_dst_rule(day, wall, tz, 
 def test_a_weekly_rule_generates_one_slot_per_matching_local_day():
     svc, res = uuid.uuid4(), uuid.uuid4()
     rules = [WeeklyRule(svc, res, 4, time(14), timedelta(hours=2), 10)]
-    slots = list(generate_slots(rules, first_day=date(2026, 3, 23), last_day=date(2026, 4, 5), tz=BERLIN))
+    slots = schedule_slots(rules, first_day=date(2026, 3, 23), last_day=date(2026, 4, 5), tz=BERLIN).slots
     assert [s.local_date for s in slots] == [date(2026, 3, 26), date(2026, 4, 2)]
     # Same wall time, different UTC instant across the DST change.
     assert [s.starts_at.hour for s in slots] == [13, 12]

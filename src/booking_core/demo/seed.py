@@ -34,7 +34,8 @@ from booking_core.bootstrap import BookingSystem
 from booking_core.demo import profiles as pf
 from booking_core.demo.seed_rows import Draw, Rows, ServiceInfo, SlotRow
 from booking_core.domain.lifecycle import PaymentMethod
-from booking_core.domain.values import new_id
+from booking_core.domain.schedule import WeeklyRule, schedule_slots
+from booking_core.domain.values import new_id, zone
 
 # Share of the N bookings per business, and bookings per slot the replicas are sized for.
 SHARES = {"restaurant": 0.3, "fitness": 0.6, "clinic": 0.1}
@@ -177,7 +178,7 @@ def _catalogue(
     conn: psycopg.Connection[Any], p: pf.Profile, quota: int, seed: int, anchor: datetime,
     start: datetime, horizon: datetime,
 ) -> list[Any]:  # fmt: skip
-    """One business with enough replicas of its resources for its quota; its slots, generated in SQL."""
+    """One business with enough replicas of its resources for its quota; its slots, by the core's time rule."""
     rng = random.Random(f"{seed}:{p.key}:seed")
     setup = start - timedelta(days=2)
     bid = new_id()
@@ -199,6 +200,7 @@ def _catalogue(
     with conn.cursor().copy("COPY resources (business_id, id, name, kind, created_at) FROM STDIN") as cp:
         for rid, name, kind, _seats in resources:
             cp.write_row((bid, rid, name, kind, setup))
+    first_service = next(iter(services))  # the others are members' services
     version = new_id()
     conn.execute(
         "INSERT INTO schedule_versions (business_id, id, version_number, effective_date, horizon_date, note,"
@@ -206,51 +208,51 @@ def _catalogue(
         " 'admin', %s, true)",
         (bid, version, start.date(), horizon.date(), setup),
     )  # fmt: skip
+    rules = [
+        WeeklyRule(sid, rid, day, o.start, p.duration, p.members[1] if sid != first_service and p.members else seats)
+        for sid in services
+        for rid, _name, _kind, seats in resources
+        for o in p.openings
+        for day in p.weekdays(o, later=False)
+    ]
     with conn.cursor().copy("COPY schedule_rules (business_id, id, schedule_version_id, service_id, resource_id,"
                             " iso_weekday, local_start, duration, capacity) FROM STDIN") as cp:  # fmt: skip
-        for sid, (_n, _price, _m, _party) in services.items():
-            members = sid != next(iter(services))
-            for rid, _name, _kind, seats in resources:
-                for o in p.openings:
-                    for day in p.weekdays(o, later=False):
-                        cap = p.members[1] if members and p.members else seats
-                        cp.write_row((bid, new_id(), version, sid, rid, day, o.start, p.duration, cap))
+        for r in rules:
+            cp.write_row((bid, new_id(), version, r.service_id, r.resource_id, r.iso_weekday, r.local_start,
+                          r.duration, r.capacity))  # fmt: skip
     customers = [new_id() for _ in range(max(50, quota // 12))]
     with conn.cursor().copy("COPY customers (business_id, id, name, email, created_at) FROM STDIN") as cp:
         for n, cid in enumerate(customers):
             name, email = pf.customer_name(rng, n)
             cp.write_row((bid, cid, name, email, setup))
-    slots = _slots(conn, bid, version, p.timezone, start, horizon, setup)
+    names = {sid: name for sid, (name, *_rest) in services.items()} | {rid: name for rid, name, *_ in resources}
+    slots = _slots(conn, bid, version, rules, names, p.timezone, (start, horizon, setup))
     infos = {sid: ServiceInfo(price, method is PaymentMethod.PAY_NOW, party)
              for sid, (_n, price, method, party) in services.items()}  # fmt: skip
     return [Draw(p, bid, p.currency, infos, customers, anchor, setup, rng), slots, quota]
 
 
-def _slots(conn: psycopg.Connection[Any], bid: uuid.UUID, version: uuid.UUID, tz: str, start: datetime,
-           horizon: datetime, setup: datetime) -> list[SlotRow]:  # fmt: skip
-    """Every slot of the rules from start to horizon, resolved to instants by PostgreSQL (its DST policy)."""
+def _slots(
+    conn: psycopg.Connection[Any], bid: uuid.UUID, version: uuid.UUID, rules: list[WeeklyRule],
+    names: dict[uuid.UUID, str], tz: str, period: tuple[datetime, datetime, datetime],
+) -> list[SlotRow]:  # fmt: skip
+    """Every slot of the rules from start to horizon by the time rule publishing uses (schedule_slots),
+    loaded with COPY; in (start, service name, resource name) order, the order the draw walks them."""
+    start, horizon, setup = period
+    generated = schedule_slots(rules, first_day=start.date(), last_day=horizon.date(), tz=zone(tz))
+    slots = sorted(generated.slots, key=lambda s: (s.starts_at, names[s.service_id], names[s.resource_id]))
+    ids = [new_id() for _ in slots]
     conn.execute("SET LOCAL session_replication_role = replica")
-    conn.execute(
-        "INSERT INTO time_slots (business_id, id, schedule_version_id, service_id, resource_id, local_date,"
-        " local_start, starts_at, ends_at, max_capacity, created_at, updated_at)"
-        " SELECT r.business_id, gen_random_uuid(), r.schedule_version_id, r.service_id, r.resource_id, d::date,"
-        "        r.local_start, (d::date + r.local_start) AT TIME ZONE %(tz)s,"
-        "        (d::date + r.local_start) AT TIME ZONE %(tz)s + r.duration, r.capacity, %(setup)s, %(setup)s"
-        "   FROM schedule_rules r"
-        "   JOIN generate_series(%(first)s::date, %(last)s::date, interval '1 day') d"
-        "     ON extract(isodow FROM d) = r.iso_weekday"
-        "  WHERE r.business_id = %(b)s AND r.schedule_version_id = %(v)s",
-        {"tz": tz, "setup": setup, "first": start.date(), "last": horizon.date(), "b": bid, "v": version},
-    )  # fmt: skip
+    with conn.cursor().copy(
+        "COPY time_slots (business_id, id, schedule_version_id, service_id, resource_id, local_date, local_start,"
+        " starts_at, ends_at, max_capacity, created_at, updated_at) FROM STDIN"
+    ) as cp:
+        for sid, s in zip(ids, slots, strict=True):
+            cp.write_row((bid, sid, version, s.service_id, s.resource_id, s.local_date, s.local_start, s.starts_at,
+                          s.ends_at, s.capacity, setup, setup))  # fmt: skip
     conn.execute("SET LOCAL session_replication_role = origin")
-    rows = conn.execute(
-        "SELECT ts.id, ts.service_id, ts.max_capacity, ts.starts_at, ts.ends_at, ts.local_start, ts.local_date"
-        "  FROM time_slots ts JOIN resources r ON r.business_id = ts.business_id AND r.id = ts.resource_id"
-        "  JOIN services s ON s.business_id = ts.business_id AND s.id = ts.service_id"
-        " WHERE ts.business_id = %s ORDER BY ts.starts_at, s.name, r.name",
-        (bid,),
-    ).fetchall()  # fmt: skip
-    return [SlotRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6].month) for r in rows]
+    return [SlotRow(sid, s.service_id, s.capacity, s.starts_at, s.ends_at, s.local_start, s.local_date.month)
+            for sid, s in zip(ids, slots, strict=True)]  # fmt: skip
 
 
 def _copy(conn: psycopg.Connection[Any], sql: str, rows: Iterable[Sequence[object]]) -> None:

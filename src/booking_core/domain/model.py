@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, Self
 
 from booking_core.domain.lifecycle import BookingStatus, PaymentMethod, PaymentStatus
+from booking_core.domain.schedule import MergedOccurrence, MovedOccurrence
 from booking_core.domain.values import Money
 
 
@@ -133,6 +134,9 @@ class PublishReport:
     slots_retired: int
     capacity_changes: int
     impacted: tuple[ImpactedBooking, ...]
+    # Rule dates whose wall time did not exist, and those sharing another rule's slot (docs/invariants.md, Time).
+    moved: tuple[MovedOccurrence, ...] = ()
+    merged: tuple[MergedOccurrence, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,10 +97,21 @@ def require_aware(value: datetime, name: str = "time") -> datetime:
     return value
 
 
+# IANA zones (with summer time) whose names PostgreSQL's `AT TIME ZONE` reads as its own
+# fixed-offset abbreviations: SQL and Python would disagree on every summer slot, so they are
+# refused here and by booking_is_valid_timezone() in the schema.
+READ_AS_ABBREVIATIONS = frozenset({"CET", "EET", "MET", "WET"})
+
+
 def zone(name: str) -> ZoneInfo:
     """The IANA zone, or UnknownTimezone."""
     if not isinstance(name, str) or name not in _zone_names():
         raise UnknownTimezone(f"unknown timezone {name!r}: use an IANA name such as Europe/Berlin")
+    if name in READ_AS_ABBREVIATIONS:
+        raise UnknownTimezone(
+            f"timezone {name!r} is read by PostgreSQL as a fixed offset without summer time:"
+            " use a city zone such as Europe/Paris or Europe/Athens"
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - guarded above

@@ -12,7 +12,7 @@ from booking_core.adapters.db import Database, UnitOfWork
 from booking_core.domain.errors import InvalidInput, UnknownSlot
 from booking_core.domain.lifecycle import BookingStatus
 from booking_core.domain.model import ImpactedBooking, PublishReport, Slot
-from booking_core.domain.schedule import WeeklyRule, generate_slots, plan_publish
+from booking_core.domain.schedule import WeeklyRule, plan_publish, schedule_slots
 from booking_core.domain.values import Actor, new_id, require_aware, zone
 
 SLOT_COLUMNS = (
@@ -36,7 +36,10 @@ def publish_schedule(
 
     Existing slots the new version also has are kept (capacity follows the new version,
     honouring seats already booked); slots it no longer has become legacy and keep serving
-    their bookings. The report lists the future bookings now on legacy slots.
+    their bookings. The report lists the future bookings now on legacy slots, and every rule
+    date whose wall time did not exist (moved) or that shares another rule's instant (merged),
+    by the time rule of `booking_core.domain.schedule`. Two rules for the same service,
+    resource, weekday and start are refused (InvalidInput) before anything is written.
     """
     require_aware(now, "now")
     if not rules:
@@ -49,7 +52,7 @@ def publish_schedule(
         tz_name = uow.execute("SELECT timezone FROM businesses WHERE id = :b", b=business_id).scalar_one_or_none()
         if tz_name is None:
             raise InvalidInput(f"business {business_id} does not exist: create it first")
-        wanted = list(generate_slots(rules, first_day=effective_date, last_day=horizon_date, tz=zone(tz_name)))
+        generated = schedule_slots(rules, first_day=effective_date, last_day=horizon_date, tz=zone(tz_name))
         number = uow.execute(
             "SELECT coalesce(max(version_number), 0) + 1 FROM schedule_versions WHERE business_id = :b",
             b=business_id,
@@ -77,7 +80,7 @@ def publish_schedule(
         ).all()
         existing = {(r.service_id, r.resource_id, r.starts_at): r.id for r in existing_rows}
         by_id = {r.id: r for r in existing_rows}
-        plan = plan_publish(wanted, existing)
+        plan = plan_publish(generated.slots, existing)
         if plan.create:
             uow.execute_many(
                 _INSERT_SLOT,
@@ -155,6 +158,8 @@ def publish_schedule(
             )
             for r in impacted
         ),
+        moved=generated.moved,
+        merged=generated.merged,
     )
 
 

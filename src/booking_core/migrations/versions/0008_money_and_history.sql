@@ -292,6 +292,16 @@ BEGIN
   RETURN NEW;
 END $$;
 
+-- ---------------------------------------------------------------- timezones
+-- CET, EET, MET and WET are IANA zones with summer time, but `AT TIME ZONE` reads them as
+-- PostgreSQL's fixed-offset abbreviations: slots in them could not be read back in SQL.
+-- booking_core.domain.values.READ_AS_ABBREVIATIONS is the same list (a test compares it with
+-- pg_timezone_abbrevs).
+CREATE OR REPLACE FUNCTION booking_is_valid_timezone(tz text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz) AND tz NOT IN ('CET', 'EET', 'MET', 'WET')
+$$;
+
 -- ---------------------------------------------------------------- privileges
 -- The triggers write the derived columns as the caller; their guards refuse anyone else.
 GRANT UPDATE (paid_amount, refunded_amount, cancellation_fee) ON bookings TO booking_app;
