@@ -2,8 +2,9 @@
 waitlists and notification delivery.
 
 Every aggregation happens here, in SQL; callers get pandas frames (or one small record) back.
-Dates are a business's local calendar dates (time_slots.local_date is the wall-clock date the
-schedule asked for), so every figure is in the business's own time zone. Connections come from
+Dates are a business's local calendar dates (time_slots.local_date is the wall-clock date of
+the slot's instant in the business's timezone), so every figure is in the business's own time
+zone. Connections come from
 `readonly_engine()`: role booking_readonly, read-only transactions, so a reader cannot change a booking.
 """
 

@@ -292,6 +292,10 @@ BEGIN
   RETURN NEW;
 END $$;
 
+COMMENT ON COLUMN time_slots.local_date IS
+  'Derived: the local date of starts_at in the business''s timezone (a moved DST-gap time is stored as moved)';
+COMMENT ON COLUMN time_slots.local_start IS 'Derived: the local wall-clock time of starts_at in the business''s timezone';
+
 -- ---------------------------------------------------------------- timezones
 -- CET, EET, MET and WET are IANA zones with summer time, but `AT TIME ZONE` reads them as
 -- PostgreSQL's fixed-offset abbreviations: slots in them could not be read back in SQL.
