@@ -469,3 +469,18 @@ def test_series_edits_apply_to_this_following_or_all_occurrences(system):
             now=MONDAY,
             skip={0, 1},
         )
+
+
+def test_a_series_mode_or_scope_that_does_not_exist_is_a_typed_refusal(system):
+    from booking_core import InvalidInput, SeriesMode
+
+    shop = Shop.create(system, now=MONDAY)
+    slot = shop.first_slot()
+    with pytest.raises(InvalidInput, match="pass one of all_or_nothing, best_effort"):
+        system.create_series(shop.business_id, first_slot_id=slot.id, customer_id=shop.customers[0], party_size=1,
+                             every_days=7, occurrences=2, mode="sometimes", actor=shop.admin, now=MONDAY)  # fmt: skip
+    report = system.create_series(shop.business_id, first_slot_id=slot.id, customer_id=shop.customers[0],
+                                  party_size=1, every_days=7, occurrences=2, mode=SeriesMode.BEST_EFFORT,
+                                  actor=shop.admin, now=MONDAY)  # fmt: skip
+    with pytest.raises(InvalidInput, match="is not a Scope"):
+        system.cancel_series(shop.business_id, report.series_id, scope="most", actor=shop.admin, now=MONDAY)

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from booking_core.adapters.db import Database, UnitOfWork
 from booking_core.domain.errors import BookingError, Busy, InvalidInput, SeriesUnavailable, UnknownSlot
@@ -67,7 +67,7 @@ def create_series(
     wanted = [k for k in range(occurrences) if k not in set(skip)]
     if not wanted:
         raise InvalidInput("this series has no occurrences left after the skips: book fewer exceptions")
-    mode = SeriesMode(mode)
+    mode = _choice(SeriesMode, mode)
     with db.unit_of_work(actor, now=now, reason=reason or "recurring series") as uow:
         first = uow.execute(
             "SELECT service_id, resource_id, local_date, local_start FROM time_slots"
@@ -150,10 +150,24 @@ def create_series(
     return SeriesReport(series_id, tuple(booked), tuple(refused))
 
 
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+
+def _choice(kind: type[_E], value: object) -> _E:
+    """The enum member named by `value`, or InvalidInput listing the choices."""
+    try:
+        return kind(str(value))
+    except ValueError:
+        names = ", ".join(m.value for m in kind)
+        raise InvalidInput(f"{value!r} is not a {kind.__name__}: pass one of {names}") from None
+
+
 def _occurrences(
     uow: UnitOfWork, business_id: uuid.UUID, series_id: uuid.UUID, scope: Scope, occurrence: int
 ) -> list[Booking]:
-    where = {Scope.THIS: "occurrence = :k", Scope.FOLLOWING: "occurrence >= :k", Scope.ALL: "true"}[Scope(scope)]
+    where = {Scope.THIS: "occurrence = :k", Scope.FOLLOWING: "occurrence >= :k", Scope.ALL: "true"}[
+        _choice(Scope, scope)
+    ]
     rows = uow.execute(
         f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE business_id = :b AND series_id = :sr AND {where}"
         " AND status IN ('draft', 'confirmed') ORDER BY id FOR UPDATE",
