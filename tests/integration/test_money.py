@@ -308,7 +308,8 @@ def test_a_bookings_money_always_equals_its_payments_and_refunds(system, raw, cu
                 share = (paid[1] * Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.01"))
                 if share > 0:
                     s.refund(b, paid[0], amount=Money(share, currency), reason="r", actor=shop.admin, now=shop.now)
-                with pytest.raises(RefundExceedsPayment):
+                # More than is left: refused (a payment refunded in full takes no refund at all).
+                with pytest.raises(RefundExceedsPayment if share < paid[1] else IllegalTransition):
                     s.refund(b, paid[0], amount=Money(paid[1] - share + Decimal("0.01"), currency), reason="r",
                              actor=shop.admin, now=shop.now)  # fmt: skip
         elif kind == "cancel" and not closed:
