@@ -455,3 +455,12 @@ def test_any_sequence_of_keyed_requests_makes_one_effect_per_key_and_replays_the
         0
     ]
     assert keyed == len(first)
+
+
+def test_booking_idempotency_purge_says_how_many_it_forgot_and_refuses_a_retention_under_a_day(database_url):
+    from tests.e2e.test_cli import run
+
+    done = run("idempotency", "purge", "--keep-days", "30", url=database_url)
+    assert done.returncode == 0 and done.stdout.startswith("purged ") and "older than 30 days" in done.stdout
+    refused = run("idempotency", "purge", "--keep-days", "0", url=database_url)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
