@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from booking_core.adapters.db import Database
@@ -14,7 +14,18 @@ from booking_core.domain.model import Booking, Business, ChainReport, Payment, P
 from booking_core.domain.money import CancellationPolicy
 from booking_core.domain.schedule import WeeklyRule
 from booking_core.domain.values import Actor, Money
-from booking_core.services import audit, bookings, catalogue, multi, payments, pricing, schedules, series, waitlist
+from booking_core.services import (
+    audit,
+    bookings,
+    catalogue,
+    idempotency,
+    multi,
+    payments,
+    pricing,
+    schedules,
+    series,
+    waitlist,
+)
 from booking_core.services.payments import PaymentOutcome
 from booking_core.services.pricing import Quote
 from booking_core.services.series import Scope, SeriesMode, SeriesReport
@@ -199,6 +210,7 @@ class BookingSystem:
         token: uuid.UUID | str | None = None,
         reason: str | None = None,
         expected_version: int | None = None,
+        idempotency_key: str | None = None,
         now: datetime | None = None,
     ) -> Booking:
         return bookings.cancel(
@@ -210,6 +222,7 @@ class BookingSystem:
             token=token,
             reason=reason,
             expected_version=expected_version,
+            idempotency_key=idempotency_key,
         )
 
     def reschedule(
@@ -303,10 +316,17 @@ class BookingSystem:
         *,
         actor: Actor,
         provider_ref: str | None = None,
+        idempotency_key: str | None = None,
         now: datetime | None = None,
     ) -> PaymentOutcome:
         return payments.confirm_payment(
-            self.db, business_id, payment_id, actor=actor, now=self._now(now), provider_ref=provider_ref
+            self.db,
+            business_id,
+            payment_id,
+            actor=actor,
+            now=self._now(now),
+            provider_ref=provider_ref,
+            idempotency_key=idempotency_key,
         )
 
     def fail_payment(
@@ -322,10 +342,18 @@ class BookingSystem:
         amount: Money,
         reason: str,
         actor: Actor,
+        idempotency_key: str | None = None,
         now: datetime | None = None,
     ) -> PaymentOutcome:
         return payments.refund(
-            self.db, business_id, payment_id, amount=amount, reason=reason, actor=actor, now=self._now(now)
+            self.db,
+            business_id,
+            payment_id,
+            amount=amount,
+            reason=reason,
+            actor=actor,
+            now=self._now(now),
+            idempotency_key=idempotency_key,
         )
 
     def refund_due(
@@ -354,6 +382,13 @@ class BookingSystem:
 
     def booking_history(self, business_id: uuid.UUID, booking_id: uuid.UUID) -> list[dict[str, object]]:
         return audit.history(self.db, business_id, booking_id)
+
+    # -- idempotency keys (docs/invariants.md, "Idempotency")
+    def purge_idempotency_keys(
+        self, *, keep: timedelta = idempotency.DEFAULT_RETENTION, now: datetime | None = None
+    ) -> int:
+        """Forget keys older than `keep` (30 days by default); a booking's or payment's key replays for ever."""
+        return idempotency.purge(self.db, now=self._now(now), keep=keep)
 
     # -- prices (issue 7): locked into each booking when it is made
     def add_price_rule(
@@ -465,6 +500,7 @@ class BookingSystem:
         customer_id: uuid.UUID,
         party_size: int,
         actor: Actor,
+        idempotency_key: str | None = None,
         now: datetime | None = None,
     ) -> WaitlistEntry:
         return waitlist.join(
@@ -475,6 +511,7 @@ class BookingSystem:
             party_size=party_size,
             actor=actor,
             now=self._now(now),
+            idempotency_key=idempotency_key,
         )
 
     def accept_waitlist_offer(
@@ -518,6 +555,7 @@ class BookingSystem:
         actor: Actor,
         skip: Collection[int] = (),
         reason: str | None = None,
+        idempotency_key: str | None = None,
         now: datetime | None = None,
     ) -> SeriesReport:
         return series.create_series(
@@ -533,6 +571,7 @@ class BookingSystem:
             now=self._now(now),
             skip=skip,
             reason=reason,
+            idempotency_key=idempotency_key,
         )
 
     def cancel_series(

@@ -138,6 +138,26 @@ def waitlist_expire() -> None:
     out.print(f"expired {BookingSystem(db).expire_waitlist_offers()} offers")
 
 
+idempotency_app = typer.Typer(no_args_is_help=True, help="Idempotency keys: how long a retry replays.")
+app.add_typer(idempotency_app, name="idempotency")
+
+
+@idempotency_app.command("purge")
+@friendly
+def idempotency_purge(
+    keep_days: int = typer.Option(30, "--keep-days", min=1, help="Keep keys recorded in the last N days."),
+) -> None:
+    """Forget idempotency keys older than --keep-days (booking and payment keys still replay from their rows)."""
+    from datetime import UTC, datetime, timedelta
+
+    from booking_core.services import idempotency
+
+    db = open_database()
+    db.require_migrated()
+    n = idempotency.purge(db, now=datetime.now(UTC), keep=timedelta(days=keep_days))
+    out.print(f"purged {n} idempotency keys older than {keep_days} days")
+
+
 def load_plugins() -> None:
     """Let the outer parts (demo, checks, metrics, dashboard) add their commands."""
     from importlib.metadata import entry_points

@@ -267,6 +267,10 @@ INTERNAL: dict[str, str] = {
     "notification_circuit_pkey": _NOTIFY,
     "notification_circuit_consecutive_failures_check": _NOTIFY,
     "notification_circuit_state_check": _NOTIFY,
+    # idempotency keys (0010): every keyed write locks its key and looks it up before recording it
+    "idempotency_keys_pkey": "recorded once per key, after the key's lock and lookup (a reuse is BK008 first)",
+    "idempotency_keys_business_id_fkey": "recorded only after the write found the business's booking, slot or payment",
+    "idempotency_keys_key_check": "keys are checked by the library (InvalidInput), booking keys by bookings first",
 }
 
 

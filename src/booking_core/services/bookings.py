@@ -31,6 +31,7 @@ from booking_core.domain.errors import (
 from booking_core.domain.lifecycle import BookingStatus, PaymentMethod, check_transition
 from booking_core.domain.model import Booking
 from booking_core.domain.values import Actor, ActorType, new_id, require_aware
+from booking_core.services import idempotency
 
 MAX_PARTY_SIZE = 100
 CHECK_IN_OPENS = timedelta(minutes=30)
@@ -231,9 +232,20 @@ def _change(
     expected_version: int | None,
     reason: str | None,
     decide: Callable[[UnitOfWork, Booking], dict[str, Any]],
+    keyed: tuple[str, str | None] = ("", None),
 ) -> Booking:
-    """Lock the booking, re-check who and which version, apply `decide`'s changes, commit."""
+    """Lock the booking, re-check who and which version, apply `decide`'s changes, commit.
+
+    With `keyed` (operation, idempotency key), the key is looked up first: a replay returns
+    the booking it changed, as it is now, to whoever may see it, and writes nothing.
+    """
+    operation, key = keyed
+    request = {"booking": booking_id}
     with db.unit_of_work(actor, now=now, reason=reason) as uow:
+        if idempotency.begin(uow, business_id, key, operation, request) is not None:
+            booking = _read(uow, business_id, booking_id)
+            authorize(booking, actor, token)
+            return booking
         booking = lock_booking(uow, business_id, booking_id)
         authorize(booking, actor, token)
         if expected_version is not None and booking.version != expected_version:
@@ -248,8 +260,16 @@ def _change(
         if "status" in changes:
             check_transition(booking.status, changes["status"], actor.type)
         updated = update_booking(uow, booking, **changes)
+        idempotency.record(uow, business_id, key, operation, request, {"booking_id": booking_id})
         uow.commit()
     return updated
+
+
+def _read(uow: UnitOfWork, business_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
+    row = uow.execute(
+        f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE business_id = :b AND id = :id", b=business_id, id=booking_id
+    ).one()
+    return Booking.from_row(row)
 
 
 def _state(b: Booking) -> str:
@@ -270,8 +290,14 @@ def cancel(
     token: uuid.UUID | str | None = None,
     reason: str | None = None,
     expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> Booking:
-    """Cancel (customer with token or identity, or admin); frees the seats. System actors cannot."""
+    """Cancel (customer with token or identity, or admin); frees the seats. System actors cannot.
+
+    A retried key returns the booking it cancelled, as it is now (cancelled, or refunded
+    since), instead of NothingToChange or StaleVersion; the same key for another booking is an
+    IdempotencyConflict.
+    """
     return _change(
         db,
         business_id,
@@ -282,6 +308,7 @@ def cancel(
         expected_version=expected_version,
         reason=reason,
         decide=_to(BookingStatus.CANCELLED),
+        keyed=("cancel", idempotency_key),
     )
 
 

@@ -18,7 +18,8 @@ from booking_core.domain.errors import (
 from booking_core.domain.lifecycle import BookingStatus, PaymentStatus, allowed
 from booking_core.domain.model import Booking, Payment
 from booking_core.domain.values import Actor, Money, new_id
-from booking_core.services.bookings import lock_booking, update_booking
+from booking_core.services import idempotency
+from booking_core.services.bookings import BOOKING_COLUMNS, lock_booking, update_booking
 
 PAYMENT_COLUMNS = "id, business_id, booking_id, amount, currency, status, refunded_amount"
 SEAT_LOST = "seat no longer available when the payment arrived"
@@ -55,10 +56,22 @@ def record_payment(
     idempotency_key: str | None = None,
     provider_ref: str | None = None,
 ) -> Payment:
-    """Open a pending payment for a booking; a retried key returns the first payment."""
+    """Open a pending payment for a booking; a retried key returns the first payment, whatever happened since.
+
+    The request is the booking, the amount and its currency: the same key with another
+    booking or amount is an IdempotencyConflict, never the first payment.
+    """
     if amount.amount <= 0:
         raise InvalidInput(f"a payment of {amount} receives nothing: pass the amount the customer pays")
+    request = {"booking": booking_id, "amount": idempotency.amount_text(amount.amount), "currency": amount.currency}
     with db.unit_of_work(actor, now=now, reason="payment started") as uow:
+        prior = idempotency.begin(uow, business_id, idempotency_key, "record_payment", request)
+        if prior is not None:
+            return _payment(uow, business_id, uuid.UUID(str(prior["payment_id"])))
+        if idempotency_key is not None and (first := _keyed_payment(uow, business_id, idempotency_key)) is not None:
+            if (first.booking_id, first.amount, first.currency) != (booking_id, amount.amount, amount.currency):
+                raise idempotency.conflict(idempotency_key, "payment")
+            return first
         booking = lock_booking(uow, business_id, booking_id)
         booking.price.same_currency(amount)
         if booking.status in (BookingStatus.CANCELLED, BookingStatus.REFUNDED):
@@ -66,7 +79,7 @@ def record_payment(
         row = uow.execute(
             f"INSERT INTO payments (business_id, id, booking_id, amount, currency, provider_ref, idempotency_key,"
             f" created_at, updated_at) VALUES (:b, :id, :bk, :amt, :cur, :ref, :key, :now, :now)"
-            f" ON CONFLICT (business_id, idempotency_key) DO NOTHING RETURNING {PAYMENT_COLUMNS}",
+            f" RETURNING {PAYMENT_COLUMNS}",
             b=business_id,
             id=new_id(),
             bk=booking_id,
@@ -75,15 +88,28 @@ def record_payment(
             ref=provider_ref,
             key=idempotency_key,
             now=now,
-        ).one_or_none()
-        if row is None:
-            row = uow.execute(
-                f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_id = :b AND idempotency_key = :key",
-                b=business_id,
-                key=idempotency_key,
-            ).one()
+        ).one()
+        idempotency.record(uow, business_id, idempotency_key, "record_payment", request, {"payment_id": row.id})
         uow.commit()
     return Payment.from_row(row)
+
+
+def _payment(uow: UnitOfWork, business_id: uuid.UUID, payment_id: uuid.UUID) -> Payment:
+    return Payment.from_row(
+        uow.execute(
+            f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_id = :b AND id = :id", b=business_id, id=payment_id
+        ).one()
+    )
+
+
+def _keyed_payment(uow: UnitOfWork, business_id: uuid.UUID, key: str) -> Payment | None:
+    """The payment carrying this key on its row (recorded before keys had their table, or purged from it)."""
+    row = uow.execute(
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE business_id = :b AND idempotency_key = :key",
+        b=business_id,
+        key=key,
+    ).one_or_none()
+    return None if row is None else Payment.from_row(row)
 
 
 def _lock(uow: UnitOfWork, business_id: uuid.UUID, payment_id: uuid.UUID) -> tuple[Payment, Booking]:
@@ -128,39 +154,71 @@ def confirm_payment(
     actor: Actor,
     now: datetime,
     provider_ref: str | None = None,
+    idempotency_key: str | None = None,
 ) -> PaymentOutcome:
     """Mark a payment paid; a draft booking then takes its seats. Confirming twice is a no-op.
 
     If the seat is gone by the time the money arrives (slot full or legacy), the payment is
-    refunded in full in the same transaction: never a paid booking without a seat.
+    refunded in full in the same transaction: never a paid booking without a seat. A retried
+    key returns the payment and booking as they are now, with the first outcome's
+    `refunded_for_lost_seat`; the same key for another payment is an IdempotencyConflict.
     """
+    request = {"payment": payment_id}
     with db.unit_of_work(actor, now=now, reason="payment confirmed") as uow:
+        prior = idempotency.begin(uow, business_id, idempotency_key, "confirm_payment", request)
+        if prior is not None:
+            return _replayed(uow, business_id, prior)
         payment, booking = _lock(uow, business_id, payment_id)
-        if payment.status is not PaymentStatus.PENDING:
-            if payment.status is PaymentStatus.FAILED:
-                raise IllegalTransition(f"payment {payment_id} failed: record a new payment instead")
-            return PaymentOutcome(payment, booking)
-        payment = _set_status(uow, payment, PaymentStatus.PAID, provider_ref=provider_ref)
-        booking = lock_booking(uow, business_id, booking.id)
         lost = False
-        if booking.status is BookingStatus.DRAFT and booking.paid_amount >= booking.amount:
-            savepoint = uow.conn.begin_nested()
-            try:
-                booking = update_booking(uow, booking, status=BookingStatus.CONFIRMED)
-                savepoint.commit()
-            except Unavailable:
-                savepoint.rollback()
-                uow.set_reason(SEAT_LOST)
-                _insert_refund(uow, payment, Money(payment.amount, payment.currency), SEAT_LOST, now)
-                payment = _reload(uow, payment)
-                booking = lock_booking(uow, business_id, booking.id)
-                lost = True
-        elif booking.status in (BookingStatus.CANCELLED, BookingStatus.REFUNDED):
-            # Money for a booking that no longer stands goes back at once, less the fee it owes.
-            booking = _settle(uow, booking, actor=actor, reason=PAID_AFTER_CANCEL, now=now)
-            payment = _reload(uow, payment)
+        if payment.status is PaymentStatus.FAILED:
+            raise IllegalTransition(f"payment {payment_id} failed: record a new payment instead")
+        if payment.status is PaymentStatus.PENDING:
+            payment, booking, lost = _confirm(uow, payment, booking, actor=actor, now=now, provider_ref=provider_ref)
+        elif idempotency_key is None:
+            return PaymentOutcome(payment, booking)  # confirmed before: nothing to write
+        result = {"payment_id": payment.id, "refunded_for_lost_seat": lost}
+        idempotency.record(uow, business_id, idempotency_key, "confirm_payment", request, result)
         uow.commit()
     return PaymentOutcome(payment, booking, refunded_for_lost_seat=lost)
+
+
+def _confirm(
+    uow: UnitOfWork, payment: Payment, booking: Booking, *, actor: Actor, now: datetime, provider_ref: str | None
+) -> tuple[Payment, Booking, bool]:
+    """Mark the locked pending payment paid; its booking follows (confirmed, or refunded if the seat is gone)."""
+    business_id = payment.business_id
+    payment = _set_status(uow, payment, PaymentStatus.PAID, provider_ref=provider_ref)
+    booking = lock_booking(uow, business_id, booking.id)
+    lost = False
+    if booking.status is BookingStatus.DRAFT and booking.paid_amount >= booking.amount:
+        savepoint = uow.conn.begin_nested()
+        try:
+            booking = update_booking(uow, booking, status=BookingStatus.CONFIRMED)
+            savepoint.commit()
+        except Unavailable:
+            savepoint.rollback()
+            uow.set_reason(SEAT_LOST)
+            _insert_refund(uow, payment, Money(payment.amount, payment.currency), SEAT_LOST, now)
+            payment = _reload(uow, payment)
+            booking = lock_booking(uow, business_id, booking.id)
+            lost = True
+    elif booking.status in (BookingStatus.CANCELLED, BookingStatus.REFUNDED):
+        # Money for a booking that no longer stands goes back at once, less the fee it owes.
+        booking = _settle(uow, booking, actor=actor, reason=PAID_AFTER_CANCEL, now=now)
+        payment = _reload(uow, payment)
+    return payment, booking, lost
+
+
+def _replayed(uow: UnitOfWork, business_id: uuid.UUID, prior: dict[str, object]) -> PaymentOutcome:
+    """What a keyed payment request did: its payment and booking as they are now; nothing is written."""
+    payment = _payment(uow, business_id, uuid.UUID(str(prior["payment_id"])))
+    row = uow.execute(
+        f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE business_id = :b AND id = :id",
+        b=business_id,
+        id=payment.booking_id,
+    ).one()
+    lost = bool(prior.get("refunded_for_lost_seat"))
+    return PaymentOutcome(payment, Booking.from_row(row), refunded_for_lost_seat=lost)
 
 
 def fail_payment(
@@ -181,18 +239,20 @@ def fail_payment(
     return payment
 
 
-def _insert_refund(uow: UnitOfWork, payment: Payment, amount: Money, reason: str, now: datetime) -> None:
+def _insert_refund(uow: UnitOfWork, payment: Payment, amount: Money, reason: str, now: datetime) -> uuid.UUID:
+    refund_id = new_id()
     uow.execute(
         "INSERT INTO refunds (business_id, id, payment_id, amount, currency, reason, created_at)"
         " VALUES (:b, :id, :p, :amt, :cur, :reason, :now)",
         b=payment.business_id,
-        id=new_id(),
+        id=refund_id,
         p=payment.id,
         amt=amount.amount,
         cur=amount.currency,
         reason=reason,
         now=now,
     )
+    return refund_id
 
 
 def _reload(uow: UnitOfWork, payment: Payment) -> Payment:
@@ -214,17 +274,28 @@ def refund(
     reason: str,
     actor: Actor,
     now: datetime,
+    idempotency_key: str | None = None,
 ) -> PaymentOutcome:
-    """Refund part or all of a paid payment; a cancelled booking owed nothing more becomes refunded."""
+    """Refund part or all of a paid payment; a cancelled booking owed nothing more becomes refunded.
+
+    A retried key returns the payment and booking as they are now and refunds nothing more;
+    the same key for another payment or amount is an IdempotencyConflict.
+    """
+    request = {"payment": payment_id, "amount": idempotency.amount_text(amount.amount), "currency": amount.currency}
     with db.unit_of_work(actor, now=now, reason=reason) as uow:
+        prior = idempotency.begin(uow, business_id, idempotency_key, "refund", request)
+        if prior is not None:
+            return _replayed(uow, business_id, prior)
         payment, booking = _lock(uow, business_id, payment_id)
         if amount.currency != payment.currency:
             raise CurrencyMismatch(
                 f"refund in {amount.currency} for a payment in {payment.currency}: refund in {payment.currency}"
             )
-        _insert_refund(uow, payment, amount, reason, now)
+        refund_id = _insert_refund(uow, payment, amount, reason, now)
         payment = _reload(uow, payment)
         booking = _close_if_settled(uow, lock_booking(uow, business_id, booking.id), actor)
+        result = {"payment_id": payment.id, "refund_id": refund_id}
+        idempotency.record(uow, business_id, idempotency_key, "refund", request, result)
         uow.commit()
     return PaymentOutcome(payment, booking)
 

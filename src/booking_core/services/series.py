@@ -18,6 +18,7 @@ from booking_core.domain.errors import BookingError, Busy, InvalidInput, SeriesU
 from booking_core.domain.lifecycle import BookingStatus, check_transition
 from booking_core.domain.model import Booking
 from booking_core.domain.values import Actor, new_id
+from booking_core.services import idempotency
 from booking_core.services.bookings import (
     BOOKING_COLUMNS,
     authorize,
@@ -59,8 +60,13 @@ def create_series(
     now: datetime,
     skip: Collection[int] = (),
     reason: str | None = None,
+    idempotency_key: str | None = None,
 ) -> SeriesReport:
-    """Book occurrence k at the first slot's wall time, k * every_days later, for k not in `skip`."""
+    """Book occurrence k at the first slot's wall time, k * every_days later, for k not in `skip`.
+
+    A retried key returns the series it made: its bookings as they are now, and the
+    occurrences it refused then; nothing is booked again.
+    """
     validate_party_size(party_size)
     if not 1 <= every_days <= 366 or not 1 <= occurrences <= 520:
         raise InvalidInput("a series repeats every 1 to 366 days, 1 to 520 times")
@@ -68,7 +74,19 @@ def create_series(
     if not wanted:
         raise InvalidInput("this series has no occurrences left after the skips: book fewer exceptions")
     mode = _choice(SeriesMode, mode)
+    request = {
+        "first_slot": first_slot_id,
+        "customer": customer_id,
+        "party": party_size,
+        "every_days": every_days,
+        "occurrences": occurrences,
+        "mode": str(mode),
+        "skip": sorted(set(skip)),
+    }
     with db.unit_of_work(actor, now=now, reason=reason or "recurring series") as uow:
+        prior = idempotency.begin(uow, business_id, idempotency_key, "create_series", request)
+        if prior is not None:
+            return _replayed(uow, business_id, prior)
         first = uow.execute(
             "SELECT service_id, resource_id, local_date, local_start FROM time_slots"
             " WHERE business_id = :b AND id = :s",
@@ -146,8 +164,22 @@ def create_series(
                 " change the series or use best_effort",
                 failures=refused,
             )
+        result = {"series_id": series_id, "refused": refused}
+        idempotency.record(uow, business_id, idempotency_key, "create_series", request, result)
         uow.commit()
     return SeriesReport(series_id, tuple(booked), tuple(refused))
+
+
+def _replayed(uow: UnitOfWork, business_id: uuid.UUID, prior: dict[str, Any]) -> SeriesReport:
+    """The series a keyed request made: its bookings as they are now, what it refused then."""
+    series_id = uuid.UUID(str(prior["series_id"]))
+    rows = uow.execute(
+        f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE business_id = :b AND series_id = :sr ORDER BY occurrence, id",
+        b=business_id,
+        sr=series_id,
+    ).all()
+    refused = tuple((int(k), str(why)) for k, why in prior["refused"])
+    return SeriesReport(series_id, tuple(Booking.from_row(r) for r in rows), refused)
 
 
 _E = TypeVar("_E", bound=enum.StrEnum)

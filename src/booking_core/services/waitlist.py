@@ -26,6 +26,7 @@ from booking_core.domain.errors import (
 )
 from booking_core.domain.model import Booking
 from booking_core.domain.values import Actor, ActorType, new_id
+from booking_core.services import idempotency
 from booking_core.services.bookings import BOOKING_COLUMNS, create_in, validate_party_size
 
 ENTRY_COLUMNS = (
@@ -60,10 +61,19 @@ def join(
     party_size: int,
     actor: Actor,
     now: datetime,
+    idempotency_key: str | None = None,
 ) -> WaitlistEntry:
-    """Queue for a full slot; if seats are free, book instead (the entry would be offered at once)."""
+    """Queue for a full slot; if seats are free, book instead (the entry would be offered at once).
+
+    A retried key returns the entry it made, as it is now (perhaps offered or accepted since),
+    even if the slot has since filled, started or left the schedule.
+    """
     validate_party_size(party_size)
+    request = {"slot": slot_id, "customer": customer_id, "party": party_size}
     with db.unit_of_work(actor, now=now, reason="joined the waitlist") as uow:
+        prior = idempotency.begin(uow, business_id, idempotency_key, "join_waitlist", request)
+        if prior is not None:
+            return _read(uow, business_id, uuid.UUID(str(prior["entry_id"])))
         slot = uow.execute(
             "SELECT max_capacity - booked_seats AS free, is_legacy, starts_at FROM time_slots"
             " WHERE business_id = :b AND id = :s FOR NO KEY UPDATE",
@@ -110,8 +120,16 @@ def join(
         # Seats may be free but promised to earlier entries; let the queue decide.
         uow.execute("SELECT waitlist_promote(:b, :s)", b=business_id, s=slot_id)
         row = _lock(uow, business_id, row.id)
+        idempotency.record(uow, business_id, idempotency_key, "join_waitlist", request, {"entry_id": row.id})
         uow.commit()
     return row
+
+
+def _read(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
+    row = uow.execute(
+        f"SELECT {ENTRY_COLUMNS} FROM waitlist_entries WHERE business_id = :b AND id = :id", b=business_id, id=entry_id
+    ).one()
+    return WaitlistEntry.from_row(row)
 
 
 def _lock_slot_then_entry(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
@@ -162,6 +180,8 @@ def accept(
     acceptor or a retry with the same idempotency key; anyone else gets OfferAlreadyAccepted.
     """
     with db.unit_of_work(actor, now=now, reason="waitlist offer accepted") as uow:
+        if idempotency_key is not None:  # the key before the slot and entry: first in the lock order
+            uow.execute("SELECT idempotency_lock(:b, :k)", b=business_id, k=idempotency_key)
         entry = _lock_slot_then_entry(uow, business_id, entry_id)
         if entry.booking_id is not None and entry.status in ("offered", "accepted"):
             booking = _accepted(uow, entry, actor, idempotency_key)
