@@ -1,5 +1,6 @@
-"""A real browser (Debian's chromium through Playwright) on a running `booking dashboard`: every page loads
-without a Streamlit exception, a filter reaches the URL, and the export button downloads the bookings."""
+"""A real browser (Debian's chromium through Playwright) on a running `booking dashboard`: every page opens by its
+deep link (/overview, /capacity, ...) without a Streamlit exception, a filter reaches the URL, and the export button
+downloads the bookings."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ CHROMIUM_ARGS = [
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-output" / "screenshots"
 PAGES = [  # url path, the page's title
-    ("", "Overview"),
+    ("overview", "Overview"),
+    ("", "Overview"),  # the root URL forwards to /overview
     ("capacity", "Capacity utilization"),
     ("cancellations", "Cancellation patterns"),
     ("waitlists", "Waitlists & notifications"),
@@ -147,7 +149,7 @@ def shoot(page: Page, folder: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize(("path", "title"), PAGES)
-def test_every_page_loads_in_a_browser_without_an_exception(
+def test_every_page_opens_by_its_deep_link_without_an_exception(
     dashboard_url: str, page: Page, history: History, tmp_path: Path, path: str, title: str
 ) -> None:
     page.goto(f"{dashboard_url}/{path}?{query(history)}")
@@ -155,7 +157,10 @@ def test_every_page_loads_in_a_browser_without_an_exception(
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.get_by_text("Page not found").count() == 0
     assert page.get_by_text(f"times in {history.shop.timezone}").count() == 1
-    shoot(page, tmp_path, path or "overview")
+    path_now, _, query_now = page.url.partition("?")
+    assert path_now == f"{dashboard_url}/{path or 'overview'}"  # a stable URL, the root's included
+    assert f"business={history.business}" in query_now  # the shared filters survive the deep link
+    shoot(page, tmp_path, path or "root")
 
 
 def test_a_filter_in_the_browser_is_written_to_the_url(
