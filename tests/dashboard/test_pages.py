@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from booking_core.reports.analytics import booking_ref
 from tests.dashboard.conftest import FROM, TO, History
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -175,8 +176,12 @@ def test_integrity_page_links_offending_rows_to_their_timeline(dashboard: AppTes
     )
     assert metrics(at)["Violations"] == str(violations)
     assert metrics(at)["Latest run"] == "failed"
-    links = at.get("page_link")
-    assert any(str(history.bookings["plain"]) in link.proto.label for link in links)
+    labels = [link.proto.label for link in at.get("page_link")]
+    plain = history.bookings["plain"]
+    customer = history.scalar(
+        "SELECT c.name FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE b.id = %(bk)s", bk=plain
+    )
+    assert labels == [f"Timeline of booking {booking_ref(plain)} ({customer})"]  # a reference and a name, no id
 
 
 def test_export_page_counts_the_rows_it_offers_for_download(dashboard: AppTest, history: History) -> None:
