@@ -30,7 +30,7 @@ def _offending(sel: filters.Selection, run_id: object) -> None:
     if rows.empty:
         st.success("The latest run sampled no offending row of this business.")
         return
-    rows = filters.with_timeline_links(rows, sel).assign(detail=[readable(d) for d in rows["detail"]])
+    rows = filters.with_timeline_links(rows, sel).assign(detail=[readable(d) or None for d in rows["detail"]])
     st.dataframe(
         rows,
         hide_index=True,

@@ -295,3 +295,15 @@ def test_an_unknown_or_malformed_booking_reference_is_a_warning(dashboard: AppTe
     at.text_input(key="a_booking").set_value("not a ref").run()
     assert any("is not a booking reference" in w.value for w in at.warning)
     assert not at.exception
+
+
+def test_the_audit_log_filters_by_a_customer_actors_name(dashboard: AppTest, history: History) -> None:
+    at = open_page(dashboard, "audit")
+    at.text_input(key="a_actor").set_value("Customer 2").run()
+    rows = at.dataframe[0].value
+    expected = history.scalar(
+        "SELECT count(*) FROM booking_audit_log a JOIN customers c ON c.id::text = a.performed_by_id"
+        " WHERE a.business_id = %(b)s AND a.performed_by = 'customer' AND c.name = 'Customer 2'",
+        b=history.business,
+    )
+    assert len(rows) == expected and set(rows["actor"]) == {"Customer 2"}
