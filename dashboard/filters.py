@@ -123,6 +123,21 @@ def sidebar(page: str) -> Selection | None:
     return Selection(scope, str(biz["name"]), str(biz["timezone"]), str(biz["currency"]))
 
 
+def timeline_url(sel: Selection, booking: str) -> str:
+    """The Audit page's URL for a booking's timeline (by its reference), in this business and date range."""
+    s = sel.scope
+    return f"audit?business={s.business_id}&from={s.start:%Y-%m-%d}&to={s.end:%Y-%m-%d}&booking={booking}"
+
+
+def with_timeline_links(rows: pd.DataFrame, sel: Selection) -> pd.DataFrame:
+    """`rows` with a `timeline` link for each row's booking (its `booking` reference), the id column dropped.
+
+    Queries hand the full id (`booking_id`, text) only for such links; a person reads the reference.
+    """
+    links = [timeline_url(sel, ref) if isinstance(ref, str) else None for ref in rows["booking"]]
+    return rows.drop(columns=["booking_id"]).assign(timeline=links)
+
+
 def header(title: str, sel: Selection) -> None:
     st.title(title)
     s = sel.scope

@@ -1,13 +1,36 @@
-"""Pure presentation helpers: number formats, period-over-period deltas, before/after diffs of audit rows."""
+"""Pure presentation helpers: number formats, period-over-period deltas, before/after diffs of audit rows, and
+names in place of ids (a person never reads a bare UUID: a name where one exists, else a short reference)."""
 
 from __future__ import annotations
 
 import json
+import re
+import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
+from booking_core.reports.analytics import booking_ref
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def readable(value: Any, names: Mapping[str, str] | None = None) -> Any:
+    """`value` with every id in it (a UUID, or a UUID string) read as its name, else as its short reference.
+
+    Dicts and lists are walked (the detail of an integrity sample, an audit row's values).
+    """
+    if isinstance(value, uuid.UUID):
+        value = str(value)
+    if isinstance(value, str) and UUID.fullmatch(value):
+        return (names or {}).get(value.lower(), booking_ref(value))
+    if isinstance(value, dict):
+        return {k: readable(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [readable(v, names) for v in value]
+    return value
 
 
 def pct(x: float | None) -> str:
@@ -55,17 +78,17 @@ def audit_diff(old_values: Any, new_values: Any) -> list[tuple[str, Any, Any]]:
     return [(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]
 
 
-def timeline_diffs(timeline: pd.DataFrame) -> pd.DataFrame:
-    """One row per changed field of each audit row of a booking's timeline."""
+def timeline_diffs(timeline: pd.DataFrame, names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per changed field of each audit row of a booking's timeline; ids read as `names` (see `readable`)."""
     rows = [
         {
             "audit_id": r.id,
             "when": r.occurred_local,
             "action": r.action,
-            "actor": f"{r.actor_type}:{r.actor_id}",
+            "actor": f"{r.actor_type}: {r.actor}",
             "field": field,
-            "before": _text(before),
-            "after": _text(after),
+            "before": _text(readable(before, names)),
+            "after": _text(readable(after, names)),
         }
         for r in timeline.itertuples()
         for field, before, after in audit_diff(r.old_values, r.new_values)

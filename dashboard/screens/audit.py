@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import uuid
 
+import pandas as pd
 import streamlit as st
 from dashboard.views import timeline_diffs
 
+from booking_core.domain.errors import InvalidInput
 from booking_core.reports.analytics import AuditFilter
 from dashboard import data, filters
 
@@ -15,44 +17,59 @@ ACTOR_TYPES = ("", "customer", "admin", "system", "database")
 CHANNELS = ("", "api", "ui", "cli", "batch", "sql")
 
 
-def _booking_param() -> uuid.UUID | None:
-    raw = st.text_input("Booking id", value=st.query_params.get("booking", ""), key="a_booking").strip()
+def _booking_param(sel: filters.Selection) -> pd.Series | None:
+    """The booking the URL or the box names (its reference as shown, or its full id), resolved in the business."""
+    raw = st.text_input(
+        "Booking", value=st.query_params.get("booking", ""), placeholder="7F3A-91C2", key="a_booking"
+    ).strip()
     if not raw:
         st.query_params.pop("booking", None)
         return None
     try:
-        booking = uuid.UUID(raw)
-    except ValueError:
-        st.warning(f"{raw!r} is not a booking id (a UUID): showing every booking.")
+        found = data.query("find_bookings", sel.scope.business_id, raw)
+    except InvalidInput as exc:
+        st.warning(f"{exc}: showing every booking.")
         return None
-    st.query_params["booking"] = str(booking)
-    return booking
+    st.query_params["booking"] = raw
+    if found.empty:
+        st.warning(f"{sel.name} has no booking {raw}: showing every booking.")
+        return None
+    if len(found) > 1:  # a reference is short: more than one booking can carry it
+        labels = {r.booking_id: f"{r.booking} · {r.customer} · {r.slot} ({r.status})" for r in found.itertuples()}
+        chosen = st.selectbox(
+            f"{len(found)} bookings carry {raw}", list(labels), format_func=labels.__getitem__, key="a_which"
+        )
+        return found.loc[found["booking_id"] == chosen].iloc[0]
+    return found.iloc[0]
 
 
-def _filter() -> AuditFilter:
+def _filter(sel: filters.Selection) -> tuple[AuditFilter, pd.Series | None]:
     cols = st.columns([3, 2, 2, 2, 2])
     with cols[0]:
-        booking = _booking_param()
+        booking = _booking_param(sel)
     actor_type = cols[1].selectbox("Actor type", ACTOR_TYPES, format_func=lambda a: a or "any", key="a_type")
-    actor_id = cols[2].text_input("Actor id", key="a_actor").strip()
+    actor_id = cols[2].text_input("Actor", placeholder="customer name or admin id", key="a_actor").strip()
     action = cols[3].text_input("Action starts with", placeholder="booking.status", key="a_action").strip()
     channel = cols[4].selectbox("Channel", CHANNELS, format_func=lambda c: c or "any", key="a_channel")
-    return AuditFilter(
-        booking_id=booking,
+    where = AuditFilter(
+        booking_id=None if booking is None else uuid.UUID(booking["booking_id"]),
         actor_type=actor_type or None,
         actor_id=actor_id or None,
         action=action or None,
         channel=channel or None,
     )
+    return where, booking
 
 
-def _timeline(sel: filters.Selection, booking: uuid.UUID) -> None:
-    st.subheader(f"Timeline of booking {booking}")
-    timeline = data.query("booking_timeline", sel.scope.business_id, booking)
+def _timeline(sel: filters.Selection, booking: pd.Series) -> None:
+    st.subheader(f"Timeline of booking {booking['booking']}")
+    st.caption(f"{booking['customer']} · slot {booking['slot']} ({sel.timezone}) · now {booking['status']}")
+    booking_id = uuid.UUID(booking["booking_id"])
+    timeline = data.query("booking_timeline", sel.scope.business_id, booking_id)
     if timeline.empty:
         st.info("This business has no audit rows for that booking.")
         return
-    diffs = timeline_diffs(timeline)
+    diffs = timeline_diffs(timeline, data.query("timeline_names", sel.scope.business_id, booking_id))
     st.metric("Changes recorded", f"{len(timeline):,}")
     st.dataframe(diffs, hide_index=True, column_config={"when": f"when ({sel.timezone})"})
 
@@ -73,20 +90,16 @@ def _chain(sel: filters.Selection) -> None:
 
 
 def render(sel: filters.Selection) -> None:
-    where = _filter()
-    if where.booking_id is not None:
-        _timeline(sel, where.booking_id)
+    where, booking = _filter(sel)
+    if booking is not None:
+        _timeline(sel, booking)
     rows = data.query("audit_log", sel.scope, where)
     st.subheader("Audit rows (newest first, at most 500)")
     if rows.empty:
         st.info("No audit rows match these filters in this date range.")
     else:
-        business = sel.scope.business_id
-        rows = rows.assign(
-            timeline=[f"audit?business={business}&booking={b}" if b is not None else None for b in rows["booking_id"]]
-        )
         st.dataframe(
-            rows,
+            filters.with_timeline_links(rows, sel),
             hide_index=True,
             column_config={
                 "occurred_local": f"when ({sel.timezone})",

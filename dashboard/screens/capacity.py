@@ -24,9 +24,13 @@ def _to_contact(sel: filters.Selection) -> None:
         return
     st.metric("Bookings to contact", f"{len(df):,}")
     st.dataframe(
-        df,
+        filters.with_timeline_links(df, sel),
         hide_index=True,
-        column_config={"slot_date": f"slot date ({sel.timezone})", "slot_time": f"slot time ({sel.timezone})"},
+        column_config={
+            "slot_date": f"slot date ({sel.timezone})",
+            "slot_time": f"slot time ({sel.timezone})",
+            "timeline": st.column_config.LinkColumn("timeline", display_text="open timeline"),
+        },
     )
 
 

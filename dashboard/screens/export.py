@@ -60,7 +60,10 @@ def render(sel: filters.Selection) -> None:
     if rows == 0:
         st.info("No bookings match these filters in this date range.")
         return
-    st.dataframe(data.query("export_frame", where, limit=PREVIEW_ROWS), hide_index=True)
+    preview = data.query("export_frame", where, limit=PREVIEW_ROWS)
+    # On screen a booking is its reference; the files keep the full booking_id too (a key to join on).
+    shown = ["booking_ref", *(c for c in preview.columns if c not in ("booking_ref", "booking_id"))]
+    st.dataframe(preview[shown], hide_index=True)
     if rows > BROWSER_ROWS:
         st.warning(
             f"{rows:,} rows are too many for the browser: run `booking export --format parquet "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from dashboard.views import readable
 
 from dashboard import charts, data, filters
 
@@ -29,22 +30,24 @@ def _offending(sel: filters.Selection, run_id: object) -> None:
     if rows.empty:
         st.success("The latest run sampled no offending row of this business.")
         return
-    business = str(sel.scope.business_id)
-    rows = rows.assign(timeline=[f"audit?business={business}&booking={b}" if b else None for b in rows["booking_id"]])
+    rows = filters.with_timeline_links(rows, sel).assign(detail=[readable(d) or None for d in rows["detail"]])
     st.dataframe(
         rows,
         hide_index=True,
         column_config={
+            "slot": f"slot ({sel.timezone})",
             "timeline": st.column_config.LinkColumn("timeline", display_text="open timeline"),
             "detail": st.column_config.JsonColumn("detail"),
         },
     )
-    for booking in rows["booking_id"].dropna().unique()[:MAX_LINKS]:
+    shown = rows.dropna(subset=["booking"]).drop_duplicates("booking").head(MAX_LINKS)
+    s = sel.scope
+    for r in shown.itertuples():
         st.page_link(
             "screens/audit.py",
-            label=f"Timeline of booking {booking}",
+            label=f"Timeline of booking {r.booking} ({r.customer})",
             icon=":material/history:",
-            query_params={"business": business, "booking": booking},
+            query_params={"business": str(s.business_id), "from": f"{s.start}", "to": f"{s.end}", "booking": r.booking},
         )
 
 

@@ -1,10 +1,12 @@
-"""A real browser (Debian's chromium through Playwright) on a running `booking dashboard`: every page loads
-without a Streamlit exception, a filter reaches the URL, and the export button downloads the bookings."""
+"""A real browser (Debian's chromium through Playwright) on a running `booking dashboard`: every page opens by its
+deep link (/overview, /capacity, ...) without a Streamlit exception, a filter reaches the URL, and the export button
+downloads the bookings."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -12,11 +14,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from booking_core.reports.analytics import booking_ref
 from tests.conftest import IN_CI
 from tests.dashboard.conftest import History
 
@@ -32,7 +36,8 @@ CHROMIUM_ARGS = [
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-output" / "screenshots"
 PAGES = [  # url path, the page's title
-    ("", "Overview"),
+    ("overview", "Overview"),
+    ("", "Overview"),  # the root URL forwards to /overview
     ("capacity", "Capacity utilization"),
     ("cancellations", "Cancellation patterns"),
     ("waitlists", "Waitlists & notifications"),
@@ -46,7 +51,7 @@ if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)", pytrace=False)
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Locator, Page, sync_playwright  # noqa: E402
 
 
 def free_port() -> int:
@@ -120,6 +125,16 @@ def page(browser: Browser) -> Iterator[Page]:
         context.close()
 
 
+@pytest.fixture
+def wide_page(browser: Browser) -> Iterator[Page]:
+    """A page wide enough that a table draws every column (the grid draws only the columns in view)."""
+    context = browser.new_context(viewport={"width": 2600, "height": 1200})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 DRAWN = "figures are cached for up to"  # the footer every page draws last
 IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
   && !document.querySelector('[data-testid="stSkeleton"]') && !document.querySelector('[data-stale="true"]')"""
@@ -147,7 +162,7 @@ def shoot(page: Page, folder: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize(("path", "title"), PAGES)
-def test_every_page_loads_in_a_browser_without_an_exception(
+def test_every_page_opens_by_its_deep_link_without_an_exception(
     dashboard_url: str, page: Page, history: History, tmp_path: Path, path: str, title: str
 ) -> None:
     page.goto(f"{dashboard_url}/{path}?{query(history)}")
@@ -155,7 +170,10 @@ def test_every_page_loads_in_a_browser_without_an_exception(
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.get_by_text("Page not found").count() == 0
     assert page.get_by_text(f"times in {history.shop.timezone}").count() == 1
-    shoot(page, tmp_path, path or "overview")
+    path_now, _, query_now = page.url.partition("?")
+    assert path_now == f"{dashboard_url}/{path or 'overview'}"  # a stable URL, the root's included
+    assert f"business={history.business}" in query_now  # the shared filters survive the deep link
+    shoot(page, tmp_path, path or "root")
 
 
 def test_a_filter_in_the_browser_is_written_to_the_url(
@@ -190,3 +208,114 @@ def test_the_export_button_downloads_the_bookings_as_csv(
     assert lines[0].startswith("business,timezone,booking_id")
     assert len(lines) == int(rows) + 1  # type: ignore[call-overload]
     shoot(page, tmp_path, "export-downloaded")
+
+
+# ---------------------------------------------------------------- names, never bytes or ids, in rendered tables
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+RAW = ("{", "b'", "\\x", "UUID(")  # a dict of bytes, a bytes literal, an escaped byte, a UUID repr
+
+
+def rendered_table(page: Page, index: int) -> list[dict[str, str]]:
+    """The rows of the index-th st.dataframe as drawn (its accessible grid: the cells in view), by header."""
+    grid = page.locator('[data-testid="stDataFrame"]').nth(index)
+    # The cells are the grid's accessible copy inside its canvas: attached, never visible.
+    grid.locator('td[role="gridcell"]').first.wait_for(state="attached", timeout=30_000)
+
+    def text(cell: Locator) -> str:
+        return (cell.text_content() or "").strip()
+
+    headers = {th.get_attribute("aria-colindex"): text(th) for th in grid.locator("th[aria-colindex]").all()}
+    return [
+        {headers.get(td.get_attribute("aria-colindex"), "?"): text(td) for td in tr.locator("td").all()}
+        for tr in grid.locator('tbody tr[role="row"]').all()
+    ]
+
+
+LINKS = "timeline"  # a link column: drawn as "open timeline", its accessible copy is the link's URL
+
+
+def assert_no_raw_values(rows: list[dict[str, str]]) -> None:
+    """No cell shows bytes, a dict, or a bare UUID (every id has a name or a short reference)."""
+    assert rows, "the table drew no rows"
+    for row in rows:
+        for column, cell in row.items():
+            if column == LINKS:
+                assert re.fullmatch(r"(audit\?.*&booking=[0-9A-F]{4}-[0-9A-F]{4})?", cell), cell
+                continue
+            assert not any(raw in cell for raw in RAW), f"{column}: {cell!r} is a raw value"
+            assert not UUID.search(cell), f"{column}: {cell!r} is a bare UUID"
+
+
+def customer_of(history: History, booking: uuid.UUID) -> str:
+    name = history.scalar(
+        "SELECT c.name FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE b.id = %(bk)s", bk=booking
+    )
+    return str(name)
+
+
+def test_the_capacity_page_lists_bookings_to_contact_by_reference_and_customer_name(
+    dashboard_url: str, wide_page: Page, history: History, tmp_path: Path
+) -> None:
+    wide_page.goto(f"{dashboard_url}/capacity?{query(history)}")
+    settle(wide_page, "Capacity utilization")
+    rows = rendered_table(wide_page, 0)
+    shoot(wide_page, tmp_path, "capacity-to-contact")
+    assert_no_raw_values(rows)
+    expected = history.sql(
+        "SELECT b.id, c.name, s.booked_seats FROM bookings b JOIN time_slots s ON s.id = b.slot_id"
+        " JOIN customers c ON c.id = b.customer_id WHERE b.business_id = %(b)s AND s.starts_at > now()"
+        " AND (s.is_legacy OR s.booked_seats > s.max_capacity)"
+        " AND b.status IN ('confirmed', 'checked_in', 'completed', 'no_show')",
+        b=history.business,
+    )
+    assert sorted((r["booking"], r["customer"], r["booked"]) for r in rows) == sorted(
+        (booking_ref(b), name, str(seats))
+        for b, name, seats in expected  # type: ignore[arg-type]
+    )
+    assert all(r["timeline"].endswith(f"&booking={r['booking']}") for r in rows)
+
+
+def test_the_audit_log_names_subjects_customers_and_actors(
+    dashboard_url: str, wide_page: Page, history: History, tmp_path: Path
+) -> None:
+    wide_page.goto(f"{dashboard_url}/audit?{query(history)}")
+    settle(wide_page, "Audit log")
+    rows = rendered_table(wide_page, 0)
+    shoot(wide_page, tmp_path, "audit-log")
+    assert_no_raw_values(rows)
+    newest = history.sql(
+        "SELECT a.action, a.performed_by_id FROM booking_audit_log a WHERE a.business_id = %(b)s"
+        " ORDER BY a.id DESC LIMIT 1",
+        b=history.business,
+    )[0]
+    assert (rows[0]["action"], rows[0]["actor"]) == newest
+
+
+def test_a_bookings_timeline_opens_by_its_reference_with_names_in_every_cell(
+    dashboard_url: str, wide_page: Page, history: History, tmp_path: Path
+) -> None:
+    booking = history.bookings["cancel_sick"]  # cancelled by its customer: a customer actor
+    ref = booking_ref(booking)
+    wide_page.goto(f"{dashboard_url}/audit?{query(history)}&booking={ref.lower().replace('-', '')}")
+    settle(wide_page, "Audit log")
+    wide_page.get_by_role("heading", name=f"Timeline of booking {ref}").wait_for(timeout=30_000)
+    diffs, rows = rendered_table(wide_page, 0), rendered_table(wide_page, 1)
+    shoot(wide_page, tmp_path, "audit-timeline")
+    assert_no_raw_values(diffs)
+    assert_no_raw_values(rows)
+    customer = customer_of(history, booking)
+    slot = history.sql(
+        "SELECT to_char(s.local_date, 'YYYY-MM-DD') || ' ' || to_char(s.local_start, 'HH24:MI')"
+        " FROM bookings b JOIN time_slots s ON s.id = b.slot_id WHERE b.id = %(bk)s",
+        bk=booking,
+    )[0][0]
+    # The grid draws the rows in view (the created row's fields, oldest first): ids read as names there.
+    after = {d["field"]: d["after"] for d in diffs}
+    assert after["customer_id"] == customer
+    assert after.get("slot_id", slot) == slot
+    actions = history.sql(
+        "SELECT action, performed_by::text FROM booking_audit_log WHERE booking_id = %(bk)s ORDER BY id DESC",
+        bk=booking,
+    )
+    assert [(r["action"], r["booking"], r["customer"]) for r in rows] == [(a, ref, customer) for a, _ in actions]
+    assert {r["actor"] for r, (_, kind) in zip(rows, actions, strict=True) if kind == "customer"} == {customer}

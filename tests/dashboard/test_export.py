@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy
 
 from booking_core.reports import analytics
+from booking_core.reports.analytics import booking_ref
 from tests.dashboard.conftest import FROM, TO, History
 
 BOOKING = [sys.executable, "-c", "from booking_core.cli import main; main()"]
@@ -33,6 +34,7 @@ def test_parquet_export_holds_every_booking_with_its_cancellation(history: Histo
     assert dict(zip(table["booking_id"], table["status"], strict=True)) == expected
     sick = table.loc[table["booking_id"] == str(history.bookings["cancel_sick"])].iloc[0]
     assert (sick["cancel_reason"], sick["cancelled_by"]) == ("sick", "customer")
+    assert sick["booking_ref"] == booking_ref(history.bookings["cancel_sick"])  # the reference the pages show
     assert set(table["timezone"]) == {"Europe/Berlin"}
     money = {r[0]: tuple(r[1:]) for r in history.sql(
         "SELECT id::text, paid_amount, refunded_amount, cancellation_fee, refund_due FROM bookings")}  # fmt: skip

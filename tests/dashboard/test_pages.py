@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from booking_core.reports.analytics import booking_ref, ref_sql
 from tests.dashboard.conftest import FROM, TO, History
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -175,8 +179,12 @@ def test_integrity_page_links_offending_rows_to_their_timeline(dashboard: AppTes
     )
     assert metrics(at)["Violations"] == str(violations)
     assert metrics(at)["Latest run"] == "failed"
-    links = at.get("page_link")
-    assert any(str(history.bookings["plain"]) in link.proto.label for link in links)
+    labels = [link.proto.label for link in at.get("page_link")]
+    plain = history.bookings["plain"]
+    customer = history.scalar(
+        "SELECT c.name FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE b.id = %(bk)s", bk=plain
+    )
+    assert labels == [f"Timeline of booking {booking_ref(plain)} ({customer})"]  # a reference and a name, no id
 
 
 def test_export_page_counts_the_rows_it_offers_for_download(dashboard: AppTest, history: History) -> None:
@@ -223,3 +231,79 @@ def test_an_unreachable_database_is_an_error_message(monkeypatch: pytest.MonkeyP
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
     assert any("cannot be reached" in e.value for e in at.error)
+
+
+# ---------------------------------------------------------------- names, never ids
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def assert_tables_carry_names(at: AppTest) -> int:
+    """Every cell of every table on the page (all rows, not only those in view): no UUID, bytes or bare UUID text.
+
+    The `timeline` link column is a URL (drawn as "open timeline"); it names the booking by reference.
+    """
+    assert at.dataframe, "the page drew no table"
+    for table in at.dataframe:
+        df = table.value
+        for col in df.columns:
+            for v in df[col]:
+                assert not isinstance(v, uuid.UUID | bytes | memoryview), f"{col}: {v!r}"
+                text = json.dumps(v, default=str) if isinstance(v, dict | list) else str(v)
+                if col == "timeline":
+                    text = text.split("&booking=")[0].split("business=")[0]
+                assert not UUID_TEXT.search(text), f"{col}: {text!r} is a bare UUID"
+    return len(at.dataframe)
+
+
+@pytest.mark.parametrize(("page", "tables"), [("capacity", 1), ("cancellations", 1), ("integrity", 2), ("export", 1)])
+def test_every_table_names_what_it_shows_and_holds_no_id(
+    dashboard: AppTest, history: History, page: str, tables: int
+) -> None:
+    assert assert_tables_carry_names(open_page(dashboard, page)) == tables
+
+
+def test_the_audit_log_and_a_timeline_name_what_they_show(dashboard: AppTest, history: History) -> None:
+    at = open_page(dashboard, "audit")
+    assert assert_tables_carry_names(at) == 1
+    rows = at.dataframe[0].value
+    subjects = dict(zip(rows["entity_type"], rows["subject"], strict=False))
+    name = history.scalar("SELECT name FROM businesses WHERE id = %(b)s", b=history.business)
+    assert subjects["business"] == name
+    paid = history.bookings["paid"]
+    at.text_input(key="a_booking").set_value(booking_ref(paid).lower()).run()
+    assert assert_tables_carry_names(at) == 2
+    diffs = at.dataframe[0].value
+    customer = history.scalar(
+        "SELECT c.name FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE b.id = %(bk)s", bk=paid
+    )
+    created = diffs.loc[diffs["action"] == "booking.created"].set_index("field")["after"]
+    assert created["customer_id"] == customer
+    assert created["id"] == f"booking {booking_ref(paid)}"
+    assert set(at.dataframe[1].value["booking"]) == {booking_ref(paid)}
+
+
+def test_a_booking_reference_is_the_same_in_sql_and_python(history: History) -> None:
+    rows = history.sql(f"SELECT id, {ref_sql('id')} FROM bookings WHERE business_id = %(b)s", b=history.business)
+    assert rows and all(booking_ref(i) == ref for i, ref in rows)  # type: ignore[arg-type]
+    assert len({ref for _, ref in rows}) == len(rows)  # UUIDv7 ids made in one second still differ
+
+
+def test_an_unknown_or_malformed_booking_reference_is_a_warning(dashboard: AppTest) -> None:
+    at = open_page(dashboard, "audit")
+    at.text_input(key="a_booking").set_value("FFFF-FFFF").run()
+    assert any("has no booking FFFF-FFFF" in w.value for w in at.warning)
+    at.text_input(key="a_booking").set_value("not a ref").run()
+    assert any("is not a booking reference" in w.value for w in at.warning)
+    assert not at.exception
+
+
+def test_the_audit_log_filters_by_a_customer_actors_name(dashboard: AppTest, history: History) -> None:
+    at = open_page(dashboard, "audit")
+    at.text_input(key="a_actor").set_value("Customer 2").run()
+    rows = at.dataframe[0].value
+    expected = history.scalar(
+        "SELECT count(*) FROM booking_audit_log a JOIN customers c ON c.id::text = a.performed_by_id"
+        " WHERE a.business_id = %(b)s AND a.performed_by = 'customer' AND c.name = 'Customer 2'",
+        b=history.business,
+    )
+    assert len(rows) == expected and set(rows["actor"]) == {"Customer 2"}

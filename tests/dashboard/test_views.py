@@ -28,7 +28,7 @@ def test_a_timeline_becomes_one_row_per_changed_field() -> None:
                 "occurred_local": "2030-01-08 10:00",
                 "action": "booking.status.cancelled",
                 "actor_type": "customer",
-                "actor_id": "c1",
+                "actor": "Ana",
                 "old_values": {"status": "confirmed", "reason": None},
                 "new_values": {"status": "cancelled", "reason": "sick"},
             }
@@ -37,7 +37,7 @@ def test_a_timeline_becomes_one_row_per_changed_field() -> None:
     diffs = timeline_diffs(timeline)
     assert list(diffs["field"]) == ["reason", "status"]
     assert list(diffs["after"]) == ["sick", "cancelled"]
-    assert diffs["actor"].iloc[0] == "customer:c1"
+    assert diffs["actor"].iloc[0] == "customer: Ana"
 
 
 def test_rates_without_data_read_as_not_available() -> None:

@@ -18,9 +18,10 @@ from streamlit.testing.v1 import AppTest
 
 from booking_core import Actor, connect
 from booking_core.notify import Dispatcher, DispatchSettings, parse_webhook
+from booking_core.reports.analytics import booking_ref
 from tests.conftest import MONDAY
 from tests.dashboard.conftest import FROM, TO, History
-from tests.dashboard.test_pages import APP, metrics, open_page, pct
+from tests.dashboard.test_pages import APP, assert_tables_carry_names, metrics, open_page, pct
 from tests.factories import Shop
 
 HOUR = timedelta(hours=1)
@@ -173,6 +174,11 @@ def test_delivery_figures_equal_sql(page: AppTest, history: History, waitlisted:
     failed = at.dataframe[1].value
     assert len(failed) == dead and set(failed["event_type"]) == {"waitlist.offer"}
     assert set(failed["http_status"]) == {500}
+    assert_tables_carry_names(at)  # a message and its booking by reference, never by id
+    messages = history.sql(
+        "SELECT o.id FROM notification_outbox o WHERE o.business_id = %(b)s AND o.dead_at IS NOT NULL", **p
+    )
+    assert set(failed["message"]) == {booking_ref(m) for (m,) in messages}  # type: ignore[arg-type]
     circuits = at.dataframe[2].value
     states = {e: state for e, state in history.sql("SELECT endpoint, state FROM notification_circuit")}
     assert dict(zip(circuits["endpoint"], circuits["state"], strict=True)) == states

@@ -6,6 +6,11 @@ Dates are a business's local calendar dates (time_slots.local_date is the wall-c
 the slot's instant in the business's timezone), so every figure is in the business's own time
 zone. Connections come from
 `readonly_engine()`: role booking_readonly, read-only transactions, so a reader cannot change a booking.
+
+What a person reads carries names, never ids: businesses, customers, services and resources by name, slots
+by local date and time, bookings by their short reference (`booking_ref`). Frames hold strings, never
+UUID objects (which a browser table would show as bytes); a full id is kept only where a link needs it
+(a `booking_id` text column the pages hide) and in export files.
 """
 
 from __future__ import annotations
@@ -46,6 +51,44 @@ SLOT_SCOPE = (
     + " AND (CAST(:service AS uuid) IS NULL OR s.service_id = CAST(:service AS uuid))"
 )
 BOOKING_OF_SLOT = "JOIN bookings b ON b.business_id = s.business_id AND b.slot_id = s.id"
+UUID_RE = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_HEX8 = re.compile(r"[0-9A-F]{8}")
+
+
+# ---------------------------------------------------------------- names a person reads
+def booking_ref(booking_id: uuid.UUID | str) -> str:
+    """A booking's short reference, as every page and export shows it: its id's last 8 hex digits, `7F3A-91C2`.
+
+    The last digits, not the first: ids are UUIDv7, whose first 12 digits are a millisecond timestamp
+    (every booking of the same minute starts alike), while the last 8 are random. A reference names
+    a booking among a business's bookings with the customer and slot beside it; it is not a key
+    (two bookings of a large history can share one), so lookups by reference list every match.
+    """
+    digits = uuid.UUID(str(booking_id)).hex[-8:].upper()
+    return f"{digits[:4]}-{digits[4:]}"
+
+
+def ref_sql(col: str) -> str:
+    """`booking_ref` in SQL, for a uuid column."""
+    return f"upper(substr({col}::text, 29, 4) || '-' || substr({col}::text, 33, 4))"
+
+
+def parse_booking_ref(text_: str) -> str | None:
+    """A reference as typed (any case, with or without the dash) as `booking_ref` prints it; None if it is not one."""
+    digits = text_.strip().replace("-", "").upper()
+    return f"{digits[:4]}-{digits[4:]}" if _HEX8.fullmatch(digits) else None
+
+
+def slot_label_sql(alias: str) -> str:
+    """A slot as a person names it: its local date and start time (`2030-01-10 14:00`)."""
+    return f"to_char({alias}.local_date, 'YYYY-MM-DD') || ' ' || to_char({alias}.local_start, 'HH24:MI')"
+
+
+# Who acted, by name: a customer actor by the customer's name; admins and systems by the id they gave.
+ACTOR_NAME = f"""CASE WHEN a.performed_by = 'customer' AND a.performed_by_id ~ '{UUID_RE}'
+     THEN coalesce((SELECT c.name FROM customers c WHERE c.business_id = a.business_id
+                     AND c.id = CAST(a.performed_by_id AS uuid)), 'unknown customer')
+     ELSE a.performed_by_id END"""
 
 
 def readonly_engine(url: str, *, pool_size: int = 3) -> Engine:
@@ -237,12 +280,15 @@ def utilization_by(conn: Connection, scope: Scope, dimension: Literal["service",
 
 
 def slots_to_contact(conn: Connection, scope: Scope, *, now: datetime, limit: int = 2000) -> pd.DataFrame:
-    """Future over-committed and legacy slots with the bookings still holding seats in them."""
+    """Future over-committed and legacy slots with the bookings still holding seats in them.
+
+    `booking` is the booking's reference; `booking_id` (text) is there for a link to its timeline.
+    """
     sql = f"""
     SELECT CASE WHEN s.is_legacy THEN 'legacy' ELSE 'over-committed' END AS problem,
            s.local_date AS slot_date, s.local_start AS slot_time, sv.name AS service, r.name AS resource,
-           s.max_capacity AS capacity, s.booked_seats AS booked, b.id AS booking_id, b.status::text AS status,
-           b.party_size, c.name AS customer, c.email
+           s.max_capacity AS capacity, s.booked_seats AS booked, {ref_sql("b.id")} AS booking,
+           b.status::text AS status, b.party_size, c.name AS customer, c.email, b.id::text AS booking_id
       FROM time_slots s
       JOIN services sv ON sv.business_id = s.business_id AND sv.id = s.service_id
       JOIN resources r ON r.business_id = s.business_id AND r.id = s.resource_id
@@ -341,7 +387,8 @@ def cancellation_causes(conn: Connection, scope: Scope) -> dict[str, pd.DataFram
 # ---------------------------------------------------------------- audit
 @dataclass(frozen=True, slots=True)
 class AuditFilter:
-    """Audit log filters; None means any. `action` matches a prefix (e.g. 'booking.status')."""
+    """Audit log filters; None means any. `action` matches a prefix (e.g. 'booking.status');
+    `actor_id` matches the id an actor gave or a customer actor's name."""
 
     booking_id: uuid.UUID | None = None
     actor_type: str | None = None
@@ -350,17 +397,40 @@ class AuditFilter:
     channel: str | None = None
 
 
-AUDIT_SQL = """
+# What an audit row is about, by name: the business, service, resource, customer or slot it changed,
+# a schedule by its version, a booking (and its payments and refunds) by the booking's reference.
+SUBJECT = f"""CASE
+  WHEN a.entity_type = 'booking' THEN 'booking ' || {ref_sql("a.booking_id")}
+  WHEN a.booking_id IS NOT NULL THEN a.entity_type || ' of booking ' || {ref_sql("a.booking_id")}
+  WHEN a.entity_type = 'business' THEN z.name
+  WHEN a.entity_type = 'service' THEN (SELECT x.name FROM services x
+                                         WHERE x.business_id = a.business_id AND x.id = a.entity_id)
+  WHEN a.entity_type = 'resource' THEN (SELECT x.name FROM resources x
+                                          WHERE x.business_id = a.business_id AND x.id = a.entity_id)
+  WHEN a.entity_type = 'customer' THEN (SELECT x.name FROM customers x
+                                          WHERE x.business_id = a.business_id AND x.id = a.entity_id)
+  WHEN a.entity_type = 'slot' THEN (SELECT {slot_label_sql("x")} FROM time_slots x
+                                      WHERE x.business_id = a.business_id AND x.id = a.entity_id)
+  WHEN a.entity_type = 'schedule' THEN (SELECT 'version ' || x.version_number FROM schedule_versions x
+                                          WHERE x.business_id = a.business_id AND x.id = a.entity_id)
+  END"""
+
+AUDIT_SQL = f"""
 SELECT a.id, a.occurred_at AT TIME ZONE z.timezone AS occurred_local, a.action, a.entity_type,
-       a.booking_id, a.performed_by::text AS actor_type, a.performed_by_id AS actor_id,
-       a.channel::text AS channel, a.reason
+       coalesce({SUBJECT}, a.entity_type || ' ' || {ref_sql("a.entity_id")}) AS subject,
+       {ref_sql("a.booking_id")} AS booking, c.name AS customer,
+       a.performed_by::text AS actor_type, {ACTOR_NAME} AS actor,
+       a.channel::text AS channel, a.reason, a.booking_id::text AS booking_id
   FROM booking_audit_log a JOIN businesses z ON z.id = a.business_id
+  LEFT JOIN bookings b ON b.business_id = a.business_id AND b.id = a.booking_id
+  LEFT JOIN customers c ON c.business_id = b.business_id AND c.id = b.customer_id
  WHERE a.business_id = :b
    AND a.occurred_at >= (CAST(:start AS date)::timestamp AT TIME ZONE z.timezone)
    AND a.occurred_at < ((CAST(:end AS date) + 1)::timestamp AT TIME ZONE z.timezone)
    AND (CAST(:booking AS uuid) IS NULL OR a.booking_id = CAST(:booking AS uuid))
    AND (CAST(:actor_type AS text) IS NULL OR a.performed_by::text = CAST(:actor_type AS text))
-   AND (CAST(:actor_id AS text) IS NULL OR a.performed_by_id = CAST(:actor_id AS text))
+   AND (CAST(:actor_id AS text) IS NULL OR a.performed_by_id = CAST(:actor_id AS text)
+        OR ({ACTOR_NAME}) = CAST(:actor_id AS text))
    AND (CAST(:action AS text) IS NULL OR a.action LIKE CAST(:action AS text) || '%')
    AND (CAST(:channel AS text) IS NULL OR a.channel::text = CAST(:channel AS text))
  ORDER BY a.id DESC LIMIT :limit
@@ -368,7 +438,11 @@ SELECT a.id, a.occurred_at AT TIME ZONE z.timezone AS occurred_local, a.action, 
 
 
 def audit_log(conn: Connection, scope: Scope, where: AuditFilter, *, limit: int = 500) -> pd.DataFrame:
-    """The newest audit rows of the business in the date range that match the filter."""
+    """The newest audit rows of the business in the date range that match the filter.
+
+    `subject` names what a row changed, `booking` is its booking's reference, `customer` that booking's
+    customer, `actor` who acted by name; `booking_id` (text) is there for a link to the booking's timeline.
+    """
     params = scope.params() | {
         "booking": str(where.booking_id) if where.booking_id else None,
         "actor_type": where.actor_type,
@@ -381,14 +455,74 @@ def audit_log(conn: Connection, scope: Scope, where: AuditFilter, *, limit: int 
 
 
 def booking_timeline(conn: Connection, business_id: uuid.UUID, booking_id: uuid.UUID) -> pd.DataFrame:
-    """Every audit row of one booking, oldest first, with its before/after values."""
-    sql = """
+    """Every audit row of one booking, oldest first, with its before/after values (`actor` by name)."""
+    sql = f"""
     SELECT a.id, a.occurred_at AT TIME ZONE z.timezone AS occurred_local, a.action, a.entity_type,
-           a.performed_by::text AS actor_type, a.performed_by_id AS actor_id, a.channel::text AS channel,
+           a.performed_by::text AS actor_type, {ACTOR_NAME} AS actor, a.channel::text AS channel,
            a.reason, a.old_values, a.new_values
       FROM booking_audit_log a JOIN businesses z ON z.id = a.business_id
      WHERE a.business_id = :b AND a.booking_id = :bk ORDER BY a.id"""
     return frame(conn, sql, {"b": business_id, "bk": booking_id})
+
+
+BOOKING_LABELS = f"""
+SELECT b.id::text AS booking_id, {ref_sql("b.id")} AS booking, c.name AS customer,
+       {slot_label_sql("s")} AS slot, b.status::text AS status
+  FROM bookings b
+  JOIN customers c ON c.business_id = b.business_id AND c.id = b.customer_id
+  JOIN time_slots s ON s.business_id = b.business_id AND s.id = b.slot_id
+ WHERE b.business_id = :b"""
+
+
+def find_bookings(conn: Connection, business_id: uuid.UUID, wanted: str) -> pd.DataFrame:
+    """The business's bookings with this reference (`7F3A-91C2`, any case, dash optional) or full id.
+
+    Usually one row; a reference can match more (see `booking_ref`), an unknown one none. Columns:
+    booking_id (text), booking (the reference), customer, slot (local date and time), status.
+    """
+    try:
+        booking = uuid.UUID(wanted.strip())
+    except ValueError:
+        ref = parse_booking_ref(wanted)
+        if ref is None:
+            raise InvalidInput(
+                f"{wanted.strip()!r} is not a booking reference: type one as shown, e.g. 7F3A-91C2"
+            ) from None
+        # right(): the reference's digits are the id's last 8 (no index helps; one business's bookings).
+        sql = BOOKING_LABELS + " AND right(b.id::text, 8) = :digits ORDER BY b.created_at, b.id"
+        return frame(conn, sql, {"b": business_id, "digits": ref.replace("-", "").lower()})
+    return frame(conn, BOOKING_LABELS + " AND b.id = :bk", {"b": business_id, "bk": booking})
+
+
+TIMELINE_NAMES_SQL = f"""
+WITH v AS (
+  SELECT DISTINCT CAST(x.value #>> '{{}}' AS uuid) AS id
+    FROM booking_audit_log a
+   CROSS JOIN LATERAL jsonb_each(coalesce(a.old_values, '{{}}') || coalesce(a.new_values, '{{}}')) x
+   WHERE a.business_id = :b AND a.booking_id = :bk AND jsonb_typeof(x.value) = 'string'
+     AND (x.value #>> '{{}}') ~ '{UUID_RE}')
+SELECT v.id::text AS id,
+       coalesce(z.name, c.name, sv.name, r.name, {slot_label_sql("s")}, 'schedule version ' || sch.version_number,
+                'booking ' || {ref_sql("bk.id")}, 'payment of booking ' || {ref_sql("pm.booking_id")}) AS name
+  FROM v
+  LEFT JOIN businesses z ON z.id = v.id AND z.id = :b
+  LEFT JOIN customers c ON c.business_id = :b AND c.id = v.id
+  LEFT JOIN services sv ON sv.business_id = :b AND sv.id = v.id
+  LEFT JOIN resources r ON r.business_id = :b AND r.id = v.id
+  LEFT JOIN time_slots s ON s.business_id = :b AND s.id = v.id
+  LEFT JOIN schedule_versions sch ON sch.business_id = :b AND sch.id = v.id
+  LEFT JOIN bookings bk ON bk.business_id = :b AND bk.id = v.id
+  LEFT JOIN payments pm ON pm.business_id = :b AND pm.id = v.id"""
+
+
+def timeline_names(conn: Connection, business_id: uuid.UUID, booking_id: uuid.UUID) -> dict[str, str]:
+    """A name for every id the booking's audit rows hold as a value (customer, slot, service, ...).
+
+    Ids of nothing the business names (a cancellation token, an idempotency key) are left out:
+    callers show those by their short reference.
+    """
+    rows = conn.execute(text(TIMELINE_NAMES_SQL), {"b": business_id, "bk": booking_id}).all()
+    return {r.id: r.name for r in rows if r.name is not None}
 
 
 def audit_chain_state(conn: Connection, business_id: uuid.UUID) -> dict[str, Any]:
@@ -426,10 +560,21 @@ def check_history(conn: Connection, *, runs: int = 30) -> pd.DataFrame:
 
 
 def offending_rows(conn: Connection, run_id: uuid.UUID, business_id: uuid.UUID) -> pd.DataFrame:
-    """The sampled offending rows of one run that belong to the business."""
-    sql = """
-    SELECT x.check_name, e->>'booking_id' AS booking_id, e->>'slot_id' AS slot_id, e AS detail
+    """The sampled offending rows of one run that belong to the business.
+
+    booking (reference), customer and slot (local date and time) name the row; `detail` is the rest of
+    the sampled row; `booking_id` (text) is there for a link to the booking's timeline.
+    """
+    sql = f"""
+    SELECT x.check_name, {ref_sql("k.booking_id")} AS booking, c.name AS customer, {slot_label_sql("s")} AS slot,
+           e - 'business_id' - 'booking_id' - 'slot_id' AS detail, k.booking_id::text AS booking_id
       FROM integrity_check_results x CROSS JOIN LATERAL jsonb_array_elements(x.sample) e
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN e->>'booking_id' ~ '{UUID_RE}' THEN CAST(e->>'booking_id' AS uuid) END AS booking_id,
+                  CASE WHEN e->>'slot_id' ~ '{UUID_RE}' THEN CAST(e->>'slot_id' AS uuid) END AS slot_id) k
+      LEFT JOIN bookings b ON b.business_id = CAST(:b AS uuid) AND b.id = k.booking_id
+      LEFT JOIN customers c ON c.business_id = b.business_id AND c.id = b.customer_id
+      LEFT JOIN time_slots s ON s.business_id = CAST(:b AS uuid) AND s.id = coalesce(k.slot_id, b.slot_id)
      WHERE x.run_id = :r AND jsonb_typeof(x.sample) = 'array' AND e->>'business_id' = CAST(:b AS text)
      ORDER BY x.check_name"""
     return frame(conn, sql, {"r": run_id, "b": str(business_id)})
@@ -490,9 +635,10 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "cancelled_local",
     "cancel_reason",
     "cancelled_by",
+    "booking_ref",
 )
 
-EXPORT_SELECT = """
+EXPORT_SELECT = f"""
 SELECT z.name AS business, z.timezone, b.id::text AS booking_id, b.status::text AS status, b.party_size,
        sv.name AS service, r.name AS resource, c.name AS customer, c.email AS customer_email,
        s.local_date AS slot_date, s.local_start AS slot_time,
@@ -503,7 +649,7 @@ SELECT z.name AS business, z.timezone, b.id::text AS booking_id, b.status::text 
        b.created_at AT TIME ZONE z.timezone AS created_local,
        b.updated_at AT TIME ZONE z.timezone AS updated_local,
        t.occurred_at AT TIME ZONE z.timezone AS cancelled_local, t.reason AS cancel_reason,
-       t.actor_type::text AS cancelled_by
+       t.actor_type::text AS cancelled_by, {ref_sql("b.id")} AS booking_ref
   FROM bookings b
   JOIN businesses z ON z.id = b.business_id
   JOIN time_slots s ON s.business_id = b.business_id AND s.id = b.slot_id
@@ -685,14 +831,19 @@ def notification_circuits(conn: Connection) -> pd.DataFrame:
 
 
 def failed_attempts(conn: Connection, scope: Scope, *, limit: int = 20) -> pd.DataFrame:
-    """The business's latest failed delivery attempts in the date range, newest first, in local time."""
+    """The business's latest failed delivery attempts in the date range, newest first, in local time.
+
+    `booking` is the booking's reference, `message` the outbox message's (same format).
+    """
     sql = f"""
     SELECT d.started_at AT TIME ZONE z.timezone AS attempted, o.event_type, d.attempt, d.outcome,
            d.http_status, d.error, d.duration_seconds, d.next_attempt_at AT TIME ZONE z.timezone AS next_attempt,
-           d.outbox_id, o.booking_id
+           {ref_sql("o.booking_id")} AS booking, c.name AS customer, {ref_sql("d.outbox_id")} AS message
       FROM notification_deliveries d
       JOIN businesses z ON z.id = d.business_id
       JOIN notification_outbox o ON o.business_id = d.business_id AND o.id = d.outbox_id
+      LEFT JOIN bookings b ON b.business_id = o.business_id AND b.id = o.booking_id
+      LEFT JOIN customers c ON c.business_id = b.business_id AND c.id = b.customer_id
      WHERE d.business_id = :b AND d.outcome <> 'delivered' AND {local_range("d.started_at")}
      ORDER BY d.started_at DESC, d.outbox_id, d.attempt DESC LIMIT :limit"""
     return frame(conn, sql, scope.params() | {"limit": limit})
