@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 
 from booking_core import Actor, BookingSystem, InvalidInput, Money, UnknownTimezone, WeeklyRule
 from booking_core.domain.schedule import resolve_local, schedule_slots
@@ -143,12 +143,43 @@ def test_a_business_in_a_zone_sql_reads_as_an_abbreviation_is_refused_up_front_a
     assert valid is False
 
 
-def test_python_and_postgresql_read_every_quarter_hour_around_every_change_alike(raw):
+@pytest.fixture(scope="module")
+def skewed(database_url: str) -> frozenset[str]:
+    """Zones whose rules differ between the server's tz database and Python's (by UTC offsets).
+
+    A server with its own bundled tz database (the embedded one) can be older or newer than the
+    system's: around a change it then reads some instants with another offset. Those zones are
+    a property of the installation, not of the time rule; the rule is tested on the others.
+    """
+    zones: list[str] = []
+    instants: list[datetime] = []
+    offsets: list[timedelta] = []
+    for zone in SQL_ZONES:
+        tz = ZoneInfo(zone)
+        for t in distinct_changes(zone):
+            for q in range(-12, 13):
+                at = t.at + timedelta(minutes=15 * q)
+                zones.append(zone)
+                instants.append(at)
+                offsets.append(at.astimezone(tz).utcoffset())  # type: ignore[arg-type]
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT z FROM unnest(%s::text[], %s::timestamptz[], %s::interval[]) AS x(z, i, o)"
+            " WHERE (i AT TIME ZONE z) - (i AT TIME ZONE 'UTC') <> o",
+            (zones, instants, offsets),
+        ).fetchall()
+    found = frozenset(r[0] for r in rows)
+    print(f"\nzones whose tz rules differ between this server and Python: {sorted(found) or 'none'}")
+    assert len(found) <= 5, f"the server's tz database differs from Python's in many zones: {sorted(found)}"
+    return found
+
+
+def test_python_and_postgresql_read_every_quarter_hour_around_every_change_alike(raw, skewed):
     """resolve_local is PostgreSQL's `AT TIME ZONE` around each kind of change of every zone, 2022-2030."""
     names: list[str] = []
     walls: list[datetime] = []
     instants: list[datetime] = []
-    for zone in SQL_ZONES:
+    for zone in (z for z in SQL_ZONES if z not in skewed):
         tz = ZoneInfo(zone)
         for t in distinct_changes(zone):
             for day in (t.local_day, t.local_day + timedelta(days=1)):
@@ -170,8 +201,9 @@ def test_python_and_postgresql_read_every_quarter_hour_around_every_change_alike
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenarios(SQL_ZONES), scenarios(SQL_ZONES))
 def test_random_rules_in_random_zones_publish_twice_and_the_database_holds_what_the_rule_says(
-    system, database_url, first_draw, second_draw
+    system, database_url, skewed, first_draw, second_draw
 ):
+    assume(first_draw[3].key not in skewed and second_draw[3].key not in skewed)
     with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as raw:
         publish_twice_and_check(system, raw, first_draw, second_draw)
 
