@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,6 +30,11 @@ from booking_core.adapters.errors import DatabaseException, translate
 from booking_core.domain.errors import BookingError
 
 T = TypeVar("T")
+
+# stamina logs each scheduled retry at WARNING on the "stamina" logger. An application that
+# configures logging sees them; one that does not gets no "stamina.retry_scheduled" lines on
+# stderr from Python's last-resort handler (a CLI prints one line per error, nothing more).
+logging.getLogger("stamina").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,11 +29,15 @@ from tests.factories import Shop
 FAST = RetryPolicy(attempts=4, timeout=10, wait_initial=0.01, wait_max=0.1, wait_jitter=0.01)
 
 
+APP = "booking_core_faults"  # the pooled connections these tests kill (never the session's system's)
+
+
 def kill_backends(raw: psycopg.Connection[tuple[object, ...]]) -> int:
-    """Terminate every booking_core backend of this test database (the pooled connections)."""
+    """Terminate every pooled connection of the systems under test in this database."""
     row = raw.execute(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND application_name = 'booking_core' AND pid <> pg_backend_pid()"
+        " WHERE datname = current_database() AND application_name = %s",
+        (APP,),
     ).fetchone()
     assert row is not None
     return int(row[0])  # type: ignore[call-overload]
@@ -42,13 +46,13 @@ def kill_backends(raw: psycopg.Connection[tuple[object, ...]]) -> int:
 @pytest.fixture
 def plain(database_url: str) -> Iterator[BookingSystem]:
     """A system with retries off, so each fault is seen as it arrives."""
-    with connect(database_url, migrate=False, retries=False) as s:
+    with BookingSystem(Database(database_url, application_name=APP), retries=False) as s:
         yield s
 
 
 @pytest.fixture
 def retrying(database_url: str) -> Iterator[BookingSystem]:
-    with connect(database_url, migrate=False, retries=FAST) as s:
+    with BookingSystem(Database(database_url, application_name=APP), retries=FAST) as s:
         yield s
 
 

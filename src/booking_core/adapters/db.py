@@ -46,6 +46,7 @@ class Database:
         pool_size: int = 5,
         lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
         statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT,
+        application_name: str = "booking_core",
     ) -> None:
         self.url = sqlalchemy_url(url)
         self.server = server
@@ -58,7 +59,7 @@ class Database:
             pool_pre_ping=False,
             connect_args={
                 "connect_timeout": 10,
-                "application_name": "booking_core",
+                "application_name": application_name,
                 "options": f"-c lock_timeout={self.lock_timeout} -c statement_timeout={self.statement_timeout}",
             },
         )
