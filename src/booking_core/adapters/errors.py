@@ -117,7 +117,7 @@ def unavailable(exc: BaseException, *, connecting: bool = False) -> e.DatabaseUn
         message = f"the database connection was lost: {_RESTARTING[state]} ({what}); try again in a moment"
     elif connecting:
         message = (
-            f"cannot connect to the database ({what}): check BOOKING_DATABASE_URL and that the server"
+            f"cannot reach the database ({what}): check BOOKING_DATABASE_URL and that the server"
             " is running, then try again"
         )
     else:
