@@ -43,6 +43,7 @@ from booking_core.domain.model import Booking, Business, ChainReport, Payment, P
 from booking_core.domain.money import CancellationPolicy
 from booking_core.domain.schedule import MergedOccurrence, MovedOccurrence, WeeklyRule
 from booking_core.domain.values import Actor, ActorType, Channel, Money, new_id
+from booking_core.retries import RetryPolicy
 from booking_core.services.pricing import Quote
 from booking_core.services.series import Scope, SeriesMode, SeriesReport
 from booking_core.services.waitlist import WaitlistEntry
@@ -90,6 +91,7 @@ __all__ = [
     "Quote",
     "RefundExceedsPayment",
     "ResourcesUnavailable",
+    "RetryPolicy",
     "Scope",
     "SeriesMode",
     "SeriesReport",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -14,6 +15,7 @@ from booking_core.domain.model import Booking, Business, ChainReport, Payment, P
 from booking_core.domain.money import CancellationPolicy
 from booking_core.domain.schedule import WeeklyRule
 from booking_core.domain.values import Actor, Money
+from booking_core.retries import RetryPolicy, guarded, policy_of
 from booking_core.services import (
     audit,
     bookings,
@@ -44,25 +46,50 @@ def connect(
     clock: Clock = utc_now,
     migrate: bool = True,
     pool_size: int = 5,
+    retries: bool | RetryPolicy = True,
 ) -> BookingSystem:
-    """Open the database (BOOKING_DATABASE_URL, or the embedded server) and migrate it."""
+    """Open the database (BOOKING_DATABASE_URL, or the embedded server) and migrate it.
+
+    `retries`: retry reads and keyed writes on retryable errors (the default), not at all
+    (False), or under a RetryPolicy of one's own; see booking_core.retries.
+    """
     settings = Settings.from_env()
     if database_url:
-        settings = Settings(database_url=database_url, data_dir=settings.data_dir)
+        settings = dataclasses.replace(settings, database_url=database_url)
     db = Database.from_settings(settings, pool_size=pool_size)
-    if migrate:
-        db.upgrade()
-    else:
-        db.require_migrated()
-    return BookingSystem(db, clock=clock)
+    try:
+        if migrate:
+            db.upgrade()
+        else:
+            db.require_migrated()
+    except BaseException:
+        db.dispose()
+        raise
+    return BookingSystem(db, clock=clock, retries=retries)
 
 
+# Every public method of BookingSystem goes through the fault boundary (booking_core.retries):
+# only booking_core errors leave it; these reads, and writes called with an idempotency key,
+# are retried on retryable errors.
+_READS = frozenset({
+    "open_slots", "get_slot", "get_booking", "verify_audit", "booking_history", "quote",
+    "waitlist_entry", "waitlist_queue",
+})  # fmt: skip
+
+
+@guarded(reads=_READS, exempt=frozenset({"close"}))
 class BookingSystem:
-    """The public API: every method is one use case in one transaction. `now` defaults to the clock."""
+    """The public API: every method is one use case in one transaction. `now` defaults to the clock.
 
-    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
+    Every method raises only booking_core errors. Reads, and writes given an idempotency key,
+    are retried on retryable errors (a lost connection, a restarting server, a lock timeout)
+    unless `retries=False`; a write without a key is never resent.
+    """
+
+    def __init__(self, db: Database, *, clock: Clock = utc_now, retries: bool | RetryPolicy = True) -> None:
         self.db = db
         self.clock = clock
+        self.retry_policy: RetryPolicy | None = policy_of(retries)
 
     def close(self) -> None:
         self.db.dispose()

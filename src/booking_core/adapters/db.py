@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,10 +15,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from psycopg.rows import dict_row
 from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.exc import DBAPIError
 
-from booking_core.adapters.errors import database_errors, translate
-from booking_core.config import Settings, sqlalchemy_url
+from booking_core.adapters.errors import DatabaseException, database_errors, is_disconnect, translate
+from booking_core.config import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Settings, duration, sqlalchemy_url
 from booking_core.domain.errors import DatabaseUnavailable
 from booking_core.domain.values import Actor, require_aware
 
@@ -32,17 +31,37 @@ def alembic_config() -> Config:
 
 
 class Database:
-    """One PostgreSQL database: an engine (pooled), and the embedded server if we started one."""
+    """One PostgreSQL database: an engine (pooled), and the embedded server if we started one.
 
-    def __init__(self, url: str, *, server: Any = None, pool_size: int = 5) -> None:
+    Every connection of the engine carries `lock_timeout` and `statement_timeout` (PostgreSQL
+    durations, from Settings / BOOKING_LOCK_TIMEOUT / BOOKING_STATEMENT_TIMEOUT), set once when
+    it connects: every path, the one-statement booking included, is bounded at no cost per call.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        server: Any = None,
+        pool_size: int = 5,
+        lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
+        statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT,
+        application_name: str = "booking_core",
+    ) -> None:
         self.url = sqlalchemy_url(url)
         self.server = server
+        self.lock_timeout = duration(lock_timeout, "lock_timeout")
+        self.statement_timeout = duration(statement_timeout, "statement_timeout")
         self.engine: Engine = create_engine(
             self.url,
             pool_size=pool_size,
             max_overflow=10,
             pool_pre_ping=False,
-            connect_args={"connect_timeout": 10, "application_name": "booking_core"},
+            connect_args={
+                "connect_timeout": 10,
+                "application_name": application_name,
+                "options": f"-c lock_timeout={self.lock_timeout} -c statement_timeout={self.statement_timeout}",
+            },
         )
         # Single-statement writes (the booking hot path) run in autocommit: one round trip.
         self.autocommit: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -50,6 +69,8 @@ class Database:
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kw: Any) -> Database:
         settings = settings or Settings.from_env()
+        kw.setdefault("lock_timeout", settings.lock_timeout)
+        kw.setdefault("statement_timeout", settings.statement_timeout)
         if settings.database_url:
             return cls(settings.database_url, **kw)
         from booking_core.adapters.embedded import start_embedded
@@ -71,6 +92,8 @@ class Database:
     def upgrade(self, revision: str = "head") -> None:
         cfg = alembic_config()
         with self.connect() as conn, conn.begin():
+            # A migration may wait for its locks and run long: the request timeouts are not for it.
+            conn.execute(text("SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0"))
             # One migrator at a time, whatever else is connecting.
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('booking_core.migrate'))"))
             cfg.attributes["connection"] = conn
@@ -84,47 +107,81 @@ class Database:
     @contextmanager
     def connect(self, *, autocommit: bool = False) -> Iterator[Connection]:
         """A pooled connection whose database errors arrive as typed booking errors."""
-        try:
+        with database_errors(connecting=True):
             conn = (self.autocommit if autocommit else self.engine).connect()
-        except DBAPIError as exc:
-            raise translate(exc) from exc
         try:
             with database_errors():
                 yield conn
         finally:
-            conn.close()
+            _close_quietly(conn)
 
-    def run_one(self, sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    def run_one(self, sql: str, params: dict[str, Any], *, actor: Actor | None = None) -> dict[str, Any]:
         """One statement in autocommit on the pooled psycopg connection, prepared: the hot path.
 
         A booking is one statement; SQLAlchemy's execution layer would cost the client more
-        CPU than the server spends on it, so this goes straight to psycopg.
+        CPU than the server spends on it, so this goes straight to psycopg. When the actor
+        brings an ip address or user agent, they are set for the statement's audit rows in the
+        same round trip (a pipeline: one implicit transaction up to its sync); otherwise the
+        statement goes alone. A connection that died is discarded (with every other pooled
+        connection opened before it: a restarted server killed them all), never handed out again.
         """
-        try:
+        with database_errors(connecting=True):
             raw = self.engine.raw_connection()
-        except DBAPIError as exc:
-            raise translate(exc) from exc
         try:
             pg = raw.driver_connection
             if not isinstance(pg, psycopg.Connection):
                 raise RuntimeError("booking_core runs on psycopg 3 connections only")
-            pg.autocommit = True
             try:
+                pg.autocommit = True
                 with pg.cursor(row_factory=dict_row) as cur:
-                    row = cur.execute(sql, params, prepare=True).fetchone()
-            except psycopg.Error as exc:
-                raise translate(exc) from exc
-            finally:
+                    if actor is not None and (actor.ip_address or actor.user_agent):
+                        with pg.pipeline():
+                            cur.execute(_CLIENT_SQL, (actor.ip_address or "", actor.user_agent or ""), prepare=True)
+                            cur.execute(sql, params, prepare=True)
+                    else:
+                        cur.execute(sql, params, prepare=True)
+                    row = cur.fetchone()
                 # Back to transactional before the pool hands it to a unit of work.
                 pg.autocommit = False
+            except psycopg.Error as exc:
+                if pg.closed or pg.broken or is_disconnect(exc):
+                    self.engine.pool._invalidate(raw, exc)
+                else:
+                    _reset_quietly(raw, pg)
+                raise translate(exc) from exc
         finally:
-            raw.close()
+            _close_quietly(raw)
         if row is None:
             raise RuntimeError("the statement returned no row")
         return dict(row)
 
     def unit_of_work(self, actor: Actor, *, now: datetime, reason: str | None = None) -> UnitOfWork:
         return UnitOfWork(self, actor, now=now, reason=reason)
+
+
+# The client's address and agent for the audit rows of the next statement in the same pipeline.
+_CLIENT_SQL = "SELECT set_config('booking.ip_address', %s, true), set_config('booking.user_agent', %s, true)"
+
+
+def _reset_quietly(raw: Any, pg: psycopg.Connection[Any]) -> None:
+    """Back to transactional after a refusal; a connection that cannot be reset is discarded."""
+    try:
+        pg.autocommit = False
+    except psycopg.Error:
+        raw.invalidate()
+
+
+def _close_quietly(conn: Any) -> None:
+    """Return a connection to the pool; a cleanup that fails never masks what the caller sees.
+
+    (SQLAlchemy already invalidates a connection whose reset fails; this only keeps its error
+    from replacing the typed error, or the result, the caller is about to get.)
+    """
+    try:
+        conn.close()
+    except DatabaseException:
+        with suppress(*DatabaseException):
+            conn.invalidate()
 
 
 _CONTEXT_SQL = text(
@@ -134,15 +191,15 @@ _CONTEXT_SQL = text(
     " set_config('booking.reason', :reason, true),"
     " set_config('booking.occurred_at', :occurred_at, true),"
     " set_config('booking.ip_address', :ip, true),"
-    " set_config('booking.user_agent', :ua, true),"
-    " set_config('lock_timeout', '5s', true)"
+    " set_config('booking.user_agent', :ua, true)"
 )
 
 
 class UnitOfWork:
     """One transaction with its change context (who, when, why, how); rolls back unless committed.
 
-    Every trigger-written audit row and state transition in it carries this context.
+    Every trigger-written audit row and state transition in it carries this context. Its lock
+    waits and statements are bounded by the connection's lock_timeout and statement_timeout.
     """
 
     def __init__(self, db: Database, actor: Actor, *, now: datetime, reason: str | None) -> None:
@@ -160,12 +217,15 @@ class UnitOfWork:
         return self._conn
 
     def __enter__(self) -> UnitOfWork:
-        try:
+        with database_errors(connecting=True):
             self._conn = self.db.engine.connect()
-        except DBAPIError as exc:
-            raise translate(exc) from exc
-        self._conn.begin()
-        self.set_reason(self.reason)
+        try:
+            with database_errors():
+                self._conn.begin()
+            self.set_reason(self.reason)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def set_reason(self, reason: str | None) -> None:
@@ -191,6 +251,20 @@ class UnitOfWork:
             with database_errors():
                 self.conn.execute(text(sql), rows)
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A savepoint: released when the block ends, rolled back when it raises."""
+        with database_errors():
+            sp = self.conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            with database_errors():
+                sp.rollback()
+            raise
+        with database_errors():
+            sp.commit()
+
     def commit(self) -> None:
         with database_errors():
             self.conn.commit()
@@ -201,7 +275,10 @@ class UnitOfWork:
         if conn is None:
             return
         try:
-            if not self._committed:
-                conn.rollback()
+            # A connection that died took its transaction with it: the caller gets the error (or
+            # the result) of the block, never the rollback's; the dead connection is dropped.
+            with suppress(*DatabaseException):
+                if not self._committed:
+                    conn.rollback()
         finally:
-            conn.close()
+            _close_quietly(conn)

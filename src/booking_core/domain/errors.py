@@ -30,18 +30,27 @@ BookingError                       base: a one-line message that says what to do
 │   ├── PaymentRequired            the change costs more than has been paid
 │   ├── OfferExpired               a waitlist offer past its time or no longer open
 │   ├── OfferAlreadyAccepted       someone else already accepted this waitlist offer
-│   └── Busy                       retryable: a lock wait timed out, a deadlock or serialization
-│                                  failure was resolved against this request; nothing was changed
+│   └── Busy                       retryable: a lock wait or statement timed out, a deadlock or
+│                                  serialization failure was resolved against this request;
+│                                  nothing was changed (`sqlstate` 55P03, 57014, 40P01, 40001)
 ├── NotAllowed                     the actor may not do this
 │   ├── ActorNotAllowed            e.g. a system actor cancelling a booking
 │   └── WrongToken                 cancellation token does not match
 ├── IntegrityRefused               the database refused a write that would break an invariant
-└── DatabaseUnavailable            the database cannot be reached or is not migrated
+└── DatabaseUnavailable            the database cannot be reached, or is not migrated; retryable
+                                   when the connection was lost or the server is (re)starting
+                                   (57P01/57P02/57P03, 08xxx, a killed backend), not when the
+                                   schema or the configuration is wrong
+
+Every class carries `retryable` (may the very same request succeed if simply sent again?) and
+`sqlstate` (the database's SQLSTATE, when the error came from the database; also in `context`).
+Nothing else leaves a public entry point: driver and SQLAlchemy errors are translated by
+`booking_core.adapters.errors.translate()`. A `retryable` error of a write says nothing was
+committed, except a lost connection, where the reply may be what was lost: resend such a write
+only with its idempotency key (BookingSystem does so itself for reads and keyed writes).
 """
 
 from __future__ import annotations
-
-from typing import ClassVar
 
 __all__ = [
     "ActorNotAllowed",
@@ -85,13 +94,17 @@ __all__ = [
 class BookingError(Exception):
     """Base of every error a caller can cause; str() is one line that says what to do."""
 
-    #: True when sending the very same request again may succeed (nothing was changed).
-    retryable: ClassVar[bool] = False
+    #: True when sending the very same request again may succeed (a class default; an
+    #: instance may say otherwise, e.g. a DatabaseUnavailable for a lost connection).
+    retryable: bool = False
 
     def __init__(self, message: str, **context: object) -> None:
         super().__init__(message)
         self.message = message
         self.context = context
+        sqlstate = context.get("sqlstate")
+        #: The database's SQLSTATE when the error came from the database, else None.
+        self.sqlstate: str | None = sqlstate if isinstance(sqlstate, str) else None
 
     def __str__(self) -> str:
         return self.message.splitlines()[0] if self.message else type(self).__name__
@@ -194,7 +207,15 @@ class IntegrityRefused(BookingError):
 
 
 class DatabaseUnavailable(BookingError):
-    """The database cannot be reached, or its schema is not migrated."""
+    """The database cannot be reached, or its schema is not migrated.
+
+    `retryable` is True when the connection was lost or the server is shutting down or starting
+    up (try again in a moment), False when the configuration or the schema is wrong.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, **context: object) -> None:
+        super().__init__(message, **context)
+        self.retryable = retryable
 
 
 class InvalidPromoCode(InvalidInput):
@@ -245,8 +266,3 @@ class Busy(Conflict):
     """
 
     retryable = True
-
-    def __init__(self, message: str, **context: object) -> None:
-        super().__init__(message, **context)
-        sqlstate = context.get("sqlstate")
-        self.sqlstate = sqlstate if isinstance(sqlstate, str) else None

@@ -137,6 +137,7 @@ def book(
                 reason=reason,
                 promo_code=promo_code,
             ),
+            actor=actor,
         )
     except (Unavailable, UnknownSlot, InvalidPartySize) as exc:  # a refusal the slot's demand counts
         _record_refusal(db, business_id, slot_id, exc, party_size, now)
@@ -164,16 +165,24 @@ def _record_refusal(
     party: int,
     now: datetime,
 ) -> None:
-    """Count the refused attempt (for the exporter); its own statement, after the refusal."""
-    with db.connect(autocommit=True) as conn:
-        conn.execute(
-            text(
-                "INSERT INTO booking_refusals (business_id, slot_id, reason, party_size, occurred_at)"
-                " SELECT :b, :s, CAST(:r AS refusal_reason), :p, :now"
-                " WHERE EXISTS (SELECT 1 FROM businesses WHERE id = :b)"
-            ),
-            {"b": business_id, "s": slot_id, "r": _refusal_reason(exc), "p": party, "now": now},
-        )
+    """Count the refused attempt (for the exporter); its own statement, after the refusal.
+
+    If the database fails now (connection lost, busy), the count is lost, never the refusal:
+    the caller still gets the error that says why the booking was refused.
+    """
+    try:
+        with db.connect(autocommit=True) as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO booking_refusals (business_id, slot_id, reason, party_size, occurred_at)"
+                    " SELECT :b, :s, CAST(:r AS refusal_reason), :p, :now"
+                    " WHERE EXISTS (SELECT 1 FROM businesses WHERE id = :b)"
+                ),
+                {"b": business_id, "s": slot_id, "r": _refusal_reason(exc), "p": party, "now": now},
+            )
+    except BookingError as lost:
+        if not lost.retryable:
+            raise
 
 
 def get_booking(db: Database, business_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:

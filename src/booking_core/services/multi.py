@@ -59,4 +59,4 @@ def book_with_resources(
     )
     params["resources"] = list(resources)
     params["quantities"] = list(resources.values())
-    return Booking.from_row(db.run_one(_BOOK_MULTI_SQL, params))
+    return Booking.from_row(db.run_one(_BOOK_MULTI_SQL, params, actor=actor))

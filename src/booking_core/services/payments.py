@@ -191,12 +191,10 @@ def _confirm(
     booking = lock_booking(uow, business_id, booking.id)
     lost = False
     if booking.status is BookingStatus.DRAFT and booking.paid_amount >= booking.amount:
-        savepoint = uow.conn.begin_nested()
         try:
-            booking = update_booking(uow, booking, status=BookingStatus.CONFIRMED)
-            savepoint.commit()
+            with uow.savepoint():
+                booking = update_booking(uow, booking, status=BookingStatus.CONFIRMED)
         except Unavailable:
-            savepoint.rollback()
             uow.set_reason(SEAT_LOST)
             _insert_refund(uow, payment, Money(payment.amount, payment.currency), SEAT_LOST, now)
             payment = _reload(uow, payment)
