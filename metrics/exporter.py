@@ -56,17 +56,24 @@ def health(engine: Engine, *, now: datetime, max_check_age: float) -> tuple[int,
             "reason": "integrity checks have never run: run `booking check`",
         }
     at = run.finished_at or run.started_at
-    age = (now - at).total_seconds()
-    body.update(
-        last_check_run=at.isoformat(),
-        last_check_age_seconds=round(age, 1),
-        last_check_status=run.status,
-    )
-    if age > max_check_age:
+    body.update(last_check_run=at.isoformat(), last_check_status=run.status)
+    # Freshness counts only runs whose every check ran: an errored run (database lost mid-run,
+    # data docs unwritable) verified nothing, so it must not keep /health green.
+    good = run.last_good_finished_at or run.last_good_started_at
+    if good is None:
         return 503, {
             **body,
             "status": "unhealthy",
-            "reason": f"last integrity check run is {age:.0f}s old (limit {max_check_age:.0f}s)",
+            "reason": "no integrity check run has completed without errors: see `booking check`",
+        }
+    age = (now - good).total_seconds()
+    body.update(last_good_check_run=good.isoformat(), last_check_age_seconds=round(age, 1))
+    if age > max_check_age:
+        latest = " (the latest run errored)" if run.status == "errored" else ""
+        return 503, {
+            **body,
+            "status": "unhealthy",
+            "reason": f"last good integrity check run is {age:.0f}s old (limit {max_check_age:.0f}s){latest}",
         }
     return 200, {**body, "status": "ok"}
 
