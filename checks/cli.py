@@ -1,7 +1,10 @@
 """`booking check`: run the integrity suites, print a summary, exit 1 on violations.
 
-Exit codes: 0 all passed, 1 a violation was found, 2 an unknown check name (or bad option),
-3 the database is unreachable or not migrated, 4 a check errored (and none found a violation).
+Exit codes: 0 all passed, 1 a violation was found, 2 an unknown check name, a bad option or a
+--docs folder that cannot be written, 3 the database is unreachable or not migrated, 4 a check
+errored (and none found a violation). With --every the command keeps running through database
+outages (checks/every.py: backoff, one line per failure, --metrics-port) until interrupted,
+then exits with its last round's code.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ def print_summary(summary: RunSummary, *, as_json: bool) -> None:
                       str(r.violation_count), first)  # fmt: skip
     console = Console(width=200)
     console.print(table)
+    if summary.docs_error:
+        console.print(f"[yellow]{summary.docs_error}[/]")
     console.print(
         f"{len(summary.violations)} failed, {len(summary.errored)} errored, "
         f"{len(summary.results)} checks in {summary.duration_seconds:.1f}s"
@@ -74,6 +79,10 @@ def register(app: typer.Typer) -> None:
         every: Annotated[str | None, typer.Option("--every", help="Keep running, e.g. 5m.")] = None,
         list_checks: Annotated[bool, typer.Option("--list", help="List the checks and exit.")] = False,
         business: Annotated[list[str] | None, typer.Option("--business", help="One business id.")] = None,
+        metrics_port: Annotated[
+            int | None,
+            typer.Option("--metrics-port", min=1, max=65535, help="With --every: serve the checker's /metrics here."),
+        ] = None,
     ) -> None:
         """Run the integrity checks (all, or --only NAME) and store the run; exit 1 on violations."""
         from booking_core.cli import EXIT_DATABASE, EXIT_USER_ERROR, fail, open_database
@@ -86,15 +95,27 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(0)
         try:
             select_checks(only)
-            interval = parse_interval(every) if every else None
-            business_ids = [uuid.UUID(b) for b in business or []]
         except KeyError as exc:
             fail(f"unknown check or suite {exc.args[0]!r}: `booking check --list` shows them", EXIT_USER_ERROR)
-        except ValueError:
-            fail("--every takes a duration such as 30s, 5m or 1h; --business a business id", EXIT_USER_ERROR)
         try:
-            url = open_database().url
-            code = _loop(url, only, business_ids, docs, as_json, interval)
+            interval = parse_interval(every) if every else None
+        except ValueError:
+            fail(f"--every {every!r} is not a duration: use e.g. 30s, 5m or 1h", EXIT_USER_ERROR)
+        try:
+            business_ids = [uuid.UUID(b) for b in business or []]
+        except ValueError:
+            fail("--business takes a business id, a UUID such as 0b6f1c2e-…: check the value", EXIT_USER_ERROR)
+        if metrics_port is not None and interval is None:
+            fail("--metrics-port serves the checker's metrics while it keeps running: add --every", EXIT_USER_ERROR)
+        try:
+            if docs is not None:
+                from checks.runner import prepare_docs_dir
+
+                prepare_docs_dir(docs)
+            if interval is None:
+                code = _once(open_database().url, only, business_ids, docs, as_json)
+            else:
+                code = _every(only, business_ids, docs, as_json, interval, metrics_port)
         except DatabaseUnavailable as exc:
             fail(str(exc), EXIT_DATABASE)
         except BookingError as exc:
@@ -102,20 +123,41 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(code)
 
 
-def _loop(
-    url: str, only: list[str] | None, business_ids: list[uuid.UUID], docs: Path | None,
-    as_json: bool, interval: float | None,
-) -> int:  # fmt: skip
-    """Run once, or every `interval` seconds until interrupted; the last run's exit code."""
+def _once(url: str, only: list[str] | None, business_ids: list[uuid.UUID], docs: Path | None, as_json: bool) -> int:
     from checks.runner import run_all
 
-    while True:
-        summary = run_all(url, only, business_ids=business_ids, docs_dir=docs,
-                          triggered_by="cli --every" if interval else "cli")  # fmt: skip
-        print_summary(summary, as_json=as_json)
-        if interval is None:
-            return exit_code(summary)
-        try:
+    summary = run_all(url, only, business_ids=business_ids, docs_dir=docs, triggered_by="cli")
+    print_summary(summary, as_json=as_json)
+    return exit_code(summary)
+
+
+def _every(
+    only: list[str] | None, business_ids: list[uuid.UUID], docs: Path | None,
+    as_json: bool, interval: float, metrics_port: int | None,
+) -> int:  # fmt: skip
+    """Run every `interval` seconds until interrupted, through outages; the last round's exit code."""
+    from booking_core.cli import open_database
+    from checks.every import CheckerState, run_round, serve_metrics, stderr_line
+    from checks.runner import run_all
+
+    state = CheckerState(interval)
+    stop_metrics = serve_metrics(state, metrics_port) if metrics_port is not None else None
+    url: list[str] = []
+
+    def run() -> RunSummary:
+        if not url:  # the embedded server or the URL is opened once it answers
+            url.append(open_database().url)
+        return run_all(url[0], only, business_ids=business_ids, docs_dir=docs, triggered_by="cli --every")
+
+    code = 0
+    try:
+        while True:
+            summary = run_round(run, state, say=stderr_line)
+            print_summary(summary, as_json=as_json)
+            code = exit_code(summary)
             time.sleep(interval)
-        except KeyboardInterrupt:
-            return exit_code(summary)
+    except KeyboardInterrupt:
+        return code
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()

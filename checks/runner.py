@@ -9,6 +9,7 @@ integrity_check_runs / integrity_check_results for the dashboard and the exporte
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -20,9 +21,14 @@ from typing import Any, Literal
 from sqlalchemy import text
 
 from booking_core.adapters.db import Database
+from booking_core.domain.errors import BookingError, DatabaseUnavailable, InvalidInput
 from booking_core.reports.integrity import SESSION_OPTIONS, Check, select_checks, violations_query
 
 Status = Literal["passed", "failed", "errored"]
+
+# GE prints a traceback through logging's last resort when it cannot render data docs; the
+# runner reports that itself in one line (RunSummary.docs_error).
+logging.getLogger("great_expectations").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,7 @@ class RunSummary:
     duration_seconds: float
     results: list[CheckResult] = field(default_factory=list)
     docs_index: Path | None = None
+    docs_error: str | None = None  # data docs were asked for and could not be written
 
     @property
     def violations(self) -> list[CheckResult]:
@@ -69,6 +76,7 @@ class RunSummary:
             "started_at": self.started_at.isoformat(),
             "duration_seconds": round(self.duration_seconds, 3),
             "status": self.status,
+            "docs_error": self.docs_error,
             "checks": [asdict(r) for r in self.results],
         }
 
@@ -83,23 +91,41 @@ def run_all(
 ) -> RunSummary:
     """Run the named checks (all by default), store the run, return its summary.
 
-    Raises KeyError for an unknown check or suite name, DatabaseUnavailable when the
-    database cannot be reached or is not migrated. `business_ids` scopes every rule to
-    those tenants. A check whose query fails is stored as errored, never as passed.
+    Raises KeyError for an unknown check or suite name, InvalidInput for a `docs_dir` that
+    cannot be written (before anything is stored), DatabaseUnavailable when the database
+    cannot be reached or is not migrated. `business_ids` scopes every rule to those tenants.
+    A check whose query fails is stored as errored, never as passed; a run with an errored
+    check is stored as errored (readers keep the last good result beside it). Data docs that
+    fail to render do not change any check's result: `docs_error` says why.
     """
     checks = select_checks(only)
+    if docs_dir is not None:
+        prepare_docs_dir(docs_dir)
     db = Database(database_url, pool_size=1)
     try:
         db.require_migrated()
         started = datetime.now(UTC)
         clock = time.perf_counter()
         run_id = _start_run(db, started, triggered_by)
-        results, docs_index = _validate(db.url, checks, business_ids=business_ids, docs_dir=docs_dir)
-        summary = RunSummary(run_id, started, time.perf_counter() - clock, results, docs_index)
-        _finish_run(db, summary)
+        results, docs_index, docs_error = _validate(db.url, checks, business_ids=business_ids, docs_dir=docs_dir)
+        summary = RunSummary(run_id, started, time.perf_counter() - clock, results, docs_index, docs_error)
+        _finish_run_retrying(db, summary)
         return summary
     finally:
         db.dispose()
+
+
+def prepare_docs_dir(docs_dir: Path) -> None:
+    """Create the data docs folder and prove it writable, or raise InvalidInput (one line, what to do)."""
+    try:
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        probe = docs_dir / ".booking-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot write data docs to {docs_dir}: {exc.strerror or exc}: pass --docs a folder you can write"
+        ) from None
 
 
 # ---------------------------------------------------------------------- storage
@@ -114,6 +140,20 @@ def _start_run(db: Database, started: datetime, triggered_by: str) -> uuid.UUID:
             {"id": run_id, "t": started, "by": triggered_by},
         )
     return run_id
+
+
+def _finish_run_retrying(db: Database, summary: RunSummary) -> None:
+    """Store the outcome, retrying a lost connection for a while: a run that outlived a short
+    outage is kept (stored as it is, errored checks included) rather than lost as 'running'.
+    Storing twice cannot happen: the results and the status change commit together."""
+    import stamina
+
+    def retryable(exc: Exception) -> bool:
+        return isinstance(exc, DatabaseUnavailable) or (isinstance(exc, BookingError) and exc.retryable)
+
+    for attempt in stamina.retry_context(on=retryable, attempts=6, timeout=30.0, wait_initial=0.5, wait_max=5.0):
+        with attempt:
+            _finish_run(db, summary)
 
 
 def _finish_run(db: Database, summary: RunSummary) -> None:
@@ -149,15 +189,16 @@ def _finish_run(db: Database, summary: RunSummary) -> None:
 # ---------------------------------------------------------------------- Great Expectations
 def _validate(
     url: str, checks: list[Check], *, business_ids: Sequence[uuid.UUID], docs_dir: Path | None
-) -> tuple[list[CheckResult], Path | None]:
-    """Run the checks as GE suites in one checkpoint; one result per check, in `checks` order."""
+) -> tuple[list[CheckResult], Path | None, str | None]:
+    """Run the checks as GE suites in one checkpoint; one result per check, in `checks` order,
+    then the data docs (their failure is reported, it does not touch the results)."""
     source = None
     try:
-        checkpoint, source = _build(url, checks, business_ids=business_ids, docs_dir=docs_dir)
+        context, checkpoint, source = _build(url, checks, business_ids=business_ids)
         outcome = checkpoint.run()
     except Exception as exc:  # GE itself failed: every check errored, none passed
         message = _one_line(exc)
-        return [_errored(c, message) for c in checks], None
+        return [_errored(c, message) for c in checks], None, None
     finally:
         _dispose(source)
     by_name: dict[str, Any] = {}
@@ -165,17 +206,35 @@ def _validate(
         for r in suite_result.results:
             by_name[r.expectation_config.meta["check"]] = r
     results = [_result(c, by_name[c.name]) if c.name in by_name else _errored(c, "not run") for c in checks]
-    docs_index = (docs_dir / "index.html") if docs_dir else None
-    return results, docs_index
+    if docs_dir is None:
+        return results, None, None
+    docs_index, docs_error = _build_docs(context, docs_dir)
+    return results, docs_index, docs_error
 
 
-def _build(
-    url: str, checks: list[Check], *, business_ids: Sequence[uuid.UUID], docs_dir: Path | None
-) -> tuple[Any, Any]:
-    """A checkpoint and its datasource in an ephemeral GE context: an asset per table, a suite per
+def _build_docs(context: Any, docs_dir: Path) -> tuple[Path | None, str | None]:
+    """Render the run's data docs (from the context's stored results) into `docs_dir`:
+    (index, None), or (None, why not)."""
+    index = Path(docs_dir).resolve() / "index.html"
+    try:
+        context.add_data_docs_site("integrity", {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": str(Path(docs_dir).resolve())},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })  # fmt: skip
+        context.build_data_docs(site_names=["integrity"])
+    except Exception as exc:
+        return None, f"data docs not written to {docs_dir}: {_one_line(exc)}"
+    if not index.is_file():  # GE logs a rendering failure and carries on
+        return None, f"data docs not written to {docs_dir}: check that the folder is writable and has space"
+    return Path(docs_dir) / "index.html", None
+
+
+def _build(url: str, checks: list[Check], *, business_ids: Sequence[uuid.UUID]) -> tuple[Any, Any, Any]:
+    """An ephemeral GE context, its checkpoint and its datasource: an asset per table, a suite per
     (suite, table), one named expectation per check."""
     import great_expectations as gx
-    from great_expectations.checkpoint.actions import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.metadata_types import FailureSeverity
 
@@ -205,19 +264,10 @@ def _build(
                 severity=FailureSeverity.INFO if c.severity == "info" else FailureSeverity.CRITICAL))  # fmt: skip
         definition = gx.ValidationDefinition(name=suite.name, data=batches[table], suite=suite)
         definitions.append(context.validation_definitions.add(definition))
-    actions: list[Any] = []
-    if docs_dir is not None:
-        context.add_data_docs_site("integrity", {
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                              "base_directory": str(Path(docs_dir).resolve())},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })  # fmt: skip
-        actions.append(UpdateDataDocsAction(name="data_docs"))
     checkpoint = context.checkpoints.add(gx.Checkpoint(
-        name="integrity", validation_definitions=definitions, actions=actions,
+        name="integrity", validation_definitions=definitions, actions=[],
         result_format="COMPLETE"))  # fmt: skip
-    return checkpoint, source
+    return context, checkpoint, source
 
 
 def _dispose(source: Any) -> None:
@@ -276,7 +326,7 @@ def _one_line(exc: BaseException) -> str:
     return _first_line(f"{type(exc).__name__}: {exc}") or type(exc).__name__
 
 
-__all__ = ["CheckResult", "RunSummary", "run_all"]
+__all__ = ["CheckResult", "RunSummary", "prepare_docs_dir", "run_all"]
 
 
 def _has_host(url: str) -> bool:

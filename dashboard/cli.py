@@ -42,8 +42,10 @@ def _database_url() -> tuple[str, object]:
 
 
 def export_command(
-    fmt: Annotated[str, typer.Option("--format", help="csv, parquet or xlsx.")],
     out: Annotated[Path, typer.Option("--out", help="The file to write (replaced only once complete).")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv, parquet or xlsx (default: from the --out extension).")
+    ] = None,
     business: Annotated[str | None, typer.Option("--business", help="Only this business (its exact name).")] = None,
     start: Annotated[str | None, typer.Option("--from", help="First slot date, YYYY-MM-DD (business local).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last slot date, YYYY-MM-DD (business local).")] = None,
@@ -57,6 +59,8 @@ def export_command(
     first, last = _date(start, "--from"), _date(end, "--to")
     if first and last and last < first:
         raise InvalidInput("--to is before --from: swap them")
+    fmt = export.target_format(out, fmt)
+    export.check_writable(out)
     url, _keep = _database_url()
     engine = analytics.readonly_engine(url, pool_size=1)
     with database_errors(), engine.connect() as conn:
@@ -79,10 +83,15 @@ def export_command(
 
 
 def dashboard_command(
-    port: Annotated[int, typer.Option("--port", help="The port to serve on.")] = 8501,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The port to serve on.")] = 8501,
     address: Annotated[str, typer.Option("--address", help="The address to listen on.")] = "127.0.0.1",
 ) -> None:
     """Serve the Streamlit dashboard (headless) until interrupted."""
+    from booking_core.ports import require_free
+
+    # Before the database: a taken port is said at once, naming its holder. The probe binds
+    # with SO_REUSEADDR like Streamlit's server, so a restart is not refused during TIME_WAIT.
+    require_free(address, port)
     url, _keep = _database_url()
     env = os.environ | {ENV_URL: url}
     cmd = [

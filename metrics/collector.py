@@ -375,6 +375,15 @@ def integrity(conn: Connection, now: datetime) -> list[Metric]:
                 run.status == "errored",
             ),
         ]
+        good = run.last_good_finished_at or run.last_good_started_at
+        if good is not None:  # absent until a run completes without an errored check
+            out.append(
+                _gauge(
+                    "booking_integrity_last_good_run_timestamp_seconds",
+                    "When the newest integrity check run without an errored check finished (Unix time).",
+                    good.timestamp(),
+                )
+            )
     return [*out, *_check_results(ops.latest_check_results(conn, now))]
 
 

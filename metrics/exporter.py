@@ -6,7 +6,6 @@ and the tests can run it beside other work; `booking exporter` blocks on it.
 
 from __future__ import annotations
 
-import errno
 import json
 import threading
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from booking_core.domain.errors import InvalidInput
+from booking_core.ports import PortInUse, busy
 from booking_core.reports import notifications, ops
 from metrics.collector import BookingCollector, Clock, readonly_engine, utc_now
 
@@ -30,10 +30,6 @@ DEFAULT_HISTORY_EVERY_SECONDS = 30.0
 # The classic text format: what generate_latest writes for our (plain ASCII) names, and what
 # every Prometheus 2.x understands; newer clients would announce version=1.0.0.
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
-
-
-class PortInUse(InvalidInput):
-    """The exporter's port is taken by another process."""
 
 
 def health(engine: Engine, *, now: datetime, max_check_age: float) -> tuple[int, dict[str, Any]]:
@@ -60,17 +56,24 @@ def health(engine: Engine, *, now: datetime, max_check_age: float) -> tuple[int,
             "reason": "integrity checks have never run: run `booking check`",
         }
     at = run.finished_at or run.started_at
-    age = (now - at).total_seconds()
-    body.update(
-        last_check_run=at.isoformat(),
-        last_check_age_seconds=round(age, 1),
-        last_check_status=run.status,
-    )
-    if age > max_check_age:
+    body.update(last_check_run=at.isoformat(), last_check_status=run.status)
+    # Freshness counts only runs whose every check ran: an errored run (database lost mid-run,
+    # data docs unwritable) verified nothing, so it must not keep /health green.
+    good = run.last_good_finished_at or run.last_good_started_at
+    if good is None:
         return 503, {
             **body,
             "status": "unhealthy",
-            "reason": f"last integrity check run is {age:.0f}s old (limit {max_check_age:.0f}s)",
+            "reason": "no integrity check run has completed without errors: see `booking check`",
+        }
+    age = (now - good).total_seconds()
+    body.update(last_good_check_run=good.isoformat(), last_check_age_seconds=round(age, 1))
+    if age > max_check_age:
+        latest = " (the latest run errored)" if run.status == "errored" else ""
+        return 503, {
+            **body,
+            "status": "unhealthy",
+            "reason": f"last good integrity check run is {age:.0f}s old (limit {max_check_age:.0f}s){latest}",
         }
     return 200, {**body, "status": "ok"}
 
@@ -122,12 +125,12 @@ def serve(
     registry.register(collector)
     try:
         server = ThreadingHTTPServer((host, port), _handler(registry, engine, clock, max_check_age))
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:  # OverflowError: a port past 65535
         collector.close()
         engine.dispose()
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUse(f"port {port} on {host} is in use: stop the other exporter or pick another --port") from exc
-        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        if isinstance(exc, OverflowError):
+            raise InvalidInput(f"--port {port} is not a port: use 1 to 65535") from None
+        raise busy(host, port, exc) from None
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="booking-exporter", daemon=True)
     thread.start()
@@ -140,3 +143,6 @@ def serve(
         engine.dispose()
 
     return stop
+
+
+__all__ = ["DEFAULT_HISTORY_EVERY_SECONDS", "DEFAULT_MAX_CHECK_AGE_SECONDS", "PortInUse", "health", "serve"]

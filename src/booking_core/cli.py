@@ -6,6 +6,7 @@ never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -19,6 +20,7 @@ from booking_core.domain.errors import BookingError, DatabaseUnavailable
 
 EXIT_USER_ERROR = 2
 EXIT_DATABASE = 3
+EXIT_BUG = 70  # EX_SOFTWARE: not the user's mistake
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="Booking integrity on PostgreSQL."
@@ -167,19 +169,70 @@ def load_plugins() -> None:
 
 
 def main() -> None:
-    """Run `booking`; a usage mistake (unknown option, bad value) is one line and exit 2."""
+    """Run `booking`: every mistake is one line on stderr and a documented exit code, never a traceback.
+
+    Usage mistakes (unknown option, bad value, missing command) exit 2; typed errors exit 2, or 3
+    when the database is unreachable; a file the system refuses exits 2; anything unforeseen is a
+    bug, one line and exit 70 (BOOKING_DEBUG=1 shows its traceback).
+    """
     try:  # Typer >= 0.20 ships its own copy of Click
         import typer._click.exceptions as click
     except ImportError:  # pragma: no cover - older Typer
         import click.exceptions as click  # type: ignore[no-redef]
 
-    load_plugins()
     try:
+        load_plugins()
         code = app(standalone_mode=False)
     except click.UsageError as exc:
-        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-        sys.stderr.write(f"error: {exc.format_message().splitlines()[0]}{hint}\n")
+        sys.stderr.write(f"error: {_usage_line(exc, missing_command=isinstance(exc, click.NoArgsIsHelpError))}\n")
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         sys.exit(130)
+    except Exception as exc:
+        message, code = _last_resort(exc)
+        if os.environ.get("BOOKING_DEBUG"):
+            raise
+        sys.stderr.write(f"error: {message}\n")
+        sys.exit(code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(exc: Any, *, missing_command: bool) -> str:
+    """One line for a Click usage error; a group run without its command names the commands."""
+    ctx = exc.ctx
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    commands = getattr(ctx.command, "commands", None) if ctx is not None else None
+    if missing_command and commands:
+        names = ", ".join(sorted(n for n, c in commands.items() if not c.hidden))
+        return f"`{ctx.command_path}` needs a command: one of {names}{hint}"
+    lines = [line for line in exc.format_message().splitlines() if line.strip()]
+    return (lines[0] if lines else "this command line is not valid") + hint
+
+
+def _last_resort(exc: Exception) -> tuple[str, int]:
+    """(one line, exit code) for an exception no command turned into a typed error."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError | _psycopg_error()):
+        from booking_core.adapters.errors import translate
+
+        exc = translate(exc)  # type: ignore[arg-type]
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc), EXIT_DATABASE
+    if isinstance(exc, BookingError):
+        return str(exc), EXIT_USER_ERROR
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}: check the path and its permissions", EXIT_USER_ERROR
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return (
+        f"unexpected {type(exc).__name__}{': ' + first if first else ''}"
+        " (a bug: please report it; BOOKING_DEBUG=1 shows the traceback)",
+        EXIT_BUG,
+    )
+
+
+def _psycopg_error() -> type[Exception]:
+    import psycopg
+
+    return psycopg.Error

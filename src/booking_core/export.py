@@ -52,12 +52,51 @@ _TYPES: dict[str, pa.DataType] = {
 SCHEMA = pa.schema([(c, _TYPES.get(c, pa.string())) for c in EXPORT_COLUMNS])
 
 
+SUFFIXES: dict[str, Format] = {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
+
+
 def check_format(fmt: str, rows: int) -> Format:
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     if fmt == "xlsx" and rows > XLSX_MAX_ROWS:
         raise InvalidInput(f"{rows:,} bookings do not fit one Excel sheet: export csv or parquet, or filter")
     return fmt
+
+
+def target_format(out: Path, fmt: str | None) -> Format:
+    """The format for writing `out`: `fmt`, or the one its extension names; a mismatch is refused.
+
+    `--format csv --out x.parquet` would write a file whose name lies about its content, so it is
+    an error; an extension that names no format (or none) is fine when `fmt` is given.
+    """
+    named = SUFFIXES.get(out.suffix.lower())
+    if fmt is None:
+        if named is None:
+            raise InvalidInput(
+                f"cannot tell the format of {out.name!r}: name it .csv, .parquet or .xlsx, or pass --format"
+            )
+        return named
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if named is not None and named != fmt:
+        raise InvalidInput(f"--format {fmt} does not match --out {out.name}: drop --format or name the file .{fmt}")
+    return fmt
+
+
+def check_writable(out: Path) -> None:
+    """Refuse, before any row is read, a path the export could not write (one line, what to do)."""
+    folder = out.parent
+    if out.is_dir():
+        raise InvalidInput(f"--out {out} is a folder: name a file in it")
+    if not folder.is_dir():
+        why = "is not a folder" if folder.exists() else "does not exist"
+        raise InvalidInput(f"cannot write {out}: {folder} {why}: create it or choose another --out")
+    probe = folder / f".{out.name}.partial"
+    try:
+        probe.open("wb").close()
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}: choose another --out") from None
+    probe.unlink(missing_ok=True)
 
 
 def write(chunks: Chunks, fmt: Format, out: BinaryIO, *, on_rows: Progress | None = None) -> int:
@@ -122,6 +161,8 @@ def write_file(chunks: Chunks, fmt: Format, path: Path, *, on_rows: Progress | N
         with tmp.open("wb") as out:
             n = write(chunks, fmt, out, on_rows=on_rows)
         tmp.replace(path)
+    except OSError as exc:  # a full disk, a folder removed meanwhile: the user's to fix, not a traceback
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}: free space or choose another --out") from None
     finally:
         tmp.unlink(missing_ok=True)
     return n

@@ -108,6 +108,7 @@ def test_an_only_run_keeps_the_other_checks_latest_results(world: World, conn: o
 
 
 def test_a_check_whose_query_fails_is_stored_as_errored_never_passed(own_world: World) -> None:
+    good = run_all(own_world.url, ["audit_chain_broken"])
     inject(own_world.url, "DROP FUNCTION audit_verify(uuid)", bypass_triggers=False)
     summary = run_all(own_world.url)
     (broken,) = [r for r in summary.results if r.status == "errored"]
@@ -120,6 +121,13 @@ def test_a_check_whose_query_fails_is_stored_as_errored_never_passed(own_world: 
             {"r": summary.run_id, "n": "audit_chain_broken"},
         ).one()
         assert row.status == "errored" and row.error
+        # The readers say the newest run errored, and keep the last good run and result beside it.
+        run = latest_run(c)
+        assert run is not None and (run["id"], run["status"], run["errored"]) == (summary.run_id, "errored", True)
+        assert run["last_good_run_id"] == good.run_id
+        result = {r["check_name"]: r for r in latest_results(c)}["audit_chain_broken"]
+        assert (result["status"], result["run_id"]) == ("errored", summary.run_id)
+        assert (result["last_good_status"], result["last_good_run_id"]) == ("passed", good.run_id)
         cli = booking_check(own_world.url, "--only", "audit_completeness")
     engine.dispose()
     assert cli.returncode == 4, cli.stderr
@@ -143,6 +151,22 @@ def test_booking_check_builds_data_docs(world: World, tmp_path: Path) -> None:
                          "--docs", str(docs))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (docs / "index.html").is_file() and list((docs / "validations").rglob("*.html"))
+
+
+def test_an_unwritable_docs_folder_exits_2_in_one_line_and_stores_no_run(database_url: str, tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    engine = create_engine(sqlalchemy_url(database_url))
+    count = text("SELECT count(*) FROM integrity_check_runs")
+    with engine.connect() as c:
+        before = c.execute(count).scalar_one()
+    done = booking_check(database_url, "--only", "hygiene", "--docs", str(not_a_folder / "docs"))
+    with engine.connect() as c:
+        after = c.execute(count).scalar_one()
+    engine.dispose()
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stdout + done.stderr
+    assert done.stderr.startswith(f"error: cannot write data docs to {not_a_folder / 'docs'}")
+    assert after == before
 
 
 def test_an_unknown_check_name_exits_2_with_one_line(database_url: str) -> None:

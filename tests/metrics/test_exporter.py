@@ -63,13 +63,13 @@ def test_health_follows_the_age_of_the_last_check_run(exporter: str, fresh_url: 
     record_run(fresh_url, at=NOW - timedelta(hours=3), results={"overbooked_slot": 0})
     code, _, body = get(exporter + "/health")
     assert code == 503
-    assert json.loads(body)["reason"].startswith("last integrity check run is 10800s old")
+    assert json.loads(body)["reason"].startswith("last good integrity check run is 10800s old")
 
     record_run(fresh_url, at=NOW - timedelta(minutes=5), results={"overbooked_slot": 0})
     code, _, body = get(exporter + "/health")
     assert code == 200
-    assert json.loads(body) | {"last_check_run": "-"} == {
-        "database": "up", "status": "ok", "last_check_run": "-",
+    assert json.loads(body) | {"last_check_run": "-", "last_good_check_run": "-"} == {
+        "database": "up", "status": "ok", "last_check_run": "-", "last_good_check_run": "-",
         "last_check_age_seconds": 300.0, "last_check_status": "passed",
         # The dispatcher's backlog and circuits (issue 7): reported, not a reason to be unhealthy.
         "notifications": {"pending": 0, "due": 0, "oldest_pending_seconds": None, "oldest_due_seconds": None,
@@ -90,6 +90,33 @@ def test_health_is_503_with_a_reason_when_the_database_is_down() -> None:
     assert json.loads(body)["database"] == "down"
     assert json.loads(body)["reason"].startswith("database: ")
     assert metrics[0] == 200 and "booking_database_up 0.0" in metrics[2]
+
+
+def test_an_errored_run_is_reported_and_never_counts_as_a_fresh_check(admin_url: str) -> None:
+    from booking_core import connect
+
+    url = create_database(admin_url, prefix="booking_exporter")
+    connect(url).close()
+    port = free_port()
+    stop = serve(url, port, clock=lambda: NOW, max_check_age=3600)
+    try:
+        record_run(url, at=NOW - timedelta(minutes=1), results={"overbooked_slot": "connection lost"})
+        code, _, body = get(f"http://127.0.0.1:{port}/health")
+        assert code == 503 and json.loads(body)["last_check_status"] == "errored"
+        assert "no integrity check run has completed without errors" in json.loads(body)["reason"]
+
+        good = NOW - timedelta(hours=2)
+        record_run(url, at=good, results={"overbooked_slot": 0})
+        code, _, body = get(f"http://127.0.0.1:{port}/health")
+        assert code == 503 and json.loads(body)["last_good_check_run"] == good.isoformat()
+        assert json.loads(body)["reason"].endswith("(the latest run errored)")
+        metrics = get(f"http://127.0.0.1:{port}/metrics")[2]
+    finally:
+        stop()
+        drop_database(admin_url, url)
+    assert "booking_integrity_last_run_errored 1.0" in metrics
+    (line,) = [m for m in metrics.splitlines() if m.startswith("booking_integrity_last_good_run_timestamp_seconds ")]
+    assert float(line.split()[1]) == good.timestamp()
 
 
 def test_serving_on_a_taken_port_is_a_typed_error(exporter: str, fresh_url: str) -> None:

@@ -164,5 +164,6 @@ def test_the_public_surface_is_explicit_and_importable():
         "demo",
         "export",
         "notify",
+        "ports",
         "retries",
     }

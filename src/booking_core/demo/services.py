@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -47,15 +46,19 @@ class Started:
 
 
 def require_free(ports: Ports) -> None:
-    """Refuse before anything is written when a port is taken (one line, what to do)."""
+    """Refuse before anything is written when a port is taken (one line naming its holder, what to do).
+
+    The probe binds with SO_REUSEADDR, as the servers do: a restart right after the previous
+    demo is not refused for the minute its closed connections spend in TIME_WAIT.
+    """
+    from booking_core.ports import PortInUse
+    from booking_core.ports import require_free as probe
+
     for flag, port in (("--port-dashboard", ports.dashboard), ("--port-metrics", ports.metrics)):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((HOST, port))
-            except OSError:
-                raise PortTaken(
-                    f"port {port} on {HOST} is in use: stop what uses it or pass {flag} with a free port"
-                ) from None
+        try:
+            probe(HOST, port, flag=flag)
+        except PortInUse as exc:
+            raise PortTaken(str(exc), **exc.context) from None
 
 
 def _missing(module: str) -> str | None:

@@ -533,25 +533,48 @@ def plain_query(check: Check, **kw: Any) -> str:
 
 # ---------------------------------------------------------------------- stored runs
 def latest_run(conn: Connection) -> dict[str, Any] | None:
-    """The newest finished check run (id, started_at, duration_seconds, status), or None."""
+    """The newest finished check run, or None.
+
+    Keys: id, started_at, finished_at, duration_seconds, status ('passed', 'failed' or
+    'errored'), triggered_by; and, so an errored run never stands in for a good one:
+    errored (bool), last_good_run_id / last_good_started_at / last_good_finished_at, the
+    newest run whose every check ran (passed or failed), None when there is none.
+    """
     row = conn.execute(
         text(
-            "SELECT id, started_at, finished_at, duration_seconds, status, triggered_by"
-            " FROM integrity_check_runs WHERE status <> 'running'"
-            " ORDER BY started_at DESC LIMIT 1"
+            "SELECT r.id, r.started_at, r.finished_at, r.duration_seconds, r.status, r.triggered_by,"
+            " r.status = 'errored' AS errored, g.id AS last_good_run_id,"
+            " g.started_at AS last_good_started_at, g.finished_at AS last_good_finished_at"
+            " FROM (SELECT * FROM integrity_check_runs WHERE status <> 'running'"
+            "        ORDER BY started_at DESC LIMIT 1) r"
+            " LEFT JOIN LATERAL (SELECT id, started_at, finished_at FROM integrity_check_runs"
+            "        WHERE status IN ('passed', 'failed') ORDER BY started_at DESC LIMIT 1) g ON true"
         )
     ).first()
     return dict(row._mapping) if row else None
 
 
 def latest_results(conn: Connection) -> list[dict[str, Any]]:
-    """Per check, the result of the newest run that ran it (so `--only` runs do not hide others)."""
+    """Per check, the result of the newest run that ran it (so `--only` runs do not hide others).
+
+    `status` is that newest result, errored included. Beside it, the newest result that is
+    not errored, so an errored run never hides what was last known: last_good_status,
+    last_good_violation_count, last_good_run_id, last_good_started_at (None when the check
+    never ran without error).
+    """
     rows = conn.execute(
         text(
-            "SELECT DISTINCT ON (r.check_name) r.run_id, run.started_at, r.check_name, r.suite,"
-            " r.description, r.status, r.violation_count, r.sample, r.error, r.duration_seconds"
-            " FROM integrity_check_results r JOIN integrity_check_runs run ON run.id = r.run_id"
-            " ORDER BY r.check_name, run.started_at DESC"
+            "SELECT l.*, g.status AS last_good_status, g.violation_count AS last_good_violation_count,"
+            " g.run_id AS last_good_run_id, g.started_at AS last_good_started_at"
+            " FROM (SELECT DISTINCT ON (r.check_name) r.run_id, run.started_at, r.check_name, r.suite,"
+            "        r.description, r.status, r.violation_count, r.sample, r.error, r.duration_seconds"
+            "        FROM integrity_check_results r JOIN integrity_check_runs run ON run.id = r.run_id"
+            "        ORDER BY r.check_name, run.started_at DESC) l"
+            " LEFT JOIN LATERAL (SELECT r.status, r.violation_count, r.run_id, run.started_at"
+            "        FROM integrity_check_results r JOIN integrity_check_runs run ON run.id = r.run_id"
+            "        WHERE r.check_name = l.check_name AND r.status <> 'errored'"
+            "        ORDER BY run.started_at DESC LIMIT 1) g ON true"
+            " ORDER BY l.check_name"
         )
     ).all()
     return [_with_severity(dict(r._mapping)) for r in rows]

@@ -107,10 +107,15 @@ JOIN businesses biz ON biz.id = agg.business_id
 GROUP BY biz.name ORDER BY 1
 """)
 
+# The newest finished run, and beside it the newest run whose every check ran (passed or
+# failed): an errored run is reported as such and never counts as a fresh verification.
 LATEST_RUN = text("""
-SELECT id, started_at, finished_at, duration_seconds, status
-FROM integrity_check_runs WHERE status <> 'running'
-ORDER BY started_at DESC LIMIT 1
+SELECT r.id, r.started_at, r.finished_at, r.duration_seconds, r.status,
+       g.started_at AS last_good_started_at, g.finished_at AS last_good_finished_at
+FROM (SELECT id, started_at, finished_at, duration_seconds, status FROM integrity_check_runs
+       WHERE status <> 'running' ORDER BY started_at DESC LIMIT 1) r
+LEFT JOIN LATERAL (SELECT started_at, finished_at FROM integrity_check_runs
+                    WHERE status IN ('passed', 'failed') ORDER BY started_at DESC LIMIT 1) g ON true
 """)
 
 # Each check's result from the newest finished run that ran it (a run may cover one suite).
@@ -254,7 +259,8 @@ def refunds(conn: Connection, now: datetime) -> list[Any]:
 
 
 def latest_run(conn: Connection, now: datetime) -> Any | None:
-    """The newest finished integrity check run, or None if the checks never ran."""
+    """The newest finished integrity check run (its status may be errored) with the newest good
+    run's last_good_started_at / last_good_finished_at (None if none), or None if never run."""
     rows = _rows(conn, LATEST_RUN, now)
     return rows[0] if rows else None
 
