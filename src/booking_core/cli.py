@@ -216,7 +216,7 @@ def _last_resort(exc: Exception) -> tuple[str, int]:
     if isinstance(exc, DBAPIError | _psycopg_error()):
         from booking_core.adapters.errors import translate
 
-        exc = translate(exc)  # type: ignore[arg-type]
+        exc = translate(exc)
     if isinstance(exc, DatabaseUnavailable):
         return str(exc), EXIT_DATABASE
     if isinstance(exc, BookingError):
