@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from booking_core import retries
 from booking_core.adapters.errors import database_errors
 from booking_core.config import ENV_URL
 from booking_core.domain.errors import BookingError, DatabaseUnavailable
@@ -38,8 +39,14 @@ def _engine(url: str) -> Engine:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def _query(url: str, name: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
     fn = getattr(analytics, name)
-    with database_errors(), _engine(url).connect() as conn:
-        result = fn(conn, *args, **dict(kwargs))
+
+    def read() -> Any:
+        with database_errors(), _engine(url).connect() as conn:
+            return fn(conn, *args, **dict(kwargs))
+
+    # Reads are idempotent: a lost connection or a restarting server is retried (bounded,
+    # jittered), as the library does; what still fails reaches `guarded` as one message.
+    result = retries.call(read, (), {}, policy=retries.DEFAULT_POLICY, idempotent=True)
     return _no_uuid_objects(result) if isinstance(result, pd.DataFrame) else result
 
 

@@ -59,6 +59,23 @@ def render(sel: filters.Selection) -> None:
     last = _latest(runs, sel.timezone)
     st.subheader("Checks of the latest run")
     st.dataframe(data.query("check_results", last["id"]), hide_index=True)
+    if last["status"] == "errored" or int(last["errored_checks"]):
+        # An errored run proves nothing: say so, and show the last run in which every check ran.
+        good = data.query("latest_check_runs", limit=1, complete=True)
+        when = "no run has completed yet"
+        if not good.empty:
+            started = pd.Timestamp(good.iloc[0]["started_at"]).tz_convert(sel.timezone)
+            when = (
+                f"the last complete run started {started:%Y-%m-%d %H:%M} and found {int(good.iloc[0]['violations']):,}"
+            )
+            when += " violations (its offending rows are below)"
+        st.warning(
+            f"The latest run errored ({int(last['errored_checks'])} checks could not run): its results are"
+            f" incomplete, not clean. {when[0].upper() + when[1:]}.",
+            icon=":material/error:",
+        )
+        if not good.empty:
+            last = good.iloc[0]
     st.subheader("History")
     history = data.query("check_history", runs=30)
     history["started_at"] = history["started_at"].dt.tz_convert(sel.timezone)

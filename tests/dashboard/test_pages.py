@@ -307,3 +307,54 @@ def test_the_audit_log_filters_by_a_customer_actors_name(dashboard: AppTest, his
         b=history.business,
     )
     assert len(rows) == expected and set(rows["actor"]) == {"Customer 2"}
+
+
+@pytest.fixture
+def errored_history(admin_url: str) -> Iterator[History]:
+    """The known history with a newer run in which a check errored (e.g. the database went away)."""
+    from datetime import timedelta
+
+    import psycopg
+
+    from booking_core import connect
+    from tests.conftest import MONDAY, create_database, drop_database
+    from tests.dashboard.conftest import _build, _store_check_runs
+
+    url = create_database(admin_url, prefix="booking_dash_errored")
+    try:
+        with connect(url) as system:
+            h = _build(system)
+        h.url = url
+        _store_check_runs(url, h)
+        with psycopg.connect(url, autocommit=True) as conn:
+            run = conn.execute(
+                "INSERT INTO integrity_check_runs (started_at, finished_at, duration_seconds, status)"
+                " VALUES (%s, %s, 1.0, 'errored') RETURNING id",
+                (MONDAY + timedelta(hours=5), MONDAY + timedelta(hours=5, seconds=1)),
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO integrity_check_results (run_id, check_name, suite, description, status,"
+                " violation_count, sample, error) VALUES (%s, 'payment_matches', 'bookings', 'x', 'errored', 0,"
+                " '[]', 'connection lost')",
+                (run[0],),  # type: ignore[index]
+            )
+        yield h
+    finally:
+        drop_database(admin_url, url)
+
+
+def test_an_errored_latest_run_is_shown_as_incomplete_with_the_last_complete_result(
+    errored_history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOOKING_DATABASE_URL", errored_history.url)
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update(errored_history.query_params())
+    at.run()
+    at.switch_page("screens/integrity.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert metrics(at)["Latest run"] == "errored"
+    (warning,) = [w.value for w in at.warning]
+    assert "The latest run errored (1 checks could not run)" in warning and "incomplete, not clean" in warning
+    assert "found 1 violations" in warning  # the failed run before it, the last in which every check ran
+    labels = [link.proto.label for link in at.get("page_link")]
+    assert labels and all(label.startswith("Timeline of booking") for label in labels)

@@ -532,15 +532,21 @@ def audit_chain_state(conn: Connection, business_id: uuid.UUID) -> dict[str, Any
 
 
 # ---------------------------------------------------------------- integrity check runs
-def latest_check_runs(conn: Connection, *, limit: int = 2) -> pd.DataFrame:
-    """The newest stored integrity check runs, newest first, with their total violations."""
+def latest_check_runs(conn: Connection, *, limit: int = 2, complete: bool = False) -> pd.DataFrame:
+    """The newest finished integrity check runs, newest first, with their total violations.
+
+    `complete`: only runs in which every check ran (none errored): the last good result.
+    """
     sql = """
     SELECT r.id, r.started_at, r.finished_at, r.duration_seconds, r.status,
            coalesce(sum(x.violation_count), 0) AS violations,
-           count(x.check_name) FILTER (WHERE x.status <> 'passed') AS failing_checks
+           count(x.check_name) FILTER (WHERE x.status <> 'passed') AS failing_checks,
+           count(x.check_name) FILTER (WHERE x.status = 'errored') AS errored_checks
       FROM integrity_check_runs r LEFT JOIN integrity_check_results x ON x.run_id = r.id
+     WHERE r.status <> 'running' AND (NOT :complete OR (r.status <> 'errored' AND NOT EXISTS (
+             SELECT 1 FROM integrity_check_results e WHERE e.run_id = r.id AND e.status = 'errored')))
      GROUP BY r.id ORDER BY r.started_at DESC LIMIT :limit"""
-    return frame(conn, sql, {"limit": limit})
+    return frame(conn, sql, {"limit": limit, "complete": complete})
 
 
 def check_results(conn: Connection, run_id: uuid.UUID) -> pd.DataFrame:
