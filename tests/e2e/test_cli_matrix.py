@@ -50,6 +50,7 @@ def c(command: str, *args: str, code: int = BAD_INPUT, url: str = MIGRATED, says
 
 GROUPS = [c("", says="needs a command"), c("db", says="needs a command: one of status, upgrade"),
           c("audit", says="needs a command: one of seal, verify"), c("waitlist", says="one of expire"),
+          c("idempotency", says="needs a command: one of purge"),
           c("no-such-command", says="No such command")]  # fmt: skip
 
 # Per command: what it needs but lacks, values that do not parse, values that parse but cannot
@@ -150,6 +151,11 @@ SPECIFIC = [
     c("audit verify", code=DATABASE, url=EMPTY, says="booking db upgrade"),
     c("waitlist expire", code=DATABASE, url=DOWN, says="cannot reach the database"),
     c("waitlist expire", code=DATABASE, url=EMPTY, says="booking db upgrade"),
+    # idempotency
+    c("idempotency purge", "--keep-days", "0", says="--keep-days"),
+    c("idempotency purge", "--keep-days", "soon", says="--keep-days"),
+    c("idempotency purge", code=DATABASE, url=DOWN, says="cannot reach the database"),
+    c("idempotency purge", code=DATABASE, url=EMPTY, says="booking db upgrade"),
 ]
 
 
@@ -182,7 +188,7 @@ CASES = [*GROUPS, *SPECIFIC, *(c(cmd, "--frobnicate", says="No such option: --fr
 def test_every_command_has_cases() -> None:
     covered = {case.command for case in SPECIFIC}
     assert set(LEAVES) - covered == set(), "add missing/malformed/impossible cases for these commands"
-    for group in ("", "db", "audit", "waitlist"):
+    for group in ("", "db", "audit", "waitlist", "idempotency"):
         assert any(case.command == group for case in GROUPS)
 
 

@@ -113,6 +113,9 @@ def unavailable(exc: BaseException, *, connecting: bool = False) -> e.DatabaseUn
     state = sqlstate_of(exc)
     orig = getattr(exc, "orig", exc)
     what = _first_line(getattr(getattr(orig, "diag", None), "message_primary", None) or str(orig))
+    # psycopg words a refused connection attempt so (its connect() raised it, whatever path
+    # opened the connection: a pool, an engine of the readers): the server cannot be reached.
+    connecting = connecting or what.startswith(("connection failed:", "connection to server at"))
     if state in _RESTARTING:
         message = f"the database connection was lost: {_RESTARTING[state]} ({what}); try again in a moment"
     elif connecting:
