@@ -1,6 +1,6 @@
 """`booking check --every` keeps going across a database outage: backoff, one line per failure, metrics.
 
-A throwaway PostgreSQL cluster (initdb / pg_ctl of the installed server) is stopped under the
+A throwaway PostgreSQL cluster (tests/pgcluster.py: initdb / pg_ctl of the installed server) is stopped under the
 running checker and started again; the checker must stay up, say each failed attempt in one
 line, expose its failures on --metrics-port, and store a good run once the server is back.
 """
@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -24,50 +22,10 @@ import pytest
 
 from tests.conftest import IN_CI
 from tests.metrics.conftest import free_port
+from tests.pgcluster import Cluster, NoBinaries
 
 BOOKING = str(Path(sys.executable).with_name("booking"))
 ONE_CHECK = "party_size_out_of_range"  # the quickest check: the test is about the loop, not the rules
-
-
-def bindir() -> Path:
-    pg_config = shutil.which("pg_config")
-    if pg_config is None:
-        if IN_CI:
-            pytest.fail("pg_config is not installed (postgresql server package)")
-        pytest.skip("pg_config is not installed")
-    return Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
-
-
-class Cluster:
-    """A PostgreSQL cluster of our own in a temporary folder, run as `postgres` when we are root."""
-
-    def __init__(self) -> None:
-        self.bin = bindir()
-        self.dir = Path(tempfile.mkdtemp(prefix="booking-outage-"))
-        self.port = free_port()
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if self.as_user:
-            shutil.chown(self.dir, "postgres")
-        self._pg("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres", "--no-sync")
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/booking"
-
-    def _pg(self, tool: str, *args: str) -> None:
-        subprocess.run([*self.as_user, str(self.bin / tool), *args], check=True, capture_output=True, timeout=120)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._pg("pg_ctl", "-D", str(self.dir / "data"), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
-
-    def stop(self) -> None:
-        self._pg("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
-
-    def remove(self) -> None:
-        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate",
-                        "stop"], capture_output=True, timeout=60)  # fmt: skip
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -76,15 +34,19 @@ def cluster() -> Iterator[Cluster]:
 
     from booking_core import connect
 
-    c = Cluster()
     try:
-        c.start()
-        with psycopg.connect(c.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        c = Cluster.create()
+    except NoBinaries as exc:
+        if IN_CI:
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    try:
+        with psycopg.connect(c.url(), autocommit=True) as conn:
             conn.execute("CREATE DATABASE booking")
-        connect(c.url).close()  # migrated
+        connect(c.url("booking")).close()  # migrated
         yield c
     finally:
-        c.remove()
+        c.destroy()
 
 
 def lines(stream: object) -> queue.Queue[str]:
@@ -120,7 +82,7 @@ def metrics(port: int) -> dict[str, float]:
 @pytest.mark.slow
 def test_the_checker_survives_a_database_outage_and_recovers(cluster: Cluster) -> None:
     port = free_port()
-    env = {**os.environ, "BOOKING_DATABASE_URL": cluster.url}
+    env = {**os.environ, "BOOKING_DATABASE_URL": cluster.url("booking")}
     args = [BOOKING, "check", "--every", "1s", "--only", ONE_CHECK, "--json", "--metrics-port", str(port)]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
