@@ -23,6 +23,7 @@ import uuid
 from datetime import UTC, datetime
 
 import psycopg
+from psycopg import sql
 
 from booking_core.reports.integrity import CHECKS, SESSION_OPTIONS, plain_query, select_checks
 
@@ -49,10 +50,20 @@ def drop(url: str) -> None:
 
 
 def sizes(url: str) -> dict[str, int]:
-    tables = ("bookings", "time_slots", "payments", "refunds", "booking_state_transitions", "booking_audit_log",
-              "audit_chain")  # fmt: skip
+    tables = (
+        "bookings",
+        "time_slots",
+        "payments",
+        "refunds",
+        "booking_state_transitions",
+        "booking_audit_log",
+        "audit_chain",
+    )
     with psycopg.connect(url) as conn:
-        return {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}  # type: ignore[index]
+        counted = {
+            t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone() for t in tables
+        }
+        return {t: int(row[0]) if row else 0 for t, row in counted.items()}
 
 
 def run_plain(url: str, names: list[str]) -> tuple[float, dict[str, float]]:

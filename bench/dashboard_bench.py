@@ -1,4 +1,4 @@
-"""Dashboard render times and the streamed export (issue 6), each beside its SQL alone, in one run.
+"""Dashboard render times and the streamed export, each beside its SQL alone, in one run.
 
 Run: `python -m bench.dashboard_bench [--bookings 1000000] [--repeats 3] [--database-url URL] [--keep]
       [--no-browser] [--no-export]`.
@@ -8,7 +8,7 @@ local postgres superuser) and fills it with `booking seed --bookings N`; with --
 database as it is. The business with the most bookings is the one shown, over the dashboard's default
 view (the 4 weeks up to today) and over a year. For every page it measures, with the medians of
 `--repeats` runs:
-  sql      the page's named queries (booking_core.reports.analytics) run directly on a read-only connection
+  sql      the page's named queries (booking_core.reports) run directly on a read-only connection
   apptest  a streamlit.testing AppTest run of the page (a cold cache: see `_scope`)
   browser  chromium (Playwright) on a running `booking dashboard`: the browser's first paint, and from
            navigation to the page drawn and idle on a first visit (cold) and a returning one (warm)
@@ -34,7 +34,8 @@ from typing import Any
 
 import psycopg
 
-from booking_core.reports import analytics as a
+from booking_core.reports import audit, cancellations, capacity, check_runs, common, history, overview
+from booking_core.reports.engine import readonly_engine
 
 ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -89,32 +90,35 @@ def biggest_business(url: str) -> tuple[uuid.UUID, str, date]:
     return row[0], row[1], min(row[2], row[3])
 
 
-def _scope(business: uuid.UUID, end: date, days: int, run: int) -> a.Scope:
+def _scope(business: uuid.UUID, end: date, days: int, run: int) -> common.Scope:
     # Each repeat ends one day earlier, so it misses the dashboard's cache (keyed by the arguments);
     # sql, apptest and browser read the same scopes (their caches live in different processes).
     last = end - timedelta(days=run)
-    return a.Scope(business, last - timedelta(days=days - 1), last)
+    return common.Scope(business, last - timedelta(days=days - 1), last)
 
 
-def sql_alone(conn: Any, page: str, scope: a.Scope) -> None:
+def sql_alone(conn: Any, page: str, scope: common.Scope) -> None:
     """The named queries of one page, as the page calls them."""
     calls: dict[str, Callable[[], Any]] = {
-        "overview_figures": lambda: a.overview_figures(conn, scope),
-        "latest_check_runs": lambda: a.latest_check_runs(conn, limit=2),
-        "utilization_over_time": lambda: a.utilization_over_time(conn, scope, "day"),
-        "utilization_heatmap": lambda: a.utilization_heatmap(conn, scope),
-        "utilization_by": lambda: (a.utilization_by(conn, scope, "service"), a.utilization_by(conn, scope, "resource")),
-        "slots_to_contact": lambda: a.slots_to_contact(conn, scope, now=time_now()),
-        "cancellation_rates_over_time": lambda: a.cancellation_rates_over_time(conn, scope, "week"),
-        "cancellation_lead_times": lambda: a.cancellation_lead_times(conn, scope),
-        "cancellation_breakdowns": lambda: a.cancellation_breakdowns(conn, scope),
-        "cancellation_causes": lambda: a.cancellation_causes(conn, scope),
-        "audit_log": lambda: a.audit_log(conn, scope, a.AuditFilter()),
-        "check_results": lambda: _latest_run(conn, a.check_results),
-        "check_history": lambda: a.check_history(conn, runs=30),
-        "offending_rows": lambda: _latest_run(conn, lambda c, r: a.offending_rows(c, r, scope.business_id)),
-        "export_count": lambda: a.export_count(conn, _export_filter(scope)),
-        "export_frame": lambda: a.export_frame(conn, _export_filter(scope), limit=20),
+        "overview_figures": lambda: overview.overview_figures(conn, scope),
+        "latest_check_runs": lambda: check_runs.latest_check_runs(conn, limit=2),
+        "utilization_over_time": lambda: capacity.utilization_over_time(conn, scope, "day"),
+        "utilization_heatmap": lambda: capacity.utilization_heatmap(conn, scope),
+        "utilization_by": lambda: (
+            capacity.utilization_by(conn, scope, "service"),
+            capacity.utilization_by(conn, scope, "resource"),
+        ),
+        "slots_to_contact": lambda: capacity.slots_to_contact(conn, scope, now=time_now()),
+        "cancellation_rates_over_time": lambda: cancellations.cancellation_rates_over_time(conn, scope, "week"),
+        "cancellation_lead_times": lambda: cancellations.cancellation_lead_times(conn, scope),
+        "cancellation_breakdowns": lambda: cancellations.cancellation_breakdowns(conn, scope),
+        "cancellation_causes": lambda: cancellations.cancellation_causes(conn, scope),
+        "audit_log": lambda: audit.audit_log(conn, scope, audit.AuditFilter()),
+        "check_results": lambda: _latest_run(conn, check_runs.check_results),
+        "check_history": lambda: check_runs.statuses_by_run(conn, runs=30),
+        "offending_rows": lambda: _latest_run(conn, lambda c, r: check_runs.offending_rows(c, r, scope.business_id)),
+        "export_count": lambda: history.export_count(conn, _export_filter(scope)),
+        "export_frame": lambda: history.export_frame(conn, _export_filter(scope), limit=20),
     }
     for name in PAGES[page][1]:
         calls[name]()
@@ -127,15 +131,15 @@ def time_now() -> Any:
 
 
 def _latest_run(conn: Any, fn: Callable[[Any, Any], Any]) -> Any:
-    runs = a.latest_check_runs(conn, limit=1)
+    runs = check_runs.latest_check_runs(conn, limit=1)
     return None if runs.empty else fn(conn, runs.iloc[0]["id"])
 
 
-def _export_filter(scope: a.Scope) -> a.ExportFilter:
-    return a.ExportFilter(business_id=scope.business_id, start=scope.start, end=scope.end)
+def _export_filter(scope: common.Scope) -> history.ExportFilter:
+    return history.ExportFilter(business_id=scope.business_id, start=scope.start, end=scope.end)
 
 
-def apptest_run(url: str, page: str, scope: a.Scope) -> float:
+def apptest_run(url: str, page: str, scope: common.Scope) -> float:
     from streamlit.testing.v1 import AppTest
 
     os.environ["BOOKING_DATABASE_URL"] = url
@@ -143,7 +147,7 @@ def apptest_run(url: str, page: str, scope: a.Scope) -> float:
     if page:
         # The first run draws the default page, over an empty range so it costs (and caches) nothing;
         # then the page's own run, over the scope, is what is timed.
-        empty = a.Scope(scope.business_id, date(2000, 1, 1), date(2000, 1, 28))
+        empty = common.Scope(scope.business_id, date(2000, 1, 1), date(2000, 1, 28))
         at.query_params.update(_params(empty))
         at.run()
         at.switch_page(f"screens/{page}.py")
@@ -157,7 +161,7 @@ def apptest_run(url: str, page: str, scope: a.Scope) -> float:
     return took
 
 
-def _params(scope: a.Scope) -> dict[str, str]:
+def _params(scope: common.Scope) -> dict[str, str]:
     return {"business": str(scope.business_id), "from": scope.start.isoformat(), "to": scope.end.isoformat()}
 
 
@@ -196,7 +200,7 @@ def bench_page(url: str, engine: Any, page: str, days: int, repeats: int, browse
 
 
 def bench_pages(url: str, repeats: int, browser: Any) -> list[tuple[Any, ...]]:
-    engine = a.readonly_engine(url)
+    engine = readonly_engine(url)
     rows = [bench_page(url, engine, page, days, repeats, browser) for days in (28, 365) for page in PAGES]
     engine.dispose()
     return rows
@@ -239,7 +243,7 @@ class Browser:
                 time.sleep(0.5)
         raise RuntimeError("booking dashboard did not start")
 
-    def __call__(self, page: str, title: str, scope: a.Scope, again: a.Scope) -> tuple[float, float, float]:
+    def __call__(self, page: str, title: str, scope: common.Scope, again: common.Scope) -> tuple[float, float, float]:
         context = self.browser.new_context(viewport={"width": 1400, "height": 1000})
         tab = context.new_page()
         cold = self._visit(tab, page, title, scope)
@@ -248,7 +252,7 @@ class Browser:
         context.close()
         return paint, cold, warm
 
-    def _visit(self, tab: Any, page: str, title: str, scope: a.Scope) -> float:
+    def _visit(self, tab: Any, page: str, title: str, scope: common.Scope) -> float:
         from tests.dashboard.test_browser import DRAWN, IDLE, settle
 
         query = "&".join(f"{k}={v}" for k, v in _params(scope).items())
@@ -272,13 +276,13 @@ class Browser:
 def bench_export(url: str, repeats: int) -> tuple[int, float, float, float]:
     """(rows, median export seconds, max peak RSS MiB, median seconds to only fetch the rows)."""
     env = os.environ | {"BOOKING_DATABASE_URL": url}
-    engine = a.readonly_engine(url)
+    engine = readonly_engine(url)
     with engine.connect() as conn:
-        rows = a.export_count(conn, a.ExportFilter())
+        rows = history.export_count(conn, history.ExportFilter())
 
     def fetch_only(_i: int) -> float:
         with engine.connect() as conn:
-            return timed(lambda: sum(len(c) for c in a.export_rows(conn, a.ExportFilter())))
+            return timed(lambda: sum(len(c) for c in history.export_rows(conn, history.ExportFilter())))
 
     peaks: list[float] = []
 

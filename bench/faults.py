@@ -33,6 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -56,7 +57,7 @@ def build(url: str, clients: int) -> Fixture:
     start = datetime.now(UTC) + timedelta(days=1)
     with connect(url) as system:
         biz = system.create_business(name="Faults bench", timezone="UTC", currency="EUR", actor=admin)
-        svc = system.add_service(biz.id, name="Seat", price=Money("10.00", "EUR"), actor=admin)
+        svc = system.add_service(biz.id, name="Seat", price=Money(Decimal("10.00"), "EUR"), actor=admin)
         res = system.add_resource(biz.id, name="Hall", actor=admin)
         rules = [WeeklyRule(svc, res, d, wall(h), timedelta(hours=1), 10_000) for d in range(1, 8) for h in range(24)]
         system.publish_schedule(biz.id, rules=rules, effective_date=start.date(),

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -229,8 +230,10 @@ class SqlRunner:
         self.conn.close()
 
 
-_CREATE_CALL = "booking_create(%s, %s, %s, %s, 1, NULL, 'admin'::actor_type, 'bench', 'ui'::change_channel, NULL, %s) f"
-_CREATE = "SELECT (f.booking).id FROM " + _CREATE_CALL
+_CREATE_CALL = sql.SQL(
+    "booking_create(%s, %s, %s, %s, 1, NULL, 'admin'::actor_type, 'bench', 'ui'::change_channel, NULL, %s) f"
+)
+_CREATE = sql.SQL("SELECT (f.booking).id FROM {call}").format(call=_CREATE_CALL)
 
 
 _HEADS = {
@@ -276,8 +279,10 @@ class FunctionRunner:
         from booking_core import Booking, new_id
         from booking_core.services.bookings import BOOKING_COLUMNS
 
-        cols = ", ".join("(f.booking)." + c.strip() for c in BOOKING_COLUMNS.split(","))
-        self.sql = f"SELECT {cols}, f.replayed FROM {_CREATE_CALL}"
+        columns = [sql.SQL("(f.booking).{}").format(sql.Identifier(c.strip())) for c in BOOKING_COLUMNS.split(",")]
+        self.sql = sql.SQL("SELECT {columns}, f.replayed FROM {call}").format(
+            columns=sql.SQL(", ").join(columns), call=_CREATE_CALL
+        )
         self.conn = psycopg.connect(fx.url, autocommit=True, row_factory=dict_row)
         self.booking, self.new_id, self.fx, self.customer = Booking, new_id, fx, customer
 

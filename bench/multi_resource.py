@@ -19,6 +19,10 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall
+from decimal import Decimal
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
+from typing import Any
 
 import psycopg
 
@@ -28,11 +32,11 @@ ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127
 NOW = datetime(2030, 1, 7, 9, tzinfo=UTC)
 
 
-def setup(url: str) -> dict[str, object]:
+def setup(url: str) -> dict[str, Any]:
     admin = Actor.admin("bench")
     with connect(url) as s:
         biz = s.create_business(name="Spa", timezone="Europe/Berlin", currency="EUR", actor=admin, now=NOW)
-        svc = s.add_service(biz.id, name="Massage", price=Money("80", "EUR"), actor=admin, now=NOW)
+        svc = s.add_service(biz.id, name="Massage", price=Money(Decimal("80"), "EUR"), actor=admin, now=NOW)
         rooms = [
             s.add_resource(biz.id, name=n, kind=k, actor=admin, now=NOW)
             for n, k in (("Room", "room"), ("Therapist", "staff"), ("Stones", "equipment"))
@@ -60,7 +64,9 @@ def setup(url: str) -> dict[str, object]:
     return {"business": str(biz.id), "slots": slots, "extra": [str(r) for r in rooms[1:]], "customers": customers}
 
 
-def worker(url: str, fx: dict, variant: str, seconds: float, seed: int, barrier, results) -> None:
+def worker(
+    url: str, fx: dict[str, Any], variant: str, seconds: float, seed: int, barrier: Barrier, results: Queue[int]
+) -> None:
     rng = random.Random(seed)
     system = connect(url, migrate=False, pool_size=1)
     business, actor = uuid.UUID(fx["business"]), Actor.admin("bench")
@@ -84,7 +90,7 @@ def worker(url: str, fx: dict, variant: str, seconds: float, seed: int, barrier,
     results.put(done)
 
 
-def run(url: str, fx: dict, variant: str, clients: int, seconds: float) -> float:
+def run(url: str, fx: dict[str, Any], variant: str, clients: int, seconds: float) -> float:
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(clients + 1), ctx.Queue()
     procs = [ctx.Process(target=worker, args=(url, fx, variant, seconds, i, barrier, results)) for i in range(clients)]
@@ -92,7 +98,7 @@ def run(url: str, fx: dict, variant: str, clients: int, seconds: float) -> float
         p.start()
     barrier.wait(timeout=120)
     started = time.perf_counter()
-    total = sum(results.get(timeout=seconds + 120) for _ in procs)
+    total: int = sum(results.get(timeout=seconds + 120) for _ in procs)
     elapsed = time.perf_counter() - started
     for p in procs:
         p.join()
@@ -118,7 +124,8 @@ def main() -> None:
                 print(f"  run {i + 1} {variant:6}: {rates[variant][-1]:8.0f} bookings/s", flush=True)
         single, multi = statistics.median(rates["single"]), statistics.median(rates["multi"])
         with psycopg.connect(url) as conn:
-            over = conn.execute("SELECT count(*) FROM time_slots WHERE booked_seats > max_capacity").fetchone()[0]
+            row = conn.execute("SELECT count(*) FROM time_slots WHERE booked_seats > max_capacity").fetchone()
+            over = row[0] if row else 0
         print(f"\nclients={args.clients} seconds={args.seconds} repeats={args.repeats} (medians)")
         print(f"single resource : {single:8.0f} bookings/s")
         print(f"three resources : {multi:8.0f} bookings/s   ratio {multi / single:.2f}x single")

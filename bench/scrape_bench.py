@@ -38,21 +38,23 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
+from sqlalchemy import TextClause
 
-from booking_core.reports import ops
+from booking_core.reports import check_runs, ops
 
 ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Read in every scrape; the history aggregates the exporter refreshes in the background.
-LIVE = ("FUTURE_SLOTS", "LATEST_RUN", "LATEST_CHECK_RESULTS", "WAITLIST_LIVE")
+LIVE = (ops.FUTURE_SLOTS, check_runs.LATEST_RUN, ops.LATEST_CHECK_RESULTS, ops.WAITLIST_LIVE)
 HISTORY = (
-    "BOOKINGS_BY_STATUS",
-    "REFUSALS_BY_REASON",
-    "COMPLETION_TIMES",
-    "PAYMENTS_BY_STATUS",
-    "REFUNDS",
-    "WAITLIST_BY_STATUS",
-    "BEYOND_COUNTS",
-    "SEAT_DRIFT",
+    ops.BOOKINGS_BY_STATUS,
+    ops.REFUSALS_BY_REASON,
+    ops.COMPLETION_TIMES,
+    ops.PAYMENTS_BY_STATUS,
+    ops.REFUNDS,
+    ops.WAITLIST_BY_STATUS,
+    ops.MULTI_RESOURCE_AND_SERIES,
+    ops.SEAT_DRIFT,
 )
 
 
@@ -90,10 +92,13 @@ def prepare(url: str) -> dict[str, int]:
         )
         conn.execute("VACUUM ANALYZE")
         tables = ("bookings", "time_slots", "payments", "refunds", "booking_refusals", "booking_state_transitions")
-        return {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}  # type: ignore[index]
+        counted = {
+            t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone() for t in tables
+        }
+        return {t: int(row[0]) if row else 0 for t, row in counted.items()}
 
 
-def literal_sql(now: datetime, names: tuple[str, ...]) -> str:
+def literal_sql(now: datetime, queries: tuple[TextClause, ...]) -> str:
     """The named exporter queries with this scrape's windows written in, for psql."""
     params = ops.Windows(now).params()
 
@@ -101,7 +106,6 @@ def literal_sql(now: datetime, names: tuple[str, ...]) -> str:
         v = params[m.group(1)]
         return f"'{v.isoformat()}'::timestamptz" if isinstance(v, datetime) else str(v)
 
-    queries = (getattr(ops, n) for n in names)
     return "\\timing on\n" + "\n".join(re.sub(r"(?<!:):(\w+)", lit, q.text).strip() + ";" for q in queries)
 
 
@@ -142,9 +146,9 @@ def time_scrapes(url: str, n: int) -> list[float]:
 
 def time_history(url: str, n: int) -> list[float]:
     """`n` synchronous passes over the history aggregates: what a scrape costs with --history-every 0."""
-    from metrics.collector import HISTORY_FAMILIES, _read, readonly_engine
+    from metrics.collector import HISTORY_FAMILIES, _read, scrape_engine
 
-    engine = readonly_engine(url)
+    engine = scrape_engine(url)
     out = []
     try:
         for _ in range(n):

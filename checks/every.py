@@ -116,7 +116,7 @@ def serve_metrics(state: CheckerState, port: int, host: str = "127.0.0.1") -> Ca
     from booking_core.ports import busy
 
     registry = CollectorRegistry()
-    registry.register(CheckerCollector(state))  # type: ignore[arg-type]
+    registry.register(CheckerCollector(state))
     try:
         server, thread = start_http_server(port, host, registry=registry)
     except OSError as exc:

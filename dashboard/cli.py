@@ -54,7 +54,8 @@ def export_command(
     """Export booking history (cancelled and legacy bookings included), streamed in bounded memory."""
     from booking_core import export
     from booking_core.adapters.errors import database_errors
-    from booking_core.reports import analytics
+    from booking_core.reports import history
+    from booking_core.reports.engine import readonly_engine
 
     first, last = _date(start, "--from"), _date(end, "--to")
     if first and last and last < first:
@@ -62,11 +63,11 @@ def export_command(
     fmt = export.target_format(out, fmt)
     export.check_writable(out)
     url, _keep = _database_url()
-    engine = analytics.readonly_engine(url, pool_size=1)
+    engine = readonly_engine(url, pool_size=1)
     with database_errors(), engine.connect() as conn:
-        business_id = analytics.business_by_name(conn, business) if business else None
-        where = analytics.ExportFilter(business_id=business_id, start=first, end=last)
-        total = analytics.export_count(conn, where)
+        business_id = history.business_by_name(conn, business) if business else None
+        where = history.ExportFilter(business_id=business_id, start=first, end=last)
+        total = history.export_count(conn, where)
         kind = export.check_format(fmt, total)
         with Progress(
             TextColumn("exporting"),
@@ -76,7 +77,7 @@ def export_command(
             transient=not sys.stderr.isatty(),
         ) as bar:
             task = bar.add_task("rows", total=total)
-            chunks = analytics.export_rows(conn, where, chunk_rows=chunk_rows)
+            chunks = history.export_rows(conn, where, chunk_rows=chunk_rows)
             n = export.write_file(chunks, kind, out, on_rows=lambda k: bar.advance(task, k))
     engine.dispose()
     typer.echo(f"wrote {n:,} bookings to {out}")

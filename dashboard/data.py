@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from booking_core import retries
 from booking_core.adapters.errors import database_errors
 from booking_core.config import ENV_URL
 from booking_core.domain.errors import BookingError, DatabaseUnavailable
-from booking_core.reports import analytics
+from booking_core.reports.engine import readonly_engine
 
 # Short enough that a manager sees a new booking within half a minute, long enough that
 # moving between pages and filters does not re-run the same aggregation.
 TTL_SECONDS = 30
 MISSING_SCHEMA = {"42P01", "42883"}
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def database_url() -> str:
@@ -33,12 +36,14 @@ def database_url() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _engine(url: str) -> Engine:
-    return analytics.readonly_engine(url)
+    return readonly_engine(url)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def _query(url: str, name: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
-    fn = getattr(analytics, name)
+    # By name, so the cache key is the query's module and function, never a function object.
+    module, _, function = name.rpartition(".")
+    fn = getattr(importlib.import_module(module), function)
 
     def read() -> Any:
         with database_errors(), _engine(url).connect() as conn:
@@ -62,9 +67,10 @@ def _no_uuid_objects(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def query(name: str, *args: Any, **kwargs: Any) -> Any:
-    """Run the named query of booking_core.reports.analytics (cached per URL and arguments)."""
-    return _query(database_url(), name, args, tuple(sorted(kwargs.items())))
+def query(fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a read query of booking_core.reports (cached per URL, query and arguments)."""
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    return cast(T, _query(database_url(), name, args, tuple(sorted(kwargs.items()))))
 
 
 def now_minute() -> datetime:

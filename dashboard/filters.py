@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from booking_core.reports.analytics import Scope
+from booking_core.reports import catalogue
+from booking_core.reports.common import Scope
 from dashboard import data
 
 ALL_SERVICES = ""
@@ -67,7 +68,7 @@ def _pick_business(businesses: pd.DataFrame) -> pd.Series:
 def _default_range(business_id: uuid.UUID, timezone: str) -> tuple[date, date]:
     """The four weeks up to today, or up to the last slot when the business has none that recent."""
     today = datetime.now(ZoneInfo(timezone)).date()
-    first, last = data.query("slot_date_range", business_id)
+    first, last = data.query(catalogue.slot_date_range, business_id)
     end = today if last is None or first is None or first <= today <= last else last
     return end - timedelta(days=DEFAULT_DAYS - 1), end
 
@@ -85,7 +86,7 @@ def _pick_range(business_id: uuid.UUID, timezone: str) -> tuple[date, date] | No
 
 
 def _pick_service(business_id: uuid.UUID) -> uuid.UUID | None:
-    svc = data.query("services", business_id)
+    svc = data.query(catalogue.services, business_id)
     ids = [ALL_SERVICES, *(str(i) for i in svc["id"])]
     names = dict(zip(ids, ["All services", *svc["name"]], strict=True))
     wanted = st.query_params.get("service", ALL_SERVICES)
@@ -101,7 +102,7 @@ def sidebar(page: str) -> Selection | None:
     """Draw the filters; the selection, or None (with a message) when there is nothing to show yet."""
     st.session_state[_NEW_PAGE] = st.session_state.get("filters_page") != page
     st.session_state["filters_page"] = page
-    businesses = data.query("businesses")
+    businesses = data.query(catalogue.businesses)
     if businesses.empty:
         st.info("There are no businesses yet: create one (or run `booking seed`) and reload this page.")
         return None

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from booking_core.reports.analytics import booking_ref
+from booking_core.reports.common import booking_ref
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -26,17 +25,16 @@ from prometheus_client.core import (
     SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from booking_core.config import sqlalchemy_url
-from booking_core.reports import ops
+from booking_core.reports import check_runs, ops
+from booking_core.reports import engine as reports_engine
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Family = Callable[[Connection, datetime], list[Metric]]
 
-READONLY_ROLE = "booking_readonly"
 # A scrape must answer within Prometheus' scrape timeout; the background history pass over
 # million-row tables may take longer without holding anyone up.
 STATEMENT_TIMEOUT_MS = 5000
@@ -47,39 +45,20 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def readonly_engine(database_url: str, *, connect_timeout: int = 2) -> Engine:
-    """An engine for scrapes: short timeouts, autocommit, and the read-only role when we may."""
-    engine = create_engine(
-        sqlalchemy_url(database_url),
-        # A scrape, a /health probe and the history refresher may each hold one.
+def scrape_engine(database_url: str, *, connect_timeout: int = 2) -> Engine:
+    """The readers' engine with a scrape's settings: short timeouts, autocommit, one connection each
+    for a scrape, a /health probe and the history refresher. A login role outside booking_readonly
+    keeps its own (still SELECT-only in practice) privileges rather than failing every scrape."""
+    return reports_engine.readonly_engine(
+        database_url,
+        application_name="booking_exporter",
         pool_size=3,
         max_overflow=0,
-        pool_timeout=10,
-        pool_pre_ping=True,
-        connect_args={
-            "connect_timeout": connect_timeout,
-            "application_name": "booking_exporter",
-            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
-        },
+        connect_timeout=connect_timeout,
+        statement_timeout_ms=STATEMENT_TIMEOUT_MS,
+        role_required=False,
+        autocommit=True,
     )
-    event.listen(engine, "connect", _assume_readonly_role)
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
-def _assume_readonly_role(dbapi_conn: Any, _record: Any) -> None:
-    # Scrapes cannot write even if a query were wrong; a login role outside the group keeps
-    # its own (still SELECT-only in practice) privileges.
-    cur = dbapi_conn.cursor()
-    cur.execute(
-        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)"
-        " THEN pg_has_role(current_user, %s, 'MEMBER') ELSE false END",
-        (READONLY_ROLE, READONLY_ROLE),
-    )
-    row = cur.fetchone()
-    if row and row[0]:
-        cur.execute(f"SET ROLE {READONLY_ROLE}")
-    cur.close()
-    dbapi_conn.commit()
 
 
 class BookingCollector(Collector):
@@ -113,10 +92,8 @@ class BookingCollector(Collector):
             yield from self._history_families()
         yield _gauge("booking_database_up", "1 if the booking database answered this scrape.", up)
         yield _gauge("booking_scrape_errors", "Query groups that failed in this scrape.", errors)
-        yield _gauge(
-            "booking_scrape_duration_seconds", "Time this scrape spent reading the database.",
-            time.perf_counter() - started,
-        )  # fmt: skip
+        duration = time.perf_counter() - started
+        yield _gauge("booking_scrape_duration_seconds", "Time this scrape spent reading the database.", duration)
 
     def _history_families(self) -> Iterator[Metric]:
         with self._lock:  # concurrent scrapes must start one refresher, not two
@@ -176,7 +153,7 @@ def _read(
     errors = 0
     try:
         with engine.connect() as conn:
-            conn.exec_driver_sql(f"SET statement_timeout = {int(timeout_ms)}")
+            conn.execute(_STATEMENT_TIMEOUT, {"ms": str(int(timeout_ms))})
             for family in groups:
                 try:
                     families.extend(family(conn, now))
@@ -192,6 +169,9 @@ def _read(
 
 
 # ---------------------------------------------------------------------- families
+
+
+_STATEMENT_TIMEOUT = text("SELECT set_config('statement_timeout', :ms, false)")
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -348,13 +328,13 @@ def payments(conn: Connection, now: datetime) -> list[Metric]:
         failures.add_metric([business], failed)
         ratio.add_metric([business], min(1.0, _ratio(failed_1h, created_1h)))
     refunded = CounterMetricFamily("booking_refunds", "Refunds recorded.", labels=["business"])
-    for r in ops.refunds(conn, now):
-        refunded.add_metric([r.business], r.refunds)
+    for refunds in ops.refunds(conn, now):
+        refunded.add_metric([refunds.business], refunds.refunds)
     return [by_status, failures, ratio, refunded]
 
 
 def integrity(conn: Connection, now: datetime) -> list[Metric]:
-    run = ops.latest_run(conn, now)
+    run = check_runs.latest_run(conn)
     out: list[Metric] = []
     if run is not None:
         at = run.finished_at or run.started_at
@@ -387,7 +367,7 @@ def integrity(conn: Connection, now: datetime) -> list[Metric]:
     return [*out, *_check_results(ops.latest_check_results(conn, now))]
 
 
-def _check_results(rows: list[Any]) -> list[Metric]:
+def _check_results(rows: list[ops.CheckResult]) -> list[Metric]:
     labels = ["check", "suite"]
     violations = GaugeMetricFamily(
         "booking_integrity_check_violations",
@@ -480,7 +460,7 @@ def resources_and_series(conn: Connection, now: datetime) -> list[Metric]:
         labels=["business"],
     )
     series = CounterMetricFamily("booking_series_created", "Recurring booking series created.", labels=["business"])
-    for r in ops.beyond_counts(conn, now):
+    for r in ops.multi_resource_and_series(conn, now):
         multi.add_metric([r.business], r.multi_resource)
         series.add_metric([r.business], r.series)
     return [multi, series]

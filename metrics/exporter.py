@@ -19,8 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from booking_core.domain.errors import InvalidInput
 from booking_core.ports import PortInUse, busy
-from booking_core.reports import notifications, ops
-from metrics.collector import BookingCollector, Clock, readonly_engine, utc_now
+from booking_core.reports import check_runs, notifications
+from metrics.collector import BookingCollector, Clock, scrape_engine, utc_now
 
 # Checks are meant to run at least hourly; two missed runs make the service unhealthy.
 DEFAULT_MAX_CHECK_AGE_SECONDS = 2 * 3600.0
@@ -36,7 +36,7 @@ def health(engine: Engine, *, now: datetime, max_check_age: float) -> tuple[int,
     """(HTTP status, body): 200 when the database answers and the last check run is recent."""
     try:
         with engine.connect() as conn:
-            run = ops.latest_run(conn, now)
+            run = check_runs.latest_run(conn)
             backlog = notifications.outbox_backlog(conn, now=now)
             circuits = notifications.circuits(conn)
     except SQLAlchemyError as exc:
@@ -119,7 +119,7 @@ def serve(
     `history_every`: seconds between background refreshes of the full-table aggregates
     (0 reads them in every scrape; see BookingCollector).
     """
-    engine = readonly_engine(database_url)
+    engine = scrape_engine(database_url)
     registry = CollectorRegistry()
     collector = BookingCollector(engine, clock=clock, history_every=history_every)
     registry.register(collector)

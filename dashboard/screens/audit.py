@@ -10,7 +10,8 @@ import streamlit as st
 from dashboard.views import timeline_diffs
 
 from booking_core.domain.errors import InvalidInput
-from booking_core.reports.analytics import AuditFilter
+from booking_core.reports import audit
+from booking_core.reports.audit import AuditFilter
 from dashboard import data, filters
 
 ACTOR_TYPES = ("", "customer", "admin", "system", "database")
@@ -26,7 +27,7 @@ def _booking_param(sel: filters.Selection) -> pd.Series | None:
         st.query_params.pop("booking", None)
         return None
     try:
-        found = data.query("find_bookings", sel.scope.business_id, raw)
+        found = data.query(audit.find_bookings, sel.scope.business_id, raw)
     except InvalidInput as exc:
         st.warning(f"{exc}: showing every booking.")
         return None
@@ -65,11 +66,11 @@ def _timeline(sel: filters.Selection, booking: pd.Series) -> None:
     st.subheader(f"Timeline of booking {booking['booking']}")
     st.caption(f"{booking['customer']} · slot {booking['slot']} ({sel.timezone}) · now {booking['status']}")
     booking_id = uuid.UUID(booking["booking_id"])
-    timeline = data.query("booking_timeline", sel.scope.business_id, booking_id)
+    timeline = data.query(audit.booking_timeline, sel.scope.business_id, booking_id)
     if timeline.empty:
         st.info("This business has no audit rows for that booking.")
         return
-    diffs = timeline_diffs(timeline, data.query("timeline_names", sel.scope.business_id, booking_id))
+    diffs = timeline_diffs(timeline, data.query(audit.timeline_names, sel.scope.business_id, booking_id))
     st.metric("Changes recorded", f"{len(timeline):,}")
     st.dataframe(diffs, hide_index=True, column_config={"when": f"when ({sel.timezone})"})
 
@@ -80,20 +81,20 @@ def _chain(sel: filters.Selection) -> None:
     if not st.button("Verify the chain", key="a_verify"):
         st.caption("Verification walks every sealed audit row of the business.")
         return
-    state = data.query("audit_chain_state", sel.scope.business_id)
+    state = data.query(audit.audit_chain_state, sel.scope.business_id)
     cols = st.columns(3)
-    cols[0].metric("Links", f"{state['links']:,}")
-    cols[1].metric("Unsealed rows", f"{state['unsealed']:,}")
-    cols[2].metric("Chain", "intact" if state["first_bad_seq"] is None else "BROKEN")
-    if state["first_bad_seq"] is not None:
-        st.error(f"Broken at link {state['first_bad_seq']}: {state['problem']}")
+    cols[0].metric("Links", f"{state.links:,}")
+    cols[1].metric("Unsealed rows", f"{state.unsealed:,}")
+    cols[2].metric("Chain", "intact" if state.first_bad_seq is None else "BROKEN")
+    if state.first_bad_seq is not None:
+        st.error(f"Broken at link {state.first_bad_seq}: {state.problem}")
 
 
 def render(sel: filters.Selection) -> None:
     where, booking = _filter(sel)
     if booking is not None:
         _timeline(sel, booking)
-    rows = data.query("audit_log", sel.scope, where)
+    rows = data.query(audit.audit_log, sel.scope, where)
     st.subheader("Audit rows (newest first, at most 500)")
     if rows.empty:
         st.info("No audit rows match these filters in this date range.")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import streamlit as st
 from dashboard.views import delta_count, delta_pct_points, pct
 
-from booking_core.reports.analytics import GRAINS
+from booking_core.reports import cancellations, overview
+from booking_core.reports.common import GRAINS
 from dashboard import charts, data, filters
 
 
 def _summary(sel: filters.Selection) -> bool:
-    figures = data.query("overview_figures", sel.scope)
+    figures = data.query(overview.overview_figures, sel.scope)
     now, before = figures["current"], figures["previous"]
     if now.bookings == 0:
         st.info("No bookings in this date range: pick other dates, another service or business.")
@@ -41,23 +42,23 @@ def _over_time(sel: filters.Selection) -> None:
     grain = st.segmented_control("Per", GRAINS, default=wanted if wanted in GRAINS else "week", key="c_grain")
     grain = grain or "week"
     st.query_params["grain"] = grain
-    df = data.query("cancellation_rates_over_time", sel.scope, grain=grain)
+    df = data.query(cancellations.cancellation_rates_over_time, sel.scope, grain=grain)
     st.plotly_chart(charts.rates_over_time(df, grain=grain, timezone=sel.timezone))
 
 
 def _breakdowns(sel: filters.Selection) -> None:
     st.subheader("Lead time before the slot")
-    lead = data.query("cancellation_lead_times", sel.scope)
+    lead = data.query(cancellations.cancellation_lead_times, sel.scope)
     if lead.empty:
         st.info("No cancellations in this date range.")
         return
     st.plotly_chart(charts.counts_bar(lead, x="lead_time"))
     tabs = st.tabs(["By service", "By weekday", f"By hour ({sel.timezone})"])
-    breakdowns = data.query("cancellation_breakdowns", sel.scope)
+    breakdowns = data.query(cancellations.cancellation_breakdowns, sel.scope)
     for tab, dim in zip(tabs, ("service", "weekday", "hour"), strict=True):
         with tab:
             st.plotly_chart(charts.rate_bars(breakdowns[dim], dimension=dim))
-    causes = data.query("cancellation_causes", sel.scope)
+    causes = data.query(cancellations.cancellation_causes, sel.scope)
     left, right = st.columns(2)
     with left:
         st.subheader("By reason")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
-from booking_core.reports.analytics import GRAINS
+from booking_core.reports import capacity
+from booking_core.reports.common import GRAINS
 from dashboard import charts, data, filters
 
 
@@ -18,7 +21,7 @@ def _grain() -> str:
 
 def _to_contact(sel: filters.Selection) -> None:
     st.subheader("Over-committed and legacy slots: future bookings to contact")
-    df = data.query("slots_to_contact", sel.scope, now=data.now_minute())
+    df = data.query(capacity.slots_to_contact, sel.scope, now=data.now_minute())
     if df.empty:
         st.success("No future booking sits in an over-committed or legacy slot.")
         return
@@ -36,7 +39,7 @@ def _to_contact(sel: filters.Selection) -> None:
 
 def render(sel: filters.Selection) -> None:
     grain = _grain()
-    over_time = data.query("utilization_over_time", sel.scope, grain=grain)
+    over_time = data.query(capacity.utilization_over_time, sel.scope, grain=grain)
     if over_time.empty:
         st.info("No current slots in this date range: pick other dates, another service or business.")
     else:
@@ -44,13 +47,16 @@ def render(sel: filters.Selection) -> None:
         st.metric("Utilization", f"{total:.1%}", help="Seats booked / seats offered (legacy slots excluded).")
         st.plotly_chart(charts.utilization_line(over_time, grain=grain, timezone=sel.timezone))
         st.subheader(f"Weekday x hour ({sel.timezone})")
-        heat = data.query("utilization_heatmap", sel.scope)
+        heat = data.query(capacity.utilization_heatmap, sel.scope)
         st.plotly_chart(charts.utilization_heatmap(heat, timezone=sel.timezone))
         left, right = st.columns(2)
-        for col, dim in ((left, "service"), (right, "resource")):
+        dimensions: tuple[tuple[Any, capacity.Dimension], ...] = ((left, "service"), (right, "resource"))
+        for col, dim in dimensions:
             with col:
                 st.subheader(f"By {dim}")
-                st.plotly_chart(charts.utilization_bars(data.query("utilization_by", sel.scope, dim), dimension=dim))
+                st.plotly_chart(
+                    charts.utilization_bars(data.query(capacity.utilization_by, sel.scope, dim), dimension=dim)
+                )
     _to_contact(sel)
 
 

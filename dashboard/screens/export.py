@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from booking_core import export
-from booking_core.reports import analytics
-from booking_core.reports.analytics import ExportFilter
+from booking_core.reports import history
+from booking_core.reports.engine import readonly_engine
+from booking_core.reports.history import ExportFilter
 from dashboard import data, filters
 
 STATUSES = ("draft", "confirmed", "checked_in", "completed", "no_show", "cancelled", "refunded")
@@ -30,10 +31,10 @@ def _downloads(where: ExportFilter, sel: filters.Selection, rows: int) -> None:
 
     def build(fmt: export.Format) -> bytes:
         # Runs on click, in its own thread: its own short-lived read-only engine, no Streamlit calls.
-        engine = analytics.readonly_engine(url, pool_size=1)
+        engine = readonly_engine(url, pool_size=1)
         try:
             with engine.connect() as conn:
-                return export.to_bytes(analytics.export_rows(conn, where), fmt)
+                return export.to_bytes(history.export_rows(conn, where), fmt)
         finally:
             engine.dispose()
 
@@ -55,12 +56,12 @@ def render(sel: filters.Selection) -> None:
     if where.statuses is None:
         st.info("Pick at least one status.")
         return
-    rows = data.query("export_count", where)
+    rows = data.query(history.export_count, where)
     st.metric("Bookings to export", f"{rows:,}")
     if rows == 0:
         st.info("No bookings match these filters in this date range.")
         return
-    preview = data.query("export_frame", where, limit=PREVIEW_ROWS)
+    preview = data.query(history.export_frame, where, limit=PREVIEW_ROWS)
     # On screen a booking is its reference; the files keep the full booking_id too (a key to join on).
     shown = ["booking_ref", *(c for c in preview.columns if c not in ("booking_ref", "booking_id"))]
     st.dataframe(preview[shown], hide_index=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pandas as pd
 import streamlit as st
 from dashboard.views import readable
 
+from booking_core.reports import check_runs
 from dashboard import charts, data, filters
 
 MAX_LINKS = 20
@@ -24,9 +27,9 @@ def _latest(runs: pd.DataFrame, timezone: str) -> pd.Series:
     return last
 
 
-def _offending(sel: filters.Selection, run_id: object) -> None:
+def _offending(sel: filters.Selection, run_id: uuid.UUID) -> None:
     st.subheader(f"Offending rows of {sel.name}")
-    rows = data.query("offending_rows", run_id, sel.scope.business_id)
+    rows = data.query(check_runs.offending_rows, run_id, sel.scope.business_id)
     if rows.empty:
         st.success("The latest run sampled no offending row of this business.")
         return
@@ -52,16 +55,16 @@ def _offending(sel: filters.Selection, run_id: object) -> None:
 
 
 def render(sel: filters.Selection) -> None:
-    runs = data.query("latest_check_runs", limit=1)
+    runs = data.query(check_runs.latest_check_runs, limit=1)
     if runs.empty:
         st.info("No integrity check run is stored yet: run `booking check`.")
         return
     last = _latest(runs, sel.timezone)
     st.subheader("Checks of the latest run")
-    st.dataframe(data.query("check_results", last["id"]), hide_index=True)
+    st.dataframe(data.query(check_runs.check_results, last["id"]), hide_index=True)
     if last["status"] == "errored" or int(last["errored_checks"]):
         # An errored run proves nothing: say so, and show the last run in which every check ran.
-        good = data.query("latest_check_runs", limit=1, complete=True)
+        good = data.query(check_runs.latest_check_runs, limit=1, complete=True)
         when = "no run has completed yet"
         if not good.empty:
             started = pd.Timestamp(good.iloc[0]["started_at"]).tz_convert(sel.timezone)
@@ -77,7 +80,7 @@ def render(sel: filters.Selection) -> None:
         if not good.empty:
             last = good.iloc[0]
     st.subheader("History")
-    history = data.query("check_history", runs=30)
+    history = data.query(check_runs.statuses_by_run, runs=30)
     history["started_at"] = history["started_at"].dt.tz_convert(sel.timezone)
     st.plotly_chart(charts.check_history(history, timezone=sel.timezone))
     _offending(sel, last["id"])

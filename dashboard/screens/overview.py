@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 from dashboard.views import delta_count, delta_pct_points, money, pct
 
-from booking_core.reports.analytics import Figures
+from booking_core.reports import check_runs, overview
+from booking_core.reports.overview import Figures
 from dashboard import data, filters
 
 
@@ -66,7 +67,7 @@ def _integrity_metrics(runs: pd.DataFrame, timezone: str) -> None:
 
 
 def render(sel: filters.Selection) -> None:
-    figures = data.query("overview_figures", sel.scope)
+    figures = data.query(overview.overview_figures, sel.scope)
     now, before = figures["current"], figures["previous"]
     prev = sel.scope.previous()
     if now.bookings == 0 and now.capacity == 0:
@@ -75,7 +76,7 @@ def render(sel: filters.Selection) -> None:
         st.caption(f"Against {prev.start:%Y-%m-%d} to {prev.end:%Y-%m-%d}.")
         _booking_metrics(now, before, sel.currency)
     st.subheader("Integrity")
-    _integrity_metrics(data.query("latest_check_runs", limit=2), sel.timezone)
+    _integrity_metrics(data.query(check_runs.latest_check_runs, limit=2), sel.timezone)
 
 
 filters.page("Overview", render)

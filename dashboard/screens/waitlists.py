@@ -6,7 +6,9 @@ import pandas as pd
 import streamlit as st
 from dashboard.views import age, pct
 
-from booking_core.reports.analytics import DeliveryFigures, WaitlistFigures
+from booking_core.reports import deliveries, waitlists
+from booking_core.reports.deliveries import DeliveryFigures
+from booking_core.reports.waitlists import WaitlistFigures
 from dashboard import data, filters
 
 
@@ -23,7 +25,7 @@ def _waitlist_metrics(w: WaitlistFigures, sel: filters.Selection) -> None:
 
 def _queues(sel: filters.Selection) -> None:
     st.subheader(f"Longest queues ({sel.timezone})")
-    queues = data.query("longest_queues", sel.scope)
+    queues = data.query(waitlists.longest_queues, sel.scope)
     if queues.empty:
         st.info("Nobody is waiting for a slot of this business right now.")
         return
@@ -41,7 +43,7 @@ def _queues(sel: filters.Selection) -> None:
 
 def _waitlists(sel: filters.Selection) -> None:
     st.header("Waitlists")
-    w = data.query("waitlist_figures", sel.scope)
+    w = data.query(waitlists.waitlist_figures, sel.scope)
     if w.waiting == w.open_offers == w.offers_made == 0:
         st.info("No waitlist activity: nobody is waiting or holding an offer, and no offer was made in this range.")
         return
@@ -63,7 +65,7 @@ def _delivery_metrics(d: DeliveryFigures) -> None:
 
 def _circuits(sel: filters.Selection) -> None:
     st.subheader("Circuit per webhook endpoint")
-    circuits = data.query("notification_circuits")
+    circuits = data.query(deliveries.notification_circuits)
     if circuits.empty:
         st.info("No dispatcher has saved a circuit yet: start one with `booking notify`.")
         return
@@ -75,7 +77,7 @@ def _circuits(sel: filters.Selection) -> None:
 
 def _failures(sel: filters.Selection) -> None:
     st.subheader(f"Latest failed attempts ({sel.timezone})")
-    failed = data.query("failed_attempts", sel.scope)
+    failed = data.query(deliveries.failed_attempts, sel.scope)
     if failed.empty:
         st.success("No delivery attempt failed in this date range.")
         return
@@ -84,7 +86,7 @@ def _failures(sel: filters.Selection) -> None:
 
 def _notifications(sel: filters.Selection) -> None:
     st.header("Notification delivery")
-    d = data.query("delivery_figures", sel.scope)
+    d = data.query(deliveries.delivery_figures, sel.scope)
     if d.pending == d.delivered == d.dead == d.attempts == 0:
         st.info("No notification is pending, and none was delivered or given up in this date range.")
     else:

@@ -1,6 +1,6 @@
 """Streamed booking-history export (CSV, Parquet, Excel) in bounded memory: chunk in, chunk out.
 
-Rows come from a server-side cursor in chunks (reports.analytics.export_rows); each chunk is
+Rows come from a server-side cursor in chunks (reports.history.export_rows); each chunk is
 written and dropped before the next is fetched, so memory holds one chunk whatever the history size.
 """
 
@@ -20,7 +20,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from booking_core.domain.errors import InvalidInput
-from booking_core.reports.analytics import EXPORT_COLUMNS
+from booking_core.reports.history import EXPORT_COLUMNS
 
 Format = Literal["csv", "parquet", "xlsx"]
 FORMATS: tuple[Format, ...] = ("csv", "parquet", "xlsx")

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from checks.cli import parse_interval
 from checks.runner import run_all
+from psycopg import sql
 from sqlalchemy import create_engine, text
 
 from booking_core.config import sqlalchemy_url
-from booking_core.reports.integrity import CHECKS, check_history, latest_results, latest_run, select_checks
+from booking_core.reports.check_runs import check_history, latest_results, latest_run
+from booking_core.reports.integrity import CHECKS, select_checks
 from tests.checks.conftest import World, inject
 from tests.conftest import create_database, drop_database
 
@@ -59,14 +61,14 @@ def test_selecting_by_suite_or_check_and_refusing_unknown_names() -> None:
 def test_the_set_based_money_agrees_with_what_the_triggers_derive(world: World, conn: object) -> None:
     from booking_core.reports import integrity
 
-    rows = integrity._MONEY_FROM_ROWS.replace("{batch}", "bookings")
+    rows = integrity._MONEY_FROM_ROWS.as_string(None).replace("{batch}", "bookings")
+    query = sql.SQL(
+        "SELECT count(*) FROM ({rows}) m WHERE ({derived}, m.paid, m.refunded)"
+        " IS DISTINCT FROM (booking_payment_status(m.business_id, m.booking_id), m.paid_amount, m.refunded_amount)"
+        " AND m.business_id = ANY(:world)"  # other tests' worlds in this database carry injected faults
+    ).format(rows=sql.SQL(rows), derived=integrity._DERIVED_STATUS)
     disagreements = conn.execute(  # type: ignore[attr-defined]
-        text(
-            f"SELECT count(*) FROM ({rows}) m WHERE ({integrity._DERIVED_STATUS}, m.paid, m.refunded)"
-            " IS DISTINCT FROM (booking_payment_status(m.business_id, m.booking_id), m.paid_amount, m.refunded_amount)"
-            " AND m.business_id = ANY(:world)"  # other tests' worlds in this database carry injected faults
-        ),
-        {"world": world.businesses},
+        text(query.as_string(None)), {"world": world.businesses}
     ).scalar_one()
     compared = conn.execute(  # type: ignore[attr-defined]
         text("SELECT count(DISTINCT booking_id) FROM payments WHERE business_id = ANY(:world)"),
@@ -87,23 +89,23 @@ def test_a_run_is_stored_and_read_back(world: World, conn: object) -> None:
     inject(world.url, "UPDATE bookings SET status = 'no_show' WHERE id = %(b)s", b=world.ids["confirmed"])
     summary = run_all(world.url, business_ids=world.businesses, triggered_by="test")
     run = latest_run(conn)  # type: ignore[arg-type]
-    assert run is not None and run["id"] == summary.run_id and run["status"] == "failed"
-    assert run["duration_seconds"] == pytest.approx(summary.duration_seconds)
-    results = {r["check_name"]: r for r in latest_results(conn)}  # type: ignore[arg-type]
+    assert run is not None and run.id == summary.run_id and run.status == "failed"
+    assert run.duration_seconds == pytest.approx(summary.duration_seconds)
+    results = {r.check_name: r for r in latest_results(conn)}  # type: ignore[arg-type]
     stored = results["status_not_last_transition"]
-    assert (stored["status"], stored["violation_count"], stored["run_id"]) == ("failed", 1, summary.run_id)
-    assert stored["sample"][0]["booking_id"] == str(world.ids["confirmed"])
-    assert stored["sample"][0]["business_id"] == str(world.shop.business_id)
-    assert results["overbooked_slot"]["status"] == "passed" and results["overbooked_slot"]["severity"] == "error"
+    assert (stored.status, stored.violation_count, stored.run_id) == ("failed", 1, summary.run_id)
+    assert stored.sample[0]["booking_id"] == str(world.ids["confirmed"])
+    assert stored.sample[0]["business_id"] == str(world.shop.business_id)
+    assert results["overbooked_slot"].status == "passed" and results["overbooked_slot"].severity == "error"
     history = check_history(conn, "status_not_last_transition", 5)  # type: ignore[arg-type]
-    assert history[0]["run_id"] == summary.run_id
+    assert history[0].run_id == summary.run_id
 
 
 def test_an_only_run_keeps_the_other_checks_latest_results(world: World, conn: object) -> None:
     full = run_all(world.url, business_ids=world.businesses)
     partial = run_all(world.url, ["hygiene"], business_ids=world.businesses)
     assert {r.suite for r in partial.results} == {"hygiene"}
-    results = {r["check_name"]: r["run_id"] for r in latest_results(conn)}  # type: ignore[arg-type]
+    results = {r.check_name: r.run_id for r in latest_results(conn)}  # type: ignore[arg-type]
     assert results["party_size_out_of_range"] == partial.run_id and results["overbooked_slot"] == full.run_id
 
 
@@ -123,11 +125,11 @@ def test_a_check_whose_query_fails_is_stored_as_errored_never_passed(own_world: 
         assert row.status == "errored" and row.error
         # The readers say the newest run errored, and keep the last good run and result beside it.
         run = latest_run(c)
-        assert run is not None and (run["id"], run["status"], run["errored"]) == (summary.run_id, "errored", True)
-        assert run["last_good_run_id"] == good.run_id
-        result = {r["check_name"]: r for r in latest_results(c)}["audit_chain_broken"]
-        assert (result["status"], result["run_id"]) == ("errored", summary.run_id)
-        assert (result["last_good_status"], result["last_good_run_id"]) == ("passed", good.run_id)
+        assert run is not None and (run.id, run.status, run.errored) == (summary.run_id, "errored", True)
+        assert run.last_good_run_id == good.run_id
+        result = {r.check_name: r for r in latest_results(c)}["audit_chain_broken"]
+        assert (result.status, result.run_id) == ("errored", summary.run_id)
+        assert (result.last_good_status, result.last_good_run_id) == ("passed", good.run_id)
         cli = booking_check(own_world.url, "--only", "audit_completeness")
     engine.dispose()
     assert cli.returncode == 4, cli.stderr

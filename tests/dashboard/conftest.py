@@ -10,6 +10,7 @@ from datetime import UTC, date, timedelta
 
 import psycopg
 import pytest
+from psycopg.sql import Composable
 
 from booking_core import Actor, BookingSystem, Money, connect
 from tests.conftest import MONDAY, create_database, drop_database
@@ -33,12 +34,12 @@ class History:
     def query_params(self) -> dict[str, str]:
         return {"business": str(self.business), "from": FROM.isoformat(), "to": TO.isoformat()}
 
-    def sql(self, sql: str, **params: object) -> list[tuple[object, ...]]:
+    def sql(self, sql: str | Composable, **params: object) -> list[tuple[object, ...]]:
         """Independent SQL (as the superuser) for the figures a test expects to see."""
         with psycopg.connect(self.url) as conn:
             return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
-    def scalar(self, sql: str, **params: object) -> object:
+    def scalar(self, sql: str | Composable, **params: object) -> object:
         return self.sql(sql, **params)[0][0]
 
 

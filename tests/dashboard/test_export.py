@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy
 
-from booking_core.reports import analytics
-from booking_core.reports.analytics import booking_ref
+from booking_core.reports.common import booking_ref
+from booking_core.reports.engine import readonly_engine
 from tests.dashboard.conftest import FROM, TO, History
 
 BOOKING = [sys.executable, "-c", "from booking_core.cli import main; main()"]
@@ -117,7 +117,7 @@ def test_an_unreachable_database_is_exit_code_3(tmp_path: Path) -> None:
 
 
 def test_the_readers_connection_cannot_change_a_booking(history: History) -> None:
-    engine = analytics.readonly_engine(history.url)
+    engine = readonly_engine(history.url)
     try:
         with engine.connect() as conn, pytest.raises(sqlalchemy.exc.DBAPIError, match="read-only"):
             conn.execute(sqlalchemy.text("UPDATE bookings SET party_size = 1"))

@@ -9,14 +9,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from psycopg import sql
 from streamlit.testing.v1 import AppTest
 
-from booking_core.reports.analytics import booking_ref, ref_sql
+from booking_core.reports.common import booking_ref, ref
 from tests.dashboard.conftest import FROM, TO, History
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-IN_RANGE = "s.business_id = %(b)s AND s.local_date BETWEEN %(f)s AND %(t)s"
-BOOKINGS = f"FROM bookings b JOIN time_slots s ON s.id = b.slot_id WHERE {IN_RANGE} AND b.status <> 'draft'"
+# The slots of the page's business and date range, and the (non-draft) bookings in them.
+IN_RANGE = sql.SQL("s.business_id = %(b)s AND s.local_date BETWEEN %(f)s AND %(t)s")
+BOOKINGS = sql.SQL(
+    "FROM bookings b JOIN time_slots s ON s.id = b.slot_id WHERE {in_range} AND b.status <> 'draft'"
+).format(in_range=IN_RANGE)
+
+
+def on_range(template: str) -> sql.Composed:
+    """Independent SQL over the page's scope: `{in_range}` and `{bookings}` are filled in."""
+    return sql.SQL(template).format(in_range=IN_RANGE, bookings=BOOKINGS)
 
 
 @pytest.fixture
@@ -47,20 +56,26 @@ def pct(part: object, whole: object) -> str:
 def figures(h: History) -> dict[str, object]:
     """The overview's figures, counted straight from the tables the library writes."""
     p = {"b": h.business, "f": FROM, "t": TO}
-    cancelled = (
+    cancelled = on_range(
         "SELECT count(DISTINCT t.booking_id) FROM booking_state_transitions t JOIN bookings b ON b.id = t.booking_id"
-        f" JOIN time_slots s ON s.id = b.slot_id WHERE {IN_RANGE} AND t.to_status = %(st)s"
+        " JOIN time_slots s ON s.id = b.slot_id WHERE {in_range} AND t.to_status = %(st)s"
     )
     return {
-        "bookings": h.scalar(f"SELECT count(*) {BOOKINGS}", **p),
+        "bookings": h.scalar(on_range("SELECT count(*) {bookings}"), **p),
         "cancelled": h.scalar(cancelled, st="cancelled", **p),
         "no_shows": h.scalar(cancelled, st="no_show", **p),
-        "seats": h.scalar(f"SELECT sum(booked_seats) FROM time_slots s WHERE {IN_RANGE} AND NOT is_legacy", **p),
-        "capacity": h.scalar(f"SELECT sum(max_capacity) FROM time_slots s WHERE {IN_RANGE} AND NOT is_legacy", **p),
+        "seats": h.scalar(
+            on_range("SELECT sum(booked_seats) FROM time_slots s WHERE {in_range} AND NOT is_legacy"), **p
+        ),
+        "capacity": h.scalar(
+            on_range("SELECT sum(max_capacity) FROM time_slots s WHERE {in_range} AND NOT is_legacy"), **p
+        ),
         "revenue": h.scalar(
-            "SELECT sum(pm.amount - pm.refunded_amount) FROM payments pm JOIN bookings b ON b.id = pm.booking_id"
-            f" JOIN time_slots s ON s.id = b.slot_id WHERE {IN_RANGE}"
-            " AND pm.status IN ('paid', 'partially_refunded', 'refunded')",
+            on_range(
+                "SELECT sum(pm.amount - pm.refunded_amount) FROM payments pm JOIN bookings b ON b.id = pm.booking_id"
+                " JOIN time_slots s ON s.id = b.slot_id WHERE {in_range}"
+                " AND pm.status IN ('paid', 'partially_refunded', 'refunded')"
+            ),
             **p,
         ),
     }
@@ -136,9 +151,11 @@ def test_cancellation_page_counts_cancellations_by_reason_and_actor(dashboard: A
     assert shown["Cancellations"] == str(f["cancelled"])
     assert shown["Cancellation rate"] == pct(f["cancelled"], f["bookings"])
     by_reason = history.sql(
-        "SELECT coalesce(t.reason, '(no reason given)'), count(*) FROM booking_state_transitions t"
-        " JOIN bookings b ON b.id = t.booking_id JOIN time_slots s ON s.id = b.slot_id"
-        f" WHERE {IN_RANGE} AND t.to_status = 'cancelled' GROUP BY 1",
+        on_range(
+            "SELECT coalesce(t.reason, '(no reason given)'), count(*) FROM booking_state_transitions t"
+            " JOIN bookings b ON b.id = t.booking_id JOIN time_slots s ON s.id = b.slot_id"
+            " WHERE {in_range} AND t.to_status = 'cancelled' GROUP BY 1"
+        ),
         b=history.business,
         f=FROM,
         t=TO,
@@ -190,7 +207,7 @@ def test_integrity_page_links_offending_rows_to_their_timeline(dashboard: AppTes
 def test_export_page_counts_the_rows_it_offers_for_download(dashboard: AppTest, history: History) -> None:
     at = open_page(dashboard, "export")
     rows = history.scalar(
-        f"SELECT count(*) FROM bookings b JOIN time_slots s ON s.id = b.slot_id WHERE {IN_RANGE}",
+        on_range("SELECT count(*) FROM bookings b JOIN time_slots s ON s.id = b.slot_id WHERE {in_range}"),
         b=history.business,
         f=FROM,
         t=TO,
@@ -199,7 +216,7 @@ def test_export_page_counts_the_rows_it_offers_for_download(dashboard: AppTest, 
     assert len(at.get("download_button")) == 3
     at.multiselect(key="e_statuses").set_value(["cancelled"]).run()
     cancelled = history.scalar(
-        f"SELECT count(*) {BOOKINGS} AND b.status = 'cancelled'", b=history.business, f=FROM, t=TO
+        on_range("SELECT count(*) {bookings} AND b.status = 'cancelled'"), b=history.business, f=FROM, t=TO
     )
     assert metrics(at)["Bookings to export"] == str(cancelled)
 
@@ -283,7 +300,8 @@ def test_the_audit_log_and_a_timeline_name_what_they_show(dashboard: AppTest, hi
 
 
 def test_a_booking_reference_is_the_same_in_sql_and_python(history: History) -> None:
-    rows = history.sql(f"SELECT id, {ref_sql('id')} FROM bookings WHERE business_id = %(b)s", b=history.business)
+    query = sql.SQL("SELECT b.id, {ref} FROM bookings b WHERE b.business_id = %(b)s").format(ref=ref("b", "id"))
+    rows = history.sql(query, b=history.business)
     assert rows and all(booking_ref(i) == ref for i, ref in rows)  # type: ignore[arg-type]
     assert len({ref for _, ref in rows}) == len(rows)  # UUIDv7 ids made in one second still differ
 

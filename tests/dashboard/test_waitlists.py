@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from booking_core import Actor, connect
 from booking_core.notify import Dispatcher, DispatchSettings, parse_webhook
-from booking_core.reports.analytics import booking_ref
+from booking_core.reports.common import booking_ref
 from tests.conftest import MONDAY
 from tests.dashboard.conftest import FROM, TO, History
 from tests.dashboard.test_pages import APP, assert_tables_carry_names, metrics, open_page, pct

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 import pytest
-from metrics.collector import BookingCollector, readonly_engine
+from metrics.collector import BookingCollector, scrape_engine
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -125,7 +125,7 @@ def scenario(system: BookingSystem, database_url: str) -> Scenario:
 
 @pytest.fixture
 def registry(database_url: str, scenario: Scenario) -> Iterator[CollectorRegistry]:
-    engine = readonly_engine(database_url)
+    engine = scrape_engine(database_url)
     reg = CollectorRegistry()
     reg.register(BookingCollector(engine, clock=lambda: scenario.now))
     yield reg
@@ -262,7 +262,7 @@ def test_promtool_finds_nothing_to_complain_about_in_a_real_scrape(
 
 
 def test_a_scrape_while_the_database_is_down_says_so_and_does_not_raise() -> None:
-    engine = readonly_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere", connect_timeout=1)
+    engine = scrape_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere", connect_timeout=1)
     reg = CollectorRegistry()
     reg.register(BookingCollector(engine))
     body = generate_latest(reg).decode()
@@ -273,7 +273,7 @@ def test_a_scrape_while_the_database_is_down_says_so_and_does_not_raise() -> Non
 
 
 def test_scrapes_run_as_the_read_only_role_and_cannot_write(database_url: str) -> None:
-    engine = readonly_engine(database_url)
+    engine = scrape_engine(database_url)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT current_user")).scalar_one() == "booking_readonly"
         with pytest.raises(DBAPIError, match="permission denied"):
@@ -289,7 +289,7 @@ def test_scrapes_run_as_the_read_only_role_and_cannot_write(database_url: str) -
 def test_history_refreshed_in_the_background_serves_the_same_values_with_its_age(
     database_url: str, scenario: Scenario
 ) -> None:
-    engine = readonly_engine(database_url)
+    engine = scrape_engine(database_url)
     collector = BookingCollector(engine, clock=lambda: scenario.now, history_every=0.2)
     reg = CollectorRegistry()
     reg.register(collector)

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from metrics.collector import BookingCollector, readonly_engine
+from metrics.collector import BookingCollector, scrape_engine
 from prometheus_client import CollectorRegistry, generate_latest
 
 from booking_core import Actor, Booking, BookingSystem, SeriesMode, Slot
@@ -146,7 +146,7 @@ def beyond(system: BookingSystem, database_url: str) -> Beyond:
 
 @pytest.fixture
 def registry(database_url: str, beyond: Beyond) -> Iterator[CollectorRegistry]:
-    engine = readonly_engine(database_url)
+    engine = scrape_engine(database_url)
     reg = CollectorRegistry()
     reg.register(BookingCollector(engine, clock=lambda: NOW))
     yield reg
@@ -257,7 +257,7 @@ def test_multi_resource_bookings_series_and_promo_code_bookings_equal_what_sql_c
 def test_the_live_waitlist_is_served_by_a_scrape_that_leaves_history_to_the_background(
     database_url: str, beyond: Beyond
 ) -> None:
-    engine = readonly_engine(database_url)
+    engine = scrape_engine(database_url)
     collector = BookingCollector(engine, clock=lambda: NOW, history_every=3600)
     reg = CollectorRegistry()
     reg.register(collector)
@@ -281,7 +281,7 @@ def test_promtool_accepts_a_scrape_with_the_waitlist_and_seat_metrics(registry: 
 
 def test_the_outbox_backlog_and_dead_letters_are_scraped(system, raw, database_url):
     """Issue 7: every booking writes a notification; a scrape reports what is pending and what died."""
-    from metrics.collector import BookingCollector, readonly_engine
+    from metrics.collector import BookingCollector, scrape_engine
     from prometheus_client import CollectorRegistry
 
     from tests.factories import Shop
@@ -296,7 +296,7 @@ def test_the_outbox_backlog_and_dead_letters_are_scraped(system, raw, database_u
         "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL),"
         " count(*) FILTER (WHERE dead_at IS NOT NULL) FROM notification_outbox"
     ).fetchone()
-    engine = readonly_engine(database_url)
+    engine = scrape_engine(database_url)
     try:
         registry = CollectorRegistry()
         registry.register(BookingCollector(engine))

@@ -13,9 +13,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import Connection, text
+from psycopg import sql
+
+from booking_core.domain.lifecycle import SEAT_HOLDING
+from booking_core.reports.overbooking import over_committed_by_reduction, overbooked
 
 Severity = Literal["error", "info"]
 
@@ -25,10 +28,17 @@ SAMPLE_SIZE = 10
 # whole tables (a million bookings, millions of audit rows); 4MB would spill them to disk.
 SESSION_OPTIONS = "-c work_mem=64MB"
 
-# Seat-holding statuses (booking_holds_seat() in the schema), spelled out so the planner
-# sees a plain IN list.
-_HOLDS = "('confirmed', 'checked_in', 'completed', 'no_show')"
-_PAID = "('paid', 'partially_refunded', 'refunded')"
+# GE takes a query string, not parameters: constants go in as literals quoted by psycopg.
+# The seat-holding statuses as a plain IN list (the planner sees them, as booking_holds_seat()
+# would hide them), built from the domain's SEAT_HOLDING.
+_HOLDS = sql.SQL(", ").join(sql.Literal(s.value) for s in sorted(SEAT_HOLDING))
+_PAID = sql.SQL("'paid', 'partially_refunded', 'refunded'")
+_BATCH = sql.SQL("{batch}")
+
+
+def _rule(template: str, **parts: sql.Composable) -> str:
+    """A rule's SQL from its text and named fragments; `{batch}` stays for GE or the plain reference."""
+    return sql.SQL(template).format(batch=_BATCH, **parts).as_string(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,30 +53,26 @@ class Check:
     severity: Severity = "error"
 
 
+_HELD = sql.Identifier("h", "held_seats")
 _HELD_PER_SLOT = """
   SELECT ts.business_id, ts.id AS slot_id, ts.starts_at, ts.max_capacity, h.held_seats
     FROM {batch} ts
     JOIN (SELECT business_id, slot_id, seats AS held_seats FROM slot_seat_holds) h
       ON h.business_id = ts.business_id AND h.slot_id = ts.id
-   WHERE h.held_seats > ts.max_capacity
-     AND {explained} EXISTS (
-       SELECT 1 FROM slot_capacity_changes c
-        WHERE c.business_id = ts.business_id AND c.slot_id = ts.id
-          AND c.new_capacity < c.booked_seats_at_change
-          AND h.held_seats <= c.booked_seats_at_change)
+   WHERE {held_beyond_capacity}
 """
 
 # A booking's money from its rows: what its payments received, what its refunds returned,
 # and the unpaid status its attempts say (pending or failed). One GROUP BY per table rather
 # than booking_payment_status() per booking; tests check the two agree.
-_MONEY_FROM_ROWS = f"""
+_MONEY_FROM_ROWS = sql.SQL("""
   SELECT b.business_id, b.id AS booking_id, b.slot_id, b.status, b.payment_method, b.amount, b.currency,
          b.payment_status, b.paid_amount, b.refunded_amount, b.cancellation_fee, b.updated_at,
          coalesce(p.paid, 0) AS paid, coalesce(r.refunded, 0) AS refunded,
          coalesce(p.unpaid, 'pending'::payment_status) AS unpaid
-    FROM {{batch}} b
+    FROM {batch} b
     LEFT JOIN (SELECT business_id, booking_id,
-                      coalesce(sum(amount) FILTER (WHERE status IN {_PAID}), 0) AS paid,
+                      coalesce(sum(amount) FILTER (WHERE status IN ({paid})), 0) AS paid,
                       CASE WHEN bool_or(status = 'failed') AND NOT bool_or(status = 'pending')
                            THEN 'failed' ELSE 'pending' END::payment_status AS unpaid
                  FROM payments GROUP BY business_id, booking_id) p
@@ -75,15 +81,15 @@ _MONEY_FROM_ROWS = f"""
                  FROM refunds rf JOIN payments pm ON pm.business_id = rf.business_id AND pm.id = rf.payment_id
                 GROUP BY pm.business_id, pm.booking_id) r
       ON r.business_id = b.business_id AND r.booking_id = b.id
-"""
+""").format(batch=_BATCH, paid=_PAID)
 
 # payment_status_of(amount, paid, refunded, unpaid) of the schema, inlined over m.
-_DERIVED_STATUS = """CASE
+_DERIVED_STATUS = sql.SQL("""CASE
       WHEN m.paid = 0 THEN m.unpaid
       WHEN m.refunded >= m.paid THEN 'refunded'
       WHEN m.paid - m.refunded >= m.amount THEN 'paid'
       WHEN m.refunded > 0 THEN 'partially_refunded'
-      ELSE 'partially_paid' END::payment_status"""
+      ELSE 'partially_paid' END::payment_status""")
 
 # How long a refund may be outstanding before it counts as unmet (the provider's round trip).
 REFUND_GRACE = "1 hour"
@@ -98,7 +104,7 @@ CHECKS: list[Check] = [
         "and open waitlist offers) than its "
         "capacity, and no recorded capacity reduction explains it: people were booked into seats "
         "that do not exist. Contact the parties and move some to another slot.",
-        _HELD_PER_SLOT.replace("{explained}", "NOT"),
+        _rule(_HELD_PER_SLOT, held_beyond_capacity=overbooked("ts", _HELD)),
     ),
     Check(
         "over_committed_by_reduction",
@@ -107,7 +113,7 @@ CHECKS: list[Check] = [
         "Information: a slot holds more seats than its capacity only because its capacity was "
         "reduced after the seats were booked (recorded in slot_capacity_changes). Existing "
         "bookings are honoured; no new ones are taken.",
-        _HELD_PER_SLOT.replace("{explained}", ""),
+        _rule(_HELD_PER_SLOT, held_beyond_capacity=over_committed_by_reduction("ts", _HELD)),
         severity="info",
     ),
     Check(
@@ -195,13 +201,17 @@ CHECKS: list[Check] = [
         "A booking's payment status, paid or refunded amount disagrees with its payment and refund "
         "rows: reports, seat rules and refunds read the wrong money. Someone wrote the booking or "
         "the payments with the triggers off; recompute the booking from its payments.",
-        f"""
-  SELECT m.business_id, m.booking_id, m.slot_id, m.payment_status AS recorded, {_DERIVED_STATUS} AS derived,
+        _rule(
+            """
+  SELECT m.business_id, m.booking_id, m.slot_id, m.payment_status AS recorded, {derived} AS derived,
          m.paid_amount, m.paid, m.refunded_amount, m.refunded
-    FROM ({_MONEY_FROM_ROWS}) m
+    FROM ({money}) m
    WHERE (m.payment_status, m.paid_amount, m.refunded_amount)
-         IS DISTINCT FROM ({_DERIVED_STATUS}, m.paid, m.refunded)
+         IS DISTINCT FROM ({derived}, m.paid, m.refunded)
 """,
+            derived=_DERIVED_STATUS,
+            money=_MONEY_FROM_ROWS,
+        ),
     ),
     Check(
         "price_lock_broken",
@@ -224,13 +234,17 @@ CHECKS: list[Check] = [
         "A booking counts as paid, or holds a pay-now seat, but its paid payments add up to less "
         "than its amount: a seat or a service was given for part of the money. Collect the "
         "balance or cancel the booking.",
-        f"""
+        _rule(
+            """
   SELECT m.business_id, m.booking_id, m.slot_id, m.status, m.payment_status, m.amount, m.paid,
          m.refunded, m.currency
-    FROM ({_MONEY_FROM_ROWS}) m
-   WHERE (m.payment_method = 'pay_now' AND m.status IN {_HOLDS} AND m.paid < m.amount)
+    FROM ({money}) m
+   WHERE (m.payment_method = 'pay_now' AND m.status IN ({holds}) AND m.paid < m.amount)
       OR (m.payment_status = 'paid' AND m.paid - m.refunded < m.amount)
 """,
+            money=_MONEY_FROM_ROWS,
+            holds=_HOLDS,
+        ),
     ),
     Check(
         "refund_obligation_unmet",
@@ -239,15 +253,19 @@ CHECKS: list[Check] = [
         f"A booking has been owed money back for over {REFUND_GRACE}: a cancelled booking's "
         "payments less its refunds exceed the fee its business's cancellation policy keeps, or a "
         "live booking was paid more than its amount. Refund what is due (`refund_due`).",
-        f"""
+        _rule(
+            """
   SELECT m.business_id, m.booking_id, m.slot_id, m.status, m.paid, m.refunded,
          m.cancellation_fee, m.paid - m.refunded - CASE WHEN m.status IN ('cancelled', 'refunded')
            THEN coalesce(m.cancellation_fee, 0) ELSE m.amount END AS owed, m.currency
-    FROM ({_MONEY_FROM_ROWS}) m
+    FROM ({money}) m
    WHERE m.paid - m.refunded > CASE WHEN m.status IN ('cancelled', 'refunded')
                                     THEN coalesce(m.cancellation_fee, 0) ELSE m.amount END
-     AND m.updated_at < now() - interval '{REFUND_GRACE}'
+     AND m.updated_at < now() - interval {grace}
 """,
+            money=_MONEY_FROM_ROWS,
+            grace=sql.Literal(REFUND_GRACE),
+        ),
     ),
     Check(
         "refund_exceeds_payment",
@@ -511,93 +529,27 @@ def select_checks(only: list[str] | None) -> list[Check]:
 def violations_query(check: Check, *, business_ids: Sequence[uuid.UUID] = (), limit: int = SAMPLE_SIZE) -> str:
     """One query for a rule: its violation count (on every row) and a sample of `limit` rows.
 
-    `{batch}` is left in place for the caller. A business scope is inlined from UUIDs
-    (never text from outside), because GE takes a query string, not parameters.
+    `{batch}` is left in place for the caller. GE takes a query string, not parameters, so the
+    business scope and the limit go in as literals quoted by psycopg (ids parsed as UUIDs first).
     """
-    scope = ""
+    scope: sql.Composable = sql.SQL("")
     if business_ids:
-        listed = ", ".join(f"'{uuid.UUID(str(b))}'" for b in business_ids)
-        scope = f"WHERE v.business_id IN ({listed})"
+        listed = sql.SQL(", ").join(sql.Literal(str(uuid.UUID(str(b)))) for b in business_ids)
+        scope = sql.SQL("WHERE v.business_id IN ({listed})").format(listed=listed)
     # MATERIALIZED: the rule is planned to return all its rows (hash joins, seq scans), not
     # as if the LIMIT made a fast start worth it: the window count reads every row anyway.
-    return (
-        f"WITH v AS MATERIALIZED ({check.sql})\n"
-        f"SELECT count(*) OVER () AS violation_count, v.* FROM v {scope} LIMIT {int(limit)}"
-    )
+    query = sql.SQL(
+        "WITH v AS MATERIALIZED ({rule})\nSELECT count(*) OVER () AS violation_count, v.* FROM v {scope} LIMIT {limit}"
+    ).format(rule=sql.SQL(check.sql), scope=scope, limit=sql.Literal(int(limit)))
+    return query.as_string(None)
 
 
-def plain_query(check: Check, **kw: Any) -> str:
+def plain_query(check: Check, *, business_ids: Sequence[uuid.UUID] = (), limit: int = SAMPLE_SIZE) -> str:
     """The rule as plain SQL on its table (the reference the benchmark compares GE against)."""
-    return violations_query(check, **kw).replace("{batch}", check.table)
-
-
-# ---------------------------------------------------------------------- stored runs
-def latest_run(conn: Connection) -> dict[str, Any] | None:
-    """The newest finished check run, or None.
-
-    Keys: id, started_at, finished_at, duration_seconds, status ('passed', 'failed' or
-    'errored'), triggered_by; and, so an errored run never stands in for a good one:
-    errored (bool), last_good_run_id / last_good_started_at / last_good_finished_at, the
-    newest run whose every check ran (passed or failed), None when there is none.
-    """
-    row = conn.execute(
-        text(
-            "SELECT r.id, r.started_at, r.finished_at, r.duration_seconds, r.status, r.triggered_by,"
-            " r.status = 'errored' AS errored, g.id AS last_good_run_id,"
-            " g.started_at AS last_good_started_at, g.finished_at AS last_good_finished_at"
-            " FROM (SELECT * FROM integrity_check_runs WHERE status <> 'running'"
-            "        ORDER BY started_at DESC LIMIT 1) r"
-            " LEFT JOIN LATERAL (SELECT id, started_at, finished_at FROM integrity_check_runs"
-            "        WHERE status IN ('passed', 'failed') ORDER BY started_at DESC LIMIT 1) g ON true"
-        )
-    ).first()
-    return dict(row._mapping) if row else None
-
-
-def latest_results(conn: Connection) -> list[dict[str, Any]]:
-    """Per check, the result of the newest run that ran it (so `--only` runs do not hide others).
-
-    `status` is that newest result, errored included. Beside it, the newest result that is
-    not errored, so an errored run never hides what was last known: last_good_status,
-    last_good_violation_count, last_good_run_id, last_good_started_at (None when the check
-    never ran without error).
-    """
-    rows = conn.execute(
-        text(
-            "SELECT l.*, g.status AS last_good_status, g.violation_count AS last_good_violation_count,"
-            " g.run_id AS last_good_run_id, g.started_at AS last_good_started_at"
-            " FROM (SELECT DISTINCT ON (r.check_name) r.run_id, run.started_at, r.check_name, r.suite,"
-            "        r.description, r.status, r.violation_count, r.sample, r.error, r.duration_seconds"
-            "        FROM integrity_check_results r JOIN integrity_check_runs run ON run.id = r.run_id"
-            "        ORDER BY r.check_name, run.started_at DESC) l"
-            " LEFT JOIN LATERAL (SELECT r.status, r.violation_count, r.run_id, run.started_at"
-            "        FROM integrity_check_results r JOIN integrity_check_runs run ON run.id = r.run_id"
-            "        WHERE r.check_name = l.check_name AND r.status <> 'errored'"
-            "        ORDER BY run.started_at DESC LIMIT 1) g ON true"
-            " ORDER BY l.check_name"
-        )
-    ).all()
-    return [_with_severity(dict(r._mapping)) for r in rows]
-
-
-def check_history(conn: Connection, check_name: str, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest `limit` results of one check, newest first."""
-    rows = conn.execute(
-        text(
-            "SELECT r.run_id, run.started_at, r.check_name, r.suite, r.status, r.violation_count,"
-            " r.sample, r.error, r.duration_seconds"
-            " FROM integrity_check_results r JOIN integrity_check_runs run ON run.id = r.run_id"
-            " WHERE r.check_name = :name ORDER BY run.started_at DESC LIMIT :limit"
-        ),
-        {"name": check_name, "limit": limit},
-    ).all()
-    return [_with_severity(dict(r._mapping)) for r in rows]
-
-
-def _with_severity(row: dict[str, Any]) -> dict[str, Any]:
-    check = BY_NAME.get(row["check_name"])
-    row["severity"] = check.severity if check else "error"
-    return row
+    on_table = sql.SQL(violations_query(check, business_ids=business_ids, limit=limit)).format(
+        batch=sql.Identifier(check.table)
+    )
+    return on_table.as_string(None)
 
 
 __all__ = [
@@ -607,9 +559,7 @@ __all__ = [
     "SESSION_OPTIONS",
     "SUITES",
     "Check",
-    "check_history",
-    "latest_results",
-    "latest_run",
+    "Severity",
     "plain_query",
     "select_checks",
     "violations_query",

@@ -7,18 +7,23 @@ so a scrape can never carry two samples with the same labels.
 
 Cost on 1,000,000 bookings: every query is one pass over its table (or an index range for
 slots, the check results and the latest runs); nothing here joins bookings to history.
-Issue 7: the live waitlist follows its partial indexes (cost grows with live entries), and
-seat accounting is three index lookups per slot of the next 30 days (background refresh).
+The live waitlist follows its partial indexes (cost grows with live entries), and seat
+accounting is three index lookups per slot of the next 30 days (background refresh).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from psycopg import sql
 from sqlalchemy import Connection, TextClause, text
+
+from booking_core.reports.common import compose
+from booking_core.reports.overbooking import over_capacity, overbooked
+
+_SEATS = sql.Identifier("s", "booked_seats")
 
 # Cancellations are counted by the booking's last change time (a cancelled booking does not
 # change again unless refunded), which keeps the spike baseline inside the same bookings pass.
@@ -62,9 +67,11 @@ WHERE t.from_status = 'draft' AND t.to_status = 'confirmed'
 # slots ops can still act on soonest; the integrity checks cover every slot, past and future.
 # Utilization: booked seats over capacity of bookable (non-legacy) slots in the next 7 / 30 days.
 # Over-committed: more seats held than capacity (a capacity cut can do that legitimately).
-# Overbooked: over-committed with no capacity change on record that explains it - the
-# database refuses this, so a non-zero value means something bypassed it.
-FUTURE_SLOTS = text("""
+# Overbooked (reports.overbooking, the integrity rule's definition): over-committed with no
+# capacity change on record that explains it - the database refuses this, so a non-zero value
+# means something bypassed it. Seats are the slot's counter, which seat_drift checks.
+FUTURE_SLOTS = compose(
+    """
 SELECT biz.name AS business,
        sum(f.booked_7d)::bigint AS booked_7d, sum(f.capacity_7d)::bigint AS capacity_7d,
        sum(f.booked_30d)::bigint AS booked_30d, sum(f.capacity_30d)::bigint AS capacity_30d,
@@ -75,19 +82,18 @@ FROM businesses biz CROSS JOIN LATERAL (
          sum(s.max_capacity) FILTER (WHERE bookable AND s.starts_at < :until_7d) AS capacity_7d,
          sum(s.booked_seats) FILTER (WHERE bookable) AS booked_30d,
          sum(s.max_capacity) FILTER (WHERE bookable) AS capacity_30d,
-         count(*) FILTER (WHERE s.booked_seats > s.max_capacity) AS overcommitted,
-         count(*) FILTER (WHERE s.booked_seats > s.max_capacity AND NOT EXISTS (
-             SELECT 1 FROM slot_capacity_changes c
-              WHERE c.business_id = s.business_id AND c.slot_id = s.id
-                AND c.new_capacity = s.max_capacity AND c.booked_seats_at_change >= s.booked_seats
-         )) AS overbooked,
+         count(*) FILTER (WHERE {over_capacity}) AS overcommitted,
+         count(*) FILTER (WHERE {overbooked}) AS overbooked,
          count(*) FILTER (WHERE s.is_legacy AND s.booked_seats > 0) AS legacy_with_bookings,
          count(*) AS slots
     FROM time_slots s CROSS JOIN LATERAL (SELECT NOT s.is_legacy AS bookable) k
    WHERE s.business_id = biz.id AND s.starts_at >= :now AND s.starts_at < :until_30d) f
 WHERE f.slots > 0
 GROUP BY biz.name ORDER BY 1
-""")
+""",
+    over_capacity=over_capacity("s", _SEATS),
+    overbooked=overbooked("s", _SEATS),
+)
 
 PAYMENTS_BY_STATUS = text("""
 SELECT biz.name AS business, agg.status::text AS status, sum(agg.n)::bigint AS payments,
@@ -107,17 +113,6 @@ JOIN businesses biz ON biz.id = agg.business_id
 GROUP BY biz.name ORDER BY 1
 """)
 
-# The newest finished run, and beside it the newest run whose every check ran (passed or
-# failed): an errored run is reported as such and never counts as a fresh verification.
-LATEST_RUN = text("""
-SELECT r.id, r.started_at, r.finished_at, r.duration_seconds, r.status,
-       g.started_at AS last_good_started_at, g.finished_at AS last_good_finished_at
-FROM (SELECT id, started_at, finished_at, duration_seconds, status FROM integrity_check_runs
-       WHERE status <> 'running' ORDER BY started_at DESC LIMIT 1) r
-LEFT JOIN LATERAL (SELECT started_at, finished_at FROM integrity_check_runs
-                    WHERE status IN ('passed', 'failed') ORDER BY started_at DESC LIMIT 1) g ON true
-""")
-
 # Each check's result from the newest finished run that ran it (a run may cover one suite).
 LATEST_CHECK_RESULTS = text("""
 SELECT DISTINCT ON (r.check_name)
@@ -130,7 +125,7 @@ ORDER BY r.check_name, run.started_at DESC
 """)
 
 
-# ---------------------------------------------------------------- issue 7: waitlists, resources, series
+# ---------------------------------------------------------------- waitlists, resources, series
 
 # The live waitlist, at every scrape. Offers through the partial index waitlist_entries_offers;
 # waiting entries through waitlist_entries_queue, each looking up its slot by primary key
@@ -173,7 +168,7 @@ GROUP BY biz.name, agg.status ORDER BY 1, 2
 
 # Bookings holding further resources (booking_resources, by its primary key) and series
 # created: both tables are append-only, so both counts only grow.
-BEYOND_COUNTS = text("""
+MULTI_RESOURCE_AND_SERIES = text("""
 SELECT biz.name AS business, sum(agg.multi_resource)::bigint AS multi_resource,
        sum(agg.series)::bigint AS series
 FROM (SELECT business_id, count(DISTINCT booking_id) AS multi_resource, 0 AS series
@@ -219,73 +214,164 @@ class Windows:
 BASELINE_DAYS = 28
 
 
-def _rows(conn: Connection, stmt: TextClause, now: datetime) -> list[Any]:
+# ---------------------------------------------------------------- rows, by business name
+@dataclass(frozen=True, slots=True)
+class BookingsByStatus:
+    """Bookings of one status; changed_* by last change time; promo: made with a promo code."""
+
+    business: str
+    status: str
+    bookings: int
+    changed_24h: int
+    changed_baseline: int
+    promo: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refusals:
+    business: str
+    reason: str
+    refusals: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionTimes:
+    """How many drafts were confirmed, and their total wait."""
+
+    completions: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class FutureSlots:
+    """Seats and capacity of the slots starting in the next 7 and 30 days (None: no bookable slot)."""
+
+    business: str
+    booked_7d: int | None
+    capacity_7d: int | None
+    booked_30d: int | None
+    capacity_30d: int | None
+    overcommitted: int
+    overbooked: int
+    legacy_with_bookings: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentsByStatus:
+    business: str
+    status: str
+    payments: int
+    created_1h: int
+    failed_1h: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refunds:
+    business: str
+    refunds: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One check's result in the newest finished run that ran it."""
+
+    check_name: str
+    suite: str
+    status: str
+    violation_count: int
+    duration_seconds: float | None
+    run_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistLive:
+    business: str
+    offers: int
+    offer_seats: int
+    overdue: int
+    oldest_overdue_at: datetime | None
+    waiting: int
+    promotable: int
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistByStatus:
+    business: str
+    status: str
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class MultiResourceAndSeries:
+    business: str
+    multi_resource: int
+    series: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeatDrift:
+    business: str
+    drift_slots: int
+
+
+Row = TypeVar("Row")
+
+
+def _rows(conn: Connection, stmt: TextClause, now: datetime, row: type[Row]) -> list[Row]:
     # Pass only the windows this statement names.
-    named = set(re.findall(r"(?<!:):(\w+)", stmt.text))
+    named = set(stmt.compile().params)
     wanted = {k: v for k, v in Windows(now).params().items() if k in named}
-    return list(conn.execute(stmt, wanted).all())
+    return [row(**r._mapping) for r in conn.execute(stmt, wanted)]
 
 
-def bookings_by_status(conn: Connection, now: datetime) -> list[Any]:
-    """(business, status, bookings, changed_24h, changed_baseline, promo) for every pair present;
-    promo counts the bookings made with a promo code."""
-    return _rows(conn, BOOKINGS_BY_STATUS, now)
+def bookings_by_status(conn: Connection, now: datetime) -> list[BookingsByStatus]:
+    """Every (business, status) pair present."""
+    return _rows(conn, BOOKINGS_BY_STATUS, now, BookingsByStatus)
 
 
-def refusals_by_reason(conn: Connection, now: datetime) -> list[Any]:
-    """(business, reason, refusals): refused booking attempts since the beginning."""
-    return _rows(conn, REFUSALS_BY_REASON, now)
+def refusals_by_reason(conn: Connection, now: datetime) -> list[Refusals]:
+    """Refused booking attempts since the beginning."""
+    return _rows(conn, REFUSALS_BY_REASON, now, Refusals)
 
 
-def completion_times(conn: Connection, now: datetime) -> Any:
-    """(completions, seconds): how many drafts were confirmed, and their total wait."""
-    return _rows(conn, COMPLETION_TIMES, now)[0]
+def completion_times(conn: Connection, now: datetime) -> CompletionTimes:
+    return _rows(conn, COMPLETION_TIMES, now, CompletionTimes)[0]
 
 
-def future_slots(conn: Connection, now: datetime) -> list[Any]:
-    """(business, booked_7d, capacity_7d, booked_30d, capacity_30d, overcommitted, overbooked,
-    legacy_with_bookings) over the slots starting in the 30 days from `now`."""
-    return _rows(conn, FUTURE_SLOTS, now)
+def future_slots(conn: Connection, now: datetime) -> list[FutureSlots]:
+    """Over the slots starting in the 30 days from `now`."""
+    return _rows(conn, FUTURE_SLOTS, now, FutureSlots)
 
 
-def payments_by_status(conn: Connection, now: datetime) -> list[Any]:
-    """(business, status, payments, created_1h, failed_1h) for every pair present."""
-    return _rows(conn, PAYMENTS_BY_STATUS, now)
+def payments_by_status(conn: Connection, now: datetime) -> list[PaymentsByStatus]:
+    """Every (business, status) pair present."""
+    return _rows(conn, PAYMENTS_BY_STATUS, now, PaymentsByStatus)
 
 
-def refunds(conn: Connection, now: datetime) -> list[Any]:
-    """(business, refunds): refunds recorded since the beginning."""
-    return _rows(conn, REFUNDS, now)
+def refunds(conn: Connection, now: datetime) -> list[Refunds]:
+    """Refunds recorded since the beginning."""
+    return _rows(conn, REFUNDS, now, Refunds)
 
 
-def latest_run(conn: Connection, now: datetime) -> Any | None:
-    """The newest finished integrity check run (its status may be errored) with the newest good
-    run's last_good_started_at / last_good_finished_at (None if none), or None if never run."""
-    rows = _rows(conn, LATEST_RUN, now)
-    return rows[0] if rows else None
+def latest_check_results(conn: Connection, now: datetime) -> list[CheckResult]:
+    return _rows(conn, LATEST_CHECK_RESULTS, now, CheckResult)
 
 
-def latest_check_results(conn: Connection, now: datetime) -> list[Any]:
-    """(check_name, suite, status, violation_count, duration_seconds, run_at) per check."""
-    return _rows(conn, LATEST_CHECK_RESULTS, now)
+def waitlist_live(conn: Connection, now: datetime) -> list[WaitlistLive]:
+    """Per business with live (waiting or offered) waitlist entries."""
+    return _rows(conn, WAITLIST_LIVE, now, WaitlistLive)
 
 
-def waitlist_live(conn: Connection, now: datetime) -> list[Any]:
-    """(business, offers, offer_seats, overdue, oldest_overdue_at, waiting, promotable) per
-    business with live (waiting or offered) waitlist entries."""
-    return _rows(conn, WAITLIST_LIVE, now)
+def waitlist_by_status(conn: Connection, now: datetime) -> list[WaitlistByStatus]:
+    """Waitlist entries since the beginning."""
+    return _rows(conn, WAITLIST_BY_STATUS, now, WaitlistByStatus)
 
 
-def waitlist_by_status(conn: Connection, now: datetime) -> list[Any]:
-    """(business, status, entries): waitlist entries since the beginning."""
-    return _rows(conn, WAITLIST_BY_STATUS, now)
+def multi_resource_and_series(conn: Connection, now: datetime) -> list[MultiResourceAndSeries]:
+    """Bookings holding further resources, series created."""
+    return _rows(conn, MULTI_RESOURCE_AND_SERIES, now, MultiResourceAndSeries)
 
 
-def beyond_counts(conn: Connection, now: datetime) -> list[Any]:
-    """(business, multi_resource, series): bookings holding further resources, series created."""
-    return _rows(conn, BEYOND_COUNTS, now)
-
-
-def seat_drift(conn: Connection, now: datetime) -> list[Any]:
-    """(business, drift_slots): slots of the next 30 days whose booked_seats differ from the holds."""
-    return _rows(conn, SEAT_DRIFT, now)
+def seat_drift(conn: Connection, now: datetime) -> list[SeatDrift]:
+    """Slots of the next 30 days whose booked_seats differ from the holds."""
+    return _rows(conn, SEAT_DRIFT, now, SeatDrift)

@@ -1,0 +1,72 @@
+"""The one engine every reader uses (dashboard, exporter, checks, metrics): role booking_readonly, read-only.
+
+Each reader passes what differs (its name in pg_stat_activity, pool size, timeouts); what makes a
+reader unable to change a booking is the same for all of them and lives here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+from booking_core.config import sqlalchemy_url
+
+READONLY_ROLE = "booking_readonly"
+
+# Reports are short aggregations: JIT compiling costs more than it saves, and sorts of a few
+# hundred thousand rows should stay in memory.
+_SESSION = (
+    "SET default_transaction_read_only = on",
+    "SET jit = off",
+    "SET work_mem = '64MB'",
+)
+_MAY_ASSUME_ROLE = (
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %(role)s)"
+    " THEN pg_has_role(current_user, %(role)s, 'MEMBER') ELSE false END"
+)
+
+
+def readonly_engine(
+    url: str,
+    *,
+    application_name: str = "booking_dashboard",
+    pool_size: int = 3,
+    max_overflow: int = 2,
+    connect_timeout: int = 5,
+    statement_timeout_ms: int | None = None,
+    role_required: bool = True,
+    autocommit: bool = False,
+) -> Engine:
+    """An engine whose every connection is `SET ROLE booking_readonly` and read-only by default.
+
+    `role_required=False` (the exporter): a login role outside booking_readonly keeps its own
+    privileges instead of failing, so a scrape still answers; transactions stay read-only.
+    """
+    options = f"-c statement_timeout={int(statement_timeout_ms)}" if statement_timeout_ms else ""
+    engine = create_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=10,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": connect_timeout, "application_name": application_name, "options": options},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _read_only(dbapi_conn: Any, _record: Any) -> None:
+        # Committed at once: SET inside the pool's first transaction would be undone by its rollback.
+        with dbapi_conn.cursor() as cur:
+            if role_required or _may_assume_role(cur):
+                cur.execute("SET ROLE booking_readonly")
+            for statement in _SESSION:
+                cur.execute(statement)
+        dbapi_conn.commit()
+
+    return engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine
+
+
+def _may_assume_role(cur: Any) -> bool:
+    cur.execute(_MAY_ASSUME_ROLE, {"role": READONLY_ROLE})
+    row = cur.fetchone()
+    return bool(row and row[0])
