@@ -131,15 +131,18 @@ def main() -> None:
             print("kept", url)
 
 
-def report(ge: list[float], plain: list[float], per_rule: list[dict[str, float]], failed: int,
-           names: list[str]) -> None:  # fmt: skip
+def report(
+    ge: list[float], plain: list[float], per_rule: list[dict[str, float]], failed: int, names: list[str]
+) -> None:
     print(f"\n{'rule':34} plain median (s)")
     for name in names:
         print(f"{name:34} {statistics.median(p[name] for p in per_rule):8.3f}")
     g, p = statistics.median(ge), statistics.median(plain)
     print(f"\nruns: ge {[round(x, 2) for x in ge]}  plain {[round(x, 2) for x in plain]}")
-    print(f"full suite (GE, stored) median {g:.2f} s | plain SQL median {p:.2f} s | ratio {g / p:.2f}x"
-          f" | {len(names)} checks, {failed} failing")  # fmt: skip
+    print(
+        f"full suite (GE, stored) median {g:.2f} s | plain SQL median {p:.2f} s | ratio {g / p:.2f}x"
+        f" | {len(names)} checks, {failed} failing"
+    )
 
 
 if __name__ == "__main__":

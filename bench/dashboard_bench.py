@@ -190,8 +190,10 @@ def bench_page(url: str, engine: Any, page: str, days: int, repeats: int, browse
     app_s = measure(f"{name}: apptest", lambda i: apptest_run(url, page, _scope(business, today, days, i)), repeats)
     shown: tuple[float, float, float] | None = None
     if browser is not None:
-        runs = [browser(page, title, _scope(business, today, days, i), _scope(business, today, days, i + 50))
-                for i in range(repeats)]  # fmt: skip
+        runs = [
+            browser(page, title, _scope(business, today, days, i), _scope(business, today, days, i + 50))
+            for i in range(repeats)
+        ]
         for label, k in (("first paint", 0), ("cold, to drawn", 1), ("warm, to drawn", 2)):
             print(f"  {name + ': browser ' + label:<44} " + " ".join(f"{r[k]:6.2f}" for r in runs), flush=True)
         paint, cold, warm = (statistics.median(r[k] for r in runs) for k in range(3))

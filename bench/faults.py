@@ -60,8 +60,9 @@ def build(url: str, clients: int) -> Fixture:
         svc = system.add_service(biz.id, name="Seat", price=Money(Decimal("10.00"), "EUR"), actor=admin)
         res = system.add_resource(biz.id, name="Hall", actor=admin)
         rules = [WeeklyRule(svc, res, d, wall(h), timedelta(hours=1), 10_000) for d in range(1, 8) for h in range(24)]
-        system.publish_schedule(biz.id, rules=rules, effective_date=start.date(),
-                                horizon_date=start.date() + timedelta(days=8), actor=admin)  # fmt: skip
+        system.publish_schedule(
+            biz.id, rules=rules, effective_date=start.date(), horizon_date=start.date() + timedelta(days=8), actor=admin
+        )
         slots = [s.id for s in system.open_slots(biz.id, start=start, end=start + timedelta(days=7))]
         customers = [system.add_customer(biz.id, name=f"Client {i}", actor=admin) for i in range(clients)]
     return Fixture(url, biz.id, slots, customers)
@@ -84,8 +85,9 @@ def client(fx: Fixture, worker: int, tag: str, start_at: float, end_at: float) -
         key, slot = f"{tag}-{worker}-{i}", rng.choice(fx.slots)
         while True:
             try:
-                system.book(fx.business_id, slot_id=slot, customer_id=customer, party_size=1, actor=actor,
-                            idempotency_key=key)  # fmt: skip
+                system.book(
+                    fx.business_id, slot_id=slot, customer_id=customer, party_size=1, actor=actor, idempotency_key=key
+                )
                 done.append(time.time())
                 keys.append(key)
                 break
@@ -164,9 +166,11 @@ def throughput(fx: Fixture, args: argparse.Namespace, pool: ProcessPoolExecutor)
             keys += [k for res in results for k in res["keys"]]
             for name, count in {**merge(results, "errors"), **merge(results, "untyped")}.items():
                 seen[phase][name] = seen[phase].get(name, 0) + count
-            print(f"  repeat {r + 1}/{args.repeats} {phase:<10} {n / args.seconds:8.1f}/s"
-                  f"  killed {killed}  errors {merge(results, 'errors')}  untyped {merge(results, 'untyped')}",
-                  flush=True)  # fmt: skip
+            print(
+                f"  repeat {r + 1}/{args.repeats} {phase:<10} {n / args.seconds:8.1f}/s"
+                f"  killed {killed}  errors {merge(results, 'errors')}  untyped {merge(results, 'untyped')}",
+                flush=True,
+            )
     return rates, (keys, seen)
 
 
@@ -193,9 +197,11 @@ def restart_times(fx: Fixture, cluster: Cluster, args: argparse.Namespace, pool:
             continue
         from_ready.append(first - ready)
         from_stop.append(first - stopped)
-        print(f"  restart {r + 1}/{args.restarts}: first booking {first - ready:.3f} s after ready,"
-              f" {first - stopped:.3f} s after the stop; errors {res['errors']} untyped {res['untyped']}",
-              flush=True)  # fmt: skip
+        print(
+            f"  restart {r + 1}/{args.restarts}: first booking {first - ready:.3f} s after ready,"
+            f" {first - stopped:.3f} s after the stop; errors {res['errors']} untyped {res['untyped']}",
+            flush=True,
+        )
     return from_ready, from_stop, keys
 
 
@@ -206,8 +212,10 @@ def verify(fx: Fixture, keys: list[str]) -> str:
             " (SELECT count(*) FROM time_slots WHERE booked_seats > max_capacity) FROM bookings"
         ).fetchone() or (0, 0, 0)
     ok = rows[0] == rows[1] == len(set(keys)) and rows[2] == 0
-    return (f"bookings {rows[0]}, distinct keys {rows[1]}, keys the clients saw succeed {len(set(keys))},"
-            f" slots over capacity {rows[2]}: {'ok' if ok else 'MISMATCH'}")  # fmt: skip
+    return (
+        f"bookings {rows[0]}, distinct keys {rows[1]}, keys the clients saw succeed {len(set(keys))},"
+        f" slots over capacity {rows[2]}: {'ok' if ok else 'MISMATCH'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,8 +231,11 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute("CREATE DATABASE bench_faults")
             version = conn.execute("SHOW server_version").fetchone()
         fx = build(cluster.url("bench_faults"), args.clients)
-        print(f"PostgreSQL {version[0] if version else '?'} ({cluster.source}, throwaway cluster), "
-              f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at start", flush=True)  # fmt: skip
+        print(
+            f"PostgreSQL {version[0] if version else '?'} ({cluster.source}, throwaway cluster), "
+            f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at start",
+            flush=True,
+        )
         with ProcessPoolExecutor(args.clients, mp_context=mp.get_context("spawn")) as pool:
             list(pool.map(warm, range(args.clients)))
             rates, (keys, seen) = throughput(fx, args, pool)
@@ -240,9 +251,11 @@ def main(argv: list[str] | None = None) -> int:
             ratio = f"{med / base:.2f}x" if base else "n/a"
             print(f"| {phase} | {med:.0f} | {runs} | {ratio} | {seen[phase] or 'none'} |")
         if from_ready:
-            print(f"\nserver restart -> first booking: median {statistics.median(from_ready):.2f} s after the"
-                  f" server accepts connections (runs {', '.join(f'{x:.2f}' for x in from_ready)}),"
-                  f" median {statistics.median(from_stop):.2f} s after the stop")  # fmt: skip
+            print(
+                f"\nserver restart -> first booking: median {statistics.median(from_ready):.2f} s after the"
+                f" server accepts connections (runs {', '.join(f'{x:.2f}' for x in from_ready)}),"
+                f" median {statistics.median(from_stop):.2f} s after the stop"
+            )
     finally:
         cluster.destroy()
     return 0

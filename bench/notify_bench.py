@@ -96,8 +96,12 @@ def raw_loop(port: int, bodies: list[bytes]) -> float:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     started = time.perf_counter()
     for body in bodies:
-        conn.request("POST", "/hook", body=body, headers={"Content-Type": "application/json",
-                                                         "Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
+        conn.request(
+            "POST",
+            "/hook",
+            body=body,
+            headers={"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())},
+        )
         conn.getresponse().read()
     elapsed = time.perf_counter() - started
     conn.close()
@@ -181,8 +185,10 @@ def booking_cost(url: str, bookings: int, repeats: int) -> None:
         for round_no in range(repeats):
             for name in list(rates) if round_no % 2 == 0 else list(reversed(rates)):
                 with psycopg.connect(url, autocommit=True) as conn:
-                    conn.execute(f"ALTER TABLE bookings {'ENABLE' if name == 'trigger on' else 'DISABLE'}"
-                                 " TRIGGER bookings_outbox")  # fmt: skip
+                    conn.execute(
+                        f"ALTER TABLE bookings {'ENABLE' if name == 'trigger on' else 'DISABLE'}"
+                        " TRIGGER bookings_outbox"
+                    )
                 started = time.perf_counter()
                 for i in range(bookings):
                     shop.book(slots[i % len(slots)], party=1)

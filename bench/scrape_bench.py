@@ -113,8 +113,13 @@ def time_psql(url: str, sql_file: Path, count: int) -> tuple[float, list[float]]
     """(wall time of the psql process, each query's server-side time), in seconds."""
     psql = shutil.which("psql") or "/usr/bin/psql"
     t = time.perf_counter()
-    done = subprocess.run([psql, "-X", "-q", "-o", "/dev/null", "-d", url, "-f", str(sql_file)],
-                          capture_output=True, text=True, check=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [psql, "-X", "-q", "-o", "/dev/null", "-d", url, "-f", str(sql_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     wall = time.perf_counter() - t
     times = [float(x) / 1000 for x in re.findall(r"^Time: ([\d.]+) ms", done.stdout + done.stderr, re.M)]
     assert len(times) == count, done.stdout + done.stderr

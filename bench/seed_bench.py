@@ -25,8 +25,16 @@ from pathlib import Path
 
 import psycopg
 
-TABLES = ("customers", "time_slots", "bookings", "booking_state_transitions", "payments", "refunds",
-          "booking_audit_log", "audit_chain")  # fmt: skip
+TABLES = (
+    "customers",
+    "time_slots",
+    "bookings",
+    "booking_state_transitions",
+    "payments",
+    "refunds",
+    "booking_audit_log",
+    "audit_chain",
+)
 BOOKING = str(Path(sys.executable).parent / "booking")
 
 
@@ -39,8 +47,13 @@ def run_seed(url: str, bookings: int, seed: int) -> tuple[float, float, str]:
     env = os.environ | {"BOOKING_DATABASE_URL": url}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
-    done = subprocess.run([BOOKING, "seed", "--bookings", str(bookings), "--seed", str(seed)],
-                          capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    done = subprocess.run(
+        [BOOKING, "seed", "--bookings", str(bookings), "--seed", str(seed)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     wall = time.perf_counter() - t
     if done.returncode != 0:
         sys.exit(f"booking seed failed: {done.stderr.strip()}")
@@ -115,12 +128,16 @@ def main() -> None:
         walls.append(wall)
         peaks.append(peak)
         refs.append(ref)
-        print(f"run {i + 1}: seed {wall:.1f} s, peak {peak:.0f} MiB, COPY of the same rows {ref:.1f} s"
-              f" (ratio {wall / ref:.1f}x)\n  {line}")  # fmt: skip
+        print(
+            f"run {i + 1}: seed {wall:.1f} s, peak {peak:.0f} MiB, COPY of the same rows {ref:.1f} s"
+            f" (ratio {wall / ref:.1f}x)\n  {line}"
+        )
     wall, ref = statistics.median(walls), statistics.median(refs)
-    print(f"\nbooking seed --bookings {args.bookings:,}: median {wall:.1f} s wall, peak {max(peaks):.0f} MiB;"
-          f" PostgreSQL COPY of the same rows from files: median {ref:.1f} s; ratio {wall / ref:.1f}x"
-          f" ({args.runs} run{'s' if args.runs > 1 else ''})")  # fmt: skip
+    print(
+        f"\nbooking seed --bookings {args.bookings:,}: median {wall:.1f} s wall, peak {max(peaks):.0f} MiB;"
+        f" PostgreSQL COPY of the same rows from files: median {ref:.1f} s; ratio {wall / ref:.1f}x"
+        f" ({args.runs} run{'s' if args.runs > 1 else ''})"
+    )
 
 
 if __name__ == "__main__":

@@ -47,16 +47,16 @@ def print_summary(summary: RunSummary, *, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), default=str))
         return
-    table = Table("suite", "check", "status", "violations", "offending rows (first)",
-                  title=f"integrity run {summary.run_id}")  # fmt: skip
+    table = Table(
+        "suite", "check", "status", "violations", "offending rows (first)", title=f"integrity run {summary.run_id}"
+    )
     style = {"passed": "green", "failed": "bold red", "errored": "yellow"}
     for r in summary.results:
         first = r.error or ", ".join(
             f"{k}={v}" for k, v in (r.sample[0] if r.sample else {}).items() if k.endswith("id")
         )
         status = "info" if r.severity == "info" and r.violation_count else r.status
-        table.add_row(r.suite, r.name, f"[{style.get(r.status, '')}]{status}[/]",
-                      str(r.violation_count), first)  # fmt: skip
+        table.add_row(r.suite, r.name, f"[{style.get(r.status, '')}]{status}[/]", str(r.violation_count), first)
     console = Console(width=200)
     console.print(table)
     if summary.docs_error:
@@ -93,20 +93,7 @@ def register(app: typer.Typer) -> None:
             for c in select_checks(None):
                 typer.echo(f"{c.suite:20} {c.name:32} {c.description}")
             raise typer.Exit(0)
-        try:
-            select_checks(only)
-        except KeyError as exc:
-            fail(f"unknown check or suite {exc.args[0]!r}: `booking check --list` shows them", EXIT_USER_ERROR)
-        try:
-            interval = parse_interval(every) if every else None
-        except ValueError:
-            fail(f"--every {every!r} is not a duration: use e.g. 30s, 5m or 1h", EXIT_USER_ERROR)
-        try:
-            business_ids = [uuid.UUID(b) for b in business or []]
-        except ValueError:
-            fail("--business takes a business id, a UUID such as 0b6f1c2e-…: check the value", EXIT_USER_ERROR)
-        if metrics_port is not None and interval is None:
-            fail("--metrics-port serves the checker's metrics while it keeps running: add --every", EXIT_USER_ERROR)
+        interval, business_ids = _options(only, every, business, metrics_port)
         try:
             if docs is not None:
                 from checks.runner import prepare_docs_dir
@@ -123,6 +110,30 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(code)
 
 
+def _options(
+    only: list[str] | None, every: str | None, business: list[str] | None, metrics_port: int | None
+) -> tuple[float | None, list[uuid.UUID]]:
+    """(the --every interval, the --business ids), or exit with a user error naming the bad option."""
+    from booking_core.cli import EXIT_USER_ERROR, fail
+    from booking_core.reports.integrity import select_checks
+
+    try:
+        select_checks(only)
+    except KeyError as exc:
+        fail(f"unknown check or suite {exc.args[0]!r}: `booking check --list` shows them", EXIT_USER_ERROR)
+    try:
+        interval = parse_interval(every) if every else None
+    except ValueError:
+        fail(f"--every {every!r} is not a duration: use e.g. 30s, 5m or 1h", EXIT_USER_ERROR)
+    try:
+        business_ids = [uuid.UUID(b) for b in business or []]
+    except ValueError:
+        fail("--business takes a business id, a UUID such as 0b6f1c2e-…: check the value", EXIT_USER_ERROR)
+    if metrics_port is not None and interval is None:
+        fail("--metrics-port serves the checker's metrics while it keeps running: add --every", EXIT_USER_ERROR)
+    return interval, business_ids
+
+
 def _once(url: str, only: list[str] | None, business_ids: list[uuid.UUID], docs: Path | None, as_json: bool) -> int:
     from checks.runner import run_all
 
@@ -132,9 +143,13 @@ def _once(url: str, only: list[str] | None, business_ids: list[uuid.UUID], docs:
 
 
 def _every(
-    only: list[str] | None, business_ids: list[uuid.UUID], docs: Path | None,
-    as_json: bool, interval: float, metrics_port: int | None,
-) -> int:  # fmt: skip
+    only: list[str] | None,
+    business_ids: list[uuid.UUID],
+    docs: Path | None,
+    as_json: bool,
+    interval: float,
+    metrics_port: int | None,
+) -> int:
     """Run every `interval` seconds until interrupted, through outages; the last round's exit code."""
     from booking_core.cli import open_database
     from checks.every import CheckerState, run_round, serve_metrics, stderr_line

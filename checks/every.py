@@ -137,8 +137,9 @@ def run_round(run: Callable[[], RunSummary], state: CheckerState, *, say: Callab
 
     set_on_retry_hooks([])  # our one line per failure (in `on`) is the whole report: no stamina warnings
     wait_max = max(FIRST_BACKOFF_SECONDS, min(state.interval, MAX_BACKOFF_SECONDS))
-    attempts = stamina.retry_context(on=_noting(state, say), attempts=None, timeout=None,
-                                     wait_initial=FIRST_BACKOFF_SECONDS, wait_max=wait_max)  # fmt: skip
+    attempts = stamina.retry_context(
+        on=_noting(state, say), attempts=None, timeout=None, wait_initial=FIRST_BACKOFF_SECONDS, wait_max=wait_max
+    )
     for attempt in attempts:
         with attempt:
             summary = run()

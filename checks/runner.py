@@ -167,23 +167,29 @@ def _finish_run(db: Database, summary: RunSummary) -> None:
             ),
             [
                 {
-                    "run": summary.run_id, "name": r.name, "suite": r.suite,
-                    "description": r.description, "status": r.status, "count": r.violation_count,
-                    "sample": json.dumps(r.sample), "error": r.error,
+                    "run": summary.run_id,
+                    "name": r.name,
+                    "suite": r.suite,
+                    "description": r.description,
+                    "status": r.status,
+                    "count": r.violation_count,
+                    "sample": json.dumps(r.sample),
+                    "error": r.error,
                 }
                 for r in summary.results
             ],
-        )  # fmt: skip
+        )
         conn.execute(
             text(
-                "UPDATE integrity_check_runs SET finished_at = :end, duration_seconds = :d,"
-                " status = :s WHERE id = :id"
+                "UPDATE integrity_check_runs SET finished_at = :end, duration_seconds = :d, status = :s WHERE id = :id"
             ),
             {
-                "end": datetime.now(UTC), "d": summary.duration_seconds,
-                "s": summary.status, "id": summary.run_id,
+                "end": datetime.now(UTC),
+                "d": summary.duration_seconds,
+                "s": summary.status,
+                "id": summary.run_id,
             },
-        )  # fmt: skip
+        )
 
 
 # ---------------------------------------------------------------------- Great Expectations
@@ -217,12 +223,17 @@ def _build_docs(context: Any, docs_dir: Path) -> tuple[Path | None, str | None]:
     (index, None), or (None, why not)."""
     index = Path(docs_dir).resolve() / "index.html"
     try:
-        context.add_data_docs_site("integrity", {
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                              "base_directory": str(Path(docs_dir).resolve())},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })  # fmt: skip
+        context.add_data_docs_site(
+            "integrity",
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(Path(docs_dir).resolve()),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
         context.build_data_docs(site_names=["integrity"])
     except Exception as exc:
         return None, f"data docs not written to {docs_dir}: {_one_line(exc)}"
@@ -250,23 +261,25 @@ def _build(url: str, checks: list[Check], *, business_ids: Sequence[uuid.UUID]) 
     for c in checks:
         groups.setdefault((c.suite, c.table), []).append(c)
     tables = {c.table for c in checks}
-    batches = {t: source.add_table_asset(t, table_name=t).add_batch_definition_whole_table(t)
-               for t in sorted(tables)}  # fmt: skip
+    batches = {t: source.add_table_asset(t, table_name=t).add_batch_definition_whole_table(t) for t in sorted(tables)}
     definitions = []
     for (suite_name, table), members in groups.items():
         split = len({c.table for c in checks if c.suite == suite_name}) > 1
-        suite = context.suites.add(gx.ExpectationSuite(
-            name=f"{suite_name}.{table}" if split else suite_name))  # fmt: skip
+        suite = context.suites.add(gx.ExpectationSuite(name=f"{suite_name}.{table}" if split else suite_name))
         for c in members:
-            suite.add_expectation(ExpectNoIntegrityViolations(
-                unexpected_rows_query=violations_query(c, business_ids=business_ids),
-                description=c.description, meta={"check": c.name, "suite": c.suite},
-                severity=FailureSeverity.INFO if c.severity == "info" else FailureSeverity.CRITICAL))  # fmt: skip
+            suite.add_expectation(
+                ExpectNoIntegrityViolations(
+                    unexpected_rows_query=violations_query(c, business_ids=business_ids),
+                    description=c.description,
+                    meta={"check": c.name, "suite": c.suite},
+                    severity=FailureSeverity.INFO if c.severity == "info" else FailureSeverity.CRITICAL,
+                )
+            )
         definition = gx.ValidationDefinition(name=suite.name, data=batches[table], suite=suite)
         definitions.append(context.validation_definitions.add(definition))
-    checkpoint = context.checkpoints.add(gx.Checkpoint(
-        name="integrity", validation_definitions=definitions, actions=[],
-        result_format="COMPLETE"))  # fmt: skip
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(name="integrity", validation_definitions=definitions, actions=[], result_format="COMPLETE")
+    )
     return context, checkpoint, source
 
 
@@ -286,9 +299,8 @@ def _result(check: Check, r: Any) -> CheckResult:
     rows = (r.result.get("details") or {}).get("unexpected_rows") or []
     count = int(observed)
     # An information check (severity info) reports what it found but never fails the run.
-    failed = count > 0 and check.severity == "error"
-    return CheckResult(check.name, check.suite, check.description, check.severity,
-                       "failed" if failed else "passed", count, _sample(rows))  # fmt: skip
+    status: Status = "failed" if count > 0 and check.severity == "error" else "passed"
+    return CheckResult(check.name, check.suite, check.description, check.severity, status, count, _sample(rows))
 
 
 def _errored(check: Check, message: str) -> CheckResult:

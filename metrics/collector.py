@@ -262,7 +262,7 @@ def refusals(conn: Connection, now: datetime) -> list[Metric]:
 
 
 def completion(conn: Connection, now: datetime) -> list[Metric]:
-    r = ops.completion_times(conn, now)
+    (r,) = ops.completion_times(conn, now)
     summary = SummaryMetricFamily(
         "booking_completion_seconds",
         "Time from draft to confirmed (pay-now bookings); average = sum / count.",

@@ -55,8 +55,9 @@ def _pay_on_arrival(world: World) -> None:
     ids["on_thursday"] = shop.book(thu, party=2, customer=2, idempotency_key="req-1").id
     # A schedule change: Thursday leaves the schedule, its booked slot becomes legacy.
     shop.publish((5, 6), capacity=10, effective=shop.now.date(), now=shop.now + timedelta(hours=1))
-    s.change_capacity(shop.business_id, fri.id, capacity=6, actor=shop.admin, reason="smaller room",
-                      now=shop.now + timedelta(hours=2))  # fmt: skip
+    s.change_capacity(
+        shop.business_id, fri.id, capacity=6, actor=shop.admin, reason="smaller room", now=shop.now + timedelta(hours=2)
+    )
     ids["completed"] = _visit(world, sat.starts_at)
 
 
@@ -66,8 +67,9 @@ def _visit(world: World, starts: Any) -> uuid.UUID:
     sat = s.get_slot(shop.business_id, ids["sat_slot"])
     visit = shop.book(sat, party=2, customer=2).id
     s.check_in(shop.business_id, visit, actor=shop.admin, now=starts - timedelta(minutes=10))
-    pay = s.record_payment(shop.business_id, visit, amount=Money("50.00", "EUR"), actor=shop.admin,
-                           now=starts - timedelta(minutes=5))  # fmt: skip
+    pay = s.record_payment(
+        shop.business_id, visit, amount=Money("50.00", "EUR"), actor=shop.admin, now=starts - timedelta(minutes=5)
+    )
     s.confirm_payment(shop.business_id, pay.id, actor=shop.admin, now=starts - timedelta(minutes=5))
     s.complete(shop.business_id, visit, actor=shop.admin, now=starts + timedelta(hours=2))
     s.mark_no_show(shop.business_id, ids["alone"], actor=shop.admin, now=starts + timedelta(hours=1))
@@ -79,15 +81,15 @@ def _pay_now(world: World) -> None:
     fri, sat = shop.first_slot(5), shop.first_slot(6)
     for key, slot, customer in (("paid", fri, 0), ("paid_cancelled", fri, 1), ("partly", sat, 2)):
         draft = shop.book(slot, party=2, customer=customer)
-        pay = s.record_payment(shop.business_id, draft.id, amount=Money("50.00", "EUR"), actor=admin,
-                               now=shop.now)  # fmt: skip
+        pay = s.record_payment(shop.business_id, draft.id, amount=Money("50.00", "EUR"), actor=admin, now=shop.now)
         s.confirm_payment(shop.business_id, pay.id, actor=admin, now=shop.now)
         ids[key], ids[f"{key}_payment"] = draft.id, pay.id
     s.cancel(shop.business_id, ids["paid_cancelled"], actor=admin, reason="ill", now=shop.now)
-    s.refund(shop.business_id, ids["paid_cancelled_payment"], amount=Money("50.00", "EUR"),
-             reason="cancelled", actor=admin, now=shop.now)  # fmt: skip
-    s.refund(shop.business_id, ids["partly_payment"], amount=Money("10.00", "EUR"),
-             reason="goodwill", actor=admin, now=shop.now)  # fmt: skip
+    for payment, amount, reason in (
+        ("paid_cancelled_payment", "50.00", "cancelled"),
+        ("partly_payment", "10.00", "goodwill"),
+    ):
+        s.refund(shop.business_id, ids[payment], amount=Money(amount, "EUR"), reason=reason, actor=admin, now=shop.now)
     ids["draft"] = shop.book(sat, party=1, customer=0).id
 
 

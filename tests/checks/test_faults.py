@@ -46,8 +46,14 @@ def test_overbooked_slot_is_found_when_capacity_drops_without_a_record(world: Wo
 
 def test_a_recorded_capacity_reduction_is_information_not_a_violation(world: World) -> None:
     shop = world.shop
-    shop.system.change_capacity(shop.business_id, world.ids["fri_slot"], capacity=1, actor=shop.admin,
-                                reason="room flooded", now=shop.now + timedelta(hours=3))  # fmt: skip
+    shop.system.change_capacity(
+        shop.business_id,
+        world.ids["fri_slot"],
+        capacity=1,
+        actor=shop.admin,
+        reason="room flooded",
+        now=shop.now + timedelta(hours=3),
+    )
     summary = run(world)
     assert failing(summary) == set()
     (info,) = [r for r in summary.results if r.name == "over_committed_by_reduction"]
@@ -111,12 +117,12 @@ def test_a_token_refund_does_not_meet_a_refund_obligation(world: World) -> None:
     # Cancelled by the business: everything (50.00) is owed back; 0.01 was refunded.
     shop, admin = world.paid_shop, world.paid_shop.admin
     booking = shop.book(shop.first_slot(4), party=2, customer=0)
-    pay = shop.system.record_payment(shop.business_id, booking.id, amount=Money("50.00", "EUR"), actor=admin,
-                                     now=shop.now)  # fmt: skip
+    pay = shop.system.record_payment(
+        shop.business_id, booking.id, amount=Money("50.00", "EUR"), actor=admin, now=shop.now
+    )
     shop.system.confirm_payment(shop.business_id, pay.id, actor=admin, now=shop.now)
     shop.system.cancel(shop.business_id, booking.id, actor=admin, reason="closed", now=shop.now)
-    shop.system.refund(shop.business_id, pay.id, amount=Money("0.01", "EUR"), reason="token", actor=admin,
-                       now=shop.now)  # fmt: skip
+    shop.system.refund(shop.business_id, pay.id, amount=Money("0.01", "EUR"), reason="token", actor=admin, now=shop.now)
     _age(world, booking.id)
     summary = run(world)
     assert failing(summary) == {"refund_obligation_unmet"}
@@ -203,7 +209,10 @@ def test_a_status_that_is_not_the_last_transitions_target_is_found(world: World)
     assert failing(summary) == {"status_not_last_transition"}
     row = offending(summary, "status_not_last_transition")[0]
     assert (row["booking_id"], row["status"], row["last_transition_to"]) == (
-        str(world.ids["confirmed"]), "no_show", "confirmed")  # fmt: skip
+        str(world.ids["confirmed"]),
+        "no_show",
+        "confirmed",
+    )
 
 
 def test_an_altered_sealed_audit_row_breaks_the_hash_chain(world: World) -> None:
@@ -383,15 +392,32 @@ def test_a_notification_undelivered_for_over_an_hour_is_found(world: World) -> N
 @pytest.mark.parametrize("check", sorted(ERRORS))
 def test_every_error_check_has_a_fault_test(check: str) -> None:
     tested = {
-        "overbooked_slot", "payment_status_mismatch", "paid_less_than_owed", "refund_obligation_unmet",
-        "version_without_audit", "legacy_flag_mismatch",
-        "refund_exceeds_payment", "orphaned_booking", "booking_without_created_audit", "transition_without_audit",
-        "status_not_last_transition", "audit_chain_broken", "status_outside_state_machine",
-        "transition_not_in_state_machine", "check_in_before_slot_opens", "slot_instant_mismatch",
-        "party_size_out_of_range", "duplicate_idempotency_key", "required_fields_missing",
-        "seat_counter_drift", "waitlist_promotion_stalled", "resource_allocation_time_mismatch", "price_lock_broken",
-        "notification_failed_for_good", "notification_backlog_stale",
-    }  # fmt: skip
+        "overbooked_slot",
+        "payment_status_mismatch",
+        "paid_less_than_owed",
+        "refund_obligation_unmet",
+        "version_without_audit",
+        "legacy_flag_mismatch",
+        "refund_exceeds_payment",
+        "orphaned_booking",
+        "booking_without_created_audit",
+        "transition_without_audit",
+        "status_not_last_transition",
+        "audit_chain_broken",
+        "status_outside_state_machine",
+        "transition_not_in_state_machine",
+        "check_in_before_slot_opens",
+        "slot_instant_mismatch",
+        "party_size_out_of_range",
+        "duplicate_idempotency_key",
+        "required_fields_missing",
+        "seat_counter_drift",
+        "waitlist_promotion_stalled",
+        "resource_allocation_time_mismatch",
+        "price_lock_broken",
+        "notification_failed_for_good",
+        "notification_backlog_stale",
+    }
     assert check in tested
 
 

@@ -149,8 +149,9 @@ def test_booking_check_exits_1_naming_the_violation_and_0_when_clean(world: Worl
 
 def test_booking_check_builds_data_docs(world: World, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
-    done = booking_check(world.url, "--business", str(world.shop.business_id), "--only", "time_sanity",
-                         "--docs", str(docs))  # fmt: skip
+    done = booking_check(
+        world.url, "--business", str(world.shop.business_id), "--only", "time_sanity", "--docs", str(docs)
+    )
     assert done.returncode == 0, done.stderr
     assert (docs / "index.html").is_file() and list((docs / "validations").rglob("*.html"))
 

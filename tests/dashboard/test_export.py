@@ -36,11 +36,17 @@ def test_parquet_export_holds_every_booking_with_its_cancellation(history: Histo
     assert (sick["cancel_reason"], sick["cancelled_by"]) == ("sick", "customer")
     assert sick["booking_ref"] == booking_ref(history.bookings["cancel_sick"])  # the reference the pages show
     assert set(table["timezone"]) == {"Europe/Berlin"}
-    money = {r[0]: tuple(r[1:]) for r in history.sql(
-        "SELECT id::text, paid_amount, refunded_amount, cancellation_fee, refund_due FROM bookings")}  # fmt: skip
+    money = {
+        r[0]: tuple(r[1:])
+        for r in history.sql(
+            "SELECT id::text, paid_amount, refunded_amount, cancellation_fee, refund_due FROM bookings"
+        )
+    }
     columns = ["paid_amount", "refunded_amount", "cancellation_fee", "refund_due"]
-    exported = {r[0]: tuple(None if v != v else v for v in r[1:])  # NaN (no fee) reads as None
-                for r in table[["booking_id", *columns]].itertuples(index=False)}  # fmt: skip
+    exported = {
+        r[0]: tuple(None if v != v else v for v in r[1:])  # NaN (no fee) reads as None
+        for r in table[["booking_id", *columns]].itertuples(index=False)
+    }
     assert exported == money
     assert table["legacy_slot"].sum() == history.scalar(
         "SELECT count(*) FROM bookings b JOIN time_slots s ON s.id = b.slot_id WHERE s.is_legacy"

@@ -119,8 +119,17 @@ def _alertmanager(tmp: Path, webhook: Webhook, procs: list[subprocess.Popen[byte
     port = free_port()
     log = tmp / "alertmanager.log"
     binary = require_binary("prometheus-alertmanager")
-    _start([binary, f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="], log, procs)  # fmt: skip
+    _start(
+        [
+            binary,
+            f"--config.file={tmp / 'alertmanager.yml'}",
+            f"--storage.path={tmp / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        log,
+        procs,
+    )
     _wait_ready(f"http://127.0.0.1:{port}/-/ready", procs[-1], log)
     return f"127.0.0.1:{port}"
 
@@ -138,8 +147,16 @@ def _prometheus(tmp: Path, exporter: str, alertmanager: str, procs: list[subproc
     port = free_port()
     log = tmp / "prometheus.log"
     binary = require_binary("prometheus")
-    _start([binary, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'prom-data'}",
-            f"--web.listen-address=127.0.0.1:{port}"], log, procs)  # fmt: skip
+    _start(
+        [
+            binary,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'prom-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        log,
+        procs,
+    )
     _wait_ready(f"http://127.0.0.1:{port}/-/ready", procs[-1], log)
     return f"http://127.0.0.1:{port}"
 

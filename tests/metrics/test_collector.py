@@ -274,15 +274,17 @@ def test_a_scrape_while_the_database_is_down_says_so_and_does_not_raise() -> Non
 
 def test_scrapes_run_as_the_read_only_role_and_cannot_write(database_url: str) -> None:
     engine = scrape_engine(database_url)
+    insert = text(
+        "INSERT INTO booking_refusals (business_id, reason, occurred_at) VALUES (gen_random_uuid(), 'full', now())"
+    )
     with engine.connect() as conn:
         assert conn.execute(text("SELECT current_user")).scalar_one() == "booking_readonly"
+        with pytest.raises(DBAPIError, match="read-only transaction"):
+            conn.execute(insert)
+        # Even with read-only switched off, the role has no right to write.
+        conn.execute(text("SET default_transaction_read_only = off"))
         with pytest.raises(DBAPIError, match="permission denied"):
-            conn.execute(
-                text(
-                    "INSERT INTO booking_refusals (business_id, reason, occurred_at)"
-                    " VALUES (gen_random_uuid(), 'full', now())"
-                )
-            )
+            conn.execute(insert)
     engine.dispose()
 
 

@@ -69,13 +69,23 @@ def test_health_follows_the_age_of_the_last_check_run(exporter: str, fresh_url: 
     code, _, body = get(exporter + "/health")
     assert code == 200
     assert json.loads(body) | {"last_check_run": "-", "last_good_check_run": "-"} == {
-        "database": "up", "status": "ok", "last_check_run": "-", "last_good_check_run": "-",
-        "last_check_age_seconds": 300.0, "last_check_status": "passed",
+        "database": "up",
+        "status": "ok",
+        "last_check_run": "-",
+        "last_good_check_run": "-",
+        "last_check_age_seconds": 300.0,
+        "last_check_status": "passed",
         # The dispatcher's backlog and circuits (issue 7): reported, not a reason to be unhealthy.
-        "notifications": {"pending": 0, "due": 0, "oldest_pending_seconds": None, "oldest_due_seconds": None,
-                          "dead": 0, "dead_recent": 0},
+        "notifications": {
+            "pending": 0,
+            "due": 0,
+            "oldest_pending_seconds": None,
+            "oldest_due_seconds": None,
+            "dead": 0,
+            "dead_recent": 0,
+        },
         "circuits": [],
-    }  # fmt: skip
+    }
 
 
 def test_health_is_503_with_a_reason_when_the_database_is_down() -> None:
@@ -129,8 +139,9 @@ def test_booking_exporter_on_a_taken_port_prints_one_line_and_exits_non_zero(exp
     port = exporter.rsplit(":", 1)[1]
     booking = Path(sys.executable).with_name("booking")
     env = {**os.environ, "BOOKING_DATABASE_URL": fresh_url}
-    done = subprocess.run([str(booking), "exporter", "--port", port], capture_output=True,
-                          text=True, env=env, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [str(booking), "exporter", "--port", port], capture_output=True, text=True, env=env, timeout=60
+    )
     assert done.returncode != 0
     assert done.stderr.count("\n") == 1
     assert f"port {port} on 127.0.0.1 is in use" in done.stderr

@@ -25,8 +25,7 @@ def test_every_alert_fires_and_stays_quiet_as_its_promtool_unit_tests_expect() -
 
 
 def test_every_alert_has_a_for_a_severity_a_summary_and_a_firing_unit_test() -> None:
-    rules = [r for g in yaml.safe_load((METRICS_DIR / "alerts.yml").read_text())["groups"]
-             for r in g["rules"]]  # fmt: skip
+    rules = [r for g in yaml.safe_load((METRICS_DIR / "alerts.yml").read_text())["groups"] for r in g["rules"]]
     tests = yaml.safe_load((METRICS_DIR / "alerts_test.yml").read_text())["tests"]
     fired = {c["alertname"] for t in tests for c in t["alert_rule_test"] if c["exp_alerts"]}
     quiet = {c["alertname"] for t in tests for c in t["alert_rule_test"] if not c["exp_alerts"]}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from psycopg import sql
 from sqlalchemy import Connection, TextClause, text
@@ -317,61 +317,28 @@ class SeatDrift:
 Row = TypeVar("Row")
 
 
-def _rows(conn: Connection, stmt: TextClause, now: datetime, row: type[Row]) -> list[Row]:
-    # Pass only the windows this statement names.
-    named = set(stmt.compile().params)
-    wanted = {k: v for k, v in Windows(now).params().items() if k in named}
-    return [row(**r._mapping) for r in conn.execute(stmt, wanted)]
+@dataclass(frozen=True, slots=True)
+class Report(Generic[Row]):
+    """A named query of the exporter and the row type it returns; call it with a connection and `now`."""
+
+    stmt: TextClause
+    row: type[Row]
+
+    def __call__(self, conn: Connection, now: datetime) -> list[Row]:
+        # Pass only the windows this statement names.
+        named = set(self.stmt.compile().params)
+        wanted = {k: v for k, v in Windows(now).params().items() if k in named}
+        return [self.row(**r._mapping) for r in conn.execute(self.stmt, wanted)]
 
 
-def bookings_by_status(conn: Connection, now: datetime) -> list[BookingsByStatus]:
-    """Every (business, status) pair present."""
-    return _rows(conn, BOOKINGS_BY_STATUS, now, BookingsByStatus)
-
-
-def refusals_by_reason(conn: Connection, now: datetime) -> list[Refusals]:
-    """Refused booking attempts since the beginning."""
-    return _rows(conn, REFUSALS_BY_REASON, now, Refusals)
-
-
-def completion_times(conn: Connection, now: datetime) -> CompletionTimes:
-    return _rows(conn, COMPLETION_TIMES, now, CompletionTimes)[0]
-
-
-def future_slots(conn: Connection, now: datetime) -> list[FutureSlots]:
-    """Over the slots starting in the 30 days from `now`."""
-    return _rows(conn, FUTURE_SLOTS, now, FutureSlots)
-
-
-def payments_by_status(conn: Connection, now: datetime) -> list[PaymentsByStatus]:
-    """Every (business, status) pair present."""
-    return _rows(conn, PAYMENTS_BY_STATUS, now, PaymentsByStatus)
-
-
-def refunds(conn: Connection, now: datetime) -> list[Refunds]:
-    """Refunds recorded since the beginning."""
-    return _rows(conn, REFUNDS, now, Refunds)
-
-
-def latest_check_results(conn: Connection, now: datetime) -> list[CheckResult]:
-    return _rows(conn, LATEST_CHECK_RESULTS, now, CheckResult)
-
-
-def waitlist_live(conn: Connection, now: datetime) -> list[WaitlistLive]:
-    """Per business with live (waiting or offered) waitlist entries."""
-    return _rows(conn, WAITLIST_LIVE, now, WaitlistLive)
-
-
-def waitlist_by_status(conn: Connection, now: datetime) -> list[WaitlistByStatus]:
-    """Waitlist entries since the beginning."""
-    return _rows(conn, WAITLIST_BY_STATUS, now, WaitlistByStatus)
-
-
-def multi_resource_and_series(conn: Connection, now: datetime) -> list[MultiResourceAndSeries]:
-    """Bookings holding further resources, series created."""
-    return _rows(conn, MULTI_RESOURCE_AND_SERIES, now, MultiResourceAndSeries)
-
-
-def seat_drift(conn: Connection, now: datetime) -> list[SeatDrift]:
-    """Slots of the next 30 days whose booked_seats differ from the holds."""
-    return _rows(conn, SEAT_DRIFT, now, SeatDrift)
+bookings_by_status = Report(BOOKINGS_BY_STATUS, BookingsByStatus)
+refusals_by_reason = Report(REFUSALS_BY_REASON, Refusals)
+completion_times = Report(COMPLETION_TIMES, CompletionTimes)  # one row
+future_slots = Report(FUTURE_SLOTS, FutureSlots)  # slots starting in the 30 days from `now`
+payments_by_status = Report(PAYMENTS_BY_STATUS, PaymentsByStatus)
+refunds = Report(REFUNDS, Refunds)
+latest_check_results = Report(LATEST_CHECK_RESULTS, CheckResult)
+waitlist_live = Report(WAITLIST_LIVE, WaitlistLive)  # businesses with waiting or offered entries
+waitlist_by_status = Report(WAITLIST_BY_STATUS, WaitlistByStatus)
+multi_resource_and_series = Report(MULTI_RESOURCE_AND_SERIES, MultiResourceAndSeries)
+seat_drift = Report(SEAT_DRIFT, SeatDrift)  # slots of the next 30 days whose booked_seats differ from the holds
