@@ -1,4 +1,4 @@
-"""Integrity checks at scale (issue 4): the full GE suite beside the same rules as plain SQL, one run.
+"""Integrity checks at scale: the full GE suite beside the same rules as plain SQL, one run.
 
 Run: `python -m bench.checks_bench [--bookings 1000000] [--repeats 3] [--database-url URL] [--keep]`.
 

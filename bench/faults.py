@@ -1,4 +1,4 @@
-"""Bookings under faults (issue 13): throughput with a backend-kill loop against no faults, and the
+"""Bookings under faults: throughput with a backend-kill loop against no faults, and the
 time from a server restart to the first successful booking. Not a test: it measures and prints.
 
 Run: `python -m bench.faults [--seconds 10] [--repeats 3] [--clients 16] [--restarts 5]`.

@@ -1,4 +1,4 @@
-"""Hot-slot booking throughput (issue 2): the public API and alternatives beside pgbench, one run.
+"""Hot-slot booking throughput: the public API and alternatives beside pgbench, one run.
 
 Run: `python -m bench.hot_slot [--seconds 20] [--repeats 3] [--clients 16] [--embedded]`.
 

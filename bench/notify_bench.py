@@ -1,4 +1,4 @@
-"""Notification dispatcher throughput (issue 7) beside the receiver's raw capacity, measured in the same run.
+"""Notification dispatcher throughput beside the receiver's raw capacity, measured in the same run.
 
 Run: `python -m bench.notify_bench [--messages 2000] [--repeats 3] [--batch 10 50]`.
 

@@ -1,4 +1,4 @@
-"""Exporter scrape latency (issue 5): HTTP scrapes of /metrics beside the same queries run by psql.
+"""Exporter scrape latency: HTTP scrapes of /metrics beside the same queries run by psql.
 
 Run: `python -m bench.scrape_bench [--bookings 1000000] [--scrapes 100] [--database-url URL] [--keep]`.
 

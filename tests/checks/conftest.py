@@ -38,7 +38,7 @@ def build_world(system: BookingSystem, url: str) -> World:
     world = World(url, shop, Shop.create(system, now=MONDAY, payment_method=PaymentMethod.PAY_NOW))
     _pay_on_arrival(world)
     _pay_now(world)
-    _beyond_single(world, system)
+    _multi_resource_and_waitlist(world, system)
     for b in world.businesses:
         system.seal_audit(b)
     return world
@@ -93,8 +93,8 @@ def _pay_now(world: World) -> None:
     ids["draft"] = shop.book(sat, party=1, customer=0).id
 
 
-def _beyond_single(world: World, system: BookingSystem) -> None:
-    """Issue 7: a price rule, a multi-resource booking, and a full slot with someone waiting."""
+def _multi_resource_and_waitlist(world: World, system: BookingSystem) -> None:
+    """A price rule, a multi-resource booking, and a full slot with someone waiting."""
     shop = Shop.create(system, now=MONDAY, capacity=2, max_party_size=2, customers=4)
     world.extra.append(shop)
     slot = shop.first_slot(4)
@@ -132,7 +132,7 @@ def _beyond_single(world: World, system: BookingSystem) -> None:
     entry = system.join_waitlist(
         shop.business_id, slot_id=slot.id, customer_id=shop.customers[2], party_size=1, actor=shop.admin, now=MONDAY
     )
-    world.ids.update(beyond_slot=slot.id, staff=staff, multi=multi.id, full=full.id, waiting=entry.id)
+    world.ids.update(full_slot=slot.id, staff=staff, multi=multi.id, full=full.id, waiting=entry.id)
 
 
 def superuser(url: str) -> psycopg.Connection[Any]:

@@ -328,15 +328,15 @@ def test_a_status_no_edge_leads_to_is_outside_the_state_machine(own_world: World
 
 def test_a_seat_counter_written_behind_the_triggers_back_is_found(world: World) -> None:
     inject(
-        world.url, "UPDATE time_slots SET booked_seats = booked_seats + 1 WHERE id = %(s)s", s=world.ids["beyond_slot"]
+        world.url, "UPDATE time_slots SET booked_seats = booked_seats + 1 WHERE id = %(s)s", s=world.ids["full_slot"]
     )
     summary = run(world)
     assert failing(summary) == {"seat_counter_drift"}
-    assert offending(summary, "seat_counter_drift")[0]["slot_id"] == str(world.ids["beyond_slot"])
+    assert offending(summary, "seat_counter_drift")[0]["slot_id"] == str(world.ids["full_slot"])
 
 
 def test_a_waiting_entry_that_fits_freed_seats_but_was_never_offered_is_found(world: World) -> None:
-    inject(world.url, "UPDATE time_slots SET max_capacity = 3 WHERE id = %(s)s", s=world.ids["beyond_slot"])
+    inject(world.url, "UPDATE time_slots SET max_capacity = 3 WHERE id = %(s)s", s=world.ids["full_slot"])
     summary = run(world)
     assert failing(summary) == {"waitlist_promotion_stalled"}
     assert offending(summary, "waitlist_promotion_stalled")[0]["waitlist_entry_id"] == str(world.ids["waiting"])
@@ -352,7 +352,7 @@ def test_a_resource_held_at_another_time_than_its_booking_is_found(world: World)
         bypass_triggers=False,
         b=world.ids["multi"],
         r=world.ids["staff"],
-        s=world.ids["beyond_slot"],
+        s=world.ids["full_slot"],
     )
     summary = run(world)
     assert failing(summary) == {"resource_allocation_time_mismatch"}

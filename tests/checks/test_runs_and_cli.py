@@ -59,14 +59,14 @@ def test_selecting_by_suite_or_check_and_refusing_unknown_names() -> None:
 
 
 def test_the_set_based_money_agrees_with_what_the_triggers_derive(world: World, conn: object) -> None:
-    from booking_core.reports import integrity
+    from booking_core.reports import rules_money
 
-    rows = integrity._MONEY_FROM_ROWS.as_string(None).replace("{batch}", "bookings")
+    rows = rules_money.MONEY_FROM_ROWS.as_string(None).replace("{batch}", "bookings")
     query = sql.SQL(
         "SELECT count(*) FROM ({rows}) m WHERE ({derived}, m.paid, m.refunded)"
         " IS DISTINCT FROM (booking_payment_status(m.business_id, m.booking_id), m.paid_amount, m.refunded_amount)"
         " AND m.business_id = ANY(:world)"  # other tests' worlds in this database carry injected faults
-    ).format(rows=sql.SQL(rows), derived=integrity._DERIVED_STATUS)
+    ).format(rows=sql.SQL(rows), derived=rules_money.DERIVED_STATUS)
     disagreements = conn.execute(  # type: ignore[attr-defined]
         text(query.as_string(None)), {"world": world.businesses}
     ).scalar_one()

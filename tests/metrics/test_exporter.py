@@ -75,7 +75,7 @@ def test_health_follows_the_age_of_the_last_check_run(exporter: str, fresh_url: 
         "last_good_check_run": "-",
         "last_check_age_seconds": 300.0,
         "last_check_status": "passed",
-        # The dispatcher's backlog and circuits (issue 7): reported, not a reason to be unhealthy.
+        # The dispatcher's backlog and circuits: reported, not a reason to be unhealthy.
         "notifications": {
             "pending": 0,
             "due": 0,
