@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import sql
 from sqlalchemy import Engine, create_engine, event
 
 from booking_core.config import sqlalchemy_url
@@ -58,7 +59,7 @@ def readonly_engine(
         # Committed at once: SET inside the pool's first transaction would be undone by its rollback.
         with dbapi_conn.cursor() as cur:
             if role_required or _may_assume_role(cur):
-                cur.execute("SET ROLE booking_readonly")
+                cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READONLY_ROLE)))
             for statement in _SESSION:
                 cur.execute(statement)
         dbapi_conn.commit()
