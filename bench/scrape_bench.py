@@ -151,7 +151,8 @@ def time_scrapes(url: str, n: int) -> list[float]:
 
 def time_history(url: str, n: int) -> list[float]:
     """`n` synchronous passes over the history aggregates: what a scrape costs with --history-every 0."""
-    from metrics.collector import HISTORY_FAMILIES, _read, scrape_engine
+    from metrics.collector import _read, scrape_engine
+    from metrics.families import HISTORY_FAMILIES
 
     engine = scrape_engine(url)
     out = []

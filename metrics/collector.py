@@ -11,34 +11,28 @@ slot. A database outage never breaks a scrape: the collector then yields
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    Metric,
-    SummaryMetricFamily,
-)
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from booking_core.reports import check_runs, ops
 from booking_core.reports import engine as reports_engine
+from metrics.families import HISTORY_FAMILIES, LIVE_FAMILIES, Family, gauge
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-Family = Callable[[Connection, datetime], list[Metric]]
 
 # A scrape must answer within Prometheus' scrape timeout; the background history pass over
 # million-row tables may take longer without holding anyone up.
 STATEMENT_TIMEOUT_MS = 5000
 HISTORY_STATEMENT_TIMEOUT_MS = 60000
+_STATEMENT_TIMEOUT = text("SELECT set_config('statement_timeout', :ms, false)")
 
 
 def utc_now() -> datetime:
@@ -90,10 +84,10 @@ class BookingCollector(Collector):
         yield from families
         if self.history_every > 0:
             yield from self._history_families()
-        yield _gauge("booking_database_up", "1 if the booking database answered this scrape.", up)
-        yield _gauge("booking_scrape_errors", "Query groups that failed in this scrape.", errors)
+        yield gauge("booking_database_up", "1 if the booking database answered this scrape.", up)
+        yield gauge("booking_scrape_errors", "Query groups that failed in this scrape.", errors)
         duration = time.perf_counter() - started
-        yield _gauge("booking_scrape_duration_seconds", "Time this scrape spent reading the database.", duration)
+        yield gauge("booking_scrape_duration_seconds", "Time this scrape spent reading the database.", duration)
 
     def _history_families(self) -> Iterator[Metric]:
         with self._lock:  # concurrent scrapes must start one refresher, not two
@@ -104,12 +98,12 @@ class BookingCollector(Collector):
         if snap is None:
             return
         yield from snap.families
-        yield _gauge(
+        yield gauge(
             "booking_history_age_seconds",
             "Age of the history aggregates (bookings, payments, refusals) served by this scrape.",
             max(0.0, time.monotonic() - snap.taken),
         )
-        yield _gauge(
+        yield gauge(
             "booking_history_refresh_duration_seconds",
             "How long the last background refresh of the history aggregates took.",
             snap.duration,
@@ -166,354 +160,3 @@ def _read(
         log.warning("booking database unreachable: %s", getattr(exc, "orig", exc))
         return 0, errors + 1, families
     return 1, errors, families
-
-
-# ---------------------------------------------------------------------- families
-
-
-_STATEMENT_TIMEOUT = text("SELECT set_config('statement_timeout', :ms, false)")
-
-
-def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc, value=value)
-
-
-def _ratio(part: float, whole: float) -> float:
-    return part / whole if whole else 0.0
-
-
-def bookings(conn: Connection, now: datetime) -> list[Metric]:
-    rows = ops.bookings_by_status(conn, now)
-    by_status = GaugeMetricFamily(
-        "booking_bookings",
-        "Bookings by business and current status.",
-        labels=["business", "status"],
-    )
-    succeeded = CounterMetricFamily(
-        "booking_attempts_succeeded",
-        "Booking attempts that created a booking.",
-        labels=["business"],
-    )
-    promo = CounterMetricFamily(
-        "booking_promo_code_bookings",
-        "Bookings made with a promo code.",
-        labels=["business"],
-    )
-    totals: dict[str, dict[str, float]] = {}
-    for r in rows:
-        by_status.add_metric([r.business, r.status], r.bookings)
-        t = totals.setdefault(r.business, {"all": 0, "promo": 0, "cancel_24h": 0, "cancel_base": 0})
-        t["all"] += r.bookings
-        t["promo"] += r.promo
-        t[r.status] = r.bookings
-        if r.status == "cancelled":
-            t["cancel_24h"], t["cancel_base"] = r.changed_24h, r.changed_baseline
-    for business, t in totals.items():
-        succeeded.add_metric([business], t["all"])
-        promo.add_metric([business], t["promo"])
-    return [by_status, succeeded, promo, *_cancellations(totals)]
-
-
-def _cancellations(totals: dict[str, dict[str, float]]) -> Iterable[Metric]:
-    cancel = GaugeMetricFamily(
-        "booking_cancellation_ratio", "Cancelled bookings over all bookings.", labels=["business"]
-    )
-    no_show = GaugeMetricFamily(
-        "booking_no_show_ratio",
-        "No-shows over bookings whose guests were due (checked in, completed or no-show).",
-        labels=["business"],
-    )
-    last_24h = GaugeMetricFamily(
-        "booking_cancellations_last_24h",
-        "Bookings cancelled in the last 24 hours.",
-        labels=["business"],
-    )
-    baseline = GaugeMetricFamily(
-        "booking_cancellations_baseline_daily",
-        f"Average cancellations per day over the {ops.BASELINE_DAYS} days before the last 24h.",
-        labels=["business"],
-    )
-    spike = GaugeMetricFamily(
-        "booking_cancellation_spike_ratio",
-        "Last 24 hours of cancellations over the daily baseline (1 = usual; +Inf = none before).",
-        labels=["business"],
-    )
-    for business, t in totals.items():
-        due = t.get("checked_in", 0) + t.get("completed", 0) + t.get("no_show", 0)
-        daily = t["cancel_base"] / ops.BASELINE_DAYS
-        cancel.add_metric([business], _ratio(t.get("cancelled", 0), t["all"]))
-        no_show.add_metric([business], _ratio(t.get("no_show", 0), due))
-        last_24h.add_metric([business], t["cancel_24h"])
-        baseline.add_metric([business], daily)
-        recent = t["cancel_24h"]
-        spike.add_metric([business], recent / daily if daily else (math.inf if recent else 0.0))
-    return [cancel, no_show, last_24h, baseline, spike]
-
-
-def refusals(conn: Connection, now: datetime) -> list[Metric]:
-    refused = CounterMetricFamily(
-        "booking_attempts_refused",
-        "Booking attempts refused, by reason (full, legacy, invalid, started, unknown_slot).",
-        labels=["business", "reason"],
-    )
-    for r in ops.refusals_by_reason(conn, now):
-        refused.add_metric([r.business, r.reason], r.refusals)
-    return [refused]
-
-
-def completion(conn: Connection, now: datetime) -> list[Metric]:
-    (r,) = ops.completion_times(conn, now)
-    summary = SummaryMetricFamily(
-        "booking_completion_seconds",
-        "Time from draft to confirmed (pay-now bookings); average = sum / count.",
-        count_value=r.completions,
-        sum_value=r.seconds,
-    )
-    avg = _gauge(
-        "booking_completion_average_seconds",
-        "Average time from draft to confirmed over all pay-now bookings.",
-        _ratio(r.seconds, r.completions),
-    )
-    return [summary, avg]
-
-
-def capacity(conn: Connection, now: datetime) -> list[Metric]:
-    util = GaugeMetricFamily(
-        "booking_capacity_utilization_ratio",
-        "Booked seats over capacity of bookable (non-legacy) slots starting in the window.",
-        labels=["business", "window"],
-    )
-    rows = ops.future_slots(conn, now)
-    for r in rows:
-        util.add_metric([r.business, "7d"], _ratio(r.booked_7d or 0, r.capacity_7d or 0))
-        util.add_metric([r.business, "30d"], _ratio(r.booked_30d or 0, r.capacity_30d or 0))
-    over = GaugeMetricFamily(
-        "booking_overcommitted_slots",
-        "Slots in the next 30 days holding more seats than their capacity (after a capacity cut).",
-        labels=["business"],
-    )
-    overbooked = GaugeMetricFamily(
-        "booking_overbooked_slots",
-        "Slots in the next 30 days holding more seats than capacity, no capacity change explaining it.",
-        labels=["business"],
-    )
-    legacy = GaugeMetricFamily(
-        "booking_legacy_slots_with_bookings",
-        "Legacy slots (dropped from the schedule) in the next 30 days that still hold bookings.",
-        labels=["business"],
-    )
-    for r in rows:
-        over.add_metric([r.business], r.overcommitted)
-        overbooked.add_metric([r.business], r.overbooked)
-        legacy.add_metric([r.business], r.legacy_with_bookings)
-    return [util, over, overbooked, legacy]
-
-
-def payments(conn: Connection, now: datetime) -> list[Metric]:
-    by_status = GaugeMetricFamily("booking_payments", "Payments by business and status.", labels=["business", "status"])
-    failures = CounterMetricFamily("booking_payment_failures", "Payments that failed.", labels=["business"])
-    ratio = GaugeMetricFamily(
-        "booking_payment_failure_ratio",
-        "Payments failed in the last hour over payments created in the last hour.",
-        labels=["business"],
-    )
-    per_business: dict[str, list[float]] = {}
-    for r in ops.payments_by_status(conn, now):
-        by_status.add_metric([r.business, r.status], r.payments)
-        t = per_business.setdefault(r.business, [0, 0, 0])
-        t[0] += r.payments if r.status == "failed" else 0
-        t[1] += r.failed_1h
-        t[2] += r.created_1h
-    for business, (failed, failed_1h, created_1h) in per_business.items():
-        failures.add_metric([business], failed)
-        ratio.add_metric([business], min(1.0, _ratio(failed_1h, created_1h)))
-    refunded = CounterMetricFamily("booking_refunds", "Refunds recorded.", labels=["business"])
-    for refunds in ops.refunds(conn, now):
-        refunded.add_metric([refunds.business], refunds.refunds)
-    return [by_status, failures, ratio, refunded]
-
-
-def integrity(conn: Connection, now: datetime) -> list[Metric]:
-    run = check_runs.latest_run(conn)
-    out: list[Metric] = []
-    if run is not None:
-        at = run.finished_at or run.started_at
-        out += [
-            _gauge(
-                "booking_integrity_last_run_timestamp_seconds",
-                "When the newest finished integrity check run finished (Unix time).",
-                at.timestamp(),
-            ),
-            _gauge(
-                "booking_integrity_last_run_duration_seconds",
-                "How long the newest finished integrity check run took.",
-                run.duration_seconds or 0,
-            ),
-            _gauge(
-                "booking_integrity_last_run_errored",
-                "1 if the newest finished integrity check run errored.",
-                run.status == "errored",
-            ),
-        ]
-        good = run.last_good_finished_at or run.last_good_started_at
-        if good is not None:  # absent until a run completes without an errored check
-            out.append(
-                _gauge(
-                    "booking_integrity_last_good_run_timestamp_seconds",
-                    "When the newest integrity check run without an errored check finished (Unix time).",
-                    good.timestamp(),
-                )
-            )
-    return [*out, *_check_results(ops.latest_check_results(conn, now))]
-
-
-def _check_results(rows: list[ops.CheckResult]) -> list[Metric]:
-    labels = ["check", "suite"]
-    violations = GaugeMetricFamily(
-        "booking_integrity_check_violations",
-        "Rows the check found in its newest run (information checks count without failing).",
-        labels=labels,
-    )
-    failed = GaugeMetricFamily(
-        "booking_integrity_check_failed", "1 if the check failed (found violations) in its newest run.", labels=labels
-    )
-    errored = GaugeMetricFamily(
-        "booking_integrity_check_errored", "1 if the check could not run (error) in its newest run.", labels=labels
-    )
-    duration = GaugeMetricFamily(
-        "booking_integrity_check_duration_seconds", "How long the check took in its newest run.", labels=labels
-    )
-    last = GaugeMetricFamily(
-        "booking_integrity_check_last_run_timestamp_seconds", "When the check last ran (Unix time).", labels=labels
-    )
-    for r in rows:
-        key = [r.check_name, r.suite]
-        violations.add_metric(key, r.violation_count)
-        failed.add_metric(key, r.status == "failed")
-        errored.add_metric(key, r.status == "errored")
-        if r.duration_seconds is not None:  # the runner may time only the whole run
-            duration.add_metric(key, r.duration_seconds)
-        last.add_metric(key, r.run_at.timestamp())
-    return [violations, failed, errored, duration, last]
-
-
-def waitlist(conn: Connection, now: datetime) -> list[Metric]:
-    """The live waitlist: open offers, their held seats, overdue offers, stalled promotion."""
-    labels = ["business"]
-    offers = GaugeMetricFamily("booking_waitlist_offers_open", "Waitlist offers open now.", labels=labels)
-    seats = GaugeMetricFamily(
-        "booking_waitlist_offer_held_seats",
-        "Seats held by open waitlist offers (counted in booked seats).",
-        labels=labels,
-    )
-    overdue = GaugeMetricFamily(
-        "booking_waitlist_offers_overdue",
-        "Open waitlist offers past their expiry: the expiry sweeper has not run since they expired.",
-        labels=labels,
-    )
-    overdue_age = GaugeMetricFamily(
-        "booking_waitlist_oldest_overdue_offer_seconds",
-        "How long the oldest open offer has been past its expiry (0 if none).",
-        labels=labels,
-    )
-    promotable = GaugeMetricFamily(
-        "booking_waitlist_promotable_entries",
-        "Waiting entries that fit the free seats of their bookable future slot: promotion stalled (always 0).",
-        labels=labels,
-    )
-    for r in ops.waitlist_live(conn, now):
-        key = [r.business]
-        offers.add_metric(key, r.offers)
-        seats.add_metric(key, r.offer_seats)
-        overdue.add_metric(key, r.overdue)
-        age = (now - r.oldest_overdue_at).total_seconds() if r.oldest_overdue_at is not None else 0.0
-        overdue_age.add_metric(key, max(0.0, age))
-        promotable.add_metric(key, r.promotable)
-    return [offers, seats, overdue, overdue_age, promotable]
-
-
-def waitlist_history(conn: Connection, now: datetime) -> list[Metric]:
-    """Waitlist entries by status; expired and accepted offers are final, hence counters."""
-    by_status = GaugeMetricFamily(
-        "booking_waitlist_entries", "Waitlist entries by business and current status.", labels=["business", "status"]
-    )
-    expired = CounterMetricFamily(
-        "booking_waitlist_offers_expired", "Waitlist offers that expired unanswered.", labels=["business"]
-    )
-    accepted = CounterMetricFamily(
-        "booking_waitlist_offers_accepted", "Waitlist offers accepted (became bookings).", labels=["business"]
-    )
-    final: dict[str, dict[str, float]] = {}
-    for r in ops.waitlist_by_status(conn, now):
-        by_status.add_metric([r.business, r.status], r.entries)
-        final.setdefault(r.business, {"expired": 0, "accepted": 0})[r.status] = r.entries
-    for business, t in final.items():
-        expired.add_metric([business], t["expired"])
-        accepted.add_metric([business], t["accepted"])
-    return [by_status, expired, accepted]
-
-
-def resources_and_series(conn: Connection, now: datetime) -> list[Metric]:
-    multi = CounterMetricFamily(
-        "booking_multi_resource_bookings",
-        "Bookings made holding further resources (room + staff + equipment).",
-        labels=["business"],
-    )
-    series = CounterMetricFamily("booking_series_created", "Recurring booking series created.", labels=["business"])
-    for r in ops.multi_resource_and_series(conn, now):
-        multi.add_metric([r.business], r.multi_resource)
-        series.add_metric([r.business], r.series)
-    return [multi, series]
-
-
-def seat_accounting(conn: Connection, now: datetime) -> list[Metric]:
-    drift = GaugeMetricFamily(
-        "booking_seat_accounting_drift_slots",
-        "Slots in the next 30 days whose booked seats differ from the seats their bookings,"
-        " resources and offers hold (always 0).",
-        labels=["business"],
-    )
-    for r in ops.seat_drift(conn, now):
-        drift.add_metric([r.business], r.drift_slots)
-    return [drift]
-
-
-# The waitlist's live part follows live entries through a partial index: every scrape. Seat
-# accounting looks up every slot of the next 30 days in three tables: background, like the
-# full passes over bookings, payments and the waitlist's history.
-def notifications(conn: Connection, now: datetime) -> list[Metric]:
-    """The notification outbox (partial indexes only): backlog, oldest due age, dead letters, circuits."""
-    from booking_core.reports import notifications as outbox
-
-    backlog = outbox.outbox_backlog(conn, now=now)
-    circuit = GaugeMetricFamily(
-        "booking_notification_circuit_state",
-        "1 for the state each webhook endpoint's circuit breaker was last saved in (closed, open, half_open).",
-        labels=["endpoint", "state"],
-    )
-    for c in outbox.circuits(conn):
-        for state in ("closed", "open", "half_open"):
-            circuit.add_metric([c.endpoint, state], float(c.state == state))
-    return [
-        _gauge("booking_notifications_pending", "Notifications not yet delivered nor given up.", backlog.pending),
-        _gauge("booking_notifications_due", "Pending notifications due for an attempt now.", backlog.due),
-        _gauge(
-            "booking_notifications_oldest_due_seconds",
-            "Age of the oldest notification due now (0 if none): the dispatcher's lag.",
-            backlog.oldest_due_seconds or 0.0,
-        ),
-        _gauge("booking_notifications_dead", "Notifications given up after their last retry (ever).", backlog.dead),
-        circuit,
-    ]
-
-
-LIVE_FAMILIES: tuple[Family, ...] = (capacity, integrity, waitlist, notifications)
-HISTORY_FAMILIES: tuple[Family, ...] = (
-    bookings,
-    refusals,
-    completion,
-    payments,
-    waitlist_history,
-    resources_and_series,
-    seat_accounting,
-)
