@@ -1,1 +1,1 @@
-"""Named read queries shared by the dashboard, checks and exporter."""
+"""Read models by reader: one module of named queries per page, check or metric (common.py, engine.py shared)."""
