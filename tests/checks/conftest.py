@@ -92,7 +92,7 @@ def _pay_now(world: World) -> None:
 
 
 def _beyond_single(world: World, system: BookingSystem) -> None:
-    """Issue 7: a price rule, a multi-resource booking, and a full slot with someone waiting."""
+    """A price rule, a multi-resource booking, and a full slot with someone waiting."""
     shop = Shop.create(system, now=MONDAY, capacity=2, max_party_size=2, customers=4)
     world.extra.append(shop)
     slot = shop.first_slot(4)

@@ -1,4 +1,4 @@
-"""Issue 13: a keyed write's key is looked up before anything is judged; a replay returns the first result.
+"""A keyed write's key is looked up before anything is judged; a replay returns the first result.
 
 For every keyed write: the same key and the same request after the world changed (slot filled
 by others, schedule republished, slot started, booking cancelled, payment refunded) returns the
@@ -34,7 +34,7 @@ from booking_core import (
     connect,
 )
 from tests.factories import Shop
-from tests.integration.test_beyond import multi_shop
+from tests.integration.test_price_lock_multi_resource_waitlists_and_series import multi_shop
 from tests.integration.test_schedules import MONDAY
 
 TABLES = (

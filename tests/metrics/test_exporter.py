@@ -71,7 +71,7 @@ def test_health_follows_the_age_of_the_last_check_run(exporter: str, fresh_url: 
     assert json.loads(body) | {"last_check_run": "-", "last_good_check_run": "-"} == {
         "database": "up", "status": "ok", "last_check_run": "-", "last_good_check_run": "-",
         "last_check_age_seconds": 300.0, "last_check_status": "passed",
-        # The dispatcher's backlog and circuits (issue 7): reported, not a reason to be unhealthy.
+        # The dispatcher's backlog and circuits: reported, not a reason to be unhealthy.
         "notifications": {"pending": 0, "due": 0, "oldest_pending_seconds": None, "oldest_due_seconds": None,
                           "dead": 0, "dead_recent": 0},
         "circuits": [],

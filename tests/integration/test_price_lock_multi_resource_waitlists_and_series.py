@@ -1,4 +1,4 @@
-"""Issue 7: price lock, multi-resource bookings, waitlists and recurring series, with the same guarantees."""
+"""Price lock, multi-resource bookings, waitlists and recurring series, with the same guarantees."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The collector's issue-7 metrics (waitlists, multi-resource bookings, series, promo codes, seat
-accounting) on a real PostgreSQL: values equal what independent SQL counts."""
+"""The collector's metrics of waitlists, multi-resource bookings, series, promo codes and seat
+accounting on a real PostgreSQL: values equal what independent SQL counts."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from booking_core import Actor, Booking, BookingSystem, SeriesMode, Slot
 from tests.conftest import MONDAY
 from tests.factories import Shop
-from tests.integration.test_beyond import multi_shop
+from tests.integration.test_price_lock_multi_resource_waitlists_and_series import multi_shop
 from tests.metrics.conftest import plain_url, require_binary
 from tests.metrics.test_collector import _name, sql, value
 
@@ -280,7 +280,7 @@ def test_promtool_accepts_a_scrape_with_the_waitlist_and_seat_metrics(registry: 
 
 
 def test_the_outbox_backlog_and_dead_letters_are_scraped(system, raw, database_url):
-    """Issue 7: every booking writes a notification; a scrape reports what is pending and what died."""
+    """Every booking writes a notification; a scrape reports what is pending and what died."""
     from metrics.collector import BookingCollector, readonly_engine
     from prometheus_client import CollectorRegistry
 

@@ -1,4 +1,4 @@
-"""Issue 7 under concurrency: multi-resource bookings and waitlist promotion race without overbooking."""
+"""Multi-resource bookings and waitlist promotion race without overbooking."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from booking_core import BookingError, WeeklyRule, connect
 from tests.factories import Shop
-from tests.integration.test_beyond import seats_add_up
+from tests.integration.test_price_lock_multi_resource_waitlists_and_series import seats_add_up
 from tests.integration.test_schedules import MONDAY
 
 PROCESSES = 16
