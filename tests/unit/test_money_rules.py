@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from booking_core.domain.errors import CurrencyMismatch, InvalidInput
@@ -22,6 +22,8 @@ P, B = PaymentStatus, BookingStatus
 D = Decimal
 STARTS = datetime(2026, 6, 4, 12, 0, tzinfo=UTC)
 CENTS = st.decimals(min_value=0, max_value=10_000, places=2)
+# No per-example deadline: a shared, loaded machine must not turn a slow example into a failure.
+UNHURRIED = settings(deadline=None)
 
 # ---------------------------------------------------------------- Money
 
@@ -58,6 +60,7 @@ def test_equal_amounts_in_the_same_currency_are_equal_money_and_money_is_immutab
         Money("1", "EUR").amount = D(2)  # type: ignore[misc]
 
 
+@UNHURRIED
 @given(st.decimals(min_value=0, max_value=10**9, allow_nan=False, allow_infinity=False))
 def test_money_is_always_within_half_a_cent_of_what_was_given(amount):
     money = Money(amount, "EUR")
@@ -88,6 +91,7 @@ def test_a_bookings_payment_status_follows_from_its_amount_and_money(amount, pai
     assert payment_status(D(amount), D(paid), D(refunded), unpaid) is expected
 
 
+@UNHURRIED
 @given(amount=CENTS, paid=CENTS, share=st.fractions(0, 1), unpaid=st.sampled_from([P.PENDING, P.FAILED]))
 def test_only_a_booking_that_received_nothing_keeps_its_attempts_status(amount, paid, share, unpaid):
     refunded = (paid * share.numerator / share.denominator).quantize(D("0.01"))
@@ -137,6 +141,7 @@ def test_with_no_free_hours_cancelling_at_the_start_is_still_free():
     assert fee(ActorType.CUSTOMER, timedelta(0), policy=CancellationPolicy(free_hours=0)) == 0
 
 
+@UNHURRIED
 @given(amount=CENTS, percent=st.decimals(min_value=0, max_value=100, places=2), minutes=st.integers(-600, 6000))
 def test_a_cancellation_fee_is_never_negative_nor_more_than_the_amount(amount, percent, minutes):
     policy = CancellationPolicy(free_hours=24, late_fee_percent=percent)
@@ -168,6 +173,7 @@ def test_what_the_business_owes_back(status, amount, paid, refunded, charged, du
     assert owed == D(due)
 
 
+@UNHURRIED
 @given(
     status=st.sampled_from(list(BookingStatus)),
     amount=CENTS,

@@ -173,6 +173,7 @@ def test_a_slot_whose_capacity_changes_is_kept_with_its_new_capacity_not_replace
     assert plan.keep == ((slot_id, bigger),) and plan.create == plan.retire == ()
 
 
+@settings(deadline=None)
 @given(wanted_days=st.sets(st.integers(1, 28)), existing_days=st.sets(st.integers(1, 28)))
 def test_every_existing_slot_is_kept_or_retired_exactly_once_and_every_wanted_one_kept_or_created(
     wanted_days, existing_days
