@@ -89,19 +89,36 @@ def test_cannot_check_in_a_cancelled_booking():
         check_transition(B.CANCELLED, B.CHECKED_IN, ADMIN)
 
 
-def test_cannot_check_in_a_draft_that_was_never_confirmed():
-    with pytest.raises(IllegalTransition, match="from draft it can go to cancelled, confirmed"):
-        check_transition(B.DRAFT, B.CHECKED_IN, ADMIN)
+def case(sentence: str, *values: object):  # type: ignore[no-untyped-def]
+    """One case of a parametrized test, named by the sentence it proves."""
+    return pytest.param(*values, id=sentence)
 
 
-def test_cannot_confirm_a_cancelled_booking_again():
-    with pytest.raises(IllegalTransition):
-        check_transition(B.CANCELLED, B.CONFIRMED, CUSTOMER)
+@pytest.mark.parametrize(
+    ("current", "target", "says"),
+    [
+        case("cannot check in a draft", B.DRAFT, B.CHECKED_IN, "from draft it can go to cancelled, confirmed"),
+        case("cannot confirm a cancelled booking", B.CANCELLED, B.CONFIRMED, "from cancelled it can go to refunded"),
+        case("cannot create a checked-in booking", None, B.CHECKED_IN, "from None it can go to confirmed, draft"),
+    ],
+)
+def test_an_illegal_move_says_where_the_booking_can_go_instead(current, target, says):
+    with pytest.raises(IllegalTransition, match=says):
+        check_transition(current, target, ADMIN)
 
 
-def test_cannot_create_a_booking_already_checked_in():
-    with pytest.raises(IllegalTransition, match="from None it can go to confirmed, draft"):
-        check_transition(None, B.CHECKED_IN, ADMIN)
+@pytest.mark.parametrize(
+    ("current", "target", "actor", "says"),
+    [
+        case("a customer cannot check themselves in", B.CONFIRMED, B.CHECKED_IN, CUSTOMER, "only admin, system can"),
+        case("a customer cannot mark themselves a no-show", B.CONFIRMED, B.NO_SHOW, CUSTOMER, "only admin, system can"),
+        case("the system never cancels a confirmed booking", B.CONFIRMED, B.CANCELLED, SYSTEM, "only admin, customer"),
+        case("only an admin refunds a no-show", B.NO_SHOW, B.REFUNDED, SYSTEM, "only admin can"),
+    ],
+)
+def test_a_refused_actor_is_told_who_may_make_the_move(current, target, actor, says):
+    with pytest.raises(ActorNotAllowed, match=says):
+        check_transition(current, target, actor)
 
 
 @pytest.mark.parametrize("final", [B.COMPLETED, B.REFUNDED])
@@ -111,25 +128,8 @@ def test_a_completed_or_refunded_booking_is_final(final):
             check_transition(final, target, ADMIN)
 
 
-def test_a_customer_cannot_check_themselves_in_only_admin_or_system_can():
-    with pytest.raises(ActorNotAllowed, match="only admin, system can"):
-        check_transition(B.CONFIRMED, B.CHECKED_IN, CUSTOMER)
-
-
-def test_a_customer_cannot_mark_their_own_booking_a_no_show():
-    with pytest.raises(ActorNotAllowed):
-        check_transition(B.CONFIRMED, B.NO_SHOW, CUSTOMER)
-
-
-def test_the_system_never_cancels_a_confirmed_booking_on_its_own():
-    with pytest.raises(ActorNotAllowed, match="only admin, customer can"):
-        check_transition(B.CONFIRMED, B.CANCELLED, SYSTEM)
-
-
-def test_only_an_admin_refunds_a_no_show():
+def test_an_admin_may_refund_a_no_show():
     check_transition(B.NO_SHOW, B.REFUNDED, ADMIN)
-    with pytest.raises(ActorNotAllowed, match="only admin can"):
-        check_transition(B.NO_SHOW, B.REFUNDED, SYSTEM)
 
 
 # ---------------------------------------------------------------- seats and rescheduling
