@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -86,6 +87,39 @@ class Shop:
             actor=self.admin,
             now=now or self.now,
         )
+
+    def publish_with_resources(
+        self,
+        resources: Sequence[tuple[str, str, int]],
+        *,
+        weekdays: tuple[int, ...],
+        capacity: int,
+        horizon_days: int = 56,
+    ) -> dict[str, uuid.UUID]:
+        """Add resources (name, kind, capacity) and publish the room and each of them at the same times.
+
+        Returns the new resources' ids by name; the room keeps `capacity`.
+        """
+        start = self.first_slot().local_start
+        ids = {
+            name: self.system.add_resource(self.business_id, name=name, kind=kind, actor=self.admin, now=self.now)
+            for name, kind, _ in resources
+        }
+        rules = self.rules(weekdays, capacity=capacity, start=start)
+        rules += [
+            WeeklyRule(self.service_id, ids[name], d, start, timedelta(hours=2), seats)
+            for name, _, seats in resources
+            for d in weekdays
+        ]
+        self.system.publish_schedule(
+            self.business_id,
+            rules=rules,
+            effective_date=self.now.date(),
+            horizon_date=self.now.date() + timedelta(days=horizon_days),
+            actor=self.admin,
+            now=self.now,
+        )
+        return ids
 
     def slots(self, days: int = 7, now: datetime | None = None) -> list[Slot]:
         start = now or self.now

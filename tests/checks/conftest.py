@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from booking_core import BookingSystem, Money, PaymentMethod, WeeklyRule, connect
+from booking_core import BookingSystem, Money, PaymentMethod, connect
 from tests.conftest import MONDAY, create_database, drop_database
 from tests.factories import Shop
 
@@ -98,18 +98,7 @@ def _multi_resource_and_waitlist(world: World, system: BookingSystem) -> None:
     shop = Shop.create(system, now=MONDAY, capacity=2, max_party_size=2, customers=4)
     world.extra.append(shop)
     slot = shop.first_slot(4)
-    staff = system.add_resource(shop.business_id, name="Anna", kind="staff", actor=shop.admin, now=MONDAY)
-    rules = shop.rules((4, 5, 6), capacity=2) + [
-        WeeklyRule(shop.service_id, staff, d, slot.local_start, timedelta(hours=2), 1) for d in (4, 5, 6)
-    ]
-    system.publish_schedule(
-        shop.business_id,
-        rules=rules,
-        effective_date=MONDAY.date(),
-        horizon_date=MONDAY.date() + timedelta(days=56),
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    staff = shop.publish_with_resources([("Anna", "staff", 1)], weekdays=(4, 5, 6), capacity=2)["Anna"]
     system.add_price_rule(
         shop.business_id,
         service_id=shop.service_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from checks.runner import RunSummary, run_all
@@ -29,6 +30,15 @@ def offending(summary: RunSummary, check: str) -> list[dict[str, object]]:
     return result.sample
 
 
+def first_offender(
+    world: World, check: str, *, also_failing: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
+    """Run every check: `check` must fail, with only the true second symptoms `also_failing`; the first row it names."""
+    summary = run(world)
+    assert failing(summary) == {check, *also_failing}
+    return offending(summary, check)[0]
+
+
 def test_clean_world_passes_every_check(world: World) -> None:
     summary = run(world)
     assert [r.name for r in summary.results] == [c.name for c in CHECKS]
@@ -39,9 +49,7 @@ def test_clean_world_passes_every_check(world: World) -> None:
 
 def test_overbooked_slot_is_found_when_capacity_drops_without_a_record(world: World) -> None:
     inject(world.url, "UPDATE time_slots SET max_capacity = 1 WHERE id = %(s)s", s=world.ids["fri_slot"])
-    summary = run(world)
-    assert failing(summary) == {"overbooked_slot"}
-    assert offending(summary, "overbooked_slot")[0]["slot_id"] == str(world.ids["fri_slot"])
+    assert first_offender(world, "overbooked_slot")["slot_id"] == str(world.ids["fri_slot"])
 
 
 def test_a_recorded_capacity_reduction_is_information_not_a_violation(world: World) -> None:
@@ -70,26 +78,21 @@ def test_a_payment_written_behind_the_bookings_back_is_found(world: World) -> No
         " SELECT business_id, id, amount, currency, 'paid', now(), now() FROM bookings WHERE id = %(b)s",
         b=world.ids["confirmed"],
     )
-    summary = run(world)
-    assert failing(summary) == {"payment_status_mismatch"}
-    row = offending(summary, "payment_status_mismatch")[0]
+    row = first_offender(world, "payment_status_mismatch")
     assert (row["booking_id"], row["recorded"], row["derived"]) == (str(world.ids["confirmed"]), "pending", "paid")
 
 
 def test_a_payment_lowered_to_a_token_after_confirmation_is_paid_less_than_owed(world: World) -> None:
     inject(world.url, "UPDATE payments SET amount = 0.01 WHERE id = %(p)s", p=world.ids["paid_payment"])
-    summary = run(world)
     # The booking's stored money no longer matches its rows either: a true second symptom.
-    assert failing(summary) == {"paid_less_than_owed", "payment_status_mismatch"}
-    row = offending(summary, "paid_less_than_owed")[0]
+    row = first_offender(world, "paid_less_than_owed", also_failing={"payment_status_mismatch"})
     assert (row["booking_id"], row["paid"], row["amount"]) == (str(world.ids["paid"]), "0.01", "50.00")
 
 
 def test_a_confirmed_pay_now_booking_without_a_paid_payment_is_found(world: World) -> None:
     inject(world.url, "DELETE FROM payments WHERE id = %(p)s", p=world.ids["paid_payment"])
-    summary = run(world)
-    assert failing(summary) == {"paid_less_than_owed", "payment_status_mismatch"}
-    assert offending(summary, "paid_less_than_owed")[0]["booking_id"] == str(world.ids["paid"])
+    row = first_offender(world, "paid_less_than_owed", also_failing={"payment_status_mismatch"})
+    assert row["booking_id"] == str(world.ids["paid"])
 
 
 def _age(world: World, booking: object) -> None:
@@ -107,9 +110,7 @@ def test_a_paid_payment_on_a_cancelled_booking_without_refund_is_found(world: Wo
     )
     assert failing(run(world)) == set()  # just paid: the refund is still within its grace period
     _age(world, world.ids["cancelled"])
-    summary = run(world)
-    assert failing(summary) == {"refund_obligation_unmet"}
-    row = offending(summary, "refund_obligation_unmet")[0]
+    row = first_offender(world, "refund_obligation_unmet")
     assert (row["booking_id"], row["owed"]) == (str(world.ids["cancelled"]), "25.00")
 
 
@@ -124,9 +125,7 @@ def test_a_token_refund_does_not_meet_a_refund_obligation(world: World) -> None:
     shop.system.cancel(shop.business_id, booking.id, actor=admin, reason="closed", now=shop.now)
     shop.system.refund(shop.business_id, pay.id, amount=Money("0.01", "EUR"), reason="token", actor=admin, now=shop.now)
     _age(world, booking.id)
-    summary = run(world)
-    assert failing(summary) == {"refund_obligation_unmet"}
-    assert offending(summary, "refund_obligation_unmet")[0]["owed"] == "49.99"
+    assert first_offender(world, "refund_obligation_unmet")["owed"] == "49.99"
 
 
 def test_refunds_larger_than_the_payment_are_found(world: World) -> None:
@@ -136,20 +135,16 @@ def test_refunds_larger_than_the_payment_are_found(world: World) -> None:
         " SELECT business_id, id, 90.00, currency, 'double refund', now() FROM payments WHERE id = %(p)s",
         p=world.ids["partly_payment"],
     )
-    summary = run(world)
     # The payment's refunded amount did not follow the raw refund row (triggers off).
-    assert failing(summary) == {"refund_exceeds_payment", "payment_status_mismatch"}
-    row = offending(summary, "refund_exceeds_payment")[0]
+    row = first_offender(world, "refund_exceeds_payment", also_failing={"payment_status_mismatch"})
     assert (row["booking_id"], row["payment_id"]) == (str(world.ids["partly"]), str(world.ids["partly_payment"]))
 
 
 def test_an_active_booking_on_a_missing_slot_is_orphaned(world: World) -> None:
     ghost = uuid.uuid4()
     inject(world.url, "UPDATE bookings SET slot_id = %(g)s WHERE id = %(b)s", g=ghost, b=world.ids["confirmed"])
-    summary = run(world)
     # The old slot still counts the moved party's seats: the counter drift is a true second symptom.
-    assert failing(summary) == {"orphaned_booking", "seat_counter_drift"}
-    row = offending(summary, "orphaned_booking")[0]
+    row = first_offender(world, "orphaned_booking", also_failing={"seat_counter_drift"})
     assert (row["booking_id"], row["slot_id"], row["problem"]) == (
         str(world.ids["confirmed"]),
         str(ghost),
@@ -175,9 +170,8 @@ def test_a_booking_without_its_creation_audit_entry_is_found(world: World) -> No
     shop = world.shop
     late = shop.book(shop.first_slot(5), party=1, customer=2)
     inject(world.url, "DELETE FROM booking_audit_log WHERE booking_id = %(b)s", b=late.id)
-    summary = run(world)
-    assert failing(summary) == {"booking_without_created_audit", "transition_without_audit", "version_without_audit"}
-    assert offending(summary, "booking_without_created_audit")[0]["booking_id"] == str(late.id)
+    also = {"transition_without_audit", "version_without_audit"}
+    assert first_offender(world, "booking_without_created_audit", also_failing=also)["booking_id"] == str(late.id)
 
 
 def test_a_state_transition_without_its_audit_entry_is_found(world: World) -> None:
@@ -189,25 +183,19 @@ def test_a_state_transition_without_its_audit_entry_is_found(world: World) -> No
         "DELETE FROM booking_audit_log WHERE booking_id = %(b)s AND action = 'booking.cancelled'",
         b=late.id,
     )
-    summary = run(world)
-    assert failing(summary) == {"transition_without_audit", "version_without_audit"}
-    row = offending(summary, "transition_without_audit")[0]
+    row = first_offender(world, "transition_without_audit", also_failing={"version_without_audit"})
     assert (row["booking_id"], row["to_status"]) == (str(late.id), "cancelled")
 
 
 def test_a_version_bumped_without_its_audit_row_is_found(world: World) -> None:
     inject(world.url, "UPDATE bookings SET version = version + 1 WHERE id = %(b)s", b=world.ids["alone"])
-    summary = run(world)
-    assert failing(summary) == {"version_without_audit"}
-    row = offending(summary, "version_without_audit")[0]
+    row = first_offender(world, "version_without_audit")
     assert (row["booking_id"], row["version"] - row["audit_rows"]) == (str(world.ids["alone"]), 1)
 
 
 def test_a_status_that_is_not_the_last_transitions_target_is_found(world: World) -> None:
     inject(world.url, "UPDATE bookings SET status = 'no_show' WHERE id = %(b)s", b=world.ids["confirmed"])
-    summary = run(world)
-    assert failing(summary) == {"status_not_last_transition"}
-    row = offending(summary, "status_not_last_transition")[0]
+    row = first_offender(world, "status_not_last_transition")
     assert (row["booking_id"], row["status"], row["last_transition_to"]) == (
         str(world.ids["confirmed"]),
         "no_show",
@@ -221,9 +209,7 @@ def test_an_altered_sealed_audit_row_breaks_the_hash_chain(world: World) -> None
         "UPDATE booking_audit_log SET reason = 'rewritten' WHERE booking_id = %(b)s AND action = 'booking.created'",
         b=world.ids["confirmed"],
     )
-    summary = run(world)
-    assert failing(summary) == {"audit_chain_broken"}
-    row = offending(summary, "audit_chain_broken")[0]
+    row = first_offender(world, "audit_chain_broken")
     assert (row["business_id"], row["booking_id"]) == (str(world.shop.business_id), str(world.ids["confirmed"]))
     assert row["problem"] == "audit row altered after sealing"
 
@@ -239,9 +225,7 @@ def test_a_transition_along_an_edge_the_machine_lacks_is_found(world: World) -> 
         b=world.ids["paid"],
         bypass_triggers=False,
     )
-    summary = run(world)
-    assert failing(summary) == {"transition_not_in_state_machine"}
-    row = offending(summary, "transition_not_in_state_machine")[0]
+    row = first_offender(world, "transition_not_in_state_machine")
     assert (row["booking_id"], row["from_status"], row["to_status"]) == (
         str(world.ids["paid"]),
         "cancelled",
@@ -256,9 +240,7 @@ def test_a_check_in_long_before_the_slot_starts_is_found(world: World) -> None:
         " WHERE booking_id = %(b)s AND to_status = 'checked_in'",
         b=world.ids["completed"],
     )
-    summary = run(world)
-    assert failing(summary) == {"check_in_before_slot_opens"}
-    row = offending(summary, "check_in_before_slot_opens")[0]
+    row = first_offender(world, "check_in_before_slot_opens")
     assert (row["booking_id"], row["slot_id"]) == (str(world.ids["completed"]), str(world.ids["sat_slot"]))
 
 
@@ -269,18 +251,14 @@ def test_a_slot_instant_off_its_local_time_is_found(world: World) -> None:
         " WHERE id = %(s)s",
         s=world.ids["thu_slot"],
     )
-    summary = run(world)
-    assert failing(summary) == {"slot_instant_mismatch"}
-    row = offending(summary, "slot_instant_mismatch")[0]
+    row = first_offender(world, "slot_instant_mismatch")
     assert (row["slot_id"], row["timezone"]) == (str(world.ids["thu_slot"]), "Europe/Berlin")
 
 
 def test_a_party_above_the_service_maximum_is_found(world: World) -> None:
     inject(world.url, "UPDATE bookings SET party_size = 9 WHERE id = %(b)s", b=world.ids["on_thursday"])
-    summary = run(world)
     # With the triggers off neither the slot's counter nor the locked price followed the party.
-    assert failing(summary) == {"party_size_out_of_range", "seat_counter_drift", "price_lock_broken"}
-    row = offending(summary, "party_size_out_of_range")[0]
+    row = first_offender(world, "party_size_out_of_range", also_failing={"seat_counter_drift", "price_lock_broken"})
     assert (row["booking_id"], row["party_size"], row["max_party_size"]) == (str(world.ids["on_thursday"]), 9, 8)
 
 
@@ -320,26 +298,22 @@ def test_a_status_no_edge_leads_to_is_outside_the_state_machine(own_world: World
     world = own_world
     inject(world.url, "ALTER TYPE booking_status ADD VALUE 'archived'", bypass_triggers=False)
     inject(world.url, "UPDATE bookings SET status = 'archived' WHERE id = %(b)s", b=world.ids["on_thursday"])
-    summary = run(world)
     # ... and the seats the booking held were never released (seat_counter_drift).
-    assert failing(summary) == {"status_outside_state_machine", "status_not_last_transition", "seat_counter_drift"}
-    assert offending(summary, "status_outside_state_machine")[0]["booking_id"] == str(world.ids["on_thursday"])
+    also = {"status_not_last_transition", "seat_counter_drift"}
+    row = first_offender(world, "status_outside_state_machine", also_failing=also)
+    assert row["booking_id"] == str(world.ids["on_thursday"])
 
 
 def test_a_seat_counter_written_behind_the_triggers_back_is_found(world: World) -> None:
     inject(
         world.url, "UPDATE time_slots SET booked_seats = booked_seats + 1 WHERE id = %(s)s", s=world.ids["full_slot"]
     )
-    summary = run(world)
-    assert failing(summary) == {"seat_counter_drift"}
-    assert offending(summary, "seat_counter_drift")[0]["slot_id"] == str(world.ids["full_slot"])
+    assert first_offender(world, "seat_counter_drift")["slot_id"] == str(world.ids["full_slot"])
 
 
 def test_a_waiting_entry_that_fits_freed_seats_but_was_never_offered_is_found(world: World) -> None:
     inject(world.url, "UPDATE time_slots SET max_capacity = 3 WHERE id = %(s)s", s=world.ids["full_slot"])
-    summary = run(world)
-    assert failing(summary) == {"waitlist_promotion_stalled"}
-    assert offending(summary, "waitlist_promotion_stalled")[0]["waitlist_entry_id"] == str(world.ids["waiting"])
+    assert first_offender(world, "waitlist_promotion_stalled")["waitlist_entry_id"] == str(world.ids["waiting"])
 
 
 def test_a_resource_held_at_another_time_than_its_booking_is_found(world: World) -> None:
@@ -354,16 +328,12 @@ def test_a_resource_held_at_another_time_than_its_booking_is_found(world: World)
         r=world.ids["staff"],
         s=world.ids["full_slot"],
     )
-    summary = run(world)
-    assert failing(summary) == {"resource_allocation_time_mismatch"}
-    assert offending(summary, "resource_allocation_time_mismatch")[0]["booking_id"] == str(world.ids["multi"])
+    assert first_offender(world, "resource_allocation_time_mismatch")["booking_id"] == str(world.ids["multi"])
 
 
 def test_a_booking_whose_price_moved_after_it_was_locked_is_found(world: World) -> None:
     inject(world.url, "UPDATE bookings SET amount = amount + 5 WHERE id = %(b)s", b=world.ids["multi"])
-    summary = run(world)
-    assert failing(summary) == {"price_lock_broken"}
-    assert offending(summary, "price_lock_broken")[0]["booking_id"] == str(world.ids["multi"])
+    assert first_offender(world, "price_lock_broken")["booking_id"] == str(world.ids["multi"])
 
 
 def test_a_notification_given_up_after_its_retries_is_found(world: World) -> None:
@@ -373,9 +343,7 @@ def test_a_notification_given_up_after_its_retries_is_found(world: World) -> Non
         " WHERE booking_id = %(b)s",
         b=world.ids["confirmed"],
     )
-    summary = run(world)
-    assert failing(summary) == {"notification_failed_for_good"}
-    assert offending(summary, "notification_failed_for_good")[0]["booking_id"] == str(world.ids["confirmed"])
+    assert first_offender(world, "notification_failed_for_good")["booking_id"] == str(world.ids["confirmed"])
 
 
 def test_a_notification_undelivered_for_over_an_hour_is_found(world: World) -> None:
@@ -384,9 +352,7 @@ def test_a_notification_undelivered_for_over_an_hour_is_found(world: World) -> N
         "UPDATE notification_outbox SET created_at = now() - interval '2 hours' WHERE booking_id = %(b)s",
         b=world.ids["confirmed"],
     )
-    summary = run(world)
-    assert failing(summary) == {"notification_backlog_stale"}
-    assert offending(summary, "notification_backlog_stale")[0]["booking_id"] == str(world.ids["confirmed"])
+    assert first_offender(world, "notification_backlog_stale")["booking_id"] == str(world.ids["confirmed"])
 
 
 @pytest.mark.parametrize("check", sorted(ERRORS))

@@ -1,4 +1,4 @@
-"""Issue 13: every write path records the full change context (actor, channel, ip, user agent, reason).
+"""Every write path records the full change context (actor, channel, ip, user agent, reason).
 
 Each test makes a change as an actor that brings an ip address and a user agent, then reads the
 audit rows it wrote straight from booking_audit_log: the one-statement booking (which sets the
@@ -15,7 +15,7 @@ import psycopg
 from booking_core import Actor, ActorType, Channel, Money, PaymentMethod, SeriesMode
 from tests.conftest import MONDAY
 from tests.factories import Shop
-from tests.integration.test_beyond import full_shop, multi_shop
+from tests.integration.test_price_lock_multi_resource_waitlists_and_series import full_shop, multi_shop
 
 IP, UA = "198.51.100.23", "Mozilla/5.0 (booking test)"
 

@@ -1,4 +1,4 @@
-"""Issue 13 chaos: 16 processes book with idempotency keys while the server is stopped, killed -9,
+"""Chaos: 16 processes book with idempotency keys while the server is stopped, killed -9,
 restarted and its backends terminated; nothing but booking_core errors reaches them, and the
 data holds: every key is exactly one whole booking, and the integrity checks are clean.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import random
 import uuid
 from datetime import timedelta
@@ -12,6 +11,7 @@ import pytest
 from booking_core import Actor, BookingError, connect
 from tests.factories import Shop
 from tests.integration.test_schedules import MONDAY
+from tests.processes import race
 
 PROCESSES = 32
 ATTEMPTS = 12
@@ -57,21 +57,8 @@ def _racer(url: str, business_id: str, slots: list[str], customers: list[str], s
 def test_32_processes_racing_for_three_slots_never_exceed_capacity(system, database_url, raw):
     shop = Shop.create(system, now=MONDAY, capacity=12, customers=5)
     slots = [str(s.id) for s in shop.slots(days=7)[:3]]
-    ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_racer,
-            args=(database_url, str(shop.business_id), slots, [str(c) for c in shop.customers], i, barrier, results),
-        )
-        for i in range(PROCESSES)
-    ]
-    for p in procs:
-        p.start()
-    outcomes = [results.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    customers = [str(c) for c in shop.customers]
+    outcomes = race(_racer, lambda i: (database_url, str(shop.business_id), slots, customers, i), PROCESSES)
     assert sum(ok for ok, _ in outcomes) > 0 and sum(r for _, r in outcomes) > 0  # it really raced and refused
 
     per_slot = raw.execute(

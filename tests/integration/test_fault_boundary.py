@@ -1,4 +1,4 @@
-"""Issue 13: a database fault reaches the caller as a typed booking_core error, never a driver's.
+"""A database fault reaches the caller as a typed booking_core error, never a driver's.
 
 Real faults on the real server: backends killed with pg_terminate_backend under every kind of
 path (the one-statement booking, a unit of work, a read), a port nobody listens on, a lock held

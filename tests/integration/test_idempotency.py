@@ -1,4 +1,4 @@
-"""Issue 13: a keyed write's key is looked up before anything is judged; a replay returns the first result.
+"""A keyed write's key is looked up before anything is judged; a replay returns the first result.
 
 For every keyed write: the same key and the same request after the world changed (slot filled
 by others, schedule republished, slot started, booking cancelled, payment refunded) returns the
@@ -8,7 +8,6 @@ an IdempotencyConflict and writes nothing; 8 processes sending one key make one 
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,8 +33,9 @@ from booking_core import (
     connect,
 )
 from tests.factories import Shop
-from tests.integration.test_beyond import multi_shop
+from tests.integration.test_price_lock_multi_resource_waitlists_and_series import multi_shop
 from tests.integration.test_schedules import MONDAY
+from tests.processes import race
 
 TABLES = (
     "bookings",
@@ -359,17 +359,8 @@ def _same_key(url: str, business_id: str, op: str, target: str, customer: str, b
 
 
 def _race(database_url: str, business_id: uuid.UUID, op: str, target: uuid.UUID, customer: uuid.UUID) -> list[str]:
-    ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
-    args = (database_url, str(business_id), op, str(target), str(customer), barrier, results)
-    procs = [ctx.Process(target=_same_key, args=args) for _ in range(PROCESSES)]
-    for p in procs:
-        p.start()
-    answers = [results.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    return answers
+    args = (database_url, str(business_id), op, str(target), str(customer))
+    return race(_same_key, lambda _: args, PROCESSES)
 
 
 def test_eight_processes_sending_one_key_make_exactly_one_effect(system, database_url, raw):

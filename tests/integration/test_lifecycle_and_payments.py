@@ -19,21 +19,8 @@ from booking_core import (
     PaymentStatus,
     RefundExceedsPayment,
 )
-from booking_core.domain.lifecycle import BOOKING_EDGES, PAYMENT_EDGES
 from tests.factories import Shop
 from tests.integration.test_schedules import MONDAY
-
-
-def test_the_database_holds_exactly_the_domains_state_machines(raw):
-    db_edges = {
-        (f, t): set(a) - {"database"}
-        for f, t, a in raw.execute(
-            "SELECT from_status::text, to_status::text, actors::text[] FROM booking_status_edges"
-        )
-    }
-    assert db_edges == {(f and str(f), str(t)): {str(a) for a in actors} for (f, t), actors in BOOKING_EDGES.items()}
-    pay = {(f, t) for f, t in raw.execute("SELECT from_status::text, to_status::text FROM payment_status_edges")}
-    assert pay == {(f and str(f), str(t)) for f, t in PAYMENT_EDGES}
 
 
 def test_a_booking_walks_its_lifecycle_and_every_step_is_a_recorded_transition(system, raw):

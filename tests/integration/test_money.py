@@ -23,9 +23,7 @@ from booking_core import (
     PaymentStatus,
     RefundExceedsPayment,
 )
-from booking_core.domain.lifecycle import PaymentStatus as P
 from booking_core.domain.money import payment_status
-from booking_core.domain.values import ActorType
 from tests.conftest import MONDAY
 from tests.factories import Shop
 
@@ -238,34 +236,6 @@ def test_an_update_that_changes_nothing_moves_no_version_and_writes_no_audit_row
 
 # ---------------------------------------------------------------------- properties
 AMOUNTS = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("200"), places=2)
-
-
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(amount=st.decimals(min_value=0, max_value=1000, places=2), paid=AMOUNTS | st.just(Decimal(0)),
-       refunded_share=st.fractions(0, 1), unpaid=st.sampled_from([P.PENDING, P.FAILED]))  # fmt: skip
-def test_the_payment_status_rule_is_the_same_in_python_and_sql(raw, amount, paid, refunded_share, unpaid):
-    refunded = (paid * Decimal(refunded_share.numerator) / Decimal(refunded_share.denominator)).quantize(
-        Decimal("0.01")
-    )
-    (sql,) = raw.execute(
-        "SELECT payment_status_of(%s, %s, %s, %s::payment_status)::text", (amount, paid, refunded, str(unpaid))
-    ).fetchone()
-    assert sql == str(payment_status(amount, paid, refunded, unpaid))
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(amount=st.decimals(min_value=0, max_value=1000, places=2), hours=st.integers(0, 8760),
-       percent=st.decimals(min_value=0, max_value=100, places=2), before=st.integers(-3600, 400_000),
-       actor=st.sampled_from(list(ActorType)))  # fmt: skip
-def test_the_cancellation_fee_rule_is_the_same_in_python_and_sql(raw, amount, hours, percent, before, actor):
-    starts = MONDAY
-    at = starts - timedelta(seconds=before)
-    (sql,) = raw.execute(
-        "SELECT booking_cancellation_fee(%s, %s::actor_type, %s, %s, %s, %s)",
-        (amount, str(actor), at, starts, hours, percent),
-    ).fetchone()
-    policy = CancellationPolicy(free_hours=hours, late_fee_percent=percent)
-    assert sql == policy.fee(amount, actor=actor, cancelled_at=at, starts_at=starts)
 
 
 STEP = st.one_of(

@@ -9,7 +9,6 @@ remains arrives as Busy. The counts of every operation and outcome are printed (
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import random
 import time
@@ -21,11 +20,12 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from booking_core import Actor, BookingError, Busy, IntegrityRefused, Money, WeeklyRule, connect
+from booking_core import Actor, BookingError, Busy, IntegrityRefused, Money, connect
 from tests.conftest import create_database, drop_database
 from tests.demo.invariants import QUERIES
 from tests.factories import Shop
 from tests.integration.test_schedules import MONDAY
+from tests.processes import race
 
 PROCESSES = 32
 SECONDS = float(os.environ.get("BOOKING_RACE_SECONDS", "40"))
@@ -159,18 +159,9 @@ def _racer(url, business_id, slots, staff, customers, seconds, seed, barrier, re
 def _hot_shop(system):  # type: ignore[no-untyped-def]
     """One room and one member of staff, both at the same times; four hot slots, full, with queues."""
     shop = Shop.create(system, now=MONDAY, capacity=CAPACITY, max_party_size=3, customers=CUSTOMERS, weekdays=(4, 5))
-    staff = system.add_resource(shop.business_id, name="Staff", kind="staff", actor=shop.admin, now=MONDAY)
-    start = shop.first_slot().local_start
-    rules = shop.rules((4, 5), capacity=CAPACITY)
-    rules += [WeeklyRule(shop.service_id, staff, d, start, timedelta(hours=2), 4) for d in (4, 5)]
-    system.publish_schedule(
-        shop.business_id,
-        rules=rules,
-        effective_date=MONDAY.date(),
-        horizon_date=MONDAY.date() + timedelta(days=13),
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    (staff,) = shop.publish_with_resources(
+        [("Staff", "staff", 4)], weekdays=(4, 5), capacity=CAPACITY, horizon_days=13
+    ).values()
     slots = [s for s in shop.slots(days=14) if s.resource_id == shop.resource_id][:HOT_SLOTS]
     assert len(slots) == HOT_SLOTS
     for i, slot in enumerate(slots):
@@ -242,9 +233,6 @@ def test_32_processes_doing_every_operation_on_hot_waitlisted_slots_never_deadlo
             raw.execute(
                 "UPDATE businesses SET waitlist_offer_minutes = %s WHERE id = %s", (OFFER_MINUTES, shop.business_id)
             )
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["booking_core", "sqlalchemy", "psycopg", __name__])
-        barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
         args = (
             race_database,
             str(shop.business_id),
@@ -253,15 +241,12 @@ def test_32_processes_doing_every_operation_on_hot_waitlisted_slots_never_deadlo
             [str(c) for c in shop.customers],
             SECONDS,
         )
-        procs = [ctx.Process(target=_racer, args=(*args, seed, barrier, results)) for seed in range(PROCESSES)]
-        for p in procs:
-            p.start()
+        preload = ["booking_core", "sqlalchemy", "psycopg", __name__]
         counts: Counter[tuple[str, str]] = Counter()
-        for _ in procs:
-            counts.update(results.get(timeout=SECONDS + 120))
-        for p in procs:
-            p.join(timeout=60)
-            assert p.exitcode == 0
+        for outcome in race(
+            _racer, lambda seed: (*args, seed), PROCESSES, context="forkserver", preload=preload, timeout=SECONDS + 120
+        ):
+            counts.update(outcome)
         # What the race left owed back (cancelled after payment, overpaid) is refunded now, so the
         # money invariants hold in full: refund_due is exactly what can be paid back.
         with psycopg.connect(_plain(race_database), autocommit=True) as raw:

@@ -1,4 +1,4 @@
-"""Issue 12: joining twice and accepting twice are typed refusals (or an idempotent replay), never raw errors."""
+"""Joining twice and accepting twice are typed refusals (or an idempotent replay), never raw errors."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from booking_core import (
     OfferAlreadyAccepted,
     OfferExpired,
 )
-from tests.integration.test_beyond import full_shop, seats_add_up
+from tests.integration.test_price_lock_multi_resource_waitlists_and_series import full_shop, seats_add_up
 from tests.integration.test_schedules import MONDAY
 
 

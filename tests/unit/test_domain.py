@@ -11,7 +11,6 @@ import pytest
 
 import booking_core
 from booking_core.domain import errors as e
-from booking_core.domain.lifecycle import BOOKING_EDGES, BookingStatus, check_transition
 from booking_core.domain.schedule import (
     SlotSpec,
     WeeklyRule,
@@ -19,7 +18,7 @@ from booking_core.domain.schedule import (
     resolve_local,
     schedule_slots,
 )
-from booking_core.domain.values import ActorType, Money, new_id, require_aware, zone
+from booking_core.domain.values import Money, new_id, require_aware, zone
 
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
 
@@ -83,36 +82,6 @@ def test_a_malformed_rule_is_refused_with_a_message_saying_what_to_fix(kwargs, m
     }
     with pytest.raises(e.InvalidInput, match=message):
         WeeklyRule(**{**base, **kwargs})
-
-
-def test_every_edge_of_the_state_machine_is_allowed_for_its_actors_only():
-    for (current, target), actors in BOOKING_EDGES.items():
-        for actor in ActorType:
-            if actor in actors:
-                check_transition(current, target, actor)
-            else:
-                with pytest.raises(e.ActorNotAllowed):
-                    check_transition(current, target, actor)
-
-
-def test_a_system_actor_never_cancels_a_booking():
-    for current in (BookingStatus.DRAFT, BookingStatus.CONFIRMED):
-        with pytest.raises(e.ActorNotAllowed, match="only admin, customer"):
-            check_transition(current, BookingStatus.CANCELLED, ActorType.SYSTEM)
-
-
-@pytest.mark.parametrize(
-    ("current", "target"),
-    [
-        (BookingStatus.COMPLETED, BookingStatus.CONFIRMED),
-        (BookingStatus.CANCELLED, BookingStatus.CONFIRMED),
-        (None, BookingStatus.CHECKED_IN),
-        (BookingStatus.DRAFT, BookingStatus.CHECKED_IN),
-    ],
-)
-def test_an_edge_the_machine_does_not_have_is_an_illegal_transition(current, target):
-    with pytest.raises(e.IllegalTransition, match="cannot go from"):
-        check_transition(current, target, ActorType.ADMIN)
 
 
 def test_money_rounds_to_cents_and_keeps_its_currency():

@@ -1,5 +1,5 @@
-"""The collector's issue-7 metrics (waitlists, multi-resource bookings, series, promo codes, seat
-accounting) on a real PostgreSQL: values equal what independent SQL counts."""
+"""The collector's metrics of waitlists, multi-resource bookings, series, promo codes and seat
+accounting on a real PostgreSQL: values equal what independent SQL counts."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from booking_core import Actor, Booking, BookingSystem, SeriesMode, Slot
 from tests.conftest import MONDAY
 from tests.factories import Shop
-from tests.integration.test_beyond import multi_shop
+from tests.integration.test_price_lock_multi_resource_waitlists_and_series import multi_shop
 from tests.metrics.conftest import plain_url, require_binary
 from tests.metrics.test_collector import _name, sql, value
 
@@ -26,7 +26,7 @@ NOW = MONDAY + timedelta(hours=1)
 
 
 @dataclass
-class Beyond:
+class Shops:
     waitlist: Shop
     broken: Shop
     multi: Shop
@@ -134,18 +134,18 @@ def _resources_series_promo(system: BookingSystem) -> Shop:
 
 
 @pytest.fixture(scope="module")
-def beyond(system: BookingSystem, database_url: str) -> Beyond:
+def shops(system: BookingSystem, database_url: str) -> Shops:
     shops = {
         "waitlist": _waitlist_life(system),
         "broken": _break(system, database_url),
         "multi": _resources_series_promo(system),
     }
     names = {k: _name(system, v.business_id) for k, v in shops.items()}
-    return Beyond(shops["waitlist"], shops["broken"], shops["multi"], names)
+    return Shops(shops["waitlist"], shops["broken"], shops["multi"], names)
 
 
 @pytest.fixture
-def registry(database_url: str, beyond: Beyond) -> Iterator[CollectorRegistry]:
+def registry(database_url: str, shops: Shops) -> Iterator[CollectorRegistry]:
     engine = scrape_engine(database_url)
     reg = CollectorRegistry()
     reg.register(BookingCollector(engine, clock=lambda: NOW))
@@ -154,13 +154,13 @@ def registry(database_url: str, beyond: Beyond) -> Iterator[CollectorRegistry]:
 
 
 def test_waitlist_entries_by_status_and_final_offers_equal_what_sql_counts(
-    registry: CollectorRegistry, beyond: Beyond, database_url: str
+    registry: CollectorRegistry, shops: Shops, database_url: str
 ) -> None:
-    name = beyond.names["waitlist"]
+    name = shops.names["waitlist"]
     counted = sql(
         database_url,
         "SELECT status, count(*) FROM waitlist_entries WHERE business_id = %s GROUP BY 1",
-        beyond.waitlist.business_id,
+        shops.waitlist.business_id,
     )
     rows = {str(status): n for status, n in counted}
     assert rows == {"expired": 1, "accepted": 1, "offered": 2, "waiting": 1}
@@ -168,43 +168,43 @@ def test_waitlist_entries_by_status_and_final_offers_equal_what_sql_counts(
         assert value(registry, "booking_waitlist_entries", business=name, status=status) == n
     assert value(registry, "booking_waitlist_offers_expired_total", business=name) == 1
     assert value(registry, "booking_waitlist_offers_accepted_total", business=name) == 1
-    assert value(registry, "booking_waitlist_offers_expired_total", business=beyond.names["broken"]) == 0
+    assert value(registry, "booking_waitlist_offers_expired_total", business=shops.names["broken"]) == 0
 
 
 def test_open_offers_and_their_seats_equal_what_sql_counts(
-    registry: CollectorRegistry, beyond: Beyond, database_url: str
+    registry: CollectorRegistry, shops: Shops, database_url: str
 ) -> None:
     ((offers, seats),) = sql(
         database_url,
         "SELECT count(*), sum(party_size) FROM waitlist_entries WHERE business_id = %s AND status = 'offered'",
-        beyond.waitlist.business_id,
+        shops.waitlist.business_id,
     )
     assert (offers, seats) == (2, 3)
-    name = beyond.names["waitlist"]
+    name = shops.names["waitlist"]
     assert value(registry, "booking_waitlist_offers_open", business=name) == offers
     assert value(registry, "booking_waitlist_offer_held_seats", business=name) == seats
 
 
 def test_offers_past_their_expiry_are_counted_with_the_age_of_the_oldest(
-    registry: CollectorRegistry, beyond: Beyond, database_url: str
+    registry: CollectorRegistry, shops: Shops, database_url: str
 ) -> None:
     ((overdue, oldest),) = sql(
         database_url,
         "SELECT count(*), min(offer_expires_at) FROM waitlist_entries"
         " WHERE business_id = %s AND status = 'offered' AND offer_expires_at <= %s",
-        beyond.waitlist.business_id,
+        shops.waitlist.business_id,
         NOW,
     )
     assert overdue == 1 and oldest == MONDAY + timedelta(minutes=55)
-    name = beyond.names["waitlist"]
+    name = shops.names["waitlist"]
     assert value(registry, "booking_waitlist_offers_overdue", business=name) == 1
     assert value(registry, "booking_waitlist_oldest_overdue_offer_seconds", business=name) == pytest.approx(300)
     # A business whose live entries are all waiting has nothing overdue.
-    assert value(registry, "booking_waitlist_oldest_overdue_offer_seconds", business=beyond.names["broken"]) == 0
+    assert value(registry, "booking_waitlist_oldest_overdue_offer_seconds", business=shops.names["broken"]) == 0
 
 
 def test_waiting_entries_that_fit_free_seats_show_a_stalled_promotion_only_where_it_stalled(
-    registry: CollectorRegistry, beyond: Beyond, database_url: str
+    registry: CollectorRegistry, shops: Shops, database_url: str
 ) -> None:
     fits = (
         "SELECT count(*) FROM waitlist_entries w JOIN time_slots s ON s.business_id = w.business_id"
@@ -212,13 +212,13 @@ def test_waiting_entries_that_fit_free_seats_show_a_stalled_promotion_only_where
         " AND s.starts_at > %s AND w.party_size <= s.max_capacity - s.booked_seats"
     )
     for key, expected in (("waitlist", 0), ("broken", 1)):
-        shop = beyond.waitlist if key == "waitlist" else beyond.broken
+        shop = shops.waitlist if key == "waitlist" else shops.broken
         assert sql(database_url, fits, shop.business_id, NOW) == [(expected,)]
-        assert value(registry, "booking_waitlist_promotable_entries", business=beyond.names[key]) == expected
+        assert value(registry, "booking_waitlist_promotable_entries", business=shops.names[key]) == expected
 
 
 def test_seat_accounting_drift_counts_slots_whose_seats_nobody_holds(
-    registry: CollectorRegistry, beyond: Beyond, database_url: str
+    registry: CollectorRegistry, shops: Shops, database_url: str
 ) -> None:
     drift = (
         "SELECT count(*) FROM time_slots ts LEFT JOIN slot_seat_holds h ON h.business_id = ts.business_id"
@@ -226,18 +226,18 @@ def test_seat_accounting_drift_counts_slots_whose_seats_nobody_holds(
         " AND ts.booked_seats <> coalesce(h.seats, 0)"
     )
     for key, shop, expected in (
-        ("waitlist", beyond.waitlist, 0),
-        ("multi", beyond.multi, 0),
-        ("broken", beyond.broken, 1),
+        ("waitlist", shops.waitlist, 0),
+        ("multi", shops.multi, 0),
+        ("broken", shops.broken, 1),
     ):
         assert sql(database_url, drift, shop.business_id, NOW, NOW + timedelta(days=30)) == [(expected,)]
-        assert value(registry, "booking_seat_accounting_drift_slots", business=beyond.names[key]) == expected
+        assert value(registry, "booking_seat_accounting_drift_slots", business=shops.names[key]) == expected
 
 
 def test_multi_resource_bookings_series_and_promo_code_bookings_equal_what_sql_counts(
-    registry: CollectorRegistry, beyond: Beyond, database_url: str
+    registry: CollectorRegistry, shops: Shops, database_url: str
 ) -> None:
-    biz, name = beyond.multi.business_id, beyond.names["multi"]
+    biz, name = shops.multi.business_id, shops.names["multi"]
     ((multi, series, promo),) = sql(
         database_url,
         "SELECT (SELECT count(DISTINCT booking_id) FROM booking_resources WHERE business_id = %s),"
@@ -251,18 +251,18 @@ def test_multi_resource_bookings_series_and_promo_code_bookings_equal_what_sql_c
     assert value(registry, "booking_multi_resource_bookings_total", business=name) == multi
     assert value(registry, "booking_series_created_total", business=name) == series
     assert value(registry, "booking_promo_code_bookings_total", business=name) == promo
-    assert value(registry, "booking_promo_code_bookings_total", business=beyond.names["waitlist"]) == 0
+    assert value(registry, "booking_promo_code_bookings_total", business=shops.names["waitlist"]) == 0
 
 
 def test_the_live_waitlist_is_served_by_a_scrape_that_leaves_history_to_the_background(
-    database_url: str, beyond: Beyond
+    database_url: str, shops: Shops
 ) -> None:
     engine = scrape_engine(database_url)
     collector = BookingCollector(engine, clock=lambda: NOW, history_every=3600)
     reg = CollectorRegistry()
     reg.register(collector)
     try:
-        name = beyond.names["waitlist"]
+        name = shops.names["waitlist"]
         assert value(reg, "booking_waitlist_offers_overdue", business=name) == 1
         assert value(reg, "booking_scrape_errors") == 0
     finally:
@@ -280,7 +280,7 @@ def test_promtool_accepts_a_scrape_with_the_waitlist_and_seat_metrics(registry: 
 
 
 def test_the_outbox_backlog_and_dead_letters_are_scraped(system, raw, database_url):
-    """Issue 7: every booking writes a notification; a scrape reports what is pending and what died."""
+    """Every booking writes a notification; a scrape reports what is pending and what died."""
     from metrics.collector import BookingCollector, scrape_engine
     from prometheus_client import CollectorRegistry
 

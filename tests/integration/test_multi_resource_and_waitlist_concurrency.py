@@ -1,18 +1,17 @@
-"""Issue 7 under concurrency: multi-resource bookings and waitlist promotion race without overbooking."""
+"""Multi-resource bookings and waitlist promotion race without overbooking."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import random
 import uuid
-from datetime import timedelta
 
 import pytest
 
-from booking_core import BookingError, WeeklyRule, connect
+from booking_core import BookingError, connect
 from tests.factories import Shop
-from tests.integration.test_beyond import seats_add_up
+from tests.integration.test_price_lock_multi_resource_waitlists_and_series import seats_add_up
 from tests.integration.test_schedules import MONDAY
+from tests.processes import race
 
 PROCESSES = 16
 
@@ -43,38 +42,14 @@ def _multi_racer(url, business_id, slots, resources, customers, seed, barrier, r
     results.put(counts)
 
 
-def _spawn(target, args_for, n):
-    ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(n), ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*args_for(i), barrier, results)) for i in range(n)]
-    for p in procs:
-        p.start()
-    out = [results.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    return out
-
-
 @pytest.mark.slow
 def test_16_processes_booking_three_resources_each_neither_overbook_nor_deadlock(system, database_url, raw):
     shop = Shop.create(system, now=MONDAY, capacity=3, max_party_size=1, customers=4, weekdays=(4,))
-    extra = {}
-    rules = shop.rules((4,), capacity=3)
-    for name, cap in (("Anna", 2), ("Ben", 2), ("Stones", 3)):
-        rid = system.add_resource(shop.business_id, name=name, kind="staff", actor=shop.admin, now=MONDAY)
-        extra[str(rid)] = 1
-        rules.append(WeeklyRule(shop.service_id, rid, 4, shop.first_slot().local_start, timedelta(hours=2), cap))
-    system.publish_schedule(
-        shop.business_id,
-        rules=rules,
-        effective_date=MONDAY.date(),
-        horizon_date=MONDAY.date() + timedelta(days=6),
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    staff = [("Anna", "staff", 2), ("Ben", "staff", 2), ("Stones", "staff", 3)]
+    ids = shop.publish_with_resources(staff, weekdays=(4,), capacity=3, horizon_days=6)
+    extra = {str(rid): 1 for rid in ids.values()}
     main = [str(s.id) for s in shop.slots(days=7) if s.resource_id == shop.resource_id]
-    outcomes = _spawn(
+    outcomes = race(
         _multi_racer,
         lambda i: (database_url, str(shop.business_id), main, extra, [str(c) for c in shop.customers], i),
         PROCESSES,
@@ -140,7 +115,7 @@ def test_waitlist_promotion_never_exceeds_capacity_while_cancellations_and_booki
         )
         for i in range(8)
     ]
-    _spawn(
+    race(
         _waitlist_racer,
         lambda i: (
             database_url,

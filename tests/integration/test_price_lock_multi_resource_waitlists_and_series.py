@@ -1,4 +1,4 @@
-"""Issue 7: price lock, multi-resource bookings, waitlists and recurring series, with the same guarantees."""
+"""Price lock, multi-resource bookings, waitlists and recurring series, with the same guarantees."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from booking_core import (
     SeriesMode,
     SeriesUnavailable,
     UnknownResource,
-    WeeklyRule,
 )
 from tests.factories import Shop
 from tests.integration.test_schedules import MONDAY
@@ -133,24 +132,8 @@ def test_promo_codes_discount_once_per_use_and_refuse_when_used_up_or_in_another
 # ---------------------------------------------------------------- multi-resource
 def multi_shop(system, *, room=1, staff=1, gear=3):
     shop = Shop.create(system, now=MONDAY, capacity=room, max_party_size=1)
-    extra = {}
-    for name, kind, _capacity in (("Anna", "staff", staff), ("Hot stones", "equipment", gear)):
-        rid = system.add_resource(shop.business_id, name=name, kind=kind, actor=shop.admin, now=MONDAY)
-        extra[name] = rid
-    rules = [
-        WeeklyRule(shop.service_id, rid, d, shop.first_slot().local_start, timedelta(hours=2), cap)
-        for rid, cap in ((extra["Anna"], staff), (extra["Hot stones"], gear))
-        for d in (4, 5, 6)
-    ]
-    rules += shop.rules((4, 5, 6), capacity=room)
-    system.publish_schedule(
-        shop.business_id,
-        rules=rules,
-        effective_date=MONDAY.date(),
-        horizon_date=MONDAY.date() + timedelta(days=30),
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    resources = [("Anna", "staff", staff), ("Hot stones", "equipment", gear)]
+    extra = shop.publish_with_resources(resources, weekdays=(4, 5, 6), capacity=room, horizon_days=30)
     main = next(s for s in shop.slots(days=7) if s.resource_id == shop.resource_id)
     return shop, main, extra
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from booking_core import BookingError
 from tests.factories import Shop
-from tests.integration.test_beyond import seats_add_up
+from tests.integration.test_price_lock_multi_resource_waitlists_and_series import seats_add_up
 from tests.integration.test_schedules import MONDAY
 
 ops = st.lists(
