@@ -1,0 +1,75 @@
+"""The current definition of every database function, trigger and view: one file per area.
+
+Migrations change the schema (DDL, data); the current definition of every function, trigger
+and view is in ``booking_core/sql/<area>.sql``, written replaceably (``CREATE OR REPLACE``).
+``Database.upgrade()`` runs the migrations, then ``apply_definitions()`` in the same
+transaction: every area whose text changed since it was last applied runs again, in
+``AREAS`` order (``schema_definitions`` keeps each area's SHA-256). A migration that needs a
+new definition mid-way (before a data change that relies on it) calls
+``apply_definitions(op.get_bind(), ["<area>"])`` itself.
+
+What ``CREATE OR REPLACE`` cannot do, a migration does first: drop a function whose
+arguments or result change, a view that loses columns, a trigger that is renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import Connection, text
+
+# Dependency order: the change context first (column defaults call it, so the baseline
+# applies it before the tables), then the areas whose SQL-language functions others read.
+AREAS = (
+    "context",
+    "append_only",
+    "audit",
+    "schedules",
+    "capacity",
+    "pricing",
+    "bookings",
+    "payments",
+    "waitlist",
+    "outbox",
+    "idempotency",
+)
+SQL_DIR = Path(__file__).resolve().parent
+
+_LEDGER = """
+CREATE TABLE IF NOT EXISTS schema_definitions (
+  area       text PRIMARY KEY,
+  sha256     text NOT NULL,
+  applied_at timestamptz NOT NULL
+)"""
+_RECORD = """
+INSERT INTO schema_definitions (area, sha256, applied_at) VALUES (:area, :sha256, clock_timestamp())
+ON CONFLICT (area) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = EXCLUDED.applied_at"""
+
+
+def area_sql(area: str) -> str:
+    """The text of one area file."""
+    return (SQL_DIR / f"{area}.sql").read_text(encoding="utf-8")
+
+
+def run_script(conn: Connection, sql: str) -> None:
+    """Run a file of SQL statements on this connection, in its transaction, as written."""
+    # psycopg's own execute with no parameters: ':' and '%' stay literal (SQLAlchemy would bind them).
+    conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+
+
+def apply_definitions(conn: Connection, areas: Sequence[str] = AREAS) -> list[str]:
+    """Apply the areas whose text changed since they were last applied; return their names."""
+    conn.execute(text(_LEDGER))
+    applied = {area: digest for area, digest in conn.execute(text("SELECT area, sha256 FROM schema_definitions"))}
+    changed = []
+    for area in areas:
+        sql = area_sql(area)
+        digest = hashlib.sha256(sql.encode()).hexdigest()
+        if applied.get(area) == digest:
+            continue
+        run_script(conn, sql)
+        conn.execute(text(_RECORD), {"area": area, "sha256": digest})
+        changed.append(area)
+    return changed
