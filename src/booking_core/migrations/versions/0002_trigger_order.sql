@@ -1,35 +1,46 @@
--- The names the triggers had before they were numbered by firing order.
-DROP TRIGGER IF EXISTS bookings_before ON bookings;
-DROP TRIGGER IF EXISTS bookings_beyond_guard ON bookings;
-DROP TRIGGER IF EXISTS bookings_audit ON bookings;
-DROP TRIGGER IF EXISTS bookings_outbox ON bookings;
-DROP TRIGGER IF EXISTS bookings_seats ON bookings;
-DROP TRIGGER IF EXISTS booking_resources_seats ON booking_resources;
-DROP TRIGGER IF EXISTS booking_series_audit ON booking_series;
-DROP TRIGGER IF EXISTS businesses_validate ON businesses;
-DROP TRIGGER IF EXISTS businesses_audit ON businesses;
-DROP TRIGGER IF EXISTS idempotency_keys_guard ON idempotency_keys;
-DROP TRIGGER IF EXISTS notification_deliveries_settle ON notification_deliveries;
-DROP TRIGGER IF EXISTS notification_outbox_guard ON notification_outbox;
-DROP TRIGGER IF EXISTS payments_before ON payments;
-DROP TRIGGER IF EXISTS payments_after ON payments;
-DROP TRIGGER IF EXISTS payments_audit ON payments;
-DROP TRIGGER IF EXISTS price_rules_validate ON price_rules;
-DROP TRIGGER IF EXISTS price_rules_audit ON price_rules;
-DROP TRIGGER IF EXISTS promo_codes_audit ON promo_codes;
-DROP TRIGGER IF EXISTS refunds_apply ON refunds;
-DROP TRIGGER IF EXISTS refunds_audit ON refunds;
-DROP TRIGGER IF EXISTS resources_audit ON resources;
-DROP TRIGGER IF EXISTS schedule_versions_guard ON schedule_versions;
-DROP TRIGGER IF EXISTS schedule_versions_audit ON schedule_versions;
-DROP TRIGGER IF EXISTS services_audit ON services;
-DROP TRIGGER IF EXISTS time_slots_guard ON time_slots;
-DROP TRIGGER IF EXISTS time_slots_audit ON time_slots;
-DROP TRIGGER IF EXISTS time_slots_audit_insert ON time_slots;
-DROP TRIGGER IF EXISTS time_slots_key ON time_slots;
-DROP TRIGGER IF EXISTS time_slots_outbox ON time_slots;
-DROP TRIGGER IF EXISTS time_slots_promote ON time_slots;
-DROP TRIGGER IF EXISTS waitlist_entries_guard ON waitlist_entries;
-DROP TRIGGER IF EXISTS waitlist_entries_audit ON waitlist_entries;
-DROP TRIGGER IF EXISTS waitlist_entries_outbox ON waitlist_entries;
-DROP TRIGGER IF EXISTS waitlist_entries_seats ON waitlist_entries;
+-- Triggers fire in name order within a table, timing and event; they are now numbered by
+-- their designed order. The old names are dropped here (the area files create the numbered
+-- ones after the migrations); old name -> name now, for scripts that name a trigger.
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT * FROM (VALUES
+    ('booking_resources', 'booking_resources_seats', 'booking_resources_10_seats'),
+    ('booking_series', 'booking_series_audit', 'booking_series_10_audit'),
+    ('bookings', 'bookings_audit', 'bookings_10_audit'),
+    ('bookings', 'bookings_before', 'bookings_10_guard'),
+    ('bookings', 'bookings_outbox', 'bookings_20_outbox'),
+    ('bookings', 'bookings_beyond_guard', 'bookings_20_price_lock'),
+    ('bookings', 'bookings_seats', 'bookings_30_seats'),
+    ('businesses', 'businesses_audit', 'businesses_10_audit'),
+    ('businesses', 'businesses_validate', 'businesses_10_validate'),
+    ('idempotency_keys', 'idempotency_keys_guard', 'idempotency_keys_10_guard'),
+    ('notification_deliveries', 'notification_deliveries_settle', 'notification_deliveries_10_settle'),
+    ('notification_outbox', 'notification_outbox_guard', 'notification_outbox_10_guard'),
+    ('payments', 'payments_after', 'payments_10_booking_money'),
+    ('payments', 'payments_before', 'payments_10_guard'),
+    ('payments', 'payments_audit', 'payments_20_audit'),
+    ('price_rules', 'price_rules_audit', 'price_rules_10_audit'),
+    ('price_rules', 'price_rules_validate', 'price_rules_10_validate'),
+    ('promo_codes', 'promo_codes_audit', 'promo_codes_10_audit'),
+    ('refunds', 'refunds_apply', 'refunds_10_apply'),
+    ('refunds', 'refunds_audit', 'refunds_20_audit'),
+    ('resources', 'resources_audit', 'resources_10_audit'),
+    ('schedule_versions', 'schedule_versions_audit', 'schedule_versions_10_audit'),
+    ('schedule_versions', 'schedule_versions_guard', 'schedule_versions_10_guard'),
+    ('services', 'services_audit', 'services_10_audit'),
+    ('time_slots', 'time_slots_audit_insert', 'time_slots_10_audit_insert'),
+    ('time_slots', 'time_slots_audit', 'time_slots_10_audit_update'),
+    ('time_slots', 'time_slots_guard', 'time_slots_10_guard'),
+    ('time_slots', 'time_slots_key', 'time_slots_20_key'),
+    ('time_slots', 'time_slots_outbox', 'time_slots_20_outbox'),
+    ('time_slots', 'time_slots_promote', 'time_slots_30_promote'),
+    ('waitlist_entries', 'waitlist_entries_audit', 'waitlist_entries_10_audit'),
+    ('waitlist_entries', 'waitlist_entries_guard', 'waitlist_entries_10_guard'),
+    ('waitlist_entries', 'waitlist_entries_outbox', 'waitlist_entries_20_outbox'),
+    ('waitlist_entries', 'waitlist_entries_seats', 'waitlist_entries_30_seats')
+  ) AS renamed (table_name, old_name, new_name)
+  LOOP
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', r.old_name, r.table_name);
+  END LOOP;
+END $$;
