@@ -1,6 +1,7 @@
 -- The audit trail: one row per change of every audited table, written by a trigger in the
 -- change's own statement, sealed in a hash chain in batches.
 
+-- The namespaced action of a change (booking.cancelled, slot.made_legacy, waitlist.joined...).
 CREATE OR REPLACE FUNCTION audit_action(entity text, op text, o jsonb, n jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
@@ -93,6 +94,7 @@ CREATE OR REPLACE TRIGGER waitlist_entries_10_audit AFTER INSERT OR UPDATE ON wa
 CREATE OR REPLACE TRIGGER booking_series_10_audit AFTER INSERT ON booking_series
   FOR EACH ROW EXECUTE FUNCTION audit_write('series');
 
+-- One link of the hash chain: the previous hash and every column of the audit row.
 CREATE OR REPLACE FUNCTION audit_row_hash(prev bytea, a booking_audit_log) RETURNS bytea
 LANGUAGE sql IMMUTABLE AS $$
   SELECT sha256(prev || convert_to(concat_ws('|',

@@ -1,5 +1,10 @@
 -- Bookings: the guards of a booking row and the one-statement booking functions.
 
+-- The booking row's rules: creation only as draft or confirmed with no money; identity,
+-- customer, token, key, payment method and currency never change; status moves along
+-- booking_status_edges by an allowed actor; money columns move only with the payments
+-- trigger; the cancellation fee is fixed at cancellation. version counts real changes (an
+-- update that changes nothing keeps it, and writes no audit row).
 CREATE OR REPLACE FUNCTION bookings_before() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -83,6 +88,8 @@ END $$;
 CREATE OR REPLACE TRIGGER bookings_10_guard BEFORE INSERT OR UPDATE ON bookings
   FOR EACH ROW EXECUTE FUNCTION bookings_before();
 
+-- The price lock: a booking's series, unit price and discount never change, its amount moves
+-- only with its party at the locked unit price, and a multi-resource booking is never moved.
 CREATE OR REPLACE FUNCTION bookings_beyond_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -108,7 +115,7 @@ CREATE OR REPLACE TRIGGER bookings_20_price_lock BEFORE UPDATE ON bookings
   FOR EACH ROW EXECUTE FUNCTION bookings_beyond_guard();
 
 -- The booking a key already stands for (NULL: none), replayed before anything is judged: the
--- key's row; else a booking carrying the key (made before 0010, or its row purged), which
+-- key's row; else a booking carrying the key (recorded before the keys table existed, or its row purged), which
 -- must be for the same slot, customer and party.
 CREATE OR REPLACE FUNCTION booking_replay(p_business uuid, p_key text, p_operation text, p_request jsonb,
                                p_slot uuid, p_customer uuid, p_party integer) RETURNS bookings
@@ -248,8 +255,13 @@ BEGIN
   booking := made.booking; replayed := made.replayed; RETURN NEXT;
 END $$;
 
--- A multi-resource booking in one statement (the judgement is 0007's, unchanged): the key
--- first, before the arguments' shape, the slots or their locks.
+-- A multi-resource booking in one statement, as booking_create() is for one resource: the
+-- key first, before the arguments' shape, the slots or their locks. Every slot (the
+-- booking's own and one per further resource, at exactly the same time) is locked in id
+-- order under the lock timeout, so concurrent multi-resource bookings neither overbook nor
+-- deadlock; availability is judged under those locks; anything short refuses the whole
+-- booking with the list of what is missing (BK018, its DETAIL a JSON object:
+-- {"missing": [...]}).
 CREATE OR REPLACE FUNCTION booking_create_multi(
   p_business uuid, p_id uuid, p_slot uuid, p_customer uuid, p_party integer,
   p_resources uuid[], p_quantities integer[],

@@ -44,10 +44,15 @@ LANGUAGE sql AS $$
   UPDATE time_slots SET booked_seats = booked_seats - p_seats WHERE business_id = p_business AND id = p_slot
 $$;
 
--- As in 0004, with the slots locked up front whenever the change touches more than one of
--- them (a reschedule; a multi-resource booking starting or stopping to hold seats) or hands
--- a waitlist offer's hold over to the booking (which writes the entry before the seats).
--- A change on one slot alone locks it with its own seat update, before any entry.
+-- A booking's seats, from its status and party: AFTER the row is written, so a row skipped by
+-- ON CONFLICT never takes seats. Seats come from three places: the booking's slot, its
+-- further resources' slots, and a waitlist offer it takes over. The slots are locked up
+-- front, in id order, whenever the change touches more than one of them (a reschedule; a
+-- multi-resource booking starting or stopping to hold seats) or hands a waitlist offer's
+-- hold over to the booking (which writes the entry before the seats); a change on one slot
+-- alone locks it with its own seat update, before any entry. Seats are taken before they
+-- are released, so two reschedules between the same slots cannot deadlock. It also writes
+-- the status transition row: every status change has one.
 CREATE OR REPLACE FUNCTION bookings_seats() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE

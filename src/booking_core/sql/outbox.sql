@@ -138,7 +138,9 @@ BEGIN
   RETURN inserted;
 END $$;
 
--- Booking events, in the booking's own statement (AFTER: the row and its seats are final).
+-- Booking events, in the booking's own statement. AFTER: the row is final. It fires before
+-- bookings_30_seats (docs/invariants.md, "Trigger order"): the payload reads the booking,
+-- not the seat counters, and the customer hears of the change before any offer it frees.
 CREATE OR REPLACE FUNCTION bookings_outbox() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE tz text;

@@ -32,6 +32,8 @@ BEGIN
   END::payment_status;
 END $$;
 
+-- A payment is in its booking's currency, never changes its booking, amount or currency,
+-- has nothing refunded but through refunds, and moves along payment_status_edges.
 CREATE OR REPLACE FUNCTION payments_before() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE b_currency char(3);
@@ -112,6 +114,8 @@ END $$;
 CREATE OR REPLACE TRIGGER payments_10_booking_money AFTER INSERT OR UPDATE ON payments
   FOR EACH ROW EXECUTE FUNCTION payments_after();
 
+-- Refunds are an immutable ledger; each one moves its payment's refunded_amount and status
+-- (and so the booking's money), in the payment's currency and never beyond what was paid.
 CREATE OR REPLACE FUNCTION refunds_apply() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE p payments;

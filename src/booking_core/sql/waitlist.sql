@@ -28,8 +28,11 @@ END $$;
 CREATE OR REPLACE TRIGGER waitlist_entries_10_guard BEFORE INSERT OR UPDATE ON waitlist_entries
   FOR EACH ROW EXECUTE FUNCTION waitlist_entries_guard();
 
--- As in 0004; the slot is locked FOR NO KEY UPDATE, the mode every other path uses (the
--- callers hold it already: the slot's own seat update, or the join that locked it first).
+-- Offer freed seats to the waiting entries of a slot, first in first out, each to the first
+-- entry that fits; returns how many offers were made. Offers take seats through
+-- slot_take_seats, so promotion can never exceed capacity. The slot is locked FOR NO KEY
+-- UPDATE, the mode every other path uses (the callers hold it already: the slot's own seat
+-- update, or the join that locked it first).
 CREATE OR REPLACE FUNCTION waitlist_promote(p_business uuid, p_slot uuid) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -74,11 +77,12 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE TRIGGER time_slots_30_promote AFTER UPDATE OF booked_seats, max_capacity ON time_slots
-  FOR EACH ROW WHEN (NEW.max_capacity - NEW.booked_seats > OLD.max_capacity - OLD.booked_seats) EXECUTE FUNCTION time_slots_promote();
+  FOR EACH ROW WHEN (NEW.max_capacity - NEW.booked_seats > OLD.max_capacity - OLD.booked_seats)
+  EXECUTE FUNCTION time_slots_promote();
 
--- As in 0004 (expire offers past their time, each passing its seats on; close the queues of
--- slots that have started), but every slot involved is locked first, in id order, and only
--- then its entries, in queue order. An offer falling due after the slots were chosen waits
+-- The offer sweep: expire offers past their time (each passing its seats on) and close the
+-- queues of slots that have started; returns how many offers expired. Every slot involved
+-- is locked first, in id order, and only then its entries, in queue order. An offer falling due after the slots were chosen waits
 -- for the next sweep.
 CREATE OR REPLACE FUNCTION waitlist_expire_offers(p_now timestamptz) RETURNS integer
 LANGUAGE plpgsql AS $$
