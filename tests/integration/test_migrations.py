@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from booking_core import Actor, Money, PaymentMethod
+from booking_core import Actor, Booking, Money, PaymentMethod
 from booking_core.adapters.db import BASELINE, MIGRATIONS, SQUASHED, SQUASHED_HEAD, Database
 from booking_core.bootstrap import BookingSystem
 from booking_core.domain.errors import DatabaseUnavailable
 from tests.conftest import IN_CI, MONDAY, create_database, drop_database
 from tests.factories import Shop
-from tests.schema.dump import NoPgDump, schema_of
+from tests.schema.dump import NoPgDump, fresh_schema, schema_of
 
 TRIGGER_RENAMES = MIGRATIONS / "versions" / "0002_trigger_order.sql"
 
@@ -24,9 +24,9 @@ def _raw(url: str) -> psycopg.Connection:
     return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
 
 
-def _schema(url: str) -> str:
+def _dumped(dump: Callable[[], str]) -> str:
     try:
-        return schema_of(url)
+        return dump()
     except NoPgDump as exc:
         if IN_CI:
             pytest.fail(f"{exc}: the schemas cannot be compared")
@@ -34,7 +34,7 @@ def _schema(url: str) -> str:
 
 
 @pytest.fixture
-def make_database(admin_url: str) -> Iterator[object]:
+def make_database(admin_url: str) -> Iterator[Callable[[], str]]:
     made: list[str] = []
 
     def make() -> str:
@@ -47,17 +47,25 @@ def make_database(admin_url: str) -> Iterator[object]:
 
 
 @pytest.fixture
-def fresh_schema(make_database) -> str:
+def fresh(admin_url: str) -> str:
+    """The schema of a freshly migrated database."""
+    return _dumped(lambda: fresh_schema(admin_url))
+
+
+@pytest.fixture
+def populated(make_database) -> Iterator[tuple[str, Database, BookingSystem, Shop, Booking]]:
+    """A database at the baseline, populated through the library."""
     url = make_database()
     db = Database(url)
     try:
-        db.upgrade()
+        db.upgrade(BASELINE)
+        system = BookingSystem(db)
+        yield (url, db, system, *_populate(system))
     finally:
         db.dispose()
-    return _schema(url)
 
 
-def _populate(system: BookingSystem) -> tuple[Shop, object]:
+def _populate(system: BookingSystem) -> tuple[Shop, Booking]:
     """A business with the rows a release writes: a paid booking filling its slot, a waitlist entry, a cancellation."""
     shop = Shop.create(system, now=MONDAY, capacity=3, customers=3, payment_method=PaymentMethod.PAY_NOW, price="10")
     full, other = shop.slots()[:2]
@@ -72,7 +80,7 @@ def _populate(system: BookingSystem) -> tuple[Shop, object]:
     return shop, held
 
 
-def _still_works(system: BookingSystem, shop: Shop, held) -> None:  # type: ignore[no-untyped-def]
+def _still_works(system: BookingSystem, shop: Shop, held: Booking) -> None:
     """The upgraded triggers take the rows as they were: cancelling the paid booking offers its seats on."""
     full = system.get_slot(shop.business_id, held.slot_id)
     assert full.booked_seats == 3
@@ -96,38 +104,22 @@ def _as_built_before_the_baseline(url: str) -> None:
         raw.execute("UPDATE alembic_version SET version_num = %s", (SQUASHED_HEAD,))
 
 
-def test_a_database_populated_at_the_baseline_upgrades_to_the_schema_of_a_fresh_one(make_database, fresh_schema):
-    url = make_database()
-    db = Database(url)
-    try:
-        db.upgrade(BASELINE)
-        system = BookingSystem(db)
-        shop, held = _populate(system)
-
-        db.upgrade()
-        assert db.current_revision() == db.head_revision()
-        assert _schema(url) == fresh_schema
-        _still_works(system, shop, held)
-    finally:
-        db.dispose()
+def test_a_database_populated_at_the_baseline_upgrades_to_the_schema_of_a_fresh_one(populated, fresh):
+    url, db, system, shop, held = populated
+    db.upgrade()
+    assert db.current_revision() == db.head_revision()
+    assert _dumped(lambda: schema_of(url)) == fresh
+    _still_works(system, shop, held)
 
 
-def test_a_database_built_before_the_baseline_upgrades_to_the_schema_of_a_fresh_one(make_database, fresh_schema):
-    url = make_database()
-    db = Database(url)
-    try:
-        db.upgrade(BASELINE)
-        system = BookingSystem(db)
-        shop, held = _populate(system)
-        _as_built_before_the_baseline(url)
-        assert db.current_revision() == SQUASHED_HEAD
-
-        db.upgrade()
-        assert db.current_revision() == db.head_revision()
-        assert _schema(url) == fresh_schema
-        _still_works(system, shop, held)
-    finally:
-        db.dispose()
+def test_a_database_built_before_the_baseline_upgrades_to_the_schema_of_a_fresh_one(populated, fresh):
+    url, db, system, shop, held = populated
+    _as_built_before_the_baseline(url)
+    assert db.current_revision() == SQUASHED_HEAD
+    db.upgrade()
+    assert db.current_revision() == db.head_revision()
+    assert _dumped(lambda: schema_of(url)) == fresh
+    _still_works(system, shop, held)
 
 
 def test_a_database_older_than_the_last_squashed_revision_is_refused_with_what_to_do(make_database):

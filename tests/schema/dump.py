@@ -2,7 +2,7 @@
 
 Regenerate the committed snapshot (of the PostgreSQL 15 service) with:
 
-    .venv/bin/python -m tests.schema.dump > tests/schema/schema.sql
+    .venv/bin/python -m tests.schema.dump > tests/schema/schema.snapshot
 
 pg_dump must be of the server's major version (its output differs between majors): the
 installed one (`pg_config --bindir`), else the embedded server's own.
@@ -23,8 +23,8 @@ import psycopg
 
 from booking_core.adapters.db import Database
 
-SNAPSHOT = Path(__file__).with_name("schema.sql")
-REGENERATE = ".venv/bin/python -m tests.schema.dump > tests/schema/schema.sql"
+SNAPSHOT = Path(__file__).with_name("schema.snapshot")
+REGENERATE = ".venv/bin/python -m tests.schema.dump > tests/schema/schema.snapshot"
 # Lines that say how and by whom the dump was made, not what the schema is.
 _NOISE = re.compile(r"^(SET |SELECT pg_catalog\.set_config|--|\\restrict|\\unrestrict|ALTER .* OWNER TO )")
 
