@@ -17,7 +17,7 @@ from tests.conftest import IN_CI, MONDAY, create_database, drop_database
 from tests.factories import Shop
 from tests.schema.dump import NoPgDump, fresh_schema, schema_of
 
-TRIGGER_RENAMES = MIGRATIONS / "versions" / "0002_trigger_order.sql"
+TRIGGER_RENAMES = MIGRATIONS / "versions" / "0002_definitions_by_area.sql"
 
 
 def _raw(url: str) -> psycopg.Connection:
@@ -146,8 +146,11 @@ def test_an_area_file_changed_since_it_was_applied_is_applied_again_and_only_it(
             raw.execute("UPDATE schema_definitions SET sha256 = 'stale' WHERE area = 'pricing'")
             raw.execute("DROP FUNCTION booking_quote(uuid, uuid, integer, text, timestamptz)")
             before = dict(raw.execute("SELECT area, applied_at FROM schema_definitions").fetchall())
+        with pytest.raises(DatabaseUnavailable, match="run `booking db upgrade`"):
+            db.require_migrated()
 
         db.upgrade()
+        db.require_migrated()
         with _raw(url) as raw:
             after = dict(raw.execute("SELECT area, applied_at FROM schema_definitions").fetchall())
             quote = raw.execute("SELECT count(*) FROM pg_proc WHERE proname = 'booking_quote'").fetchone()

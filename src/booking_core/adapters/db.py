@@ -20,7 +20,7 @@ from booking_core.adapters.errors import DatabaseException, database_errors, is_
 from booking_core.config import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Settings, duration, sqlalchemy_url
 from booking_core.domain.errors import DatabaseUnavailable
 from booking_core.domain.values import Actor, require_aware
-from booking_core.sql import apply_definitions
+from booking_core.sql import apply_definitions, stale_areas
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BASELINE = "0001_baseline"
@@ -132,7 +132,11 @@ class Database:
                 apply_definitions(conn)
 
     def require_migrated(self) -> None:
-        if self.current_revision() != self.head_revision():
+        """Refuse a database whose migrations or area files (booking_core.sql) are behind this release."""
+        with self.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            stale = stale_areas(conn)
+        if current != self.head_revision() or stale:
             raise DatabaseUnavailable("the database schema is not migrated: run `booking db upgrade`")
 
     # ------------------------------------------------------------------ connections

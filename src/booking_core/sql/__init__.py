@@ -59,17 +59,30 @@ def run_script(conn: Connection, sql: str) -> None:
     conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
 
 
+def ensure_ledger(conn: Connection) -> None:
+    """Create schema_definitions, the record of what each area's text was when last applied."""
+    conn.execute(text(_LEDGER))
+
+
+def stale_areas(conn: Connection) -> list[str]:
+    """The areas whose text differs from what was last applied to this database."""
+    if conn.execute(text("SELECT to_regclass('schema_definitions')")).scalar() is None:
+        return list(AREAS)
+    applied = {area: digest for area, digest in conn.execute(text("SELECT area, sha256 FROM schema_definitions"))}
+    return [area for area in AREAS if applied.get(area) != _digest(area_sql(area))]
+
+
 def apply_definitions(conn: Connection, areas: Sequence[str] = AREAS) -> list[str]:
     """Apply the areas whose text changed since they were last applied; return their names."""
-    conn.execute(text(_LEDGER))
-    applied = {area: digest for area, digest in conn.execute(text("SELECT area, sha256 FROM schema_definitions"))}
-    changed = []
-    for area in areas:
+    ensure_ledger(conn)
+    stale = set(stale_areas(conn))
+    changed = [area for area in areas if area in stale]
+    for area in changed:
         sql = area_sql(area)
-        digest = hashlib.sha256(sql.encode()).hexdigest()
-        if applied.get(area) == digest:
-            continue
         run_script(conn, sql)
-        conn.execute(text(_RECORD), {"area": area, "sha256": digest})
-        changed.append(area)
+        conn.execute(text(_RECORD), {"area": area, "sha256": _digest(sql)})
     return changed
+
+
+def _digest(sql: str) -> str:
+    return hashlib.sha256(sql.encode()).hexdigest()

@@ -1,8 +1,6 @@
 -- Roles and privileges. booking_app: what the library needs and nothing more (no DELETE
 -- anywhere, no UPDATE of history; derived columns are written by triggers as the caller,
 -- and their guards refuse anyone else). booking_readonly: the dashboard and exporter.
--- Tables are named one by one: schema_definitions (the area files' bookkeeping) is the
--- migrator's alone.
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'booking_app') THEN
@@ -14,7 +12,7 @@ BEGIN
 END $$;
 
 GRANT USAGE ON SCHEMA public TO booking_app, booking_readonly;
-GRANT SELECT ON alembic_version, businesses, customers, services, resources, schedule_versions, schedule_rules,
+GRANT SELECT ON alembic_version, schema_definitions, businesses, customers, services, resources, schedule_versions, schedule_rules,
                 time_slots, slot_keys, slot_capacity_changes, booking_series, bookings, booking_status_edges,
                 booking_state_transitions, payments, payment_status_edges, refunds, booking_audit_log, audit_chain,
                 integrity_check_runs, integrity_check_results, booking_refusals, price_rules, promo_codes,

@@ -1,5 +1,9 @@
--- Triggers fire in name order within a table, timing and event; they are now numbered by
--- their designed order. The old names are dropped here (the area files create the numbered
+-- The ledger of applied area files is read by whoever checks the schema is current, as
+-- alembic_version is.
+GRANT SELECT ON schema_definitions TO booking_app, booking_readonly;
+
+-- Triggers fire in name order within a table, timing and event; they are numbered by their
+-- designed order. The unnumbered names are dropped here (the area files create the numbered
 -- ones after the migrations); old name -> name now, for scripts that name a trigger.
 DO $$
 DECLARE r record;
