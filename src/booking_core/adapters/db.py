@@ -118,7 +118,11 @@ class Database:
             return MigrationContext.configure(conn).get_current_revision()
 
     def upgrade(self, revision: str = "head") -> None:
-        """Run the migrations, then apply the changed area files (booking_core.sql), in one transaction."""
+        """Run the migrations, then apply the changed area files (booking_core.sql), in one transaction.
+
+        The area files come after the migrations whatever the target: they are the current
+        definitions, and may use anything the migrations build.
+        """
         cfg = alembic_config()
         with self.connect() as conn, conn.begin():
             # A migration may wait for its locks and run long: the request timeouts are not for it.
@@ -128,8 +132,7 @@ class Database:
             _restamp_squashed(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
-            if revision == "head":
-                apply_definitions(conn)
+            apply_definitions(conn)
 
     def require_migrated(self) -> None:
         """Refuse a database whose migrations or area files (booking_core.sql) are behind this release."""

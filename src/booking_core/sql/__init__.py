@@ -4,9 +4,11 @@ Migrations change the schema (DDL, data); the current definition of every functi
 and view is in ``booking_core/sql/<area>.sql``, written replaceably (``CREATE OR REPLACE``).
 ``Database.upgrade()`` runs the migrations, then ``apply_definitions()`` in the same
 transaction: every area whose text changed since it was last applied runs again, in
-``AREAS`` order (``schema_definitions`` keeps each area's SHA-256). A migration that needs a
-new definition mid-way (before a data change that relies on it) calls
-``apply_definitions(op.get_bind(), ["<area>"])`` itself.
+``AREAS`` order (``schema_definitions`` keeps each area's SHA-256). After the migrations, so
+an area may use any table or column they build. A migration that needs a definition
+mid-way (a data change that calls it) applies that area itself first:
+``apply_definitions(op.get_bind(), ["<area>"])``; the baseline does so for ``context``,
+which column defaults call and which therefore reads no table.
 
 What ``CREATE OR REPLACE`` cannot do, a migration does first: drop a function whose
 arguments or result change, a view that loses columns, a trigger that is renamed.
@@ -20,8 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
-# Dependency order: the change context first (column defaults call it, so the baseline
-# applies it before the tables), then the areas whose SQL-language functions others read.
+# Dependency order: what a SQL-language function or a view reads must come before it.
 AREAS = (
     "context",
     "append_only",

@@ -163,3 +163,4 @@ SELECT business_id, slot_id, sum(seats)::integer AS seats FROM (
   UNION ALL
   SELECT business_id, slot_id, party_size FROM waitlist_entries WHERE status = 'offered'
 ) holds GROUP BY business_id, slot_id;
+GRANT SELECT ON slot_seat_holds TO booking_app, booking_readonly;

@@ -72,3 +72,6 @@ BEGIN
   PERFORM set_config('booking.idempotency_purge', '', true);
   RETURN n;
 END $$;
+-- SECURITY DEFINER: it deletes what no caller may; only the library's role may call it.
+REVOKE ALL ON FUNCTION idempotency_purge(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION idempotency_purge(timestamptz) TO booking_app;

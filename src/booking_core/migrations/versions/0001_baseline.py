@@ -4,10 +4,9 @@ Revision ID: 0001_baseline
 Revises:
 
 Migrations change the schema (DDL, data); the current definition of every function, trigger
-and view is in booking_core/sql/<area>.sql (see booking_core.sql). This baseline applies the
-areas where the tables need them: the change context before the tables (a column default
-calls outbox_uuid7()), every other area once the tables exist, the grants last (one of them
-is on a view).
+and view is in booking_core/sql/<area>.sql (see booking_core.sql), applied after the
+migrations. This baseline applies one area itself: the change context, before the tables
+(a column default calls outbox_uuid7()).
 
 It replaced the revisions 0001_core .. 0010_idempotency: a database at 0010_idempotency is
 stamped with this revision by Database.upgrade() and continues from here.
@@ -31,7 +30,6 @@ def upgrade() -> None:
     _run("types")
     apply_definitions(op.get_bind(), ["context"])
     _run("tables")
-    apply_definitions(op.get_bind())
     _run("grants")
 
 

@@ -1,6 +1,7 @@
 -- Roles and privileges. booking_app: what the library needs and nothing more (no DELETE
 -- anywhere, no UPDATE of history; derived columns are written by triggers as the caller,
 -- and their guards refuse anyone else). booking_readonly: the dashboard and exporter.
+-- Privileges on a function or view are granted beside its definition, in its area file.
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'booking_app') THEN
@@ -16,7 +17,7 @@ GRANT SELECT ON alembic_version, schema_definitions, businesses, customers, serv
                 time_slots, slot_keys, slot_capacity_changes, booking_series, bookings, booking_status_edges,
                 booking_state_transitions, payments, payment_status_edges, refunds, booking_audit_log, audit_chain,
                 integrity_check_runs, integrity_check_results, booking_refusals, price_rules, promo_codes,
-                booking_resources, waitlist_entries, waitlist_status_edges, slot_seat_holds,
+                booking_resources, waitlist_entries, waitlist_status_edges,
                 notification_outbox, notification_deliveries, notification_circuit TO booking_app, booking_readonly;
 GRANT SELECT ON idempotency_keys TO booking_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO booking_app;
@@ -41,5 +42,3 @@ GRANT UPDATE (status, offered_at, offer_expires_at, booking_id) ON waitlist_entr
 GRANT UPDATE (available_at, attempts, last_error, delivered_at, dead_at) ON notification_outbox TO booking_app;
 GRANT UPDATE (state, consecutive_failures, opened_at, retry_at, updated_at, dispatcher)
   ON notification_circuit TO booking_app;
-REVOKE ALL ON FUNCTION idempotency_purge(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION idempotency_purge(timestamptz) TO booking_app;
