@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 
-from booking_core.sql import AREAS, SQL_DIR
+from tests.schema.areas import definitions
 
 INVARIANTS = Path(__file__).resolve().parents[2] / "docs" / "invariants.md"
 REFUSALS = re.compile(r"_(append_only|never_delete|no_truncate)$")
@@ -65,8 +65,7 @@ def test_every_trigger_is_numbered_by_its_place_or_a_refusal_alone_in_its_event(
 
 
 def _defined(kind: str) -> set[str]:
-    text = "\n".join((SQL_DIR / f"{area}.sql").read_text(encoding="utf-8") for area in AREAS)
-    return set(re.findall(rf"^CREATE OR REPLACE {kind} (\w+)", text, re.MULTILINE))
+    return {name for found, name in definitions() if found == kind}
 
 
 def test_every_function_trigger_and_view_in_the_database_is_defined_in_an_area_file(raw):
