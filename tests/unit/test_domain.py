@@ -166,4 +166,5 @@ def test_the_public_surface_is_explicit_and_importable():
         "notify",
         "ports",
         "retries",
+        "sql",
     }
