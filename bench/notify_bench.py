@@ -17,7 +17,7 @@ and prints messages/s (median over rounds) and the ratio dispatcher / raw.
 
 Then the booking side (`--bookings N`, 0 to skip): what writing the outbox row in the booking's
 own statement costs. One client books N seats one by one with BookingSystem.book(), with the
-bookings_outbox trigger enabled and disabled (ALTER TABLE ... DISABLE TRIGGER, superuser),
+bookings_20_outbox trigger enabled and disabled (ALTER TABLE ... DISABLE TRIGGER, superuser),
 alternating, and prints bookings/s for each and the ratio. Nothing asserts a time.
 """
 
@@ -187,7 +187,7 @@ def booking_cost(url: str, bookings: int, repeats: int) -> None:
                 with psycopg.connect(url, autocommit=True) as conn:
                     conn.execute(
                         f"ALTER TABLE bookings {'ENABLE' if name == 'trigger on' else 'DISABLE'}"
-                        " TRIGGER bookings_outbox"
+                        " TRIGGER bookings_20_outbox"
                     )
                 started = time.perf_counter()
                 for i in range(bookings):
@@ -195,7 +195,7 @@ def booking_cost(url: str, bookings: int, repeats: int) -> None:
                 rates[name].append(bookings / (time.perf_counter() - started))
                 print(f"round {round_no + 1} booking, {name:<12} {rates[name][-1]:8.0f} bookings/s", flush=True)
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("ALTER TABLE bookings ENABLE TRIGGER bookings_outbox")
+            conn.execute("ALTER TABLE bookings ENABLE TRIGGER bookings_20_outbox")
     on, off = statistics.median(rates["trigger on"]), statistics.median(rates["trigger off"])
     print(f"| booking, outbox trigger on | {on:.0f} bookings/s | {on / off:.2f} of trigger off ({off:.0f}/s) |")
 

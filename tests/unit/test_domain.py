@@ -135,4 +135,5 @@ def test_the_public_surface_is_explicit_and_importable():
         "notify",
         "ports",
         "retries",
+        "sql",
     }

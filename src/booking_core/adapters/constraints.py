@@ -172,6 +172,7 @@ _CHECKS = "integrity-check runs: written by the checks runner, not by callers"
 
 INTERNAL: dict[str, str] = {
     "alembic_version_pkc": "written only by Alembic migrations",
+    "schema_definitions_pkey": "written only by booking_core.sql.apply_definitions, inside a migration",
     "businesses_pkey": _ID,
     "businesses_waitlist_offer_minutes_check": "no public API writes waitlist_offer_minutes: operators set it in SQL",
     "customers_pkey": _ID,

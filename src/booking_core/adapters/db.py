@@ -20,14 +20,42 @@ from booking_core.adapters.errors import DatabaseException, database_errors, is_
 from booking_core.config import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Settings, duration, sqlalchemy_url
 from booking_core.domain.errors import DatabaseUnavailable
 from booking_core.domain.values import Actor, require_aware
+from booking_core.sql import apply_definitions, stale_areas
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+BASELINE = "0001_baseline"
+# The revisions the baseline replaced: a database at the last of them upgrades from the baseline.
+SQUASHED = (
+    "0001_core",
+    "0002_integrity_and_refusals",
+    "0003_check_indexes",
+    "0004_beyond_single",
+    "0005_outbox",
+    "0006_slot_keys",
+    "0007_booking_create_multi",
+    "0008_money_and_history",
+    "0009_lock_order",
+    "0010_idempotency",
+)
+SQUASHED_HEAD = SQUASHED[-1]
 
 
 def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
+
+
+def _restamp_squashed(conn: Connection) -> None:
+    """A database at the last revision before the squash continues from the baseline that replaced it."""
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current == SQUASHED_HEAD:
+        conn.execute(text("UPDATE alembic_version SET version_num = :baseline"), {"baseline": BASELINE})
+    elif current is not None and current in SQUASHED:
+        raise DatabaseUnavailable(
+            f"the database schema is at revision {current}, older than the migrations this release carries:"
+            f" upgrade it to {SQUASHED_HEAD} with an earlier release first"
+        )
 
 
 class Database:
@@ -90,17 +118,28 @@ class Database:
             return MigrationContext.configure(conn).get_current_revision()
 
     def upgrade(self, revision: str = "head") -> None:
+        """Run the migrations, then apply the changed area files (booking_core.sql), in one transaction.
+
+        The area files come after the migrations whatever the target: they are the current
+        definitions, and may use anything the migrations build.
+        """
         cfg = alembic_config()
         with self.connect() as conn, conn.begin():
             # A migration may wait for its locks and run long: the request timeouts are not for it.
             conn.execute(text("SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0"))
             # One migrator at a time, whatever else is connecting.
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('booking_core.migrate'))"))
+            _restamp_squashed(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+            apply_definitions(conn)
 
     def require_migrated(self) -> None:
-        if self.current_revision() != self.head_revision():
+        """Refuse a database whose migrations or area files (booking_core.sql) are behind this release."""
+        with self.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            stale = stale_areas(conn)
+        if current != self.head_revision() or stale:
             raise DatabaseUnavailable("the database schema is not migrated: run `booking db upgrade`")
 
     # ------------------------------------------------------------------ connections

@@ -1,116 +1,123 @@
--- Idempotency that survives anything (issue 13).
---
--- Every keyed write (book, book with resources, series, waitlist join, record / confirm /
--- refund a payment, cancel) does, in this order, before it judges anything else:
---   1. idempotency_lock(): a transaction-scoped advisory lock on (business, key). A retry
---      with the same key waits here, holding no other lock, until the first request has
---      committed or rolled back: first in the lock order (docs/invariants.md), and a waiter
---      holds nothing another path could want, so it closes no cycle;
---   2. idempotency_lookup(): the key's row, if the first request committed. Same operation
---      and same request fingerprint -> the stored result (the caller returns what the first
---      request made, as it stands now, and writes nothing); anything else -> BK008;
---   3. (bookings and payments only) the key on the booking or payment row itself, for keys
---      older than this table or purged from it;
---   4. its own judgement and writes, then idempotency_record() in the same transaction.
--- A refused request rolls back its key with everything else: only a success is remembered.
---
--- Retention: a row here is kept until idempotency_purge() removes it (`booking idempotency
--- purge`, default: rows older than 30 days). A booking's or payment's key also stays on its
--- row for ever (UNIQUE (business_id, idempotency_key)), so those keys replay for ever.
+-- Bookings: the guards of a booking row and the one-statement booking functions.
 
--- ---------------------------------------------------------------- the keys
-CREATE TABLE idempotency_keys (
-  business_id  uuid NOT NULL REFERENCES businesses (id),
-  key          text NOT NULL CHECK (length(key) BETWEEN 1 AND 200),
-  operation    text NOT NULL,
-  request_hash bytea NOT NULL,
-  result       jsonb NOT NULL,
-  created_at   timestamptz NOT NULL,
-  PRIMARY KEY (business_id, key)
-);
-CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
-COMMENT ON TABLE idempotency_keys IS
-  'One row per successful keyed write: which operation, a SHA-256 of its request (canonical jsonb text), and the ids it made or changed (result). Never updated; removed only by idempotency_purge().';
-
--- Rows never change; they leave only through idempotency_purge().
-CREATE FUNCTION idempotency_keys_guard() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP = 'DELETE' AND current_setting('booking.idempotency_purge', true) = 'on' THEN
-    RETURN OLD;
-  END IF;
-  RAISE EXCEPTION '% on idempotency_keys is refused: keys are append-only, purge old ones with idempotency_purge()',
-    TG_OP USING ERRCODE = 'BK006';
-END $$;
-CREATE TRIGGER idempotency_keys_guard BEFORE UPDATE OR DELETE ON idempotency_keys
-  FOR EACH ROW EXECUTE FUNCTION idempotency_keys_guard();
-CREATE TRIGGER idempotency_keys_no_truncate BEFORE TRUNCATE ON idempotency_keys
-  FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
-
--- The fingerprint of a request: jsonb's text is canonical (keys sorted, no duplicates, fixed
--- spacing), so equal requests hash alike whoever built them.
-CREATE FUNCTION idempotency_fingerprint(p_request jsonb) RETURNS bytea
-LANGUAGE sql IMMUTABLE AS $$ SELECT sha256(convert_to(p_request::text, 'UTF8')) $$;
-
-CREATE FUNCTION idempotency_lock(p_business uuid, p_key text) RETURNS void
-LANGUAGE sql AS $$ SELECT pg_advisory_xact_lock(hashtextextended('idempotency:' || p_business::text || ':' || p_key, 0)) $$;
-
--- What the first request with this key recorded (NULL: the key is unused here); BK008 when
--- the key was used for another operation or another request.
-CREATE FUNCTION idempotency_lookup(p_business uuid, p_key text, p_operation text, p_request jsonb) RETURNS jsonb
+-- The booking row's rules: creation only as draft or confirmed with no money; identity,
+-- customer, token, key, payment method and currency never change; status moves along
+-- booking_status_edges by an allowed actor; money columns move only with the payments
+-- trigger; the cancellation fee is fixed at cancellation. version counts real changes (an
+-- update that changes nothing keeps it, and writes no audit row).
+CREATE OR REPLACE FUNCTION bookings_before() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-  k idempotency_keys;
+  actor actor_type := booking_ctx_actor_type();
+  edge_actors actor_type[];
+  starts timestamptz;
+  biz businesses;
 BEGIN
-  SELECT * INTO k FROM idempotency_keys WHERE business_id = p_business AND key = p_key;
-  IF NOT FOUND THEN
-    RETURN NULL;
+  IF TG_OP = 'INSERT' THEN
+    NEW.version := 1;
+    NEW.created_at := coalesce(NEW.created_at, booking_ctx_occurred_at());
+    NEW.updated_at := NEW.created_at;
+    IF NEW.payment_status <> 'pending' OR NEW.paid_amount <> 0 OR NEW.refunded_amount <> 0
+       OR NEW.cancellation_fee IS NOT NULL THEN
+      RAISE EXCEPTION 'a new booking has received and owes nothing: record a payment to change that'
+        USING ERRCODE = 'BK007';
+    END IF;
+    SELECT actors INTO edge_actors FROM booking_status_edges WHERE from_status IS NULL AND to_status = NEW.status;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'a booking cannot be created as %: create it as draft or confirmed', NEW.status
+        USING ERRCODE = 'BK004';
+    END IF;
+    RETURN NEW;
   END IF;
-  IF k.operation <> p_operation THEN
-    RAISE EXCEPTION 'idempotency key % was used for another operation (%): use a new key for a new request',
-      p_key, k.operation USING ERRCODE = 'BK008';
+
+  -- An update that changes nothing is no change: same version, nothing to audit.
+  IF (to_jsonb(NEW) - '{version,updated_at,refund_due}'::text[])
+     = (to_jsonb(OLD) - '{version,updated_at,refund_due}'::text[]) THEN
+    NEW.version := OLD.version;
+    NEW.updated_at := OLD.updated_at;
+    RETURN NEW;
   END IF;
-  IF k.request_hash <> idempotency_fingerprint(p_request) THEN
-    RAISE EXCEPTION 'idempotency key % was used for a different % request: use a new key for a new request',
-      p_key, p_operation USING ERRCODE = 'BK008';
+  IF (NEW.business_id, NEW.id, NEW.customer_id, NEW.created_at, NEW.cancellation_token,
+      NEW.idempotency_key, NEW.payment_method, NEW.currency)
+     IS DISTINCT FROM
+     (OLD.business_id, OLD.id, OLD.customer_id, OLD.created_at, OLD.cancellation_token,
+      OLD.idempotency_key, OLD.payment_method, OLD.currency) THEN
+    RAISE EXCEPTION 'a booking''s identity, customer, token, idempotency key, payment method and currency never change: cancel and book anew'
+      USING ERRCODE = 'BK007';
   END IF;
-  RETURN k.result;
+  -- The money columns follow the payment rows: only the payments trigger (depth > 1) moves them.
+  IF (NEW.payment_status, NEW.paid_amount, NEW.refunded_amount)
+     IS DISTINCT FROM (OLD.payment_status, OLD.paid_amount, OLD.refunded_amount) AND pg_trigger_depth() < 2 THEN
+    RAISE EXCEPTION 'a booking''s payment status, paid and refunded amounts are derived from its payments: record a payment or refund instead'
+      USING ERRCODE = 'BK007';
+  END IF;
+  IF NEW.status <> OLD.status THEN
+    SELECT actors INTO edge_actors FROM booking_status_edges
+     WHERE from_status = OLD.status AND to_status = NEW.status;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'a booking cannot go from % to %', OLD.status, NEW.status USING ERRCODE = 'BK004';
+    END IF;
+    IF NOT actor = ANY (edge_actors) THEN
+      RAISE EXCEPTION 'a % actor cannot move a booking from % to %: only % can', actor, OLD.status, NEW.status,
+        array_to_string(edge_actors, ', ') USING ERRCODE = 'BK005';
+    END IF;
+  END IF;
+  IF NEW.slot_id <> OLD.slot_id AND OLD.status NOT IN ('draft', 'confirmed') THEN
+    RAISE EXCEPTION 'a % booking cannot be rescheduled: only draft and confirmed ones can', OLD.status
+      USING ERRCODE = 'BK004';
+  END IF;
+  -- The fee is fixed the moment the booking is cancelled, by the policy of that moment.
+  IF NEW.status = 'cancelled' AND OLD.status <> 'cancelled' THEN
+    SELECT starts_at INTO starts FROM time_slots WHERE business_id = OLD.business_id AND id = OLD.slot_id;
+    SELECT * INTO biz FROM businesses WHERE id = NEW.business_id;
+    NEW.cancellation_fee := booking_cancellation_fee(NEW.amount, actor, booking_ctx_occurred_at(), starts,
+                                                     biz.free_cancellation_hours, biz.late_cancellation_fee_percent);
+  ELSIF NEW.cancellation_fee IS DISTINCT FROM OLD.cancellation_fee THEN
+    RAISE EXCEPTION 'a booking''s cancellation fee is fixed by its business''s policy when it is cancelled'
+      USING ERRCODE = 'BK007';
+  END IF;
+  IF NEW.amount <> OLD.amount THEN
+    NEW.payment_status := payment_status_of(NEW.amount, NEW.paid_amount, NEW.refunded_amount,
+      CASE WHEN OLD.payment_status IN ('pending', 'failed') THEN OLD.payment_status ELSE 'pending' END);
+  END IF;
+  NEW.version := OLD.version + 1;
+  NEW.updated_at := booking_ctx_occurred_at();
+  RETURN NEW;
 END $$;
 
--- Lock the key, then look it up: the first thing every keyed write does.
-CREATE FUNCTION idempotency_begin(p_business uuid, p_key text, p_operation text, p_request jsonb) RETURNS jsonb
+CREATE OR REPLACE TRIGGER bookings_10_guard BEFORE INSERT OR UPDATE ON bookings
+  FOR EACH ROW EXECUTE FUNCTION bookings_before();
+
+-- The price lock: a booking's series, unit price and discount never change, its amount moves
+-- only with its party at the locked unit price, and a multi-resource booking is never moved.
+CREATE OR REPLACE FUNCTION bookings_beyond_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM idempotency_lock(p_business, p_key);
-  RETURN idempotency_lookup(p_business, p_key, p_operation, p_request);
+  IF (NEW.series_id, NEW.occurrence, NEW.unit_price, NEW.promo_code, NEW.price_rule_id, NEW.discount)
+     IS DISTINCT FROM (OLD.series_id, OLD.occurrence, OLD.unit_price, OLD.promo_code, OLD.price_rule_id, OLD.discount) THEN
+    RAISE EXCEPTION 'a booking''s series, locked unit price and discount never change' USING ERRCODE = 'BK007';
+  END IF;
+  -- The price is locked: the total moves only with the party, at the locked unit price.
+  IF NEW.amount <> OLD.amount AND (NEW.party_size = OLD.party_size
+       OR (OLD.unit_price IS NOT NULL AND NEW.amount <> greatest(OLD.unit_price * NEW.party_size - OLD.discount, 0))) THEN
+    RAISE EXCEPTION 'a booking''s price is locked when it is made: later price changes never touch it'
+      USING ERRCODE = 'BK007';
+  END IF;
+  IF NEW.slot_id <> OLD.slot_id AND EXISTS (
+       SELECT 1 FROM booking_resources WHERE business_id = NEW.business_id AND booking_id = NEW.id) THEN
+    RAISE EXCEPTION 'a booking holding several resources cannot be moved: cancel it and book the new time'
+      USING ERRCODE = 'BK004';
+  END IF;
+  RETURN NEW;
 END $$;
 
-CREATE FUNCTION idempotency_record(p_business uuid, p_key text, p_operation text, p_request jsonb,
-                                   p_result jsonb, p_at timestamptz) RETURNS void
-LANGUAGE sql AS $$
-  INSERT INTO idempotency_keys (business_id, key, operation, request_hash, result, created_at)
-  VALUES (p_business, p_key, p_operation, idempotency_fingerprint(p_request), p_result, p_at)
-$$;
+CREATE OR REPLACE TRIGGER bookings_20_price_lock BEFORE UPDATE ON bookings
+  FOR EACH ROW EXECUTE FUNCTION bookings_beyond_guard();
 
--- Forget keys recorded before p_before; returns how many. A retry of a forgotten key is
--- judged as a new request, except that a booking's or payment's key still finds its row.
-CREATE FUNCTION idempotency_purge(p_before timestamptz) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-  n integer;
-BEGIN
-  PERFORM set_config('booking.idempotency_purge', 'on', true);
-  DELETE FROM idempotency_keys WHERE created_at < p_before;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  PERFORM set_config('booking.idempotency_purge', '', true);
-  RETURN n;
-END $$;
-
--- ---------------------------------------------------------------- bookings
 -- The booking a key already stands for (NULL: none), replayed before anything is judged: the
--- key's row; else a booking carrying the key (made before 0010, or its row purged), which
+-- key's row; else a booking carrying the key (recorded before the keys table existed, or its row purged), which
 -- must be for the same slot, customer and party.
-CREATE FUNCTION booking_replay(p_business uuid, p_key text, p_operation text, p_request jsonb,
+CREATE OR REPLACE FUNCTION booking_replay(p_business uuid, p_key text, p_operation text, p_request jsonb,
                                p_slot uuid, p_customer uuid, p_party integer) RETURNS bookings
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -133,7 +140,7 @@ END $$;
 -- booking_insert: the judgement and the insert of one booking, no key lookup (that is
 -- booking_create's and booking_create_multi's first step). Its ON CONFLICT is the last line
 -- for a key written behind the library's back between the lookup and the insert.
-CREATE FUNCTION booking_insert(
+CREATE OR REPLACE FUNCTION booking_insert(
   p_business uuid, p_id uuid, p_slot uuid, p_customer uuid, p_party integer,
   p_idempotency_key text, p_actor_type actor_type, p_actor_id text, p_channel change_channel,
   p_reason text, p_occurred_at timestamptz, p_promo_code text DEFAULT NULL,
@@ -248,8 +255,13 @@ BEGIN
   booking := made.booking; replayed := made.replayed; RETURN NEXT;
 END $$;
 
--- A multi-resource booking in one statement (the judgement is 0007's, unchanged): the key
--- first, before the arguments' shape, the slots or their locks.
+-- A multi-resource booking in one statement, as booking_create() is for one resource: the
+-- key first, before the arguments' shape, the slots or their locks. Every slot (the
+-- booking's own and one per further resource, at exactly the same time) is locked in id
+-- order under the lock timeout, so concurrent multi-resource bookings neither overbook nor
+-- deadlock; availability is judged under those locks; anything short refuses the whole
+-- booking with the list of what is missing (BK018, its DETAIL a JSON object:
+-- {"missing": [...]}).
 CREATE OR REPLACE FUNCTION booking_create_multi(
   p_business uuid, p_id uuid, p_slot uuid, p_customer uuid, p_party integer,
   p_resources uuid[], p_quantities integer[],
@@ -351,8 +363,3 @@ BEGIN
   END IF;
   booking := made.booking; replayed := made.replayed; RETURN NEXT;
 END $$;
-
--- ---------------------------------------------------------------- privileges
-GRANT SELECT, INSERT ON idempotency_keys TO booking_app;
-REVOKE ALL ON FUNCTION idempotency_purge(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION idempotency_purge(timestamptz) TO booking_app;

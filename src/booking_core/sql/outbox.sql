@@ -1,17 +1,8 @@
--- The transactional outbox: every booking event a customer should hear about is written
--- here by a trigger, in the same transaction as the change, so a committed change always
--- has its notification and a rolled-back one never does. A dispatcher (booking_core.notify)
--- delivers the rows to a webhook; every attempt is logged in notification_deliveries.
---
--- Times in payloads are rendered in the business's timezone when the event is written,
--- so the receiver (e.g. a Make.com scenario) never has to guess a zone.
-
--- ---------------------------------------------------------------- rendering helpers
--- These run inside triggers on the booking path: PL/pgSQL caches their plans per session,
--- where SQL-language functions that cannot be inlined are planned again on every call.
+-- The notification outbox: events written by triggers in the change's own transaction, and
+-- the delivery log that settles them.
 
 -- A timestamptz as local ISO 8601 with its UTC offset in zone tz: 2030-01-10T14:00:00+01:00.
-CREATE FUNCTION outbox_local_iso(ts timestamptz, tz text) RETURNS text
+CREATE OR REPLACE FUNCTION outbox_local_iso(ts timestamptz, tz text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
   local_ts timestamp := ts AT TIME ZONE tz;
@@ -22,16 +13,7 @@ BEGIN
          || lpad((abs(s) / 3600)::text, 2, '0') || ':' || lpad((abs(s) % 3600 / 60)::text, 2, '0');
 END $$;
 
--- A time-ordered id (UUIDv7), like the library's new_id(), for rows written by triggers.
-CREATE FUNCTION outbox_uuid7() RETURNS uuid
-LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-  RETURN encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
-           PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-           FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid;
-END $$;
-
-CREATE FUNCTION outbox_slot_json(p_business uuid, p_slot uuid, tz text) RETURNS jsonb
+CREATE OR REPLACE FUNCTION outbox_slot_json(p_business uuid, p_slot uuid, tz text) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE out jsonb;
 BEGIN
@@ -54,76 +36,9 @@ BEGIN
   RETURN out;
 END $$;
 
--- ---------------------------------------------------------------- tables
-CREATE TABLE notification_outbox (
-  business_id  uuid NOT NULL REFERENCES businesses (id),
-  id           uuid NOT NULL DEFAULT outbox_uuid7(),
-  event_type   text NOT NULL CHECK (event_type IN (
-                 'booking.confirmed', 'booking.cancelled', 'booking.rescheduled', 'booking.reminder_due',
-                 'waitlist.offer', 'schedule.booking_affected')),
-  booking_id   uuid,
-  payload      jsonb NOT NULL CHECK (jsonb_typeof(payload) = 'object'),
-  -- Sent as the Idempotency-Key header and in the body: a receiver that honours it sees each event once.
-  delivery_id  uuid NOT NULL DEFAULT gen_random_uuid(),
-  created_at   timestamptz NOT NULL DEFAULT now(),
-  -- Wall-clock time of the next attempt (the dispatcher's clock, not the booking's event time).
-  available_at timestamptz NOT NULL DEFAULT now(),
-  attempts     integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-  last_error   text,
-  delivered_at timestamptz,
-  dead_at      timestamptz,
-  PRIMARY KEY (business_id, id),
-  UNIQUE (business_id, delivery_id),
-  FOREIGN KEY (business_id, booking_id) REFERENCES bookings (business_id, id),
-  CHECK (delivered_at IS NULL OR dead_at IS NULL)
-);
--- The dispatcher's claim: due rows in order, pending ones only.
-CREATE INDEX notification_outbox_due ON notification_outbox (available_at, id)
-  WHERE delivered_at IS NULL AND dead_at IS NULL;
-CREATE INDEX notification_outbox_booking ON notification_outbox (business_id, booking_id);
-CREATE INDEX notification_outbox_dead ON notification_outbox (dead_at) WHERE dead_at IS NOT NULL;
--- One reminder per booking and slot: enqueue_reminders can run any number of times (and a
--- rescheduled booking gets a reminder for its new slot).
-CREATE UNIQUE INDEX notification_outbox_one_reminder
-  ON notification_outbox (business_id, booking_id, event_type, (payload #>> '{slot,id}'))
-  WHERE event_type = 'booking.reminder_due';
-
--- One row per attempt, never changed: the delivery log.
-CREATE TABLE notification_deliveries (
-  business_id      uuid NOT NULL,
-  outbox_id        uuid NOT NULL,
-  attempt          integer NOT NULL CHECK (attempt > 0),
-  delivery_id      uuid NOT NULL,
-  started_at       timestamptz NOT NULL,
-  duration_seconds double precision NOT NULL CHECK (duration_seconds >= 0),
-  http_status      integer CHECK (http_status BETWEEN 100 AND 599),
-  error            text,
-  outcome          text NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead')),
-  next_attempt_at  timestamptz,
-  dispatcher       text NOT NULL,
-  PRIMARY KEY (business_id, outbox_id, attempt),
-  FOREIGN KEY (business_id, outbox_id) REFERENCES notification_outbox (business_id, id),
-  CHECK ((outcome = 'delivered') = (error IS NULL)),
-  CHECK ((outcome = 'retry') = (next_attempt_at IS NOT NULL))
-);
-CREATE INDEX notification_deliveries_started ON notification_deliveries (started_at);
-
--- The dispatcher's circuit breaker per endpoint (scheme://host:port, never the secret path),
--- so `booking health` in another process can report it and a restarted dispatcher resumes it.
-CREATE TABLE notification_circuit (
-  endpoint             text PRIMARY KEY,
-  state                text NOT NULL CHECK (state IN ('closed', 'open', 'half_open')),
-  consecutive_failures integer NOT NULL CHECK (consecutive_failures >= 0),
-  opened_at            timestamptz,
-  retry_at             timestamptz,
-  updated_at           timestamptz NOT NULL,
-  dispatcher           text NOT NULL
-);
-
--- ---------------------------------------------------------------- guards
 -- An outbox row's event never changes; only its delivery bookkeeping moves, attempts go up
 -- one at a time with a logged delivery, and delivered/dead are final.
-CREATE FUNCTION notification_outbox_guard() RETURNS trigger
+CREATE OR REPLACE FUNCTION notification_outbox_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   IF (NEW.business_id, NEW.id, NEW.event_type, NEW.booking_id, NEW.payload, NEW.delivery_id, NEW.created_at)
@@ -144,15 +59,13 @@ BEGIN
   END IF;
   RETURN NEW;
 END $$;
-CREATE TRIGGER notification_outbox_guard BEFORE UPDATE ON notification_outbox
+
+CREATE OR REPLACE TRIGGER notification_outbox_10_guard BEFORE UPDATE ON notification_outbox
   FOR EACH ROW EXECUTE FUNCTION notification_outbox_guard();
-CREATE TRIGGER notification_outbox_never_delete BEFORE DELETE ON notification_outbox
-  FOR EACH ROW EXECUTE FUNCTION refuse_delete();
-CREATE TRIGGER notification_outbox_no_truncate BEFORE TRUNCATE ON notification_outbox
-  FOR EACH STATEMENT EXECUTE FUNCTION refuse_delete();
+
 -- Logging an attempt settles its outbox row in the same statement: attempts follow the log,
 -- so the dispatcher writes one row per attempt and the two can never disagree.
-CREATE FUNCTION notification_deliveries_settle() RETURNS trigger
+CREATE OR REPLACE FUNCTION notification_deliveries_settle() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE notification_outbox
@@ -170,17 +83,13 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$;
-CREATE TRIGGER notification_deliveries_settle AFTER INSERT ON notification_deliveries
-  FOR EACH ROW EXECUTE FUNCTION notification_deliveries_settle();
-CREATE TRIGGER notification_deliveries_append_only BEFORE UPDATE OR DELETE ON notification_deliveries
-  FOR EACH ROW EXECUTE FUNCTION refuse_change();
-CREATE TRIGGER notification_deliveries_no_truncate BEFORE TRUNCATE ON notification_deliveries
-  FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 
--- ---------------------------------------------------------------- enqueue
+CREATE OR REPLACE TRIGGER notification_deliveries_10_settle AFTER INSERT ON notification_deliveries
+  FOR EACH ROW EXECUTE FUNCTION notification_deliveries_settle();
+
 -- Render an event's payload (business, booking, customer, party, slot in local time) and
 -- write it to the outbox; returns the outbox id (NULL when a reminder was already queued).
-CREATE FUNCTION outbox_enqueue(p_business uuid, p_event text, p_booking uuid, p_extra jsonb)
+CREATE OR REPLACE FUNCTION outbox_enqueue(p_business uuid, p_event text, p_booking uuid, p_extra jsonb)
 RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -229,8 +138,10 @@ BEGIN
   RETURN inserted;
 END $$;
 
--- Booking events, in the booking's own statement (AFTER: the row and its seats are final).
-CREATE FUNCTION bookings_outbox() RETURNS trigger
+-- Booking events, in the booking's own statement. AFTER: the row is final. It fires before
+-- bookings_30_seats (docs/invariants.md, "Trigger order"): the payload reads the booking,
+-- not the seat counters, and the customer hears of the change before any offer it frees.
+CREATE OR REPLACE FUNCTION bookings_outbox() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE tz text;
 BEGIN
@@ -255,12 +166,13 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$;
-CREATE TRIGGER bookings_outbox AFTER INSERT OR UPDATE OF status, slot_id ON bookings
+
+CREATE OR REPLACE TRIGGER bookings_20_outbox AFTER INSERT OR UPDATE OF status, slot_id ON bookings
   FOR EACH ROW EXECUTE FUNCTION bookings_outbox();
 
 -- A slot leaving the schedule (publish of a version without it) affects every draft or
 -- confirmed booking still ahead on it: tell each customer, in the publish transaction.
-CREATE FUNCTION time_slots_outbox() RETURNS trigger
+CREATE OR REPLACE FUNCTION time_slots_outbox() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
   r record;
@@ -279,17 +191,14 @@ BEGIN
   END LOOP;
   RETURN NULL;
 END $$;
-CREATE TRIGGER time_slots_outbox AFTER UPDATE OF is_legacy ON time_slots
-  FOR EACH ROW WHEN (NEW.is_legacy AND NOT OLD.is_legacy) EXECUTE FUNCTION time_slots_outbox();
 
--- enqueue_reminders runs every minute: find the window's slots by time across businesses,
--- then their bookings (bookings_slot), instead of scanning every booking.
-CREATE INDEX time_slots_starts_for_reminders ON time_slots (starts_at);
+CREATE OR REPLACE TRIGGER time_slots_20_outbox AFTER UPDATE OF is_legacy ON time_slots
+  FOR EACH ROW WHEN (NEW.is_legacy AND NOT OLD.is_legacy) EXECUTE FUNCTION time_slots_outbox();
 
 -- Queue booking.reminder_due for every confirmed booking whose slot starts in (now, now + lead];
 -- safe to run repeatedly and concurrently (the partial unique index skips repeats). Returns
 -- how many reminders were queued by this call.
-CREATE FUNCTION enqueue_reminders(p_now timestamptz, p_lead interval) RETURNS integer
+CREATE OR REPLACE FUNCTION enqueue_reminders(p_now timestamptz, p_lead interval) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
   r record;
@@ -313,9 +222,8 @@ BEGIN
   RETURN n;
 END $$;
 
--- ---------------------------------------------------------------- waitlist offers
 -- A customer hears of an offer (and until when it holds their seats) in the transaction that made it.
-CREATE FUNCTION waitlist_outbox() RETURNS trigger
+CREATE OR REPLACE FUNCTION waitlist_outbox() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE tz text;
 BEGIN
@@ -331,12 +239,6 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$;
-CREATE TRIGGER waitlist_entries_outbox AFTER UPDATE OF status ON waitlist_entries
-  FOR EACH ROW EXECUTE FUNCTION waitlist_outbox();
 
--- ---------------------------------------------------------------- privileges
-GRANT SELECT ON notification_outbox, notification_deliveries, notification_circuit TO booking_app, booking_readonly;
-GRANT INSERT ON notification_outbox, notification_deliveries, notification_circuit TO booking_app;
-GRANT UPDATE (available_at, attempts, last_error, delivered_at, dead_at) ON notification_outbox TO booking_app;
-GRANT UPDATE (state, consecutive_failures, opened_at, retry_at, updated_at, dispatcher)
-  ON notification_circuit TO booking_app;
+CREATE OR REPLACE TRIGGER waitlist_entries_20_outbox AFTER UPDATE OF status ON waitlist_entries
+  FOR EACH ROW EXECUTE FUNCTION waitlist_outbox();

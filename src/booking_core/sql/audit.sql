@@ -1,0 +1,175 @@
+-- The audit trail: one row per change of every audited table, written by a trigger in the
+-- change's own statement, sealed in a hash chain in batches.
+
+-- The namespaced action of a change (booking.cancelled, slot.made_legacy, waitlist.joined...).
+CREATE OR REPLACE FUNCTION audit_action(entity text, op text, o jsonb, n jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  IF op = 'INSERT' THEN
+    RETURN CASE entity WHEN 'waitlist' THEN 'waitlist.joined' ELSE entity || '.created' END;
+  END IF;
+  IF entity = 'booking' THEN
+    IF o->>'slot_id' IS DISTINCT FROM n->>'slot_id' THEN RETURN 'booking.rescheduled'; END IF;
+    IF o->>'status' IS DISTINCT FROM n->>'status' THEN RETURN 'booking.' || (n->>'status'); END IF;
+    IF o->>'party_size' IS DISTINCT FROM n->>'party_size' THEN RETURN 'booking.party_size_changed'; END IF;
+    IF o->>'payment_status' IS DISTINCT FROM n->>'payment_status' THEN RETURN 'booking.payment_status_changed'; END IF;
+  ELSIF entity = 'payment' THEN
+    IF o->>'status' IS DISTINCT FROM n->>'status' THEN RETURN 'payment.' || (n->>'status'); END IF;
+  ELSIF entity = 'waitlist' THEN
+    IF o->>'status' IS DISTINCT FROM n->>'status' THEN RETURN 'waitlist.' || (n->>'status'); END IF;
+  ELSIF entity = 'slot' THEN
+    IF o->>'is_legacy' IS DISTINCT FROM n->>'is_legacy' THEN
+      RETURN CASE WHEN (n->>'is_legacy')::boolean THEN 'slot.made_legacy' ELSE 'slot.restored' END;
+    END IF;
+    IF o->>'max_capacity' IS DISTINCT FROM n->>'max_capacity' THEN RETURN 'slot.capacity_changed'; END IF;
+    IF o->>'schedule_version_id' IS DISTINCT FROM n->>'schedule_version_id' THEN RETURN 'slot.carried_over'; END IF;
+  ELSIF entity = 'schedule' THEN
+    IF o->>'is_active' IS DISTINCT FROM n->>'is_active' THEN
+      RETURN CASE WHEN (n->>'is_active')::boolean THEN 'schedule.published' ELSE 'schedule.superseded' END;
+    END IF;
+  END IF;
+  RETURN entity || '.updated';
+END $$;
+
+CREATE OR REPLACE FUNCTION audit_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  entity text := TG_ARGV[0];
+  o jsonb;
+  n jsonb := to_jsonb(NEW);
+  bid uuid;
+BEGIN
+  IF TG_OP = 'UPDATE' THEN
+    o := to_jsonb(OLD);
+    -- Derived bookkeeping (seat counters, timestamps, versions) is audited on the booking itself.
+    IF (o - 'booked_seats' - 'updated_at' - 'version') = (n - 'booked_seats' - 'updated_at' - 'version') THEN
+      RETURN NULL;
+    END IF;
+  END IF;
+  bid := CASE entity WHEN 'booking' THEN NEW.id
+                     WHEN 'payment' THEN (n->>'booking_id')::uuid
+                     WHEN 'refund' THEN (SELECT booking_id FROM payments
+                                          WHERE business_id = (n->>'business_id')::uuid AND id = (n->>'payment_id')::uuid)
+         END;
+  INSERT INTO booking_audit_log (business_id, entity_type, entity_id, booking_id, action, old_values, new_values,
+                                 reason, performed_by, performed_by_id, channel, ip_address, user_agent, occurred_at)
+  VALUES (CASE WHEN entity = 'business' THEN NEW.id ELSE (n->>'business_id')::uuid END,
+          entity, NEW.id, bid, audit_action(entity, TG_OP, o, n), o, n,
+          booking_ctx('reason'), booking_ctx_actor_type(), booking_ctx_actor_id(), booking_ctx_channel(),
+          booking_ctx('ip_address')::inet, booking_ctx('user_agent'), booking_ctx_occurred_at());
+  RETURN NULL;
+END $$;
+
+-- Every change to a booking, payment, refund, slot or schedule writes its audit row in
+-- the same statement, so no path (library, raw SQL, a future one) can skip it.
+CREATE OR REPLACE TRIGGER businesses_10_audit AFTER INSERT OR UPDATE ON businesses
+  FOR EACH ROW EXECUTE FUNCTION audit_write('business');
+CREATE OR REPLACE TRIGGER services_10_audit AFTER INSERT OR UPDATE ON services
+  FOR EACH ROW EXECUTE FUNCTION audit_write('service');
+CREATE OR REPLACE TRIGGER resources_10_audit AFTER INSERT OR UPDATE ON resources
+  FOR EACH ROW EXECUTE FUNCTION audit_write('resource');
+CREATE OR REPLACE TRIGGER schedule_versions_10_audit AFTER INSERT OR UPDATE ON schedule_versions
+  FOR EACH ROW EXECUTE FUNCTION audit_write('schedule');
+CREATE OR REPLACE TRIGGER time_slots_10_audit_insert AFTER INSERT ON time_slots
+  FOR EACH ROW EXECUTE FUNCTION audit_write('slot');
+-- Every booking moves its slot's counter; auditing that row would find nothing to record
+-- (the counter is audited on the booking), so decide that without entering PL/pgSQL.
+CREATE OR REPLACE TRIGGER time_slots_10_audit_update AFTER UPDATE ON time_slots
+  -- The guard lets nothing else change: these four are the slot's whole mutable state.
+  FOR EACH ROW WHEN ((OLD.max_capacity, OLD.is_legacy, OLD.legacy_since, OLD.schedule_version_id)
+                     IS DISTINCT FROM (NEW.max_capacity, NEW.is_legacy, NEW.legacy_since, NEW.schedule_version_id))
+  EXECUTE FUNCTION audit_write('slot');
+CREATE OR REPLACE TRIGGER bookings_10_audit AFTER INSERT OR UPDATE ON bookings
+  FOR EACH ROW EXECUTE FUNCTION audit_write('booking');
+CREATE OR REPLACE TRIGGER payments_20_audit AFTER INSERT OR UPDATE ON payments
+  FOR EACH ROW EXECUTE FUNCTION audit_write('payment');
+CREATE OR REPLACE TRIGGER refunds_20_audit AFTER INSERT ON refunds
+  FOR EACH ROW EXECUTE FUNCTION audit_write('refund');
+CREATE OR REPLACE TRIGGER price_rules_10_audit AFTER INSERT ON price_rules
+  FOR EACH ROW EXECUTE FUNCTION audit_write('price');
+CREATE OR REPLACE TRIGGER promo_codes_10_audit AFTER INSERT ON promo_codes
+  FOR EACH ROW EXECUTE FUNCTION audit_write('promo');
+CREATE OR REPLACE TRIGGER waitlist_entries_10_audit AFTER INSERT OR UPDATE ON waitlist_entries
+  FOR EACH ROW EXECUTE FUNCTION audit_write('waitlist');
+CREATE OR REPLACE TRIGGER booking_series_10_audit AFTER INSERT ON booking_series
+  FOR EACH ROW EXECUTE FUNCTION audit_write('series');
+
+-- One link of the hash chain: the previous hash and every column of the audit row.
+CREATE OR REPLACE FUNCTION audit_row_hash(prev bytea, a booking_audit_log) RETURNS bytea
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT sha256(prev || convert_to(concat_ws('|',
+    a.id, a.business_id, quote_nullable(a.entity_type), a.entity_id, quote_nullable(a.booking_id),
+    quote_nullable(a.action), quote_nullable(a.old_values::text), quote_nullable(a.new_values::text),
+    quote_nullable(a.reason), a.performed_by, quote_nullable(a.performed_by_id), a.channel,
+    quote_nullable(host(a.ip_address)), quote_nullable(a.user_agent),
+    extract(epoch FROM a.occurred_at), extract(epoch FROM a.recorded_at)), 'UTF8'))
+$$;
+
+-- Seal every committed, unsealed audit row of a business, in id order; returns the count.
+CREATE OR REPLACE FUNCTION audit_seal(p_business uuid) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  head_seq  bigint;
+  head_hash bytea;
+  prev_hash bytea;
+  r         booking_audit_log;
+  n         integer := 0;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended('audit_seal:' || p_business::text, 0));
+  SELECT seq, hash INTO head_seq, head_hash FROM audit_chain
+   WHERE business_id = p_business ORDER BY seq DESC LIMIT 1;
+  head_seq := coalesce(head_seq, 0);
+  head_hash := coalesce(head_hash, '\x'::bytea);
+  prev_hash := head_hash;
+  FOR r IN
+    SELECT a.* FROM booking_audit_log a
+     WHERE a.business_id = p_business
+       AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.business_id = a.business_id AND c.audit_id = a.id)
+     ORDER BY a.id
+  LOOP
+    head_seq := head_seq + 1;
+    head_hash := audit_row_hash(prev_hash, r);
+    INSERT INTO audit_chain (business_id, seq, audit_id, prev_hash, hash)
+    VALUES (p_business, head_seq, r.id, prev_hash, head_hash);
+    prev_hash := head_hash;
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END $$;
+
+-- Walk the chain; the first broken link (or NULL when it verifies) and the unsealed count.
+CREATE OR REPLACE FUNCTION audit_verify(p_business uuid)
+RETURNS TABLE (links bigint, unsealed bigint, first_bad_seq bigint, problem text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  expect_prev bytea := '\x'::bytea;
+  expect_seq  bigint := 0;
+  c           record;
+BEGIN
+  links := 0; first_bad_seq := NULL; problem := NULL;
+  FOR c IN
+    SELECT ch.seq, ch.prev_hash, ch.hash, a AS row, a.id IS NULL AS missing
+      FROM audit_chain ch
+      LEFT JOIN booking_audit_log a ON a.business_id = ch.business_id AND a.id = ch.audit_id
+     WHERE ch.business_id = p_business ORDER BY ch.seq
+  LOOP
+    expect_seq := expect_seq + 1;
+    links := links + 1;
+    IF first_bad_seq IS NULL THEN
+      IF c.seq <> expect_seq THEN
+        first_bad_seq := c.seq; problem := 'link missing before this sequence number';
+      ELSIF c.prev_hash <> expect_prev THEN
+        first_bad_seq := c.seq; problem := 'previous-hash does not match the link before';
+      ELSIF c.missing THEN
+        first_bad_seq := c.seq; problem := 'audit row deleted';
+      ELSIF audit_row_hash(c.prev_hash, c.row) <> c.hash THEN
+        first_bad_seq := c.seq; problem := 'audit row altered after sealing';
+      END IF;
+    END IF;
+    expect_prev := c.hash;
+  END LOOP;
+  SELECT count(*) INTO unsealed FROM booking_audit_log a
+   WHERE a.business_id = p_business
+     AND NOT EXISTS (SELECT 1 FROM audit_chain c2 WHERE c2.business_id = a.business_id AND c2.audit_id = a.id);
+  RETURN NEXT;
+END $$;

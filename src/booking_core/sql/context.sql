@@ -1,0 +1,39 @@
+-- The change context (who, why, how, when of the current transaction) and the helpers that
+-- column defaults and CHECKs call: applied before the tables, so it reads no table.
+
+-- Who/why/how of the current transaction, set by the library with set_config(..., true).
+-- A change made with raw SQL and no context is attributed to the database user, channel sql.
+CREATE OR REPLACE FUNCTION booking_ctx(key text) RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('booking.' || key, true), '') $$;
+
+CREATE OR REPLACE FUNCTION booking_ctx_actor_type() RETURNS actor_type
+LANGUAGE sql STABLE AS $$ SELECT coalesce(booking_ctx('actor_type'), 'database')::actor_type $$;
+
+CREATE OR REPLACE FUNCTION booking_ctx_actor_id() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT coalesce(booking_ctx('actor_id'), session_user::text) $$;
+
+CREATE OR REPLACE FUNCTION booking_ctx_channel() RETURNS change_channel
+LANGUAGE sql STABLE AS $$ SELECT coalesce(booking_ctx('channel'), 'sql')::change_channel $$;
+
+-- The event time: the library passes its clock (so generated history has real times);
+-- raw SQL gets the transaction time.
+CREATE OR REPLACE FUNCTION booking_ctx_occurred_at() RETURNS timestamptz
+LANGUAGE sql STABLE AS $$ SELECT coalesce(booking_ctx('occurred_at')::timestamptz, now()) $$;
+
+-- CET, EET, MET and WET are IANA zones with summer time, but `AT TIME ZONE` reads them as
+-- PostgreSQL's fixed-offset abbreviations: slots in them could not be read back in SQL.
+-- booking_core.domain.values.READ_AS_ABBREVIATIONS is the same list (a test compares it with
+-- pg_timezone_abbrevs).
+CREATE OR REPLACE FUNCTION booking_is_valid_timezone(tz text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz) AND tz NOT IN ('CET', 'EET', 'MET', 'WET')
+$$;
+
+-- A time-ordered id (UUIDv7), like the library's new_id(), for rows written by triggers.
+CREATE OR REPLACE FUNCTION outbox_uuid7() RETURNS uuid
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+           PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+           FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid;
+END $$;

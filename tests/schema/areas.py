@@ -1,0 +1,25 @@
+"""What the area files (booking_core/sql/<area>.sql) define, read from their text."""
+
+from __future__ import annotations
+
+import re
+
+from booking_core.sql import AREAS, area_sql
+
+DEFINITION = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|TRIGGER|VIEW)\s+(\w+)", re.MULTILINE | re.IGNORECASE)
+# append_only.sql's table of refusals: ('table', '{refusal,...}', 'refuse_...'), one trigger <table>_<refusal> each.
+REFUSALS = re.compile(r"^\s*\('(\w+)',\s*'\{([\w,]+)\}',\s*'refuse_\w+'\)", re.MULTILINE)
+
+
+def area_texts() -> dict[str, str]:
+    return {area: area_sql(area) for area in AREAS}
+
+
+def definitions() -> list[tuple[str, str]]:
+    """(kind, name) of every definition in the area files, once per time it is defined."""
+    found = []
+    for text in area_texts().values():
+        found += [(kind.upper(), name) for _, kind, name in DEFINITION.findall(text)]
+        for table, refusals in REFUSALS.findall(text):
+            found += [("TRIGGER", f"{table}_{refusal}") for refusal in refusals.split(",")]
+    return found
