@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from psycopg.rows import dict_row
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, text
 
 from booking_core.adapters.errors import DatabaseException, database_errors, is_disconnect, translate
 from booking_core.config import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Settings, duration, sqlalchemy_url
@@ -241,7 +241,7 @@ class UnitOfWork:
             ua=a.user_agent or "",
         )
 
-    def execute(self, statement: Any, /, **params: Any) -> Any:
+    def execute(self, statement: Executable | str, /, **params: Any) -> CursorResult[Any]:
         with database_errors():
             return self.conn.execute(statement if not isinstance(statement, str) else text(statement), params)
 
