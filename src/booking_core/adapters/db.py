@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
@@ -115,7 +115,7 @@ class Database:
         finally:
             _close_quietly(conn)
 
-    def run_one(self, sql: str, params: dict[str, Any], *, actor: Actor | None = None) -> dict[str, Any]:
+    def run_one(self, sql: str, params: Mapping[str, object], *, actor: Actor | None = None) -> dict[str, object]:
         """One statement in autocommit on the pooled psycopg connection, prepared: the hot path.
 
         A booking is one statement; SQLAlchemy's execution layer would cost the client more

@@ -7,12 +7,14 @@ dataclasses of booking_core.domain.model, so a field added there is read everywh
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Row,
     Select,
     TableClause,
     Update,
@@ -25,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import UserDefinedType
 
+from booking_core.adapters.db import Database
 from booking_core.domain.model import Booking, Payment, Slot, WaitlistEntry
 
 
@@ -83,3 +86,15 @@ def change(records: TableClause, business_id: uuid.UUID, record_id: uuid.UUID, v
         .values(values)
         .returning(*(written.c[c.name] for c in records.c))
     )
+
+
+def read_by_id(db: Database, records: TableClause, business_id: uuid.UUID, record_id: uuid.UUID) -> Row[Any] | None:
+    """One record's whole row, outside any unit of work (a read), or None."""
+    with db.connect() as conn:
+        return conn.execute(by_id(records, business_id, record_id)).one_or_none()
+
+
+def read_all(db: Database, statement: Select[Any]) -> Sequence[Row[Any]]:
+    """Every row of a read, outside any unit of work."""
+    with db.connect() as conn:
+        return conn.execute(statement).all()

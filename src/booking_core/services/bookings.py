@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import text
 
 from booking_core.adapters.db import UnitOfWork
-from booking_core.adapters.records import BOOKING_COLUMNS, BOOKINGS, SLOTS, by_id, change
+from booking_core.adapters.records import BOOKING_COLUMNS, BOOKINGS, SLOTS, by_id, change, read_by_id
 from booking_core.domain.errors import (
     ActorNotAllowed,
     BookingError,
@@ -164,8 +164,7 @@ def _record_refusal(ctx: Context, request: BookingRequest, exc: BookingError) ->
 
 
 def get_booking(ctx: Context, query: BookingQuery) -> Booking:
-    with ctx.db.connect() as conn:
-        row = conn.execute(by_id(BOOKINGS, query.business_id, query.booking_id)).one_or_none()
+    row = read_by_id(ctx.db, BOOKINGS, query.business_id, query.booking_id)
     if row is None:
         raise UnknownBooking(f"booking {query.booking_id} does not exist in this business: check the id")
     return Booking.from_row(row)
@@ -278,7 +277,7 @@ def cancel(ctx: Context, request: CancelRequest) -> Booking:
 
 
 def check_in(ctx: Context, request: FrontDeskRequest) -> Booking:
-    """Check the party in, from 30 minutes before the slot until it ends (legacy slots too)."""
+    """Check the party in within the slot's check-in window (domain/lifecycle.py; legacy slots too)."""
     now = ctx.now
 
     def decide(uow: UnitOfWork, b: Booking) -> dict[str, Any]:

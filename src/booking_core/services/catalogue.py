@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from booking_core.adapters.db import Database
 from booking_core.domain.errors import InvalidInput, NotFound
@@ -15,6 +15,7 @@ from booking_core.domain.requests import (
     BusinessRequest,
     CancellationPolicyRequest,
     CustomerRequest,
+    InBusiness,
     ResourceRequest,
     ServiceRequest,
 )
@@ -49,42 +50,29 @@ def create_business(ctx: Context, request: BusinessRequest) -> Business:
     return Business.from_row(row)
 
 
-def add_customer(ctx: Context, request: CustomerRequest) -> uuid.UUID:
-    customer_id = new_id()
+def _add(ctx: Context, request: InBusiness, statement: TextClause, **values: object) -> uuid.UUID:
+    """Insert one new thing of the business (`values` besides its id, business and instant); returns its id."""
+    new = new_id()
     with ctx.db.unit_of_work(request.actor, now=ctx.now) as uow:
-        values = {"b": request.business_id, "id": customer_id, "n": request.name, "e": request.email}
-        uow.execute(_INSERT_CUSTOMER, **values, now=uow.now)
+        uow.execute(statement, b=request.business_id, id=new, now=uow.now, **values)
         uow.commit()
-    return customer_id
+    return new
+
+
+def add_customer(ctx: Context, request: CustomerRequest) -> uuid.UUID:
+    return _add(ctx, request, _INSERT_CUSTOMER, n=request.name, e=request.email)
 
 
 def add_service(ctx: Context, request: ServiceRequest) -> uuid.UUID:
     if not 1 <= request.max_party_size <= 100:
         raise InvalidInput(f"max party size {request.max_party_size} must be 1 to 100")
-    service_id = new_id()
-    values = {
-        "b": request.business_id,
-        "id": service_id,
-        "n": request.name,
-        "k": request.kind,
-        "m": request.max_party_size,
-        "p": request.price.amount,
-        "c": request.price.currency,
-        "pm": str(request.payment_method),
-    }
-    with ctx.db.unit_of_work(request.actor, now=ctx.now) as uow:
-        uow.execute(_INSERT_SERVICE, **values, now=uow.now)
-        uow.commit()
-    return service_id
+    price, method = request.price, str(request.payment_method)
+    values = {"n": request.name, "k": request.kind, "m": request.max_party_size, "pm": method}
+    return _add(ctx, request, _INSERT_SERVICE, p=price.amount, c=price.currency, **values)
 
 
 def add_resource(ctx: Context, request: ResourceRequest) -> uuid.UUID:
-    resource_id = new_id()
-    with ctx.db.unit_of_work(request.actor, now=ctx.now) as uow:
-        values = {"b": request.business_id, "id": resource_id, "n": request.name, "k": request.kind}
-        uow.execute(_INSERT_RESOURCE, **values, now=uow.now)
-        uow.commit()
-    return resource_id
+    return _add(ctx, request, _INSERT_RESOURCE, n=request.name, k=request.kind)
 
 
 def set_cancellation_policy(ctx: Context, request: CancellationPolicyRequest) -> CancellationPolicy:

@@ -10,7 +10,7 @@ from sqlalchemy import Row, text
 from sqlalchemy.sql import ColumnElement
 
 from booking_core.adapters.db import UnitOfWork
-from booking_core.adapters.records import SLOTS, by_id, change, of_business
+from booking_core.adapters.records import SLOTS, change, of_business, read_all, read_by_id
 from booking_core.domain.errors import InvalidInput, UnknownSlot
 from booking_core.domain.lifecycle import OPEN
 from booking_core.domain.model import ImpactedBooking, PublishReport, Slot
@@ -230,8 +230,7 @@ def change_capacity(ctx: Context, request: CapacityRequest) -> Slot:
 
 
 def get_slot(ctx: Context, query: SlotQuery) -> Slot:
-    with ctx.db.connect() as conn:
-        row = conn.execute(by_id(SLOTS, query.business_id, query.slot_id)).one_or_none()
+    row = read_by_id(ctx.db, SLOTS, query.business_id, query.slot_id)
     if row is None:
         raise UnknownSlot(f"slot {query.slot_id} does not exist in this business: list its slots")
     return Slot.from_row(row)
@@ -251,6 +250,4 @@ def open_slots(ctx: Context, query: OpenSlotsQuery) -> list[Slot]:
     if query.service_id is not None:
         where.append(slot.service_id == query.service_id)
     statement = of_business(SLOTS, query.business_id, *where).order_by(slot.starts_at, slot.id)
-    with ctx.db.connect() as conn:
-        rows = conn.execute(statement).all()
-    return [Slot.from_row(r) for r in rows]
+    return [Slot.from_row(r) for r in read_all(ctx.db, statement)]

@@ -12,7 +12,7 @@ import uuid
 from sqlalchemy import text
 
 from booking_core.adapters.db import UnitOfWork
-from booking_core.adapters.records import WAITLIST_ENTRIES, by_id, of_business
+from booking_core.adapters.records import WAITLIST_ENTRIES, by_id, of_business, read_all, read_by_id
 from booking_core.domain.errors import (
     AlreadyOnWaitlist,
     Conflict,
@@ -141,8 +141,7 @@ def _lock(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uuid.UUID) -> Waitl
 
 
 def get(ctx: Context, query: WaitlistEntryQuery) -> WaitlistEntry:
-    with ctx.db.connect() as conn:
-        row = conn.execute(by_id(WAITLIST_ENTRIES, query.business_id, query.entry_id)).one_or_none()
+    row = read_by_id(ctx.db, WAITLIST_ENTRIES, query.business_id, query.entry_id)
     if row is None:
         raise UnknownWaitlistEntry(f"waitlist entry {query.entry_id} does not exist in this business")
     return WaitlistEntry.from_row(row)
@@ -253,6 +252,4 @@ def queue(ctx: Context, query: SlotQuery) -> list[WaitlistEntry]:
     statement = of_business(WAITLIST_ENTRIES, query.business_id, entries.slot_id == query.slot_id).order_by(
         entries.joined_at, entries.id
     )
-    with ctx.db.connect() as conn:
-        rows = conn.execute(statement).all()
-    return [WaitlistEntry.from_row(r) for r in rows]
+    return [WaitlistEntry.from_row(r) for r in read_all(ctx.db, statement)]
