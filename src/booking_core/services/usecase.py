@@ -60,6 +60,9 @@ class UseCase(Generic[P, Q, R]):
         use_case.__name__ = use_case.__qualname__ = self.name
         use_case.__doc__ = self.handler.__doc__
         use_case.__signature__ = self.signature  # type: ignore[attr-defined]
+        # Bound once per system: later lookups find the instance attribute, not this descriptor
+        # (the hot path pays for building the request, not for building the function).
+        vars(system)[self.name] = use_case
         return use_case
 
     def run(self, system: System, request: Q) -> R:
