@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import text
 
 from booking_core.adapters.db import UnitOfWork
-from booking_core.adapters.records import BOOKING_COLUMNS, BOOKINGS, SLOTS, by_id, change, read_by_id
+from booking_core.adapters.records import BOOKING_COLUMNS as BOOKING_COLUMNS  # read by bench/hot_slot.py
+from booking_core.adapters.records import BOOKINGS, SLOTS, by_id, change, read_by_id
 from booking_core.domain.errors import (
     ActorNotAllowed,
     BookingError,
@@ -39,6 +40,7 @@ from booking_core.domain.requests import (
     BookingQuery,
     BookingRequest,
     CancelRequest,
+    ForSeats,
     FrontDeskRequest,
     PartySizeRequest,
     RescheduleRequest,
@@ -47,8 +49,6 @@ from booking_core.domain.requests import (
 from booking_core.domain.values import Actor, ActorType, new_id, require_aware
 from booking_core.services import idempotency
 from booking_core.services.context import Context
-
-__all__ = ["BOOKING_COLUMNS", "MAX_PARTY_SIZE", "book", "booking_create_args", "create_in", "validate_party_size"]
 
 MAX_PARTY_SIZE = 100
 
@@ -76,6 +76,17 @@ def booking_create_args(
 ) -> dict[str, object]:
     """The arguments of booking_create(), by its parameter names, from the request's fields."""
     return {
+        **seat_args(request, now=now, booking_id=booking_id),
+        "p_reason": request.reason,
+        "p_promo_code": request.promo_code,
+        "p_series": series_id,
+        "p_occurrence": occurrence,
+    }
+
+
+def seat_args(request: ForSeats, *, now: datetime, booking_id: uuid.UUID | None = None) -> dict[str, object]:
+    """The arguments booking_create() and booking_create_multi() share: what is booked, by whom, when."""
+    return {
         "p_business": request.business_id,
         "p_id": booking_id or new_id(),
         "p_slot": request.slot_id,
@@ -85,11 +96,7 @@ def booking_create_args(
         "p_actor_type": str(request.actor.type),
         "p_actor_id": request.actor.id,
         "p_channel": str(request.actor.channel),
-        "p_reason": request.reason,
         "p_occurred_at": now,
-        "p_promo_code": request.promo_code,
-        "p_series": series_id,
-        "p_occurrence": occurrence,
     }
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from booking_core.domain.errors import InvalidInput
 from booking_core.domain.model import Booking
 from booking_core.domain.requests import MultiResourceRequest
-from booking_core.domain.values import new_id
-from booking_core.services.bookings import validate_party_size
+from booking_core.services.bookings import seat_args, validate_party_size
 from booking_core.services.context import Context
 
 # booking_create_multi() returns (booking bookings, replayed boolean); `(f.booking).*` spreads the row.
@@ -37,20 +36,10 @@ def book_with_resources(ctx: Context, request: MultiResourceRequest) -> Booking:
         raise InvalidInput("a multi-resource booking names at least one further resource: use book() otherwise")
     if any(not isinstance(q, int) or isinstance(q, bool) or q < 1 for q in resources.values()):
         raise InvalidInput("each resource quantity must be a whole number of at least 1")
-    actor = request.actor
     args = {
-        "p_business": request.business_id,
-        "p_id": new_id(),
-        "p_slot": request.slot_id,
-        "p_customer": request.customer_id,
-        "p_party": request.party_size,
+        **seat_args(request, now=ctx.now),
         "p_resources": list(resources),
         "p_quantities": list(resources.values()),
-        "p_idempotency_key": request.idempotency_key,
-        "p_actor_type": str(actor.type),
-        "p_actor_id": actor.id,
-        "p_channel": str(actor.channel),
         "p_reason": request.reason or "multi-resource booking",
-        "p_occurred_at": ctx.now,
     }
-    return Booking.from_row(ctx.db.run_one(BOOKING_CREATE_MULTI, args, actor=actor))
+    return Booking.from_row(ctx.db.run_one(BOOKING_CREATE_MULTI, args, actor=request.actor))
