@@ -1,6 +1,6 @@
 """One declaration per use case on the facade: a call builds the use case's request and runs its handler.
 
-`BookingSystem.book = UseCase(BookingRequest, bookings.book)` makes `system.book(business_id,
+`book = UseCase(BookingRequest, bookings.book)` in BookingSystem makes `system.book(business_id,
 slot_id=..., ...)` take exactly the fields of BookingRequest (mypy checks the call against them,
 through the ParamSpec of the dataclass's constructor), build that request, and run
 `bookings.book(Context(db, now), request)` under the fault boundary (booking_core.retries):
