@@ -6,7 +6,8 @@ the SQL function it lands in under one name. `now` is the instant of the change;
 system's clock, read once per attempt (booking_core.services.context.Context.now).
 
 Requests about the same thing share a base that holds its ids (`OnBooking`: business_id,
-booking_id) and who asks (`ByActor`: actor, now); a request adds only what is its own.
+booking_id, positional) and who asks (`ByActor`: actor, now); a request adds only what is its
+own, keyword-only (`@request`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import TypeVar, dataclass_transform
 
 from booking_core.domain.lifecycle import PaymentMethod
 from booking_core.domain.money import CancellationPolicy
@@ -27,6 +29,14 @@ from booking_core.domain.values import Actor, Money
 KEY_RETENTION = timedelta(days=30)
 
 Token = uuid.UUID | str
+
+_R = TypeVar("_R")
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True)
+def request(cls: type[_R]) -> type[_R]:
+    """A frozen dataclass whose own fields are keyword-only; the ids it is about come from its base."""
+    return dataclass(frozen=True, slots=True, kw_only=True)(cls)
 
 
 class SeriesMode(enum.StrEnum):
@@ -61,18 +71,16 @@ class WaitlistEntryQuery(BusinessQuery):
     entry_id: uuid.UUID
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class OpenSlotsQuery(BusinessQuery):
-    _: KW_ONLY
     start: datetime
     end: datetime
     service_id: uuid.UUID | None = None
     min_free: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class QuoteRequest(BusinessQuery):
-    _: KW_ONLY
     slot_id: uuid.UUID
     party_size: int
     promo_code: str | None = None
@@ -80,11 +88,10 @@ class QuoteRequest(BusinessQuery):
 
 
 # ---------------------------------------------------------------------------------------- bases
-@dataclass(frozen=True, slots=True)
+@request
 class ByActor:
     """Who asks for a change, and its instant (None: the system's clock)."""
 
-    _: KW_ONLY
     actor: Actor
     now: datetime | None = None
 
@@ -120,11 +127,10 @@ class OnSeries(InBusiness):
     token: Token | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class ForSeats(InBusiness):
     """Seats for a customer's party in a slot."""
 
-    _: KW_ONLY
     slot_id: uuid.UUID
     customer_id: uuid.UUID
     party_size: int
@@ -132,24 +138,21 @@ class ForSeats(InBusiness):
 
 
 # ------------------------------------------------------------------------------------ catalogue
-@dataclass(frozen=True, slots=True)
+@request
 class BusinessRequest(ByActor):
-    _: KW_ONLY
     name: str
     timezone: str
     currency: str
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class CustomerRequest(InBusiness):
-    _: KW_ONLY
     name: str
     email: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class ServiceRequest(InBusiness):
-    _: KW_ONLY
     name: str
     price: Money
     payment_method: PaymentMethod = PaymentMethod.PAY_ON_ARRIVAL
@@ -157,9 +160,8 @@ class ServiceRequest(InBusiness):
     kind: str = "appointment"
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class ResourceRequest(InBusiness):
-    _: KW_ONLY
     name: str
     kind: str = "room"
 
@@ -170,9 +172,8 @@ class CancellationPolicyRequest(InBusiness):
 
 
 # ------------------------------------------------------------------------------------ schedules
-@dataclass(frozen=True, slots=True)
+@request
 class ScheduleRequest(InBusiness):
-    _: KW_ONLY
     rules: Sequence[WeeklyRule]
     effective_date: date
     horizon_date: date
@@ -188,45 +189,40 @@ class CapacityRequest(InBusiness):
 
 
 # ------------------------------------------------------------------------------------- bookings
-@dataclass(frozen=True, slots=True)
+@request
 class BookingRequest(ForSeats):
     """A booking of `party_size` seats; the fields are booking_create()'s arguments (sql/bookings.sql)."""
 
-    _: KW_ONLY
     reason: str | None = None
     promo_code: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class MultiResourceRequest(ForSeats):
     """A booking that also holds `resources` (resource id -> quantity) at its time (booking_create_multi())."""
 
-    _: KW_ONLY
     resources: Mapping[uuid.UUID, int]
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class CancelRequest(OnBooking):
-    _: KW_ONLY
     token: Token | None = None
     reason: str | None = None
     expected_version: int | None = None
     idempotency_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class RescheduleRequest(OnBooking):
-    _: KW_ONLY
     new_slot_id: uuid.UUID
     token: Token | None = None
     expected_version: int | None = None
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class PartySizeRequest(OnBooking):
-    _: KW_ONLY
     party_size: int
     token: Token | None = None
     expected_version: int | None = None
@@ -238,47 +234,41 @@ class FrontDeskRequest(OnBooking):
 
 
 # ------------------------------------------------------------------------------------- payments
-@dataclass(frozen=True, slots=True)
+@request
 class PaymentRequest(OnBooking):
-    _: KW_ONLY
     amount: Money
     idempotency_key: str | None = None
     provider_ref: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class ConfirmationRequest(OnPayment):
-    _: KW_ONLY
     provider_ref: str | None = None
     idempotency_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class PaymentFailureRequest(OnPayment):
-    _: KW_ONLY
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class RefundRequest(OnPayment):
-    _: KW_ONLY
     amount: Money
     reason: str
     idempotency_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class RefundDueRequest(OnBooking):
     """Refund exactly what the booking is owed back."""
 
-    _: KW_ONLY
     reason: str = "refund due"
 
 
 # --------------------------------------------------------------------------------------- prices
-@dataclass(frozen=True, slots=True)
+@request
 class PriceRuleRequest(InBusiness):
-    _: KW_ONLY
     service_id: uuid.UUID
     name: str
     price: Money
@@ -290,9 +280,8 @@ class PriceRuleRequest(InBusiness):
     priority: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class PromoCodeRequest(InBusiness):
-    _: KW_ONLY
     code: str
     currency: str
     valid_from: datetime
@@ -308,9 +297,8 @@ class WaitlistJoinRequest(ForSeats):
     """Queue for a full slot."""
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class OfferAcceptRequest(OnWaitlistEntry):
-    _: KW_ONLY
     idempotency_key: str | None = None
 
 
@@ -320,27 +308,24 @@ class WaitlistLeaveRequest(OnWaitlistEntry):
 
 
 # ---------------------------------------------------------------------------------- housekeeping
-@dataclass(frozen=True, slots=True)
+@request
 class OfferExpiryRequest:
     """Expire every business's offers past their time."""
 
-    _: KW_ONLY
     now: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class KeyPurgeRequest:
     """Forget idempotency keys recorded more than `keep` before `now`, in every business."""
 
-    _: KW_ONLY
     keep: timedelta = KEY_RETENTION
     now: datetime | None = None
 
 
 # --------------------------------------------------------------------------------------- series
-@dataclass(frozen=True, slots=True)
+@request
 class SeriesRequest(InBusiness):
-    _: KW_ONLY
     first_slot_id: uuid.UUID
     customer_id: uuid.UUID
     party_size: int
@@ -352,13 +337,11 @@ class SeriesRequest(InBusiness):
     idempotency_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class SeriesCancelRequest(OnSeries):
-    _: KW_ONLY
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@request
 class SeriesPartySizeRequest(OnSeries):
-    _: KW_ONLY
     party_size: int
