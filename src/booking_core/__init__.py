@@ -39,14 +39,14 @@ from booking_core.domain.errors import (
     WrongToken,
 )
 from booking_core.domain.lifecycle import BookingStatus, PaymentMethod, PaymentStatus
-from booking_core.domain.model import Booking, Business, ChainReport, Payment, PublishReport, Slot
+from booking_core.domain.model import Booking, Business, ChainReport, Payment, PublishReport, Slot, WaitlistEntry
 from booking_core.domain.money import CancellationPolicy
+from booking_core.domain.requests import Scope, SeriesMode
 from booking_core.domain.schedule import MergedOccurrence, MovedOccurrence, WeeklyRule
 from booking_core.domain.values import Actor, ActorType, Channel, Money, new_id
 from booking_core.retries import RetryPolicy
 from booking_core.services.pricing import Quote
-from booking_core.services.series import Scope, SeriesMode, SeriesReport
-from booking_core.services.waitlist import WaitlistEntry
+from booking_core.services.series import SeriesReport
 
 __all__ = [
     "Actor",

@@ -106,7 +106,9 @@ def audit_verify() -> None:
     """Verify every business's audit hash chain; exits 1 if any is broken."""
     from sqlalchemy import text
 
+    from booking_core.domain.requests import BusinessQuery
     from booking_core.services import audit
+    from booking_core.services.context import Context
 
     db = open_database()
     db.require_migrated()
@@ -115,7 +117,7 @@ def audit_verify() -> None:
     table = Table("business", "links", "unsealed", "head hash (anchor it elsewhere)", "status")
     broken = 0
     for b in businesses:
-        r = audit.verify(db, b.id)
+        r = audit.verify(Context(db), BusinessQuery(b.id))
         broken += not r.ok
         table.add_row(
             b.name,
@@ -150,13 +152,15 @@ def idempotency_purge(
     keep_days: int = typer.Option(30, "--keep-days", min=1, help="Keep keys recorded in the last N days."),
 ) -> None:
     """Forget idempotency keys older than --keep-days (booking and payment keys still replay from their rows)."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
+    from booking_core.domain.requests import KeyPurgeRequest
     from booking_core.services import idempotency
+    from booking_core.services.context import Context
 
     db = open_database()
     db.require_migrated()
-    n = idempotency.purge(db, now=datetime.now(UTC), keep=timedelta(days=keep_days))
+    n = idempotency.purge(Context(db), KeyPurgeRequest(keep=timedelta(days=keep_days)))
     out.print(f"purged {n} idempotency keys older than {keep_days} days")
 
 

@@ -1,6 +1,6 @@
 """The public API's fault boundary: nothing untyped leaves it, and what may be resent is resent.
 
-`guarded()` wraps every public method of a class (BookingSystem) so that:
+`call()` runs every use case of the facade (booking_core.services.usecase.UseCase) so that:
 
 - any psycopg or SQLAlchemy error that escaped a lower layer is translated into the typed
   booking_core error (booking_core.adapters.errors.translate), so a caller only ever sees the
@@ -17,8 +17,6 @@ what it cost before. Turn retries off with `connect(..., retries=False)` or
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,33 +107,3 @@ def call(
         with attempt:
             return _once(fn, args, kwargs)
     raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
-
-
-C = TypeVar("C", bound=type)
-
-
-def guarded(*, reads: frozenset[str], exempt: frozenset[str] = frozenset()) -> Callable[[C], C]:
-    """Class decorator: every public method goes through `call()`.
-
-    `reads` names the methods that only read (always idempotent); every other public method is
-    a write, idempotent exactly when it is called with an `idempotency_key`. The instance's
-    policy is its `retry_policy` attribute (None: no retries). `exempt` methods are left alone.
-    """
-
-    def decorate(cls: C) -> C:
-        for name, member in list(vars(cls).items()):
-            if name.startswith("_") or name in exempt or not inspect.isfunction(member):
-                continue
-            setattr(cls, name, _wrap(member, read=name in reads))
-        return cls
-
-    return decorate
-
-
-def _wrap(fn: Callable[..., T], *, read: bool) -> Callable[..., T]:
-    @functools.wraps(fn)
-    def method(self: Any, *args: Any, **kwargs: Any) -> T:
-        idempotent = read or kwargs.get("idempotency_key") is not None
-        return call(fn, (self, *args), kwargs, policy=self.retry_policy, idempotent=idempotent)
-
-    return method

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from psycopg.rows import dict_row
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, text
 
 from booking_core.adapters.errors import DatabaseException, database_errors, is_disconnect, translate
 from booking_core.config import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Settings, duration, sqlalchemy_url
@@ -154,7 +154,7 @@ class Database:
         finally:
             _close_quietly(conn)
 
-    def run_one(self, sql: str, params: dict[str, Any], *, actor: Actor | None = None) -> dict[str, Any]:
+    def run_one(self, sql: str, params: Mapping[str, object], *, actor: Actor | None = None) -> dict[str, object]:
         """One statement in autocommit on the pooled psycopg connection, prepared: the hot path.
 
         A booking is one statement; SQLAlchemy's execution layer would cost the client more
@@ -280,7 +280,7 @@ class UnitOfWork:
             ua=a.user_agent or "",
         )
 
-    def execute(self, statement: Any, /, **params: Any) -> Any:
+    def execute(self, statement: Executable | str, /, **params: Any) -> CursorResult[Any]:
         with database_errors():
             return self.conn.execute(statement if not isinstance(statement, str) else text(statement), params)
 

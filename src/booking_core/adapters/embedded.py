@@ -8,6 +8,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from psycopg import sql
+
 from booking_core.domain.errors import DatabaseUnavailable
 
 DATABASE = "booking"
@@ -45,10 +48,7 @@ def start_embedded(data_dir: Path, *, database: str = DATABASE) -> tuple[str, An
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
             server = pgserver.get_server(pgdata, cleanup_mode="stop")
-        server.psql(
-            f"SELECT 'CREATE DATABASE {database}' WHERE NOT EXISTS "
-            f"(SELECT FROM pg_database WHERE datname = '{database}')\\gexec"
-        )
+        _create_database(server.get_uri("postgres"), database)
     except Exception as exc:
         raise DatabaseUnavailable(
             f"the embedded PostgreSQL in {pgdata} did not start ({type(exc).__name__}: "
@@ -56,3 +56,12 @@ def start_embedded(data_dir: Path, *, database: str = DATABASE) -> tuple[str, An
         ) from exc
     url: str = server.get_uri(database)
     return url, server
+
+
+def _create_database(admin_url: str, database: str) -> None:
+    """Create `database` unless it exists; another process creating it at the same moment is fine."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is not None:
+            return
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))

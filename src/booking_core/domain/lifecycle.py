@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from booking_core.domain.errors import ActorNotAllowed, IllegalTransition
 from booking_core.domain.values import ActorType
@@ -25,7 +26,7 @@ class BookingStatus(enum.StrEnum):
 
     @property
     def reschedulable(self) -> bool:
-        return self in (BookingStatus.DRAFT, BookingStatus.CONFIRMED)
+        return self in OPEN
 
 
 SEAT_HOLDING = frozenset(
@@ -36,6 +37,22 @@ SEAT_HOLDING = frozenset(
         BookingStatus.NO_SHOW,
     }
 )
+
+
+#: Check-in opens this long before a slot starts, and closes when it ends.
+CHECK_IN_OPENS_BEFORE = timedelta(minutes=30)
+
+
+def check_in_window(starts_at: datetime, ends_at: datetime) -> tuple[datetime, datetime]:
+    """When a party may check in to a slot: (opens, closes), both inclusive (legacy slots too)."""
+    return starts_at - CHECK_IN_OPENS_BEFORE, ends_at
+
+
+#: Bookings that no longer stand: they take no payments, and their money goes back less their fee.
+CLOSED = frozenset({BookingStatus.CANCELLED, BookingStatus.REFUNDED})
+
+#: Bookings still open to change (reschedule, party size, series edits, the impact of a new schedule).
+OPEN = frozenset({BookingStatus.DRAFT, BookingStatus.CONFIRMED})
 
 
 class PaymentMethod(enum.StrEnum):
@@ -51,6 +68,9 @@ class PaymentStatus(enum.StrEnum):
     PARTIALLY_REFUNDED = "partially_refunded"
     PARTIALLY_PAID = "partially_paid"  # a booking's only: some money received, less than its amount
 
+
+#: Payments that still hold money to give back.
+REFUNDABLE = frozenset({PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED})
 
 _C, _A, _S = ActorType.CUSTOMER, ActorType.ADMIN, ActorType.SYSTEM
 B = BookingStatus

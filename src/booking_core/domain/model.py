@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Self
 
-from booking_core.domain.lifecycle import BookingStatus, PaymentMethod, PaymentStatus
+from booking_core.domain.lifecycle import CLOSED, BookingStatus, PaymentMethod, PaymentStatus
 from booking_core.domain.schedule import MergedOccurrence, MovedOccurrence
 from booking_core.domain.values import Money
 
@@ -93,7 +93,7 @@ class Booking(_FromRow):
         """What is still to be paid for the booking to count as paid."""
         return Money(
             max(self.amount - (self.paid_amount - self.refunded_amount), Decimal(0))
-            if self.status not in (BookingStatus.CANCELLED, BookingStatus.REFUNDED)
+            if self.status not in CLOSED
             else Decimal(0),
             self.currency,
         )
@@ -114,7 +114,23 @@ class Payment(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
-class ImpactedBooking:
+class WaitlistEntry(_FromRow):
+    """A customer's place in a slot's queue; `offered` entries hold seats until `offer_expires_at`."""
+
+    id: uuid.UUID
+    business_id: uuid.UUID
+    slot_id: uuid.UUID
+    customer_id: uuid.UUID
+    party_size: int
+    status: str
+    joined_at: datetime
+    offered_at: datetime | None
+    offer_expires_at: datetime | None
+    booking_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactedBooking(_FromRow):
     """A future booking that now sits on a legacy slot: the customer ops should contact."""
 
     booking_id: uuid.UUID
@@ -123,6 +139,9 @@ class ImpactedBooking:
     starts_at: datetime
     party_size: int
     status: BookingStatus
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", BookingStatus(self.status))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from booking_core.domain.lifecycle import BookingStatus, PaymentStatus
+from booking_core.domain.lifecycle import CLOSED, BookingStatus, PaymentStatus
 from booking_core.domain.values import ActorType
 
 CENT = Decimal("0.01")
-_CLOSED = (BookingStatus.CANCELLED, BookingStatus.REFUNDED)
 
 
 def payment_status(amount: Decimal, paid: Decimal, refunded: Decimal, unpaid: PaymentStatus) -> PaymentStatus:
@@ -53,5 +52,13 @@ def refund_due(
     *, status: BookingStatus, amount: Decimal, paid: Decimal, refunded: Decimal, fee: Decimal | None
 ) -> Decimal:
     """What the business owes back: a cancelled booking's money less its fee, else any overpayment."""
-    keeps = (fee or Decimal(0)) if status in _CLOSED else amount
+    keeps = (fee or Decimal(0)) if status in CLOSED else amount
     return max(paid - refunded - keeps, Decimal(0))
+
+
+def party_amount(unit_price: Decimal, discount: Decimal, party_size: int) -> Decimal:
+    """What a booking costs for a party at its locked unit price, less its discount, never below zero.
+
+    The bookings price-lock trigger (sql/bookings.sql) refuses any other amount when a party changes.
+    """
+    return max(unit_price * party_size - discount, Decimal(0))

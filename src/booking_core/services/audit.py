@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import text
 
 from booking_core.adapters.db import Database
 from booking_core.domain.model import ChainReport
+from booking_core.domain.requests import BookingQuery, BusinessQuery
+from booking_core.services.context import Context
 
 
-def seal(db: Database, business_id: uuid.UUID) -> int:
+def seal(ctx: Context, query: BusinessQuery) -> int:
     """Chain every committed, unsealed audit row of the business; returns how many were sealed."""
-    with db.connect() as conn, conn.begin():
-        return int(conn.execute(text("SELECT audit_seal(:b)"), {"b": business_id}).scalar_one())
+    with ctx.db.connect() as conn, conn.begin():
+        return int(conn.execute(text("SELECT audit_seal(:b)"), {"b": query.business_id}).scalar_one())
 
 
 def seal_all(db: Database) -> int:
@@ -23,8 +24,10 @@ def seal_all(db: Database) -> int:
         return int(conn.execute(text("SELECT coalesce(sum(audit_seal(id)), 0) FROM businesses")).scalar_one())
 
 
-def verify(db: Database, business_id: uuid.UUID) -> ChainReport:
-    with db.connect() as conn:
+def verify(ctx: Context, query: BusinessQuery) -> ChainReport:
+    """The business's hash chain checked link by link, and its head hash."""
+    business_id = query.business_id
+    with ctx.db.connect() as conn:
         r = conn.execute(text("SELECT * FROM audit_verify(:b)"), {"b": business_id}).one()
         head = conn.execute(
             text("SELECT encode(hash, 'hex') FROM audit_chain WHERE business_id = :b ORDER BY seq DESC LIMIT 1"),
@@ -39,9 +42,10 @@ def verify(db: Database, business_id: uuid.UUID) -> ChainReport:
     )
 
 
-def history(db: Database, business_id: uuid.UUID, booking_id: uuid.UUID) -> list[dict[str, Any]]:
+def history(ctx: Context, query: BookingQuery) -> list[dict[str, object]]:
     """A booking's audit rows, oldest first: who, when, what (before/after), why, how."""
-    with db.connect() as conn:
+    business_id, booking_id = query.business_id, query.booking_id
+    with ctx.db.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT id, action, entity_type, old_values, new_values, reason, performed_by, performed_by_id,"

@@ -17,17 +17,19 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from booking_core.adapters.db import Database, UnitOfWork
+from booking_core.adapters.db import UnitOfWork
 from booking_core.domain.errors import IdempotencyConflict, InvalidInput
+from booking_core.domain.requests import KEY_RETENTION, KeyPurgeRequest
 from booking_core.domain.values import Actor, require_aware
+from booking_core.services.context import Context
 
 MAX_KEY_LENGTH = 200
 # How long `purge` keeps a key by default: a retry within this window replays.
-DEFAULT_RETENTION = timedelta(days=30)
+DEFAULT_RETENTION = KEY_RETENTION
 MIN_RETENTION = timedelta(days=1)
 
 
@@ -91,16 +93,16 @@ def conflict(key: str, what: str) -> IdempotencyConflict:
     )
 
 
-def purge(db: Database, *, now: datetime, keep: timedelta = DEFAULT_RETENTION) -> int:
-    """Forget keys recorded more than `keep` before `now`; returns how many.
+def purge(ctx: Context, request: KeyPurgeRequest) -> int:
+    """Forget keys recorded more than `keep` (30 days by default) before `now`; returns how many.
 
     A retry of a forgotten key is judged as a new request, except that a booking's or a
     payment's key stays on its row for ever and still replays.
     """
-    require_aware(now, "now")
+    now, keep = require_aware(ctx.now, "now"), request.keep
     if keep < MIN_RETENTION:
         raise InvalidInput(f"keys are kept at least {MIN_RETENTION.days} day: pass a longer retention")
-    with db.unit_of_work(Actor.system("idempotency-purge"), now=now, reason="idempotency keys purged") as uow:
+    with ctx.db.unit_of_work(Actor.system("idempotency-purge"), now=now, reason="idempotency keys purged") as uow:
         n = int(uow.execute("SELECT idempotency_purge(:before)", before=now - keep).scalar_one())
         uow.commit()
     return n

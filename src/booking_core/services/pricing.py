@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
 from decimal import Decimal
 
 from sqlalchemy import text
 
-from booking_core.adapters.db import Database
 from booking_core.domain.errors import InvalidInput
-from booking_core.domain.values import Actor, Money, new_id, require_aware
+from booking_core.domain.requests import PriceRuleRequest, PromoCodeRequest, QuoteRequest
+from booking_core.domain.values import Money, new_id, require_aware
+from booking_core.services.context import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,103 +22,94 @@ class Quote:
     price_rule_id: uuid.UUID | None
 
 
-def add_price_rule(
-    db: Database,
-    business_id: uuid.UUID,
-    *,
-    service_id: uuid.UUID,
-    name: str,
-    price: Money,
-    valid_from: datetime,
-    valid_to: datetime | None = None,
-    iso_weekdays: Sequence[int] | None = None,
-    local_start_from: time | None = None,
-    local_start_to: time | None = None,
-    priority: int = 0,
-    actor: Actor,
-    now: datetime,
-) -> uuid.UUID:
+_INSERT_PRICE_RULE = text(
+    "INSERT INTO price_rules (business_id, id, service_id, name, amount, currency, valid_from, valid_to,"
+    " iso_weekdays, local_start_from, local_start_to, priority, created_at) VALUES (:b, :id, :s, :n, :a,"
+    " :c, :vf, :vt, CAST(:wd AS smallint[]), :lf, :lt, :p, :now)"
+)
+
+
+def add_price_rule(ctx: Context, request: PriceRuleRequest) -> uuid.UUID:
     """A price for the service's slots in a time window; a later rule of higher priority supersedes."""
+    valid_from, valid_to = request.valid_from, request.valid_to
     require_aware(valid_from, "valid_from")
     if valid_to is not None and require_aware(valid_to, "valid_to") <= valid_from:
         raise InvalidInput("a price rule must end after it starts")
     rule_id = new_id()
-    with db.unit_of_work(actor, now=now, reason=f"price rule {name}") as uow:
+    with ctx.db.unit_of_work(request.actor, now=ctx.now, reason=f"price rule {request.name}") as uow:
         uow.execute(
-            "INSERT INTO price_rules (business_id, id, service_id, name, amount, currency, valid_from, valid_to,"
-            " iso_weekdays, local_start_from, local_start_to, priority, created_at) VALUES (:b, :id, :s, :n, :a,"
-            " :c, :vf, :vt, CAST(:wd AS smallint[]), :lf, :lt, :p, :now)",
-            b=business_id,
+            _INSERT_PRICE_RULE,
+            b=request.business_id,
             id=rule_id,
-            s=service_id,
-            n=name,
-            a=price.amount,
-            c=price.currency,
+            s=request.service_id,
+            n=request.name,
+            a=request.price.amount,
+            c=request.price.currency,
             vf=valid_from,
             vt=valid_to,
-            wd=list(iso_weekdays) if iso_weekdays else None,
-            lf=local_start_from,
-            lt=local_start_to,
-            p=priority,
-            now=now,
+            wd=list(request.iso_weekdays) if request.iso_weekdays else None,
+            lf=request.local_start_from,
+            lt=request.local_start_to,
+            p=request.priority,
+            now=uow.now,
         )
         uow.commit()
     return rule_id
 
 
-def add_promo_code(
-    db: Database,
-    business_id: uuid.UUID,
-    *,
-    code: str,
-    valid_from: datetime,
-    percent_off: Decimal | None = None,
-    amount_off: Money | None = None,
-    currency: str,
-    valid_to: datetime | None = None,
-    max_uses: int | None = None,
-    actor: Actor,
-    now: datetime,
-) -> str:
+_INSERT_PROMO_CODE = text(
+    "INSERT INTO promo_codes (business_id, code, percent_off, amount_off, currency, valid_from, valid_to,"
+    " max_uses, created_at) VALUES (:b, :code, :pct, :amt, :cur, :vf, :vt, :mx, :now)"
+)
+
+
+def add_promo_code(ctx: Context, request: PromoCodeRequest) -> str:
+    percent_off, amount_off = request.percent_off, request.amount_off
     if (percent_off is None) == (amount_off is None):
         raise InvalidInput("a promo code takes either percent_off or amount_off")
     if amount_off is not None:
-        Money(Decimal(0), currency).same_currency(amount_off)
+        Money(Decimal(0), request.currency).same_currency(amount_off)
     if percent_off is not None and not Decimal(0) < percent_off <= Decimal(100):
         raise InvalidInput(f"percent_off {percent_off} must be more than 0 and at most 100")
-    with db.unit_of_work(actor, now=now, reason=f"promo code {code}") as uow:
+    with ctx.db.unit_of_work(request.actor, now=ctx.now, reason=f"promo code {request.code}") as uow:
         uow.execute(
-            "INSERT INTO promo_codes (business_id, code, percent_off, amount_off, currency, valid_from, valid_to,"
-            " max_uses, created_at) VALUES (:b, :code, :pct, :amt, :cur, :vf, :vt, :mx, :now)",
-            b=business_id,
-            code=code,
+            _INSERT_PROMO_CODE,
+            b=request.business_id,
+            code=request.code,
             pct=percent_off,
             amt=amount_off.amount if amount_off else None,
-            cur=currency,
-            vf=valid_from,
-            vt=valid_to,
-            mx=max_uses,
-            now=now,
+            cur=request.currency,
+            vf=request.valid_from,
+            vt=request.valid_to,
+            mx=request.max_uses,
+            now=uow.now,
         )
         uow.commit()
-    return code
+    return request.code
 
 
-def quote(
-    db: Database,
-    business_id: uuid.UUID,
-    *,
-    slot_id: uuid.UUID,
-    party_size: int,
-    now: datetime,
-    promo_code: str | None = None,
-) -> Quote:
-    """The price `book()` would lock in now for this slot and party."""
-    with db.connect() as conn:
-        r = conn.execute(
-            text("SELECT * FROM booking_quote(:b, :s, :p, :promo, :now)"),
-            {"b": business_id, "s": slot_id, "p": party_size, "promo": promo_code, "now": require_aware(now)},
-        ).one()
+_BOOKING_QUOTE = text(
+    "SELECT unit_price, discount, amount, currency, price_rule_id"
+    " FROM booking_quote(p_business => :p_business, p_slot => :p_slot, p_party => :p_party,"
+    " p_promo => :p_promo, p_at => :p_at)"
+)
+
+
+def quote(ctx: Context, request: QuoteRequest) -> Quote:
+    """The price `book()` would lock in now for this slot and party, as booking_quote() computes it.
+
+    The database is the one source of a price (booking_price(), src/booking_core/sql/bookings.sql):
+    booking_create() locks in what booking_quote() shows; Python only reads it.
+    """
+    args = {
+        "p_business": request.business_id,
+        "p_slot": request.slot_id,
+        "p_party": request.party_size,
+        "p_promo": request.promo_code,
+        "p_at": require_aware(ctx.now),
+    }
+    with ctx.db.connect() as conn:
+        r = conn.execute(_BOOKING_QUOTE, args).one()
     return Quote(
         Money(r.unit_price, r.currency), Money(r.discount, r.currency), Money(r.amount, r.currency), r.price_rule_id
     )

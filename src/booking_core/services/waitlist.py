@@ -8,13 +8,11 @@ locked in that order.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy import text
 
-from booking_core.adapters.db import Database, UnitOfWork
+from booking_core.adapters.db import UnitOfWork
+from booking_core.adapters.records import WAITLIST_ENTRIES, by_id, of_business, read_all, read_by_id
 from booking_core.domain.errors import (
     AlreadyOnWaitlist,
     Conflict,
@@ -24,112 +22,104 @@ from booking_core.domain.errors import (
     UnknownSlot,
     UnknownWaitlistEntry,
 )
-from booking_core.domain.model import Booking
+from booking_core.domain.model import Booking, WaitlistEntry
+from booking_core.domain.requests import (
+    BookingRequest,
+    OfferAcceptRequest,
+    OfferExpiryRequest,
+    SlotQuery,
+    WaitlistEntryQuery,
+    WaitlistJoinRequest,
+    WaitlistLeaveRequest,
+)
 from booking_core.domain.values import Actor, ActorType, new_id
 from booking_core.services import idempotency
-from booking_core.services.bookings import BOOKING_COLUMNS, create_in, validate_party_size
+from booking_core.services.bookings import create_in, read_booking, validate_party_size
+from booking_core.services.context import Context
 
-ENTRY_COLUMNS = (
-    "id, business_id, slot_id, customer_id, party_size, status, joined_at, offered_at, offer_expires_at, booking_id"
+__all__ = ["WaitlistEntry", "accept", "expire_offers", "get", "join", "leave", "queue"]
+
+_INSERT_ENTRY = text(
+    "INSERT INTO waitlist_entries (business_id, id, slot_id, customer_id, party_size, joined_at)"
+    " VALUES (:b, :id, :s, :c, :p, :now) RETURNING id"
 )
 
 
-@dataclass(frozen=True, slots=True)
-class WaitlistEntry:
-    id: uuid.UUID
-    business_id: uuid.UUID
-    slot_id: uuid.UUID
-    customer_id: uuid.UUID
-    party_size: int
-    status: str
-    joined_at: datetime
-    offered_at: datetime | None
-    offer_expires_at: datetime | None
-    booking_id: uuid.UUID | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> WaitlistEntry:
-        return cls(**dict(row._mapping))
-
-
-def join(
-    db: Database,
-    business_id: uuid.UUID,
-    *,
-    slot_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    party_size: int,
-    actor: Actor,
-    now: datetime,
-    idempotency_key: str | None = None,
-) -> WaitlistEntry:
+def join(ctx: Context, request: WaitlistJoinRequest) -> WaitlistEntry:
     """Queue for a full slot; if seats are free, book instead (the entry would be offered at once).
 
     A retried key returns the entry it made, as it is now (perhaps offered or accepted since),
     even if the slot has since filled, started or left the schedule.
     """
-    validate_party_size(party_size)
-    request = {"slot": slot_id, "customer": customer_id, "party": party_size}
-    with db.unit_of_work(actor, now=now, reason="joined the waitlist") as uow:
-        prior = idempotency.begin(uow, business_id, idempotency_key, "join_waitlist", request)
+    validate_party_size(request.party_size)
+    business_id, key = request.business_id, request.idempotency_key
+    keyed = {"slot": request.slot_id, "customer": request.customer_id, "party": request.party_size}
+    with ctx.db.unit_of_work(request.actor, now=ctx.now, reason="joined the waitlist") as uow:
+        prior = idempotency.begin(uow, business_id, key, "join_waitlist", keyed)
         if prior is not None:
             return _read(uow, business_id, uuid.UUID(str(prior["entry_id"])))
-        slot = uow.execute(
-            "SELECT max_capacity - booked_seats AS free, is_legacy, starts_at FROM time_slots"
-            " WHERE business_id = :b AND id = :s FOR NO KEY UPDATE",
-            b=business_id,
-            s=slot_id,
-        ).one_or_none()
-        if slot is None:
-            raise UnknownSlot(f"slot {slot_id} does not exist in this business: list its slots")
-        if slot.is_legacy:
-            raise LegacySlot(f"slot {slot_id} is no longer in the schedule: wait for a slot of the current schedule")
-        if slot.starts_at <= now:
-            raise Conflict(f"slot {slot_id} has started: its waitlist is closed")
-        live = uow.execute(
-            "SELECT id, status FROM waitlist_entries WHERE business_id = :b AND slot_id = :s AND customer_id = :c"
-            " AND status IN ('waiting', 'offered')",
-            b=business_id,
-            s=slot_id,
-            c=customer_id,
-        ).one_or_none()
-        if live is not None:
-            todo = "accept or leave that offer" if live.status == "offered" else "wait for its offer, or leave it first"
-            raise AlreadyOnWaitlist(
-                f"customer {customer_id} is already on the waitlist of slot {slot_id} (entry {live.id}, {live.status}):"
-                f" {todo}",
-                entry_id=live.id,
-            )
-        queued = uow.execute(
-            "SELECT count(*) FROM waitlist_entries WHERE business_id = :b AND slot_id = :s AND status = 'waiting'",
-            b=business_id,
-            s=slot_id,
-        ).scalar_one()
-        if slot.free >= party_size and queued == 0:
-            raise Conflict(f"slot {slot_id} has {slot.free} free seats: book it instead of waiting")
-        row = uow.execute(
-            f"INSERT INTO waitlist_entries (business_id, id, slot_id, customer_id, party_size, joined_at)"
-            f" VALUES (:b, :id, :s, :c, :p, :now) RETURNING {ENTRY_COLUMNS}",
+        _require_full_and_open(uow, request)
+        entry_id = uow.execute(
+            _INSERT_ENTRY,
             b=business_id,
             id=new_id(),
-            s=slot_id,
-            c=customer_id,
-            p=party_size,
-            now=now,
-        ).one()
+            s=request.slot_id,
+            c=request.customer_id,
+            p=request.party_size,
+            now=uow.now,
+        ).scalar_one()
         # Seats may be free but promised to earlier entries; let the queue decide.
-        uow.execute("SELECT waitlist_promote(:b, :s)", b=business_id, s=slot_id)
-        row = _lock(uow, business_id, row.id)
-        idempotency.record(uow, business_id, idempotency_key, "join_waitlist", request, {"entry_id": row.id})
+        uow.execute("SELECT waitlist_promote(:b, :s)", b=business_id, s=request.slot_id)
+        entry = _lock(uow, business_id, entry_id)
+        idempotency.record(uow, business_id, key, "join_waitlist", keyed, {"entry_id": entry.id})
         uow.commit()
-    return row
+    return entry
+
+
+def _require_full_and_open(uow: UnitOfWork, request: WaitlistJoinRequest) -> None:
+    """Lock the slot; refuse unless it is current, not started, full (or queued for) and the customer not queued."""
+    business_id, slot_id = request.business_id, request.slot_id
+    slot = uow.execute(
+        "SELECT max_capacity - booked_seats AS free, is_legacy, starts_at FROM time_slots"
+        " WHERE business_id = :b AND id = :s FOR NO KEY UPDATE",
+        b=business_id,
+        s=slot_id,
+    ).one_or_none()
+    if slot is None:
+        raise UnknownSlot(f"slot {slot_id} does not exist in this business: list its slots")
+    if slot.is_legacy:
+        raise LegacySlot(f"slot {slot_id} is no longer in the schedule: wait for a slot of the current schedule")
+    if slot.starts_at <= uow.now:
+        raise Conflict(f"slot {slot_id} has started: its waitlist is closed")
+    _require_not_queued(uow, request)
+    queued = uow.execute(
+        "SELECT count(*) FROM waitlist_entries WHERE business_id = :b AND slot_id = :s AND status = 'waiting'",
+        b=business_id,
+        s=slot_id,
+    ).scalar_one()
+    if slot.free >= request.party_size and queued == 0:
+        raise Conflict(f"slot {slot_id} has {slot.free} free seats: book it instead of waiting")
+
+
+def _require_not_queued(uow: UnitOfWork, request: WaitlistJoinRequest) -> None:
+    live = uow.execute(
+        "SELECT id, status FROM waitlist_entries WHERE business_id = :b AND slot_id = :s AND customer_id = :c"
+        " AND status IN ('waiting', 'offered')",
+        b=request.business_id,
+        s=request.slot_id,
+        c=request.customer_id,
+    ).one_or_none()
+    if live is not None:
+        todo = "accept or leave that offer" if live.status == "offered" else "wait for its offer, or leave it first"
+        raise AlreadyOnWaitlist(
+            f"customer {request.customer_id} is already on the waitlist of slot {request.slot_id}"
+            f" (entry {live.id}, {live.status}): {todo}",
+            entry_id=live.id,
+        )
 
 
 def _read(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
-    row = uow.execute(
-        f"SELECT {ENTRY_COLUMNS} FROM waitlist_entries WHERE business_id = :b AND id = :id", b=business_id, id=entry_id
-    ).one()
-    return WaitlistEntry.from_row(row)
+    return WaitlistEntry.from_row(uow.execute(by_id(WAITLIST_ENTRIES, business_id, entry_id)).one())
 
 
 def _lock_slot_then_entry(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
@@ -144,88 +134,74 @@ def _lock_slot_then_entry(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uui
 
 
 def _lock(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
-    row = uow.execute(
-        f"SELECT {ENTRY_COLUMNS} FROM waitlist_entries WHERE business_id = :b AND id = :id FOR UPDATE",
-        b=business_id,
-        id=entry_id,
-    ).one_or_none()
+    row = uow.execute(by_id(WAITLIST_ENTRIES, business_id, entry_id).with_for_update()).one_or_none()
     if row is None:
         raise UnknownWaitlistEntry(f"waitlist entry {entry_id} does not exist in this business")
     return WaitlistEntry.from_row(row)
 
 
-def get(db: Database, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
-    with db.connect() as conn:
-        row = conn.execute(
-            text(f"SELECT {ENTRY_COLUMNS} FROM waitlist_entries WHERE business_id = :b AND id = :id"),
-            {"b": business_id, "id": entry_id},
-        ).one_or_none()
+def get(ctx: Context, query: WaitlistEntryQuery) -> WaitlistEntry:
+    row = read_by_id(ctx.db, WAITLIST_ENTRIES, query.business_id, query.entry_id)
     if row is None:
-        raise UnknownWaitlistEntry(f"waitlist entry {entry_id} does not exist in this business")
+        raise UnknownWaitlistEntry(f"waitlist entry {query.entry_id} does not exist in this business")
     return WaitlistEntry.from_row(row)
 
 
-def accept(
-    db: Database,
-    business_id: uuid.UUID,
-    entry_id: uuid.UUID,
-    *,
-    actor: Actor,
-    now: datetime,
-    idempotency_key: str | None = None,
-) -> Booking:
+def accept(ctx: Context, request: OfferAcceptRequest) -> Booking:
     """Turn an open offer into a booking; its held seats pass to the booking in the same transaction.
 
     Accepting an offer already accepted returns its booking to the same customer, the same
     acceptor or a retry with the same idempotency key; anyone else gets OfferAlreadyAccepted.
     """
-    with db.unit_of_work(actor, now=now, reason="waitlist offer accepted") as uow:
-        if idempotency_key is not None:  # the key before the slot and entry: first in the lock order
-            uow.execute("SELECT idempotency_lock(:b, :k)", b=business_id, k=idempotency_key)
-        entry = _lock_slot_then_entry(uow, business_id, entry_id)
+    business_id, key, actor = request.business_id, request.idempotency_key, request.actor
+    with ctx.db.unit_of_work(actor, now=ctx.now, reason="waitlist offer accepted") as uow:
+        if key is not None:  # the key before the slot and entry: first in the lock order
+            uow.execute("SELECT idempotency_lock(:b, :k)", b=business_id, k=key)
+        entry = _lock_slot_then_entry(uow, business_id, request.entry_id)
         if entry.booking_id is not None and entry.status in ("offered", "accepted"):
-            booking = _accepted(uow, entry, actor, idempotency_key)
-            uow.commit()
-            return booking
-        if actor.type is ActorType.CUSTOMER and actor.id != str(entry.customer_id):
-            raise Conflict("this offer belongs to another customer")
-        if entry.status != "offered":
-            raise OfferExpired(f"waitlist entry {entry_id} is {entry.status}, not offered: join the waitlist again")
-        if entry.offer_expires_at is not None and entry.offer_expires_at <= now:
-            raise OfferExpired(
-                f"the offer expired at {entry.offer_expires_at:%Y-%m-%d %H:%M %Z}: join the waitlist again"
-            )
-        booking_id = new_id()
-        uow.execute(
-            "UPDATE waitlist_entries SET booking_id = :bk WHERE business_id = :b AND id = :id",
-            bk=booking_id,
-            b=business_id,
-            id=entry_id,
-        )
-        booking, _ = create_in(
-            uow,
-            business_id=business_id,
-            slot_id=entry.slot_id,
-            customer_id=entry.customer_id,
-            party_size=entry.party_size,
-            actor=actor,
-            now=now,
-            booking_id=booking_id,
-            idempotency_key=idempotency_key,
-            reason="from the waitlist",
-        )
+            booking = _accepted(uow, entry, actor, key)
+        else:
+            _require_open_offer(uow, entry, actor)
+            booking = _book_offer(uow, entry, request)
         uow.commit()
+    return booking
+
+
+def _require_open_offer(uow: UnitOfWork, entry: WaitlistEntry, actor: Actor) -> None:
+    if actor.type is ActorType.CUSTOMER and actor.id != str(entry.customer_id):
+        raise Conflict("this offer belongs to another customer")
+    if entry.status != "offered":
+        raise OfferExpired(f"waitlist entry {entry.id} is {entry.status}, not offered: join the waitlist again")
+    if entry.offer_expires_at is not None and entry.offer_expires_at <= uow.now:
+        raise OfferExpired(f"the offer expired at {entry.offer_expires_at:%Y-%m-%d %H:%M %Z}: join the waitlist again")
+
+
+def _book_offer(uow: UnitOfWork, entry: WaitlistEntry, request: OfferAcceptRequest) -> Booking:
+    """The entry's booking, its id written on the entry first (the offer's seats pass to it)."""
+    booking_id = new_id()
+    uow.execute(
+        "UPDATE waitlist_entries SET booking_id = :bk WHERE business_id = :b AND id = :id",
+        bk=booking_id,
+        b=entry.business_id,
+        id=entry.id,
+    )
+    booking_request = BookingRequest(
+        entry.business_id,
+        slot_id=entry.slot_id,
+        customer_id=entry.customer_id,
+        party_size=entry.party_size,
+        actor=request.actor,
+        idempotency_key=request.idempotency_key,
+        reason="from the waitlist",
+    )
+    booking, _ = create_in(uow, booking_request, booking_id=booking_id)
     return booking
 
 
 def _accepted(uow: UnitOfWork, entry: WaitlistEntry, actor: Actor, idempotency_key: str | None) -> Booking:
     """The booking of an accepted offer, for its customer, its acceptor or a retry of the acceptance."""
-    row = uow.execute(
-        f"SELECT {BOOKING_COLUMNS} FROM bookings WHERE business_id = :b AND id = :id",
-        b=entry.business_id,
-        id=entry.booking_id,
-    ).one()
-    booking = Booking.from_row(row)
+    assert entry.booking_id is not None
+    booking = read_booking(uow, entry.business_id, entry.booking_id)
     acceptor = uow.execute(
         "SELECT actor_type, actor_id FROM booking_state_transitions"
         " WHERE business_id = :b AND booking_id = :id AND from_status IS NULL",
@@ -245,9 +221,10 @@ def _accepted(uow: UnitOfWork, entry: WaitlistEntry, actor: Actor, idempotency_k
     return booking
 
 
-def leave(db: Database, business_id: uuid.UUID, entry_id: uuid.UUID, *, actor: Actor, now: datetime) -> WaitlistEntry:
+def leave(ctx: Context, request: WaitlistLeaveRequest) -> WaitlistEntry:
     """Leave the queue (or decline an offer: its seats go to the next in line)."""
-    with db.unit_of_work(actor, now=now, reason="left the waitlist") as uow:
+    business_id, entry_id = request.business_id, request.entry_id
+    with ctx.db.unit_of_work(request.actor, now=ctx.now, reason="left the waitlist") as uow:
         entry = _lock_slot_then_entry(uow, business_id, entry_id)
         if entry.status not in ("waiting", "offered"):
             raise Conflict(f"waitlist entry {entry_id} is already {entry.status}")
@@ -261,23 +238,18 @@ def leave(db: Database, business_id: uuid.UUID, entry_id: uuid.UUID, *, actor: A
     return entry
 
 
-def expire_offers(db: Database, *, now: datetime) -> int:
+def expire_offers(ctx: Context, _request: OfferExpiryRequest) -> int:
     """Expire offers past their time (each passes its seats to the next in line); returns how many."""
-    with db.unit_of_work(Actor.system("waitlist-expiry"), now=now, reason="offer expired") as uow:
+    now = ctx.now
+    with ctx.db.unit_of_work(Actor.system("waitlist-expiry"), now=now, reason="offer expired") as uow:
         n = int(uow.execute("SELECT waitlist_expire_offers(:now)", now=now).scalar_one())
         uow.commit()
     return n
 
 
-def queue(db: Database, business_id: uuid.UUID, slot_id: uuid.UUID) -> list[WaitlistEntry]:
-    from sqlalchemy import text
-
-    with db.connect() as conn:
-        rows = conn.execute(
-            text(
-                f"SELECT {ENTRY_COLUMNS} FROM waitlist_entries WHERE business_id = :b AND slot_id = :s"
-                " ORDER BY joined_at, id"
-            ),
-            {"b": business_id, "s": slot_id},
-        ).all()
-    return [WaitlistEntry.from_row(r) for r in rows]
+def queue(ctx: Context, query: SlotQuery) -> list[WaitlistEntry]:
+    entries = WAITLIST_ENTRIES.c
+    statement = of_business(WAITLIST_ENTRIES, query.business_id, entries.slot_id == query.slot_id).order_by(
+        entries.joined_at, entries.id
+    )
+    return [WaitlistEntry.from_row(r) for r in read_all(ctx.db, statement)]
