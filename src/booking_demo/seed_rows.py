@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
-from booking_core.demo import profiles as pf
 from booking_core.domain.lifecycle import PaymentStatus
 from booking_core.domain.money import CancellationPolicy, payment_status
 from booking_core.domain.values import ActorType, new_id
+from booking_demo import profiles as pf
 
 MINUTE = timedelta(minutes=1)
 CENT = Decimal("0.01")

@@ -31,11 +31,11 @@ from typing import Any
 import psycopg
 
 from booking_core.bootstrap import BookingSystem
-from booking_core.demo import profiles as pf
-from booking_core.demo.seed_rows import Draw, Rows, ServiceInfo, SlotRow
 from booking_core.domain.lifecycle import PaymentMethod
 from booking_core.domain.schedule import WeeklyRule, schedule_slots
 from booking_core.domain.values import new_id, zone
+from booking_demo import profiles as pf
+from booking_demo.seed_rows import Draw, Rows, ServiceInfo, SlotRow
 
 # Share of the N bookings per business, and bookings per slot the replicas are sized for.
 SHARES = {"restaurant": 0.3, "fitness": 0.6, "clinic": 0.1}

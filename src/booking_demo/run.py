@@ -23,10 +23,10 @@ from sqlalchemy import text
 
 from booking_core.bootstrap import BookingSystem, connect
 from booking_core.config import Settings
-from booking_core.demo.faults import NoTarget, inject_all
-from booking_core.demo.generator import DemoConfig, generate_demo
-from booking_core.demo.services import STARTERS, Ports, Started, require_free
 from booking_core.domain.errors import Conflict, InvalidInput, NotAllowed
+from booking_demo.faults import NoTarget, inject_all
+from booking_demo.generator import DemoConfig, generate_demo
+from booking_demo.services import STARTERS, Ports, Started, require_free
 
 Say = Callable[[str], None]
 

@@ -18,7 +18,7 @@ from booking_core.domain.model import Booking, Slot
 from booking_core.domain.values import Actor, Money
 
 if TYPE_CHECKING:
-    from booking_core.demo.generator import Simulation, Tenant
+    from booking_demo.generator import Simulation, Tenant
 
 PROVIDER = Actor.system("payments-provider")
 DAY_CLOSE = Actor.system("day-close")

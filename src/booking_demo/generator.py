@@ -24,12 +24,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 from booking_core.bootstrap import BookingSystem
-from booking_core.demo import profiles as pf
-from booking_core.demo.lifecycle import Lifecycle
 from booking_core.domain.lifecycle import PaymentMethod
 from booking_core.domain.model import Slot
 from booking_core.domain.schedule import WeeklyRule, resolve_local
 from booking_core.domain.values import Actor, Channel, Money
+from booking_demo import profiles as pf
+from booking_demo.lifecycle import Lifecycle
 
 Event = Callable[[datetime], None]
 

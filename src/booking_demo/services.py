@@ -153,9 +153,9 @@ def start_notifications(database_url: str, ports: Ports) -> Started:
 
     from booking_core.adapters.db import Database
     from booking_core.bootstrap import BookingSystem
-    from booking_core.demo.receiver import DemoReceiver
     from booking_core.notify.dispatcher import Dispatcher, DispatchSettings
     from booking_core.notify.webhook import parse_webhook
+    from booking_demo.receiver import DemoReceiver
 
     db = Database(database_url, pool_size=2)
     system = BookingSystem(db)
