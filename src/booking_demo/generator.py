@@ -26,10 +26,11 @@ from sqlalchemy import text
 from booking_core.bootstrap import BookingSystem
 from booking_core.domain.lifecycle import PaymentMethod
 from booking_core.domain.model import Slot
-from booking_core.domain.schedule import WeeklyRule, resolve_local
+from booking_core.domain.schedule import resolve_local
 from booking_core.domain.values import Actor, Channel, Money
 from booking_demo import profiles as pf
 from booking_demo.lifecycle import Lifecycle
+from booking_demo.tenant import Tenant
 
 Event = Callable[[datetime], None]
 
@@ -57,41 +58,6 @@ class DemoConfig:
     @property
     def horizon(self) -> date:
         return (self.anchor + timedelta(days=self.ahead_days)).date()
-
-
-@dataclass
-class Tenant:
-    """A demo business as created: its ids, customers and staff."""
-
-    profile: pf.Profile
-    business_id: uuid.UUID
-    service_id: uuid.UUID
-    tz: ZoneInfo
-    resources: dict[uuid.UUID, tuple[int, str, int]]  # id -> (order, name, seats)
-    members_service_id: uuid.UUID | None = None
-    customers: list[uuid.UUID] = field(default_factory=list)
-    cum_weights: list[float] = field(default_factory=list)
-
-    @property
-    def staff(self) -> Actor:
-        return Actor.admin(self.profile.staff, channel=Channel.UI)
-
-    def rules(self, *, later: bool) -> list[WeeklyRule]:
-        p = self.profile
-        rules = [
-            WeeklyRule(self.service_id, rid, day, o.start, p.duration, seats)
-            for rid, (_order, _name, seats) in self.resources.items()
-            for o in p.openings
-            for day in p.weekdays(o, later=later)
-        ]
-        if p.members is not None and self.members_service_id is not None:
-            rules += [
-                WeeklyRule(self.members_service_id, rid, day, o.start, p.duration, p.members[1])
-                for rid in self.resources
-                for o in p.openings
-                for day in p.weekdays(o, later=later)
-            ]
-        return rules
 
 
 class Simulation:

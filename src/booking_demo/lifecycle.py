@@ -7,18 +7,20 @@ so the database records it exactly as production would (audit rows, transitions,
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from random import Random
+from typing import Protocol
 
+from booking_core.bootstrap import BookingSystem
 from booking_core.domain.errors import CapacityExceeded, LegacySlot, Unavailable
 from booking_core.domain.lifecycle import BookingStatus, PaymentMethod
 from booking_core.domain.model import Booking, Slot
 from booking_core.domain.values import Actor, Money
-
-if TYPE_CHECKING:
-    from booking_demo.generator import Simulation, Tenant
+from booking_demo.tenant import Tenant
 
 PROVIDER = Actor.system("payments-provider")
 DAY_CLOSE = Actor.system("day-close")
@@ -48,6 +50,20 @@ class Tracked:
 
     def follow(self, booking: Booking) -> None:
         self.status = booking.status
+
+
+class Simulation(Protocol):
+    """What the steps need from the generator's simulation of one business."""
+
+    system: BookingSystem
+    rng: Random
+    stats: Counter[str]
+
+    def at(self, when: datetime, event: Callable[[datetime], None]) -> None: ...
+
+    def day_slots(self, t: Tenant, service: uuid.UUID, day: date) -> list[Slot]: ...
+
+    def pick_customer(self, t: Tenant) -> uuid.UUID: ...
 
 
 class Lifecycle:
