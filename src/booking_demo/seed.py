@@ -7,7 +7,8 @@ this module writes what they would have written: slots, bookings in their final 
 one transition per status step, payments and refunds, one audit row per change
 (booking.created with the row as created; status, payment and refund steps with their
 before/after), and booked_seats as the sum of the seat-holding parties. The audit chain
-is then sealed with the core's own audit_seal(). Anything failing rolls it all back.
+is then sealed with the database's audit_row_hash(), the one definition of the chain's hash.
+Anything failing before the seal rolls it all back.
 
 Differences from the per-booking API path, by design: no reschedules, no mid-year
 schedule change or capacity reduction (the demo has those), and no
@@ -16,13 +17,12 @@ booking.payment_status_changed audit rows (the payment rows carry the same facts
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -39,7 +39,6 @@ from booking_demo.seed_rows import Draw, Rows, ServiceInfo, SlotRow
 
 # Share of the N bookings per business, and bookings per slot the replicas are sized for.
 SHARES = {"restaurant": 0.3, "fitness": 0.6, "clinic": 0.1}
-SEAL_CHUNK = 200_000  # audit rows hashed per round trip while sealing
 PER_SLOT = {"restaurant": 1.0, "fitness": 5.0, "clinic": 0.7}
 
 
@@ -111,60 +110,51 @@ def bulk_seed(
             phases.done("draw and copy rows")
             report.audit_rows = _derive(conn, business_ids, start - timedelta(days=2))
             phases.done("derive audit rows and seats")
-        payload = _payload_expression(conn)
-        for b in business_ids:
-            with conn.transaction():
-                report.sealed += _seal(conn, b, payload)
-        phases.done("seal audit chain")
+    report.sealed = _seal_all(url, business_ids)
+    phases.done("seal audit chain")
     return report
 
 
-def _payload_expression(conn: psycopg.Connection[Any]) -> str | None:
-    """The SQL that audit_row_hash() hashes after the previous hash, read from the function itself.
+def _seal_all(url: str, business_ids: list[uuid.UUID]) -> int:
+    """Seal each business's chain on a connection of its own: the chains are independent, so they
+    are hashed side by side (each one is sequential)."""
+    with ThreadPoolExecutor(max_workers=len(business_ids), thread_name_prefix="seal") as pool:
+        return sum(pool.map(lambda b: _seal(url, b), business_ids))
 
-    Reading it from the database keeps one definition of the chain: if the function ever
-    stops being `sha256(prev || <payload>)`, this returns None and sealing uses audit_seal().
+
+def _seal(url: str, business_id: uuid.UUID) -> int:
+    """Seal the business's unsealed audit rows with the database's own audit_row_hash().
+
+    audit_seal() does the same one row at a time; here one statement chains the hashes: a
+    running aggregate over the rows in id order whose step is audit_row_hash(prev, row) itself,
+    so the hash has one definition. The chain starts empty: the business was created by this seed.
     """
-    row = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'audit_row_hash'").fetchone()
-    match = re.fullmatch(r"\s*SELECT\s+sha256\(\s*prev\s*\|\|\s*(.*)\)\s*;?\s*", row[0] if row else "", re.S)
-    return match.group(1) if match else None
+    with psycopg.connect(url) as conn:
+        conn.execute("SET synchronous_commit = off")
+        conn.execute("SET work_mem = '256MB'")  # the rows are sorted by id: in memory, not on disk
+        conn.execute(_CHAIN_AGGREGATE)
+        with conn.transaction():
+            conn.execute(_SEAL_LOCK, (business_id,))
+            return conn.execute(_SEAL_ALL, {"b": business_id}).rowcount
 
 
-def _seal(conn: psycopg.Connection[Any], business_id: uuid.UUID, payload: str | None) -> int:
-    """Seal the business's unsealed audit rows: what audit_seal() does, with the hashing done here.
-
-    PostgreSQL renders each row exactly as audit_row_hash() does; Python chains the
-    sha256 digests (the part that is sequential) and the links go back with COPY.
-    """
-    if payload is None:
-        return int(conn.execute("SELECT audit_seal(%s)", (business_id,)).fetchone()[0])  # type: ignore[index]
-    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('audit_seal:' || %s::text, 0))", (business_id,))
-    head = conn.execute(
-        "SELECT seq, hash FROM audit_chain WHERE business_id = %s ORDER BY seq DESC LIMIT 1", (business_id,)
-    ).fetchone()
-    seq, prev = (int(head[0]), bytes(head[1])) if head else (0, b"")
-    sealed, last = 0, 0
-    while True:  # in chunks of SEAL_CHUNK rows, so memory stays bounded however long the chain
-        links: list[tuple[object, ...]] = []
-        query = (
-            f"COPY (SELECT a.id, {payload} FROM booking_audit_log a WHERE a.business_id = '{business_id}'"
-            f" AND a.id > {last} AND NOT EXISTS (SELECT 1 FROM audit_chain c"
-            "  WHERE c.business_id = a.business_id AND c.audit_id = a.id)"
-            f" ORDER BY a.id LIMIT {SEAL_CHUNK}) TO STDOUT (FORMAT binary)"
-        )
-        with conn.cursor().copy(query) as cp:
-            cp.set_types(["int8", "bytea"])
-            for audit_id, data in cp.rows():
-                seq += 1
-                digest = hashlib.sha256(prev + data).digest()
-                links.append((business_id, seq, audit_id, prev, digest))
-                prev, last = digest, audit_id
-        if not links:
-            return sealed
-        with conn.cursor().copy("COPY audit_chain (business_id, seq, audit_id, prev_hash, hash) FROM STDIN") as cp:
-            for link in links:
-                cp.write_row(link)
-        sealed += len(links)
+_SEAL_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('audit_seal:' || %s::text, 0))"
+_CHAIN_AGGREGATE = """
+CREATE AGGREGATE pg_temp.audit_chain_hashes(booking_audit_log) (
+  SFUNC = audit_row_hash, STYPE = bytea, INITCOND = ''
+)
+"""
+_SEAL_ALL = """
+INSERT INTO audit_chain (business_id, seq, audit_id, prev_hash, hash)
+SELECT business_id, row_number() OVER w, id, coalesce(lag(hash) OVER w, ''::bytea), hash
+  FROM (
+    SELECT a.business_id, a.id, pg_temp.audit_chain_hashes(a) OVER (ORDER BY a.id ROWS UNBOUNDED PRECEDING) AS hash
+      FROM booking_audit_log a
+     WHERE a.business_id = %(b)s
+       AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.business_id = a.business_id AND c.audit_id = a.id)
+  ) chained
+WINDOW w AS (ORDER BY id)
+"""
 
 
 _CONTEXT = (

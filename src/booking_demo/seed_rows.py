@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
-from booking_core.domain.lifecycle import PaymentStatus
+from booking_core.domain.lifecycle import SEAT_HOLDING, PaymentStatus
 from booking_core.domain.money import CancellationPolicy, payment_status
 from booking_core.domain.values import ActorType, new_id
 from booking_demo import profiles as pf
@@ -23,7 +23,6 @@ from booking_demo import profiles as pf
 MINUTE = timedelta(minutes=1)
 CENT = Decimal("0.01")
 POLICY = CancellationPolicy()  # a new business's default, which the seeded businesses keep
-HOLDS = frozenset({"confirmed", "checked_in", "completed", "no_show"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +115,7 @@ class Draw:
              "pay_now" if svc.pay_now else "pay_on_arrival", pay_status, life.amount, self.currency,
              life.version, created, life.last, life.received, life.returned, life.fee)
         )  # fmt: skip
-        return party if status in HOLDS else 0
+        return party if status in SEAT_HOLDING else 0
 
     def pick_customer(self) -> uuid.UUID:
         return self.rng.choices(self.customers, cum_weights=self._cum)[0]
