@@ -39,8 +39,9 @@ def demo(
     from booking_demo.run import DemoOptions, run_demo
     from booking_demo.services import Ports
 
-    config = DemoConfig(seed=seed, anchor=_anchor(anchor), history_days=history_days, ahead_days=ahead_days,
-                        scale=scale)  # fmt: skip
+    config = DemoConfig(
+        seed=seed, anchor=_anchor(anchor), history_days=history_days, ahead_days=ahead_days, scale=scale
+    )
     options = DemoOptions(config, with_faults, Ports(port_dashboard, port_metrics))
     run_demo(options, lambda line: typer.echo(line))
 

@@ -114,8 +114,10 @@ def _ensure_data(system: BookingSystem, options: DemoOptions, say: Say) -> None:
         say(f"reusing the data already in the database ({businesses} businesses)")
         return
     c = options.config
-    say(f"generating the demo data: seed {c.seed}, {c.history_days} days of history and {c.ahead_days} ahead"
-        f" of {c.anchor:%Y-%m-%d}")  # fmt: skip
+    say(
+        f"generating the demo data: seed {c.seed}, {c.history_days} days of history and {c.ahead_days} ahead"
+        f" of {c.anchor:%Y-%m-%d}"
+    )
     stats = generate_demo(system, c, progress=options.progress)
     cancelled = stats["cancelled_by_customer"] + stats["cancelled_by_admin"]
     say(

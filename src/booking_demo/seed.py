@@ -52,8 +52,10 @@ class SeedReport:
 
     def summary(self) -> str:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
-        return (f"seeded {self.bookings:,} bookings on {self.slots:,} slots, {self.audit_rows:,} audit rows"
-                f" ({self.sealed:,} sealed); {phases}")  # fmt: skip
+        return (
+            f"seeded {self.bookings:,} bookings on {self.slots:,} slots, {self.audit_rows:,} audit rows"
+            f" ({self.sealed:,} sealed); {phases}"
+        )
 
 
 class Phases:
@@ -164,17 +166,51 @@ _CONTEXT = (
 )
 
 
+Services = dict[uuid.UUID, tuple[str, Decimal, PaymentMethod, int]]  # id -> (name, price, method, max party)
+Resources = list[tuple[uuid.UUID, str, str, int]]  # (id, name, kind, seats)
+
+
 def _catalogue(
-    conn: psycopg.Connection[Any], p: pf.Profile, quota: int, seed: int, anchor: datetime,
-    start: datetime, horizon: datetime,
-) -> list[Any]:  # fmt: skip
+    conn: psycopg.Connection[Any],
+    p: pf.Profile,
+    quota: int,
+    seed: int,
+    anchor: datetime,
+    start: datetime,
+    horizon: datetime,
+) -> list[Any]:
     """One business with enough replicas of its resources for its quota; its slots, by the core's time rule."""
     rng = random.Random(f"{seed}:{p.key}:seed")
     setup = start - timedelta(days=2)
+    bid, services = _business(conn, p, setup)
+    weekly = sum(len(o.weekdays) for o in p.openings) * len(p.resources) * len(services)
+    replicas = max(1, math.ceil(quota / (weekly * 65 * PER_SLOT[p.key])))
+    resources = _resources(conn, bid, p, replicas, setup)
+    version, rules = _schedule(conn, bid, p, services, resources, (start, horizon, setup))
+    customers = [new_id() for _ in range(max(50, quota // 12))]
+    names = (pf.customer_name(rng, n) for n in range(len(customers)))
+    _copy(
+        conn,
+        "COPY customers (business_id, id, name, email, created_at) FROM STDIN",
+        ((bid, cid, name, email, setup) for cid, (name, email) in zip(customers, names, strict=True)),
+    )
+    labels = {sid: name for sid, (name, *_rest) in services.items()} | {rid: name for rid, name, *_ in resources}
+    slots = _slots(conn, bid, version, rules, labels, p.timezone, (start, horizon, setup))
+    infos = {
+        sid: ServiceInfo(price, method is PaymentMethod.PAY_NOW, party)
+        for sid, (_n, price, method, party) in services.items()
+    }
+    return [Draw(p, bid, p.currency, infos, customers, anchor, setup, rng), slots, quota]
+
+
+def _business(conn: psycopg.Connection[Any], p: pf.Profile, setup: datetime) -> tuple[uuid.UUID, Services]:
+    """The business row and its services (the members' service too, where the profile has one)."""
     bid = new_id()
-    conn.execute("INSERT INTO businesses (id, name, timezone, currency, created_at) VALUES (%s, %s, %s, %s, %s)",
-                 (bid, p.name, p.timezone, p.currency, setup))  # fmt: skip
-    services = {new_id(): (p.service, Decimal(p.price), p.payment_method, p.max_party)}
+    conn.execute(
+        "INSERT INTO businesses (id, name, timezone, currency, created_at) VALUES (%s, %s, %s, %s, %s)",
+        (bid, p.name, p.timezone, p.currency, setup),
+    )
+    services: Services = {new_id(): (p.service, Decimal(p.price), p.payment_method, p.max_party)}
     if p.members is not None:
         services[new_id()] = (p.members[0], Decimal(0), PaymentMethod.PAY_ON_ARRIVAL, 1)
     for sid, (name, price, method, party) in services.items():
@@ -182,22 +218,45 @@ def _catalogue(
             "INSERT INTO services (business_id, id, name, kind, max_party_size, price, currency, payment_method,"
             " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (bid, sid, name, p.kind, party, price, p.currency, str(method), setup),
-        )  # fmt: skip
-    weekly = sum(len(o.weekdays) for o in p.openings) * len(p.resources) * len(services)
-    replicas = max(1, math.ceil(quota / (weekly * 65 * PER_SLOT[p.key])))
-    resources = [(new_id(), f"{name} #{r + 1}" if replicas > 1 else name, kind, seats)
-                 for r in range(replicas) for name, kind, seats in p.resources]  # fmt: skip
-    with conn.cursor().copy("COPY resources (business_id, id, name, kind, created_at) FROM STDIN") as cp:
-        for rid, name, kind, _seats in resources:
-            cp.write_row((bid, rid, name, kind, setup))
-    first_service = next(iter(services))  # the others are members' services
+        )
+    return bid, services
+
+
+def _resources(
+    conn: psycopg.Connection[Any], bid: uuid.UUID, p: pf.Profile, replicas: int, setup: datetime
+) -> Resources:
+    """The profile's resources, `replicas` times over (numbered when more than once)."""
+    resources = [
+        (new_id(), f"{name} #{r + 1}" if replicas > 1 else name, kind, seats)
+        for r in range(replicas)
+        for name, kind, seats in p.resources
+    ]
+    _copy(
+        conn,
+        "COPY resources (business_id, id, name, kind, created_at) FROM STDIN",
+        ((bid, rid, name, kind, setup) for rid, name, kind, _seats in resources),
+    )
+    return resources
+
+
+def _schedule(
+    conn: psycopg.Connection[Any],
+    bid: uuid.UUID,
+    p: pf.Profile,
+    services: Services,
+    resources: Resources,
+    period: tuple[datetime, datetime, datetime],
+) -> tuple[uuid.UUID, list[WeeklyRule]]:
+    """Schedule version 1 from start to horizon and its weekly rules: every service on every resource."""
+    start, horizon, setup = period
     version = new_id()
     conn.execute(
         "INSERT INTO schedule_versions (business_id, id, version_number, effective_date, horizon_date, note,"
         " created_by, created_by_type, created_at, is_active) VALUES (%s, %s, 1, %s, %s, 'bulk seed', 'seed',"
         " 'admin', %s, true)",
         (bid, version, start.date(), horizon.date(), setup),
-    )  # fmt: skip
+    )
+    first_service = next(iter(services))  # the others are members' services
     rules = [
         WeeklyRule(sid, rid, day, o.start, p.duration, p.members[1] if sid != first_service and p.members else seats)
         for sid in services
@@ -205,27 +264,27 @@ def _catalogue(
         for o in p.openings
         for day in p.weekdays(o, later=False)
     ]
-    with conn.cursor().copy("COPY schedule_rules (business_id, id, schedule_version_id, service_id, resource_id,"
-                            " iso_weekday, local_start, duration, capacity) FROM STDIN") as cp:  # fmt: skip
-        for r in rules:
-            cp.write_row((bid, new_id(), version, r.service_id, r.resource_id, r.iso_weekday, r.local_start,
-                          r.duration, r.capacity))  # fmt: skip
-    customers = [new_id() for _ in range(max(50, quota // 12))]
-    with conn.cursor().copy("COPY customers (business_id, id, name, email, created_at) FROM STDIN") as cp:
-        for n, cid in enumerate(customers):
-            name, email = pf.customer_name(rng, n)
-            cp.write_row((bid, cid, name, email, setup))
-    names = {sid: name for sid, (name, *_rest) in services.items()} | {rid: name for rid, name, *_ in resources}
-    slots = _slots(conn, bid, version, rules, names, p.timezone, (start, horizon, setup))
-    infos = {sid: ServiceInfo(price, method is PaymentMethod.PAY_NOW, party)
-             for sid, (_n, price, method, party) in services.items()}  # fmt: skip
-    return [Draw(p, bid, p.currency, infos, customers, anchor, setup, rng), slots, quota]
+    _copy(
+        conn,
+        "COPY schedule_rules (business_id, id, schedule_version_id, service_id, resource_id,"
+        " iso_weekday, local_start, duration, capacity) FROM STDIN",
+        (
+            (bid, new_id(), version, r.service_id, r.resource_id, r.iso_weekday, r.local_start, r.duration, r.capacity)
+            for r in rules
+        ),
+    )
+    return version, rules
 
 
 def _slots(
-    conn: psycopg.Connection[Any], bid: uuid.UUID, version: uuid.UUID, rules: list[WeeklyRule],
-    names: dict[uuid.UUID, str], tz: str, period: tuple[datetime, datetime, datetime],
-) -> list[SlotRow]:  # fmt: skip
+    conn: psycopg.Connection[Any],
+    bid: uuid.UUID,
+    version: uuid.UUID,
+    rules: list[WeeklyRule],
+    names: dict[uuid.UUID, str],
+    tz: str,
+    period: tuple[datetime, datetime, datetime],
+) -> list[SlotRow]:
     """Every slot of the rules from start to horizon by the time rule publishing uses (schedule_slots),
     loaded with COPY; in (start, service name, resource name) order, the order the draw walks them."""
     start, horizon, setup = period
@@ -238,11 +297,27 @@ def _slots(
         " starts_at, ends_at, max_capacity, created_at, updated_at) FROM STDIN"
     ) as cp:
         for sid, s in zip(ids, slots, strict=True):
-            cp.write_row((bid, sid, version, s.service_id, s.resource_id, s.local_date, s.local_start, s.starts_at,
-                          s.ends_at, s.capacity, setup, setup))  # fmt: skip
+            cp.write_row(
+                (
+                    bid,
+                    sid,
+                    version,
+                    s.service_id,
+                    s.resource_id,
+                    s.local_date,
+                    s.local_start,
+                    s.starts_at,
+                    s.ends_at,
+                    s.capacity,
+                    setup,
+                    setup,
+                )
+            )
     conn.execute("SET LOCAL session_replication_role = origin")
-    return [SlotRow(sid, s.service_id, s.capacity, s.starts_at, s.ends_at, s.local_start, s.local_date.month)
-            for sid, s in zip(ids, slots, strict=True)]  # fmt: skip
+    return [
+        SlotRow(sid, s.service_id, s.capacity, s.starts_at, s.ends_at, s.local_start, s.local_date.month)
+        for sid, s in zip(ids, slots, strict=True)
+    ]
 
 
 def _copy(conn: psycopg.Connection[Any], sql: str, rows: Iterable[Sequence[object]]) -> None:
@@ -255,17 +330,26 @@ def _copy_rows(conn: psycopg.Connection[Any], r: Rows) -> int:
     columns = "business_id, id, slot_id, customer_id, party_size, status, payment_method, payment_status, amount,"
     columns += " currency, version, created_at, updated_at, paid_amount, refunded_amount, cancellation_fee"
     _copy(conn, f"COPY bookings ({columns}) FROM STDIN", r.bookings)
-    _copy(conn, "COPY booking_state_transitions (business_id, booking_id, from_status, to_status, reason,"
-                " actor_type, actor_id, channel, occurred_at) FROM STDIN", r.transitions)  # fmt: skip
-    _copy(conn, "COPY payments (business_id, id, booking_id, amount, currency, status, refunded_amount,"
-                " failure_reason, created_at, updated_at) FROM STDIN", r.payments)  # fmt: skip
-    _copy(conn, "COPY refunds (business_id, id, payment_id, amount, currency, reason, created_at) FROM STDIN",
-          r.refunds)  # fmt: skip
+    _copy(
+        conn,
+        "COPY booking_state_transitions (business_id, booking_id, from_status, to_status, reason,"
+        " actor_type, actor_id, channel, occurred_at) FROM STDIN",
+        r.transitions,
+    )
+    _copy(
+        conn,
+        "COPY payments (business_id, id, booking_id, amount, currency, status, refunded_amount,"
+        " failure_reason, created_at, updated_at) FROM STDIN",
+        r.payments,
+    )
+    _copy(
+        conn, "COPY refunds (business_id, id, payment_id, amount, currency, reason, created_at) FROM STDIN", r.refunds
+    )
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS seed_payment_events (business_id uuid, payment_id uuid, booking_id uuid,"
         " from_status payment_status, to_status payment_status, actor_type actor_type, actor_id text,"
         " channel change_channel, occurred_at timestamptz) ON COMMIT DROP"
-    )  # fmt: skip
+    )
     _copy(conn, "COPY seed_payment_events FROM STDIN", r.payment_events)
     return len(r.bookings)
 
@@ -278,7 +362,7 @@ def _derive(conn: psycopg.Connection[Any], business_ids: list[uuid.UUID], setup:
         "   WHERE business_id = ANY(%(b)s) AND booking_holds_seat(status) GROUP BY 1, 2) h"
         " WHERE ts.business_id = h.business_id AND ts.id = h.slot_id",
         {"b": business_ids},
-    )  # fmt: skip
+    )
     cur = conn.execute(_AUDIT, {"b": business_ids, "setup": setup})
     return cur.rowcount
 

@@ -98,8 +98,9 @@ def start_checks(database_url: str, ports: Ports) -> Started:
         stop.set()
         thread.join(timeout=5)  # a run in progress is abandoned with the process (daemon)
 
-    return Started("checks", f"integrity checks: {_verdict(summary)}, again every {CHECK_EVERY // 60} minutes",
-                   stop=halt)  # fmt: skip
+    return Started(
+        "checks", f"integrity checks: {_verdict(summary)}, again every {CHECK_EVERY // 60} minutes", stop=halt
+    )
 
 
 def _verdict(summary: Any) -> str:
@@ -124,13 +125,27 @@ def start_dashboard(database_url: str, ports: Ports) -> Started:
     app = Path(spec.origin).parent / "app.py" if spec and spec.origin else None
     if app is None or not app.exists():
         return Started("dashboard", "not there yet: dashboard (dashboard/app.py)")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
-           f"--server.port={ports.dashboard}", f"--server.address={HOST}",
-           "--browser.gatherUsageStats=false"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.headless=true",
+        f"--server.port={ports.dashboard}",
+        f"--server.address={HOST}",
+        "--browser.gatherUsageStats=false",
+    ]
     # Its own process group, so Ctrl-C in the terminal reaches the demo only and the
     # demo stops Streamlit itself, in order.
-    proc = subprocess.Popen(cmd, env=os.environ | {ENV_URL: database_url}, cwd=app.parent,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        env=os.environ | {ENV_URL: database_url},
+        cwd=app.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
     def stop() -> None:
         proc.terminate()
@@ -186,8 +201,9 @@ def start_notifications(database_url: str, ports: Ports) -> Started:
         db.dispose()
 
     where = "BOOKING_WEBHOOK_URL" if target else f"a local receiver at {url} (set BOOKING_WEBHOOK_URL for a real one)"
-    return Started("notifications", f"notifications: delivered to {where}; waitlist offers expire every minute",
-                   stop=halt)  # fmt: skip
+    return Started(
+        "notifications", f"notifications: delivered to {where}; waitlist offers expire every minute", stop=halt
+    )
 
 
 Starter = Callable[[str, Ports], Started]
