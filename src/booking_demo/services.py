@@ -120,28 +120,26 @@ def start_exporter(database_url: str, ports: Ports) -> Started:
     return Started("metrics", f"Prometheus exporter on {url}", url, stop)
 
 
+def streamlit_command(app: Path, ports: Ports) -> tuple[list[str], Path]:
+    """The command that serves the dashboard, and where to run it: the project's top folder, whose
+    .streamlit/config.toml Streamlit reads from the working directory."""
+    flags = [f"--server.port={ports.dashboard}", f"--server.address={HOST}"]
+    flags += ["--server.headless=true", "--browser.gatherUsageStats=false"]
+    return [sys.executable, "-m", "streamlit", "run", str(app), *flags], app.parent.parent
+
+
 def start_dashboard(database_url: str, ports: Ports) -> Started:
     spec = importlib.util.find_spec("dashboard")
     app = Path(spec.origin).parent / "app.py" if spec and spec.origin else None
     if app is None or not app.exists():
         return Started("dashboard", "not there yet: dashboard (dashboard/app.py)")
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.headless=true",
-        f"--server.port={ports.dashboard}",
-        f"--server.address={HOST}",
-        "--browser.gatherUsageStats=false",
-    ]
+    cmd, cwd = streamlit_command(app, ports)
     # Its own process group, so Ctrl-C in the terminal reaches the demo only and the
     # demo stops Streamlit itself, in order.
     proc = subprocess.Popen(
         cmd,
         env=os.environ | {ENV_URL: database_url},
-        cwd=app.parent,
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
