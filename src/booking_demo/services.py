@@ -72,6 +72,31 @@ def _missing(module: str) -> str | None:
     return None
 
 
+def _every(seconds: float, action: Callable[[], object], what: str) -> Callable[[], None]:
+    """Run `action` every `seconds` in a daemon thread until the returned function is called.
+
+    A failed round is one line on stderr and the demo stays up: the next round may succeed.
+    A round in progress when the demo stops is abandoned with the process (daemon thread).
+    """
+    stop = threading.Event()
+
+    def repeat() -> None:
+        while not stop.wait(seconds):
+            try:
+                action()
+            except Exception as exc:  # keep the demo up; the next round may succeed
+                sys.stderr.write(f"{what} did not run: {str(exc).splitlines()[0] if str(exc) else exc!r}\n")
+
+    thread = threading.Thread(target=repeat, name=f"demo-{what.replace(' ', '-')}", daemon=True)
+    thread.start()
+
+    def halt() -> None:
+        stop.set()
+        thread.join(timeout=5)
+
+    return halt
+
+
 def start_checks(database_url: str, ports: Ports) -> Started:
     """Run the integrity checks now, then every CHECK_EVERY seconds while the demo runs.
 
@@ -82,22 +107,7 @@ def start_checks(database_url: str, ports: Ports) -> Started:
         return Started("checks", f"not there yet: integrity checks ({why})")
     runner: Any = importlib.import_module("checks.runner")
     summary = runner.run_all(database_url, triggered_by="demo")
-    stop = threading.Event()
-
-    def repeat() -> None:
-        while not stop.wait(CHECK_EVERY):
-            try:
-                runner.run_all(database_url, triggered_by="demo")
-            except Exception as exc:  # keep the demo up; the next round may succeed
-                sys.stderr.write(f"integrity checks did not run: {str(exc).splitlines()[0] if str(exc) else exc!r}\n")
-
-    thread = threading.Thread(target=repeat, name="demo-checks", daemon=True)
-    thread.start()
-
-    def halt() -> None:
-        stop.set()
-        thread.join(timeout=5)  # a run in progress is abandoned with the process (daemon)
-
+    halt = _every(CHECK_EVERY, lambda: runner.run_all(database_url, triggered_by="demo"), "integrity checks")
     return Started(
         "checks", f"integrity checks: {_verdict(summary)}, again every {CHECK_EVERY // 60} minutes", stop=halt
     )
@@ -177,23 +187,12 @@ def start_notifications(database_url: str, ports: Ports) -> Started:
     url = target or receiver.url  # type: ignore[union-attr]
     dispatcher = Dispatcher(db, DispatchSettings(parse_webhook(url)))
     thread, stop_dispatch = dispatcher.start_in_thread(interval_seconds=1, reminder_lead=timedelta(hours=24))
-    stop_sweep = threading.Event()
-
-    def sweep() -> None:
-        while not stop_sweep.wait(WAITLIST_EVERY):
-            try:
-                system.expire_waitlist_offers()
-            except Exception as exc:  # keep the demo up; the next sweep may succeed
-                sys.stderr.write(f"waitlist sweep did not run: {str(exc).splitlines()[0] if str(exc) else exc!r}\n")
-
-    sweeper = threading.Thread(target=sweep, name="demo-waitlist", daemon=True)
-    sweeper.start()
+    halt_sweep = _every(WAITLIST_EVERY, system.expire_waitlist_offers, "waitlist sweep")
 
     def halt() -> None:
-        stop_sweep.set()
         stop_dispatch.set()
+        halt_sweep()
         thread.join(timeout=10)
-        sweeper.join(timeout=5)
         if receiver is not None:
             receiver.stop()
         db.dispose()
