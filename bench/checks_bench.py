@@ -4,7 +4,7 @@ Run: `python -m bench.checks_bench [--bookings 1000000] [--repeats 3] [--databas
 
 Without --database-url it creates `bench_checks_<random>` on the server (BOOKING_BENCH_ADMIN_URL,
 default the local postgres superuser), migrates it and fills it with `booking seed --bookings N`
-(booking_core.demo.seed.bulk_seed: bookings with their payments, refunds, transitions and sealed
+(booking_demo.seed.bulk_seed: bookings with their payments, refunds, transitions and sealed
 audit rows); with --database-url it uses that database as it is (seed it first). Then, after one
 warm-up of each (so both read a warm cache, and GE's import is not counted), it alternates
   ge     checks.runner.run_all(url): every suite through Great Expectations, results stored
@@ -32,7 +32,7 @@ ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127
 
 def create_seeded(bookings: int) -> str:
     from booking_core.bootstrap import connect
-    from booking_core.demo.seed import bulk_seed
+    from booking_demo.seed import bulk_seed
 
     name = f"bench_checks_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:

@@ -4,7 +4,7 @@ Run: `python -m bench.scrape_bench [--bookings 1000000] [--scrapes 100] [--datab
 
 Without --database-url it creates `bench_scrape_<random>` on the server (BOOKING_BENCH_ADMIN_URL,
 default the local postgres superuser), migrates it, fills it with `booking seed`'s bulk generator
-(booking_core.demo.seed.bulk_seed, anchored today so the 24h, 7-day and 30-day windows hold
+(booking_demo.seed.bulk_seed, anchored today so the 24h, 7-day and 30-day windows hold
 data), stores one integrity check run, and runs VACUUM ANALYZE (what autovacuum would have done
 on a live system). Then:
   scrape   GET /metrics from `metrics.exporter.serve()` on loopback as `booking exporter` runs it
@@ -60,7 +60,7 @@ HISTORY = (
 
 def create_seeded(bookings: int) -> str:
     from booking_core.bootstrap import connect
-    from booking_core.demo.seed import bulk_seed
+    from booking_demo.seed import bulk_seed
 
     name = f"bench_scrape_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:

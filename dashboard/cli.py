@@ -107,8 +107,8 @@ def dashboard_command(
         "--browser.gatherUsageStats=false",
     ]
     typer.echo(f"dashboard on http://{address}:{port}", err=True)
-    # The app's own folder holds .streamlit/config.toml, which Streamlit reads from the working directory.
-    child = subprocess.Popen(cmd, env=env, cwd=APP.parent)
+    # The project's top folder holds .streamlit/config.toml, which Streamlit reads from the working directory.
+    child = subprocess.Popen(cmd, env=env, cwd=APP.parent.parent)
     raise typer.Exit(_wait_forwarding_signals(child))
 
 

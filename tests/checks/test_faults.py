@@ -388,8 +388,8 @@ def test_every_error_check_has_a_fault_test(check: str) -> None:
 
 
 def test_the_demos_faults_make_exactly_the_expected_checks_fail(own_world: World) -> None:
-    """`booking demo --with-faults` writes these (booking_core.demo.faults) after its data."""
-    from booking_core.demo.faults import inject_all
+    """`booking demo --with-faults` writes these (booking_demo.faults) after its data."""
+    from booking_demo.faults import inject_all
 
     inject_all(own_world.url)
     summary = run(own_world)

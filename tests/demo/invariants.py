@@ -1,7 +1,7 @@
 """The core's invariants as SQL counts of violations (0 everywhere = the dataset is sound).
 
 Shared by the demo-dataset and bulk-seed tests and the seed benchmark; the integrity
-checks of issue 4 are the product's version of these, this is the tests' own.
+checks (checks/) are the product's version of these, this is the tests' own.
 """
 
 from __future__ import annotations

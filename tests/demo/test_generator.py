@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from booking_core import connect
-from booking_core.demo.faults import FAULTS, inject_all
-from booking_core.demo.generator import DemoConfig, dataset_facts, generate_demo
+from booking_demo.faults import FAULTS, inject_all
+from booking_demo.generator import DemoConfig, dataset_facts, generate_demo
 from tests.conftest import create_database, drop_database
 from tests.demo.invariants import violations
 

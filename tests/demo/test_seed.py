@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from booking_core import connect
-from booking_core.demo.seed import SeedReport, bulk_seed
-from booking_core.demo.seed_rows import quotas
+from booking_demo.seed import SeedReport, bulk_seed
+from booking_demo.seed_rows import quotas
 from tests.conftest import create_database, drop_database
 from tests.demo.invariants import violations
 

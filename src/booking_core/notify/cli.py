@@ -110,15 +110,24 @@ def _run_forever(dispatchers: list[Any], pause: float, lead: timedelta | None) -
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     first = dispatchers[0]
-    typer.echo(f"delivering to {first.settings.webhook.endpoint} as {first.name}"
-               f" with {len(dispatchers)} worker(s) (Ctrl-C to stop)")  # fmt: skip
+    typer.echo(
+        f"delivering to {first.settings.webhook.endpoint} as {first.name}"
+        f" with {len(dispatchers)} worker(s) (Ctrl-C to stop)"
+    )
     threads = [
-        threading.Thread(target=d.run_forever, name=d.name, daemon=True, kwargs={
-            "interval_seconds": pause, "stop": stop, "on_report": _print_report,
-            "reminder_lead": lead if d is first else None,  # one worker queues the reminders
-        })
+        threading.Thread(
+            target=d.run_forever,
+            name=d.name,
+            daemon=True,
+            kwargs={
+                "interval_seconds": pause,
+                "stop": stop,
+                "on_report": _print_report,
+                "reminder_lead": lead if d is first else None,  # one worker queues the reminders
+            },
+        )
         for d in dispatchers
-    ]  # fmt: skip
+    ]
     for t in threads:
         t.start()
     try:
@@ -153,11 +162,18 @@ def health(
     db.dispose()
     problems = _problems(backlog, states, limit, window)
     if as_json:
-        typer.echo(json.dumps({
-            "status": "unhealthy" if problems else "healthy", "problems": problems,
-            "database": {"ok": True, "schema": schema}, "outbox": backlog.to_dict(),
-            "circuits": [c.to_dict() for c in states], "circuit_source": "notification_circuit (saved by dispatchers)",
-        }))  # fmt: skip
+        typer.echo(
+            json.dumps(
+                {
+                    "status": "unhealthy" if problems else "healthy",
+                    "problems": problems,
+                    "database": {"ok": True, "schema": schema},
+                    "outbox": backlog.to_dict(),
+                    "circuits": [c.to_dict() for c in states],
+                    "circuit_source": "notification_circuit (saved by dispatchers)",
+                }
+            )
+        )
     else:
         _print_health(schema, backlog, states, problems, window, now)
     if problems:
@@ -176,8 +192,9 @@ def _problems(backlog: Any, states: list[Any], limit: timedelta, window: timedel
     return problems
 
 
-def _print_health(schema: str, backlog: Any, states: list[Any], problems: list[str], window: timedelta,
-                  now: datetime) -> None:  # fmt: skip
+def _print_health(
+    schema: str, backlog: Any, states: list[Any], problems: list[str], window: timedelta, now: datetime
+) -> None:
     typer.echo(f"database: ok (schema {schema})")
     typer.echo(
         f"outbox: {backlog.pending} pending, {backlog.due} due, oldest due {_fmt_age(backlog.oldest_due_seconds)},"
@@ -187,8 +204,10 @@ def _print_health(schema: str, backlog: Any, states: list[Any], problems: list[s
         typer.echo("circuit: none saved yet (no dispatcher has run)")
     for c in states:
         age = _fmt_age((now - c.updated_at).total_seconds())
-        typer.echo(f"circuit {c.endpoint}: {c.state}, {c.consecutive_failures} consecutive failures"
-                   f" (saved by dispatcher {c.dispatcher} {age} ago)")  # fmt: skip
+        typer.echo(
+            f"circuit {c.endpoint}: {c.state}, {c.consecutive_failures} consecutive failures"
+            f" (saved by dispatcher {c.dispatcher} {age} ago)"
+        )
     typer.echo("unhealthy: " + "; ".join(problems) if problems else "healthy")
 
 

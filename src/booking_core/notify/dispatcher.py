@@ -88,8 +88,7 @@ class DispatchReport:
         return self.delivered + self.retried + self.dead
 
     def summary(self) -> str:
-        return (f"delivered {self.delivered}, will retry {self.retried}, dead {self.dead}, "
-                f"circuit {self.circuit}")  # fmt: skip
+        return f"delivered {self.delivered}, will retry {self.retried}, dead {self.dead}, circuit {self.circuit}"
 
 
 def default_name() -> str:
@@ -119,9 +118,11 @@ class Dispatcher:
         self.breaker = breaker or CircuitBreaker(settings.failure_threshold, settings.cool_down, settings.max_cool_down)
         # Its own unpooled connections: the session setting below must not leak into the pool.
         self._engine = create_engine(
-            db.url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
+            db.url,
+            poolclass=NullPool,
+            isolation_level="AUTOCOMMIT",
             connect_args={"connect_timeout": 10, "application_name": "booking_notify"},
-        )  # fmt: skip
+        )
         with self._connect() as conn:
             store.load_circuit(conn, settings.webhook.endpoint, self.breaker)
 
@@ -168,8 +169,9 @@ class Dispatcher:
                 report.batches += 1
                 self._send_batch(conn, rows, report)
             report.circuit = self.breaker.state
-            store.save_circuit(conn, self.settings.webhook.endpoint, self.breaker, now=self.clock(),
-                               dispatcher=self.name)  # fmt: skip
+            store.save_circuit(
+                conn, self.settings.webhook.endpoint, self.breaker, now=self.clock(), dispatcher=self.name
+            )
         return report
 
     def workers(self, count: int) -> list[Dispatcher]:
@@ -194,8 +196,9 @@ class Dispatcher:
                 before = self.breaker.state
                 done.append((row, self._deliver(row, report)))
                 if self.breaker.state is not before:
-                    store.save_circuit(conn, self.settings.webhook.endpoint, self.breaker, now=self.clock(),
-                                       dispatcher=self.name)  # fmt: skip
+                    store.save_circuit(
+                        conn, self.settings.webhook.endpoint, self.breaker, now=self.clock(), dispatcher=self.name
+                    )
         finally:
             # One round trip logs the whole batch. If we die before it, the rows come back when
             # their lease ends and are resent under the same delivery id: at-least-once, never lost.
@@ -218,8 +221,7 @@ class Dispatcher:
                 outcome, next_at = "dead", None
                 report.dead += 1
             else:
-                delay = backoff_delay(attempt_no, base=s.backoff_base_seconds, cap=s.backoff_cap_seconds,
-                                      rng=self.rng)  # fmt: skip
+                delay = backoff_delay(attempt_no, base=s.backoff_base_seconds, cap=s.backoff_cap_seconds, rng=self.rng)
                 outcome, next_at = "retry", started + timedelta(seconds=delay)
                 report.retried += 1
             report.errors.append(result.error or "")
@@ -250,8 +252,9 @@ class Dispatcher:
                 on_report(report)
             stop.wait(interval_seconds)
 
-    def start_in_thread(self, *, interval_seconds: float = 1.0, reminder_lead: timedelta | None = None
-                        ) -> tuple[threading.Thread, threading.Event]:  # fmt: skip
+    def start_in_thread(
+        self, *, interval_seconds: float = 1.0, reminder_lead: timedelta | None = None
+    ) -> tuple[threading.Thread, threading.Event]:
         """Run in a daemon thread (for `booking demo`); set the returned event to stop it."""
         stop = threading.Event()
         thread = threading.Thread(

@@ -83,17 +83,24 @@ class Attempt:
 def claim(conn: Connection, *, now: datetime, lease_until: datetime, limit: int) -> list[Claimed]:
     """Lease up to `limit` due rows (oldest first) in one statement."""
     rows = conn.execute(_CLAIM, {"now": now, "lease_until": lease_until, "limit": limit}).all()
-    claimed = [Claimed(r.business_id, r.id, r.event_type, r.delivery_id, r.payload, r.attempts, r.created_at)
-               for r in rows]  # fmt: skip
+    claimed = [
+        Claimed(r.business_id, r.id, r.event_type, r.delivery_id, r.payload, r.attempts, r.created_at) for r in rows
+    ]
     return sorted(claimed, key=lambda c: (c.created_at, c.id))
 
 
 def _record_params(row: Claimed, attempt: Attempt, dispatcher: str) -> dict[str, Any]:
     return {
-        "b": row.business_id, "id": row.id, "started_at": attempt.started_at,
-        "duration": attempt.duration_seconds, "status": attempt.http_status, "error": attempt.error,
-        "outcome": attempt.outcome, "next_at": attempt.next_at, "dispatcher": dispatcher,
-    }  # fmt: skip
+        "b": row.business_id,
+        "id": row.id,
+        "started_at": attempt.started_at,
+        "duration": attempt.duration_seconds,
+        "status": attempt.http_status,
+        "error": attempt.error,
+        "outcome": attempt.outcome,
+        "next_at": attempt.next_at,
+        "dispatcher": dispatcher,
+    }
 
 
 def record_many(conn: Connection, done: list[tuple[Claimed, Attempt]], *, dispatcher: str) -> None:
@@ -114,10 +121,18 @@ _LOAD_CIRCUIT = text(
 
 
 def save_circuit(conn: Connection, endpoint: str, breaker: CircuitBreaker, *, now: datetime, dispatcher: str) -> None:
-    conn.execute(_SAVE_CIRCUIT, {
-        "endpoint": endpoint, "state": str(breaker.state), "failures": breaker.consecutive_failures,
-        "opened_at": breaker.opened_at, "retry_at": breaker.retry_at, "now": now, "dispatcher": dispatcher,
-    })  # fmt: skip
+    conn.execute(
+        _SAVE_CIRCUIT,
+        {
+            "endpoint": endpoint,
+            "state": str(breaker.state),
+            "failures": breaker.consecutive_failures,
+            "opened_at": breaker.opened_at,
+            "retry_at": breaker.retry_at,
+            "now": now,
+            "dispatcher": dispatcher,
+        },
+    )
 
 
 def load_circuit(conn: Connection, endpoint: str, breaker: CircuitBreaker) -> None:

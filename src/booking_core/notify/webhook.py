@@ -1,4 +1,4 @@
-"""The webhook endpoint: URL validation (http/https only) and one JSON POST per message.
+"""The webhook endpoint: URL validation (http/https only) and one JSON POST per message, sent with httpx.
 
 The URL's path is treated as a secret (a Make.com scenario URL is its own credential), so
 only `endpoint` (scheme://host:port) is ever logged, stored or printed.
@@ -6,17 +6,18 @@ only `endpoint` (scheme://host:port) is ever logged, stored or printed.
 
 from __future__ import annotations
 
-import http.client
 import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import httpx
+
 from booking_core.domain.errors import InvalidInput
 
 USER_AGENT = "booking-core-notify/0.1"
-# A kept-alive connection the receiver closed while idle fails on reuse: resend once at once.
-_STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+# A kept-alive connection the receiver closed just as it was reused fails at once: resend once.
+_STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 class InvalidWebhookUrl(InvalidInput):
@@ -72,58 +73,61 @@ class SendResult:
 
 
 class HttpSender:
-    """POSTs to one webhook over a kept-alive connection; the timeout bounds the connect and each read."""
+    """POSTs to one webhook through an httpx client that keeps its connection alive between messages.
+
+    The timeout bounds the connect, each write and each read. No proxy settings or .netrc from the
+    environment are used: the receiver is reached directly, with the system's certificate store.
+    """
 
     def __init__(self, webhook: Webhook, *, timeout: float) -> None:
         self.webhook = webhook
         self.timeout = timeout
-        self._conn: http.client.HTTPConnection | None = None
+        self._client: httpx.Client | None = None
+        self._kept_alive = False  # the last exchange left an open connection to reuse
 
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        if self._conn is not None:
-            return self._conn, True
-        w = self.webhook
-        if w.scheme == "https":
-            ctx = ssl.create_default_context()
-            self._conn = http.client.HTTPSConnection(w.host, w.port, timeout=self.timeout, context=ctx)
-        else:
-            self._conn = http.client.HTTPConnection(w.host, w.port, timeout=self.timeout)
-        return self._conn, False
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                timeout=httpx.Timeout(self.timeout),
+                headers={"User-Agent": USER_AGENT},
+                verify=ssl.create_default_context(),
+                trust_env=False,
+            )
+        return self._client
 
     def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+        client, self._client = self._client, None
+        self._kept_alive = False
+        if client is not None:
+            client.close()
 
     def _exchange(self, body: bytes, headers: dict[str, str]) -> int:
-        conn, reused = self._connection()
+        reused = self._kept_alive
+        self._kept_alive = False
         try:
-            conn.request("POST", self.webhook.target, body=body, headers=headers)
-            response = conn.getresponse()
+            response = self._http().post(self.webhook.url, content=body, headers=headers)
         except _STALE_CONNECTION:
             self.close()
             if not reused:
                 raise
-            conn, _ = self._connection()
-            conn.request("POST", self.webhook.target, body=body, headers=headers)
-            response = conn.getresponse()
-        response.read()  # drain, so the connection can carry the next message
-        if response.will_close:
-            self.close()
-        return response.status
+            response = self._http().post(self.webhook.url, content=body, headers=headers)
+        self._kept_alive = response.headers.get("Connection", "").lower() != "close"
+        return response.status_code
 
     def post(self, body: bytes, headers: dict[str, str]) -> SendResult:
         """POST once; never raises for network or HTTP failures (they are results to log)."""
-        all_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
+        all_headers = {"Content-Type": "application/json", **headers}
         started = time.perf_counter()
         try:
             status = self._exchange(body, all_headers)
-        except TimeoutError:
+        except httpx.TimeoutException:
             self.close()
             return SendResult(None, f"timed out after {self.timeout:g}s", time.perf_counter() - started)
-        except (OSError, http.client.HTTPException) as exc:
+        except httpx.HTTPError as exc:
             self.close()
             message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            # The path is the receiver's secret: an error message never carries it.
+            message = message.replace(self.webhook.url, self.webhook.endpoint)
             return SendResult(None, message, time.perf_counter() - started)
         duration = time.perf_counter() - started
         if 200 <= status < 300:

@@ -34,9 +34,12 @@ def overbooked_slot(conn: psycopg.Connection[Any]) -> str:
     """A slot holding more seats than its capacity, with no recorded capacity reduction."""
     with conn.transaction():
         conn.execute(_BYPASS)
-        biz, slot, seats = _one(conn, "SELECT business_id, id, booked_seats FROM time_slots"
-                                " WHERE booked_seats >= 2 AND NOT is_legacy ORDER BY starts_at DESC, id LIMIT 1",
-                                "slot with bookings")  # fmt: skip
+        biz, slot, seats = _one(
+            conn,
+            "SELECT business_id, id, booked_seats FROM time_slots"
+            " WHERE booked_seats >= 2 AND NOT is_legacy ORDER BY starts_at DESC, id LIMIT 1",
+            "slot with bookings",
+        )
         conn.execute(
             "UPDATE time_slots SET max_capacity = %s WHERE business_id = %s AND id = %s",
             (seats - 1, biz, slot),
@@ -49,17 +52,21 @@ def payment_mismatch(conn: psycopg.Connection[Any]) -> str:
     seat is held for a cent, and the booking's stored money no longer matches its payments."""
     with conn.transaction():
         conn.execute(_BYPASS)
-        biz, payment, booking = _one(conn, "SELECT p.business_id, p.id, p.booking_id FROM payments p"
-                                     " JOIN bookings b ON b.business_id = p.business_id AND b.id = p.booking_id"
-                                     " WHERE p.status = 'paid' AND b.status = 'confirmed' AND b.payment_method ="
-                                     " 'pay_now' AND p.amount > 0.01 ORDER BY p.created_at DESC, p.id LIMIT 1",
-                                     "confirmed pay-now booking")  # fmt: skip
+        biz, payment, booking = _one(
+            conn,
+            "SELECT p.business_id, p.id, p.booking_id FROM payments p"
+            " JOIN bookings b ON b.business_id = p.business_id AND b.id = p.booking_id"
+            " WHERE p.status = 'paid' AND b.status = 'confirmed' AND b.payment_method ="
+            " 'pay_now' AND p.amount > 0.01 ORDER BY p.created_at DESC, p.id LIMIT 1",
+            "confirmed pay-now booking",
+        )
         conn.execute("UPDATE payments SET amount = 0.01 WHERE business_id = %s AND id = %s", (biz, payment))
     return f"booking {booking}: holds its seat, but its payment {payment} was lowered to 0.01"
 
 
-def _insert_booking(conn: psycopg.Connection[Any], source: tuple[Any, ...], slot: Any, status: str,
-                    *, audit: bool) -> Any:  # fmt: skip
+def _insert_booking(
+    conn: psycopg.Connection[Any], source: tuple[Any, ...], slot: Any, status: str, *, audit: bool
+) -> Any:
     """Copy a booking's customer and price into a new raw row, with its transition (and audit row)."""
     biz, customer, party, method, amount, currency = source
     (booking,) = _one(conn, "SELECT gen_random_uuid()", "uuid")
@@ -67,13 +74,13 @@ def _insert_booking(conn: psycopg.Connection[Any], source: tuple[Any, ...], slot
         "INSERT INTO bookings (business_id, id, slot_id, customer_id, party_size, status, payment_method,"
         " amount, currency, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now())",
         (biz, booking, slot, customer, party, status, method, amount, currency),
-    )  # fmt: skip
+    )
     conn.execute(
         "INSERT INTO booking_state_transitions (business_id, booking_id, from_status, to_status, reason,"
         " actor_type, actor_id, channel, occurred_at) VALUES (%s, %s, NULL, %s, 'fault injection',"
         " 'database', current_user, 'sql', now())",
         (biz, booking, status),
-    )  # fmt: skip
+    )
     if audit:
         conn.execute(
             "INSERT INTO booking_audit_log (business_id, entity_type, entity_id, booking_id, action,"
@@ -81,7 +88,7 @@ def _insert_booking(conn: psycopg.Connection[Any], source: tuple[Any, ...], slot
             " SELECT business_id, 'booking', id, id, 'booking.created', to_jsonb(b), 'fault injection',"
             " 'database', current_user, 'sql', now() FROM bookings b WHERE business_id = %s AND id = %s",
             (biz, booking),
-        )  # fmt: skip
+        )
     return booking
 
 
@@ -108,8 +115,11 @@ def audit_gap(conn: psycopg.Connection[Any]) -> str:
         conn.execute(_BYPASS)
         conn.execute(_CTX)
         source = _one(conn, _SOURCE, "pay-now booking")
-        (slot,) = _one(conn, "SELECT slot_id FROM bookings WHERE payment_method = 'pay_now'"
-                       " ORDER BY created_at, id LIMIT 1", "slot")  # fmt: skip
+        (slot,) = _one(
+            conn,
+            "SELECT slot_id FROM bookings WHERE payment_method = 'pay_now' ORDER BY created_at, id LIMIT 1",
+            "slot",
+        )
         booking = _insert_booking(conn, source, slot, "draft", audit=False)
     return f"booking {booking}: no audit row records its creation"
 
@@ -119,9 +129,12 @@ def illegal_transition(conn: psycopg.Connection[Any]) -> str:
     with conn.transaction():
         conn.execute(_BYPASS)
         conn.execute(_CTX)
-        biz, booking = _one(conn, "SELECT business_id, id FROM bookings WHERE status = 'completed'"
-                            " ORDER BY payment_method = 'pay_on_arrival', created_at DESC, id LIMIT 1",
-                            "completed booking")  # fmt: skip
+        biz, booking = _one(
+            conn,
+            "SELECT business_id, id FROM bookings WHERE status = 'completed'"
+            " ORDER BY payment_method = 'pay_on_arrival', created_at DESC, id LIMIT 1",
+            "completed booking",
+        )
         conn.execute(
             "UPDATE bookings SET status = 'confirmed', version = version + 1 WHERE business_id = %s AND id = %s",
             (biz, booking),
@@ -131,15 +144,16 @@ def illegal_transition(conn: psycopg.Connection[Any]) -> str:
             " actor_type, actor_id, channel, occurred_at) VALUES (%s, %s, 'completed', 'confirmed',"
             " 'fault injection', 'database', current_user, 'sql', now())",
             (biz, booking),
-        )  # fmt: skip
+        )
         # Its audit row too, so the only thing wrong is the edge itself.
         conn.execute(
             "INSERT INTO booking_audit_log (business_id, entity_type, entity_id, booking_id, action, old_values,"
             " new_values, reason, performed_by, performed_by_id, channel, occurred_at) VALUES (%s, 'booking', %s,"
-            " %s, 'booking.confirmed', '{\"status\": \"completed\"}', '{\"status\": \"confirmed\"}',"
+            " %s, 'booking.confirmed', jsonb_build_object('status', 'completed'),"
+            " jsonb_build_object('status', 'confirmed'),"
             " 'fault injection', 'database', current_user, 'sql', now())",
             (biz, booking, booking),
-        )  # fmt: skip
+        )
     return f"booking {booking}: went from completed back to confirmed"
 
 

@@ -72,6 +72,31 @@ def _missing(module: str) -> str | None:
     return None
 
 
+def _every(seconds: float, action: Callable[[], object], what: str) -> Callable[[], None]:
+    """Run `action` every `seconds` in a daemon thread until the returned function is called.
+
+    A failed round is one line on stderr and the demo stays up: the next round may succeed.
+    A round in progress when the demo stops is abandoned with the process (daemon thread).
+    """
+    stop = threading.Event()
+
+    def repeat() -> None:
+        while not stop.wait(seconds):
+            try:
+                action()
+            except Exception as exc:  # keep the demo up; the next round may succeed
+                sys.stderr.write(f"{what} did not run: {str(exc).splitlines()[0] if str(exc) else exc!r}\n")
+
+    thread = threading.Thread(target=repeat, name=f"demo-{what.replace(' ', '-')}", daemon=True)
+    thread.start()
+
+    def halt() -> None:
+        stop.set()
+        thread.join(timeout=5)
+
+    return halt
+
+
 def start_checks(database_url: str, ports: Ports) -> Started:
     """Run the integrity checks now, then every CHECK_EVERY seconds while the demo runs.
 
@@ -82,24 +107,10 @@ def start_checks(database_url: str, ports: Ports) -> Started:
         return Started("checks", f"not there yet: integrity checks ({why})")
     runner: Any = importlib.import_module("checks.runner")
     summary = runner.run_all(database_url, triggered_by="demo")
-    stop = threading.Event()
-
-    def repeat() -> None:
-        while not stop.wait(CHECK_EVERY):
-            try:
-                runner.run_all(database_url, triggered_by="demo")
-            except Exception as exc:  # keep the demo up; the next round may succeed
-                sys.stderr.write(f"integrity checks did not run: {str(exc).splitlines()[0] if str(exc) else exc!r}\n")
-
-    thread = threading.Thread(target=repeat, name="demo-checks", daemon=True)
-    thread.start()
-
-    def halt() -> None:
-        stop.set()
-        thread.join(timeout=5)  # a run in progress is abandoned with the process (daemon)
-
-    return Started("checks", f"integrity checks: {_verdict(summary)}, again every {CHECK_EVERY // 60} minutes",
-                   stop=halt)  # fmt: skip
+    halt = _every(CHECK_EVERY, lambda: runner.run_all(database_url, triggered_by="demo"), "integrity checks")
+    return Started(
+        "checks", f"integrity checks: {_verdict(summary)}, again every {CHECK_EVERY // 60} minutes", stop=halt
+    )
 
 
 def _verdict(summary: Any) -> str:
@@ -119,18 +130,30 @@ def start_exporter(database_url: str, ports: Ports) -> Started:
     return Started("metrics", f"Prometheus exporter on {url}", url, stop)
 
 
+def streamlit_command(app: Path, ports: Ports) -> tuple[list[str], Path]:
+    """The command that serves the dashboard, and where to run it: the project's top folder, whose
+    .streamlit/config.toml Streamlit reads from the working directory."""
+    flags = [f"--server.port={ports.dashboard}", f"--server.address={HOST}"]
+    flags += ["--server.headless=true", "--browser.gatherUsageStats=false"]
+    return [sys.executable, "-m", "streamlit", "run", str(app), *flags], app.parent.parent
+
+
 def start_dashboard(database_url: str, ports: Ports) -> Started:
     spec = importlib.util.find_spec("dashboard")
     app = Path(spec.origin).parent / "app.py" if spec and spec.origin else None
     if app is None or not app.exists():
         return Started("dashboard", "not there yet: dashboard (dashboard/app.py)")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
-           f"--server.port={ports.dashboard}", f"--server.address={HOST}",
-           "--browser.gatherUsageStats=false"]  # fmt: skip
+    cmd, cwd = streamlit_command(app, ports)
     # Its own process group, so Ctrl-C in the terminal reaches the demo only and the
     # demo stops Streamlit itself, in order.
-    proc = subprocess.Popen(cmd, env=os.environ | {ENV_URL: database_url}, cwd=app.parent,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        env=os.environ | {ENV_URL: database_url},
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
     def stop() -> None:
         proc.terminate()
@@ -153,9 +176,9 @@ def start_notifications(database_url: str, ports: Ports) -> Started:
 
     from booking_core.adapters.db import Database
     from booking_core.bootstrap import BookingSystem
-    from booking_core.demo.receiver import DemoReceiver
     from booking_core.notify.dispatcher import Dispatcher, DispatchSettings
     from booking_core.notify.webhook import parse_webhook
+    from booking_demo.receiver import DemoReceiver
 
     db = Database(database_url, pool_size=2)
     system = BookingSystem(db)
@@ -164,30 +187,20 @@ def start_notifications(database_url: str, ports: Ports) -> Started:
     url = target or receiver.url  # type: ignore[union-attr]
     dispatcher = Dispatcher(db, DispatchSettings(parse_webhook(url)))
     thread, stop_dispatch = dispatcher.start_in_thread(interval_seconds=1, reminder_lead=timedelta(hours=24))
-    stop_sweep = threading.Event()
-
-    def sweep() -> None:
-        while not stop_sweep.wait(WAITLIST_EVERY):
-            try:
-                system.expire_waitlist_offers()
-            except Exception as exc:  # keep the demo up; the next sweep may succeed
-                sys.stderr.write(f"waitlist sweep did not run: {str(exc).splitlines()[0] if str(exc) else exc!r}\n")
-
-    sweeper = threading.Thread(target=sweep, name="demo-waitlist", daemon=True)
-    sweeper.start()
+    halt_sweep = _every(WAITLIST_EVERY, system.expire_waitlist_offers, "waitlist sweep")
 
     def halt() -> None:
-        stop_sweep.set()
         stop_dispatch.set()
+        halt_sweep()
         thread.join(timeout=10)
-        sweeper.join(timeout=5)
         if receiver is not None:
             receiver.stop()
         db.dispose()
 
     where = "BOOKING_WEBHOOK_URL" if target else f"a local receiver at {url} (set BOOKING_WEBHOOK_URL for a real one)"
-    return Started("notifications", f"notifications: delivered to {where}; waitlist offers expire every minute",
-                   stop=halt)  # fmt: skip
+    return Started(
+        "notifications", f"notifications: delivered to {where}; waitlist offers expire every minute", stop=halt
+    )
 
 
 Starter = Callable[[str, Ports], Started]

@@ -11,7 +11,7 @@ from booking_core.domain.errors import InvalidInput
 
 
 def _anchor(value: str | None) -> datetime:
-    from booking_core.demo.generator import default_anchor
+    from booking_demo.generator import default_anchor
 
     if value is None:
         return default_anchor()
@@ -35,12 +35,13 @@ def demo(
     scale: float = typer.Option(1.0, "--scale", min=0.01, max=20.0, hidden=True),
 ) -> None:
     """Start the database, fill it with a year of demo bookings (first run only), run checks, exporter, dashboard."""
-    from booking_core.demo.generator import DemoConfig
-    from booking_core.demo.run import DemoOptions, run_demo
-    from booking_core.demo.services import Ports
+    from booking_demo.generator import DemoConfig
+    from booking_demo.run import DemoOptions, run_demo
+    from booking_demo.services import Ports
 
-    config = DemoConfig(seed=seed, anchor=_anchor(anchor), history_days=history_days, ahead_days=ahead_days,
-                        scale=scale)  # fmt: skip
+    config = DemoConfig(
+        seed=seed, anchor=_anchor(anchor), history_days=history_days, ahead_days=ahead_days, scale=scale
+    )
     options = DemoOptions(config, with_faults, Ports(port_dashboard, port_metrics))
     run_demo(options, lambda line: typer.echo(line))
 
@@ -52,7 +53,7 @@ def seed(
 ) -> None:
     """Generate N bookings (same distributions as the demo) in bulk, with every invariant of the core kept."""
     from booking_core.bootstrap import connect
-    from booking_core.demo.seed import bulk_seed
+    from booking_demo.seed import bulk_seed
 
     with connect() as system:
         report = bulk_seed(system, bookings=bookings, seed=seed, anchor=_anchor(anchor), progress=True)

@@ -24,12 +24,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 from booking_core.bootstrap import BookingSystem
-from booking_core.demo import profiles as pf
-from booking_core.demo.lifecycle import Lifecycle
 from booking_core.domain.lifecycle import PaymentMethod
 from booking_core.domain.model import Slot
-from booking_core.domain.schedule import WeeklyRule, resolve_local
+from booking_core.domain.schedule import resolve_local
 from booking_core.domain.values import Actor, Channel, Money
+from booking_demo import profiles as pf
+from booking_demo.lifecycle import Lifecycle
+from booking_demo.tenant import Tenant
 
 Event = Callable[[datetime], None]
 
@@ -57,41 +58,6 @@ class DemoConfig:
     @property
     def horizon(self) -> date:
         return (self.anchor + timedelta(days=self.ahead_days)).date()
-
-
-@dataclass
-class Tenant:
-    """A demo business as created: its ids, customers and staff."""
-
-    profile: pf.Profile
-    business_id: uuid.UUID
-    service_id: uuid.UUID
-    tz: ZoneInfo
-    resources: dict[uuid.UUID, tuple[int, str, int]]  # id -> (order, name, seats)
-    members_service_id: uuid.UUID | None = None
-    customers: list[uuid.UUID] = field(default_factory=list)
-    cum_weights: list[float] = field(default_factory=list)
-
-    @property
-    def staff(self) -> Actor:
-        return Actor.admin(self.profile.staff, channel=Channel.UI)
-
-    def rules(self, *, later: bool) -> list[WeeklyRule]:
-        p = self.profile
-        rules = [
-            WeeklyRule(self.service_id, rid, day, o.start, p.duration, seats)
-            for rid, (_order, _name, seats) in self.resources.items()
-            for o in p.openings
-            for day in p.weekdays(o, later=later)
-        ]
-        if p.members is not None and self.members_service_id is not None:
-            rules += [
-                WeeklyRule(self.members_service_id, rid, day, o.start, p.duration, p.members[1])
-                for rid in self.resources
-                for o in p.openings
-                for day in p.weekdays(o, later=later)
-            ]
-        return rules
 
 
 class Simulation:
@@ -141,9 +107,16 @@ class Simulation:
         p, s = self.profile, self.system
         owner = Actor.admin("owner", channel=Channel.CLI)
         biz = s.create_business(name=p.name, timezone=p.timezone, currency=p.currency, actor=owner, now=now)
-        svc = s.add_service(biz.id, name=p.service, price=Money(Decimal(p.price), p.currency),
-                            kind=p.kind, payment_method=p.payment_method, max_party_size=p.max_party,
-                            actor=owner, now=now)  # fmt: skip
+        svc = s.add_service(
+            biz.id,
+            name=p.service,
+            price=Money(Decimal(p.price), p.currency),
+            kind=p.kind,
+            payment_method=p.payment_method,
+            max_party_size=p.max_party,
+            actor=owner,
+            now=now,
+        )
         resources = {
             s.add_resource(biz.id, name=name, kind=kind, actor=owner, now=now): (i, name, seats)
             for i, (name, kind, seats) in enumerate(p.resources)
@@ -152,17 +125,29 @@ class Simulation:
         if p.members is not None:
             # Members hold a class pack: nothing to pay per class, a few bikes kept for them.
             t.members_service_id = s.add_service(
-                biz.id, name=p.members[0], price=Money(Decimal(0), p.currency), kind=p.kind,
-                payment_method=PaymentMethod.PAY_ON_ARRIVAL, max_party_size=1, actor=owner, now=now,
-            )  # fmt: skip
+                biz.id,
+                name=p.members[0],
+                price=Money(Decimal(0), p.currency),
+                kind=p.kind,
+                payment_method=PaymentMethod.PAY_ON_ARRIVAL,
+                max_party_size=1,
+                actor=owner,
+                now=now,
+            )
         for n in range(p.customers):
             name, email = pf.customer_name(self.rng, n)
             t.customers.append(s.add_customer(biz.id, name=name, email=email, actor=owner, now=now))
         t.cum_weights = pf.customer_weights(len(t.customers))
         first = self.config.start.astimezone(t.tz).date()
-        report = s.publish_schedule(biz.id, rules=t.rules(later=False), effective_date=first,
-                                    horizon_date=self.config.horizon, actor=owner, now=now,
-                                    note="opening schedule")  # fmt: skip
+        report = s.publish_schedule(
+            biz.id,
+            rules=t.rules(later=False),
+            effective_date=first,
+            horizon_date=self.config.horizon,
+            actor=owner,
+            now=now,
+            note="opening schedule",
+        )
         self.stats["slots_created"] += report.slots_created
         return t
 
@@ -214,10 +199,14 @@ class Simulation:
         """Mid-year the restaurant moves from Thu-Sat to Fri-Sun, a week ahead."""
         effective = now.astimezone(t.tz).date() + timedelta(days=7)
         report = self.system.publish_schedule(
-            t.business_id, rules=t.rules(later=True), effective_date=effective,
-            horizon_date=self.config.horizon, actor=t.staff, now=now,
+            t.business_id,
+            rules=t.rules(later=True),
+            effective_date=effective,
+            horizon_date=self.config.horizon,
+            actor=t.staff,
+            now=now,
             note="moving from Thursday-Saturday to Friday-Sunday",
-        )  # fmt: skip
+        )
         self.stats["slots_made_legacy"] += report.slots_retired
         self.stats["bookings_on_legacy_slots"] += len(report.impacted)
 
@@ -225,8 +214,9 @@ class Simulation:
         """A resource shrinks for the next two weeks; slots already fuller stay over-committed."""
         assert t.profile.reduction is not None
         name, seats, reason = t.profile.reduction
-        slots = self.system.open_slots(t.business_id, start=now, end=now + timedelta(days=14),
-                                       service_id=t.service_id, min_free=0)  # fmt: skip
+        slots = self.system.open_slots(
+            t.business_id, start=now, end=now + timedelta(days=14), service_id=t.service_id, min_free=0
+        )
         for slot in slots:
             if t.resources[slot.resource_id][1] == name and slot.max_capacity > seats:
                 self.system.change_capacity(
@@ -254,14 +244,23 @@ def generate_demo(system: BookingSystem, config: DemoConfig, *, progress: bool =
 def _show_progress(sims: list[Simulation], futures: list[Future[Tenant]]) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn("[bold]generating the demo data"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("events  {task.fields[bookings]} bookings"), TimeElapsedColumn())  # fmt: skip
+    columns = (
+        TextColumn("[bold]generating the demo data"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("events  {task.fields[bookings]} bookings"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns) as bar:
         task = bar.add_task("demo", total=None, bookings=0)
         while not all(f.done() for f in futures):
             done = sum(s.done for s in sims)
-            bar.update(task, completed=done, total=done + sum(s.pending for s in sims),
-                       bookings=sum(s.stats["bookings"] for s in sims))  # fmt: skip
+            bar.update(
+                task,
+                completed=done,
+                total=done + sum(s.pending for s in sims),
+                bookings=sum(s.stats["bookings"] for s in sims),
+            )
             wait(futures, timeout=0.2)
         done = sum(s.done for s in sims)
         bar.update(task, completed=done, total=done, bookings=sum(s.stats["bookings"] for s in sims))
@@ -283,7 +282,7 @@ def dataset_facts(system: BookingSystem) -> dict[str, Any]:
         "audit_actions": "SELECT action, count(*) FROM booking_audit_log GROUP BY 1 ORDER BY 1",
         "slots": "SELECT b.name, ts.is_legacy, ts.max_capacity, count(*), sum(ts.booked_seats)"
         " FROM time_slots ts JOIN businesses b ON b.id = ts.business_id GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    }  # fmt: skip
+    }
     out: dict[str, Any] = {}
     with system.db.connect() as conn:
         for key, sql in queries.items():

@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
-from booking_core.demo import profiles as pf
-from booking_core.domain.lifecycle import PaymentStatus
+from booking_core.domain.lifecycle import SEAT_HOLDING, PaymentStatus
 from booking_core.domain.money import CancellationPolicy, payment_status
 from booking_core.domain.values import ActorType, new_id
+from booking_demo import profiles as pf
 
 MINUTE = timedelta(minutes=1)
 CENT = Decimal("0.01")
 POLICY = CancellationPolicy()  # a new business's default, which the seeded businesses keep
-HOLDS = frozenset({"confirmed", "checked_in", "completed", "no_show"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +111,26 @@ class Draw:
         life = Life(self, bid, slot, svc, party, created)
         status, pay_status = life.run(outcome)
         self.rows.bookings.append(
-            (self.business_id, bid, slot.id, self.pick_customer(), party, status,
-             "pay_now" if svc.pay_now else "pay_on_arrival", pay_status, life.amount, self.currency,
-             life.version, created, life.last, life.received, life.returned, life.fee)
-        )  # fmt: skip
-        return party if status in HOLDS else 0
+            (
+                self.business_id,
+                bid,
+                slot.id,
+                self.pick_customer(),
+                party,
+                status,
+                "pay_now" if svc.pay_now else "pay_on_arrival",
+                pay_status,
+                life.amount,
+                self.currency,
+                life.version,
+                created,
+                life.last,
+                life.received,
+                life.returned,
+                life.fee,
+            )
+        )
+        return party if status in SEAT_HOLDING else 0
 
     def pick_customer(self) -> uuid.UUID:
         return self.rng.choices(self.customers, cum_weights=self._cum)[0]
@@ -125,8 +139,9 @@ class Draw:
 class Life:
     """The steps of one booking, appended to the business's rows as it goes."""
 
-    def __init__(self, draw: Draw, bid: uuid.UUID, slot: SlotRow, svc: ServiceInfo, party: int,
-                 created: datetime) -> None:  # fmt: skip
+    def __init__(
+        self, draw: Draw, bid: uuid.UUID, slot: SlotRow, svc: ServiceInfo, party: int, created: datetime
+    ) -> None:
         self.d, self.bid, self.slot, self.svc = draw, bid, slot, svc
         self.amount = (svc.price * party).quantize(CENT)
         self.now = created
@@ -182,8 +197,9 @@ class Life:
             self.step("checked_in", staff, "checked in", starts - timedelta(minutes=rng.uniform(0, 20)))
             if not self.svc.pay_now and self.amount > 0:
                 self.pay(self.slot.ends_at - 5 * MINUTE, staff)
-            self.step("completed", ("system", "day-close", "batch"), "service delivered",
-                      self.slot.ends_at + 5 * MINUTE)  # fmt: skip
+            self.step(
+                "completed", ("system", "day-close", "batch"), "service delivered", self.slot.ends_at + 5 * MINUTE
+            )
             if self.paid and rng.random() < b.complaint_refund:
                 why = rng.choice(("complaint: long wait", "goodwill gesture"))
                 self.refund((self.amount * Decimal("0.2")).quantize(CENT), why, self.last + timedelta(days=1), staff)
@@ -206,8 +222,9 @@ class Life:
         pid, d = new_id(), self.d
         done = at + MINUTE if status != "pending" else at
         failure = "card declined" if status == "failed" else None
-        d.rows.payments.append([d.business_id, pid, self.bid, self.amount, d.currency, status, Decimal(0), failure,
-                                at, done])  # fmt: skip
+        d.rows.payments.append(
+            [d.business_id, pid, self.bid, self.amount, d.currency, status, Decimal(0), failure, at, done]
+        )
         d.rows.payment_events.append((d.business_id, pid, self.bid, None, "pending", *actor, at))
         if status != "pending":
             who = ("system", "payments-provider", "batch")

@@ -7,18 +7,20 @@ so the database records it exactly as production would (audit rows, transitions,
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from random import Random
+from typing import Protocol
 
+from booking_core.bootstrap import BookingSystem
 from booking_core.domain.errors import CapacityExceeded, LegacySlot, Unavailable
 from booking_core.domain.lifecycle import BookingStatus, PaymentMethod
 from booking_core.domain.model import Booking, Slot
 from booking_core.domain.values import Actor, Money
-
-if TYPE_CHECKING:
-    from booking_core.demo.generator import Simulation, Tenant
+from booking_demo.tenant import Tenant
 
 PROVIDER = Actor.system("payments-provider")
 DAY_CLOSE = Actor.system("day-close")
@@ -50,6 +52,20 @@ class Tracked:
         self.status = booking.status
 
 
+class Simulation(Protocol):
+    """What the steps need from the generator's simulation of one business."""
+
+    system: BookingSystem
+    rng: Random
+    stats: Counter[str]
+
+    def at(self, when: datetime, event: Callable[[datetime], None]) -> None: ...
+
+    def day_slots(self, t: Tenant, service: uuid.UUID, day: date) -> list[Slot]: ...
+
+    def pick_customer(self, t: Tenant) -> uuid.UUID: ...
+
+
 class Lifecycle:
     """The steps, each `step(tracked, now)`; decisions come from the generator's seeded RNG."""
 
@@ -60,8 +76,7 @@ class Lifecycle:
         self.stats = gen.stats
 
     # ------------------------------------------------------------------ booking
-    def request(self, t: Tenant, service: uuid.UUID, day: date, wanted: time, party: int,
-                now: datetime) -> None:  # fmt: skip
+    def request(self, t: Tenant, service: uuid.UUID, day: date, wanted: time, party: int, now: datetime) -> None:
         """A customer asks for `party` seats on `day` around `wanted`; book the best fit, or be refused."""
         self.stats["requests"] += 1
         candidates = self._candidates(t, service, day, wanted, party, now)
@@ -73,8 +88,9 @@ class Lifecycle:
         online = self.rng.random() < 0.85
         actor = Actor.customer(customer) if online else t.staff  # else: booked by phone
         try:
-            booking = self.system.book(t.business_id, slot_id=target.id, customer_id=customer,
-                                       party_size=party, actor=actor, now=now)  # fmt: skip
+            booking = self.system.book(
+                t.business_id, slot_id=target.id, customer_id=customer, party_size=party, actor=actor, now=now
+            )
         except (CapacityExceeded, LegacySlot, Unavailable):
             self.stats["refused"] += 1
             return
@@ -85,16 +101,18 @@ class Lifecycle:
         else:
             self.after_confirmed(tr, now)
 
-    def _candidates(self, t: Tenant, service: uuid.UUID, day: date, wanted: time, party: int,
-                    now: datetime) -> list[Slot]:  # fmt: skip
+    def _candidates(
+        self, t: Tenant, service: uuid.UUID, day: date, wanted: time, party: int, now: datetime
+    ) -> list[Slot]:
         """Slots that day a customer would accept, best first (never by id: ids are random)."""
         soon = now + t.profile.behaviour.lead_min / 2
         slots = [s for s in self.gen.day_slots(t, service, day) if s.starts_at > soon]
         order = t.resources
         if t.profile.key == "clinic":
             minutes = wanted.hour * 60 + wanted.minute
-            slots.sort(key=lambda s: (abs(s.local_start.hour * 60 + s.local_start.minute - minutes),
-                                      order[s.resource_id][0]))  # fmt: skip
+            slots.sort(
+                key=lambda s: (abs(s.local_start.hour * 60 + s.local_start.minute - minutes), order[s.resource_id][0])
+            )
             return slots
         same = [s for s in slots if s.local_start == wanted]
         # Restaurant: the smallest table that seats the party, else the biggest one (refused).
@@ -147,8 +165,9 @@ class Lifecycle:
         if attempt < 3 and self.rng.random() < tr.tenant.profile.behaviour.payment_retry:
             self.gen.at(now + self._minutes(3, 20), lambda at: self.pay(tr, attempt + 1, at))
         else:
-            self.gen.at(now + self._minutes(20, 90),
-                        lambda at: self.cancel(tr, at, reason="payment did not go through"))  # fmt: skip
+            self.gen.at(
+                now + self._minutes(20, 90), lambda at: self.cancel(tr, at, reason="payment did not go through")
+            )
 
     # ------------------------------------------------------------------ changes before the day
     def cancel(self, tr: Tracked, now: datetime, *, reason: str | None = None) -> None:
@@ -173,19 +192,26 @@ class Lifecycle:
         t = tr.tenant
         start = max(now + t.profile.behaviour.lead_min, tr.slot.starts_at - timedelta(days=3))
         options = [
-            s for s in self.system.open_slots(t.business_id, start=start, end=start + timedelta(days=10),
-                                              service_id=tr.service, min_free=tr.party)
+            s
+            for s in self.system.open_slots(
+                t.business_id, start=start, end=start + timedelta(days=10), service_id=tr.service, min_free=tr.party
+            )
             if s.id != tr.slot.id and s.max_capacity <= tr.party + 4
-        ]  # fmt: skip
+        ]
         if not options:
             self.stats["reschedule_no_option"] += 1
             return
         options.sort(key=lambda s: (s.starts_at, t.resources[s.resource_id][0]))
         target = options[self.rng.randrange(min(len(options), 6))]
         try:
-            booking = self.system.reschedule(t.business_id, tr.id, new_slot_id=target.id,
-                                             actor=tr.actor, reason="customer asked for another time",
-                                             now=now)  # fmt: skip
+            booking = self.system.reschedule(
+                t.business_id,
+                tr.id,
+                new_slot_id=target.id,
+                actor=tr.actor,
+                reason="customer asked for another time",
+                now=now,
+            )
         except Unavailable:
             self.stats["reschedule_refused"] += 1
             return
@@ -216,11 +242,13 @@ class Lifecycle:
         self.stats["payments"] += 1
         payment_id = first.id
         if self.rng.random() < t.profile.behaviour.payment_failure:
-            self.system.fail_payment(t.business_id, first.id, reason="card declined at the terminal",
-                                     actor=PROVIDER, now=now + MINUTE)  # fmt: skip
+            self.system.fail_payment(
+                t.business_id, first.id, reason="card declined at the terminal", actor=PROVIDER, now=now + MINUTE
+            )
             self.stats["payment_failures"] += 1
-            again = self.system.record_payment(t.business_id, tr.id, amount=tr.price, actor=t.staff,
-                                               now=now + 2 * MINUTE)  # fmt: skip
+            again = self.system.record_payment(
+                t.business_id, tr.id, amount=tr.price, actor=t.staff, now=now + 2 * MINUTE
+            )
             self.stats["payments"] += 1
             payment_id = again.id
         self.system.confirm_payment(t.business_id, payment_id, actor=PROVIDER, now=now + 3 * MINUTE)
@@ -233,8 +261,9 @@ class Lifecycle:
         self.stats["completed"] += 1
         if tr.paid and self.rng.random() < tr.tenant.profile.behaviour.complaint_refund:
             reason = self.rng.choice(COMPLAINTS)
-            self.gen.at(now + timedelta(days=1, hours=2),
-                        lambda at: self._refund(tr, tr.paid[-1], Decimal("0.2"), reason, at))  # fmt: skip
+            self.gen.at(
+                now + timedelta(days=1, hours=2), lambda at: self._refund(tr, tr.paid[-1], Decimal("0.2"), reason, at)
+            )
 
     def no_show(self, tr: Tracked, now: datetime) -> None:
         if tr.status is not BookingStatus.CONFIRMED:  # cancelled after the visit was planned
@@ -243,16 +272,24 @@ class Lifecycle:
         tr.follow(self.system.mark_no_show(t.business_id, tr.id, actor=t.staff, now=now))
         self.stats["no_show"] += 1
         if tr.paid and self.rng.random() < 0.2:
-            self.gen.at(now + timedelta(hours=20),
-                        lambda at: self._refund(tr, tr.paid[-1], Decimal("0.5"), "no-show: goodwill", at))  # fmt: skip
+            self.gen.at(
+                now + timedelta(hours=20),
+                lambda at: self._refund(tr, tr.paid[-1], Decimal("0.5"), "no-show: goodwill", at),
+            )
 
     # ------------------------------------------------------------------ helpers
     def _refund(self, tr: Tracked, payment_id: uuid.UUID, share: Decimal, reason: str, now: datetime) -> None:
         amount = (tr.price.amount * share).quantize(Decimal("0.01"))
         if amount <= 0:
             return
-        outcome = self.system.refund(tr.tenant.business_id, payment_id, amount=Money(amount, tr.price.currency),
-                                     reason=reason, actor=tr.tenant.staff, now=now)  # fmt: skip
+        outcome = self.system.refund(
+            tr.tenant.business_id,
+            payment_id,
+            amount=Money(amount, tr.price.currency),
+            reason=reason,
+            actor=tr.tenant.staff,
+            now=now,
+        )
         tr.follow(outcome.booking)
         self.stats["refunds_full" if share == 1 else "refunds_partial"] += 1
 

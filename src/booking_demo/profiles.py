@@ -80,68 +80,127 @@ class Profile:
 
 
 RESTAURANT = Profile(
-    key="restaurant", name="Trattoria Lindenhof", timezone="Europe/Berlin", currency="EUR",
-    service="Dinner", kind="table", price="38.00", payment_method=PaymentMethod.PAY_ON_ARRIVAL,
-    max_party=8, party_weights=(4, 40, 12, 22, 6, 9, 3, 4),
-    resources=(("Table 1", "table", 2), ("Table 2", "table", 2), ("Table 3", "table", 4),
-               ("Table 4", "table", 4), ("Table 5", "table", 6), ("Table 6", "table", 8)),
+    key="restaurant",
+    name="Trattoria Lindenhof",
+    timezone="Europe/Berlin",
+    currency="EUR",
+    service="Dinner",
+    kind="table",
+    price="38.00",
+    payment_method=PaymentMethod.PAY_ON_ARRIVAL,
+    max_party=8,
+    party_weights=(4, 40, 12, 22, 6, 9, 3, 4),
+    resources=(
+        ("Table 1", "table", 2),
+        ("Table 2", "table", 2),
+        ("Table 3", "table", 4),
+        ("Table 4", "table", 4),
+        ("Table 5", "table", 6),
+        ("Table 6", "table", 8),
+    ),
     openings=(Opening((4, 5, 6, 7), time(18, 0), 1.4), Opening((4, 5, 6, 7), time(20, 30), 2.0)),
     duration=timedelta(hours=2),
     season=(0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.2, 1.1, 1.0, 0.9, 1.0, 1.4),
-    customers=160, staff="host-marta",
+    customers=160,
+    staff="host-marta",
     behaviour=Behaviour(
-        lead_days_mean=6.0, lead_min=timedelta(hours=2), cancel=0.12, admin_cancel_share=0.15,
-        reschedule=0.05, no_show=0.06, payment_failure=0.04, payment_retry=1.0, complaint_refund=0.03,
+        lead_days_mean=6.0,
+        lead_min=timedelta(hours=2),
+        cancel=0.12,
+        admin_cancel_share=0.15,
+        reschedule=0.05,
+        no_show=0.06,
+        payment_failure=0.04,
+        payment_retry=1.0,
+        complaint_refund=0.03,
         customer_reasons=("change of plans", "feeling unwell", "booked elsewhere", "date moved"),
         admin_reasons=("private event", "kitchen closed: staff shortage", "duplicate booking"),
     ),
-    first_weekdays=(4, 5, 6), later_weekdays=(5, 6, 7),
+    first_weekdays=(4, 5, 6),
+    later_weekdays=(5, 6, 7),
     reduction=("Table 6", 4, "8-top table out for repair, a 4-top stands in"),
-)  # fmt: skip
+)
 
 FITNESS = Profile(
-    key="fitness", name="Pulse Cycling Studio", timezone="America/New_York", currency="USD",
-    service="Spin class", kind="class", price="24.00", payment_method=PaymentMethod.PAY_NOW,
-    max_party=2, party_weights=(9, 1),
+    key="fitness",
+    name="Pulse Cycling Studio",
+    timezone="America/New_York",
+    currency="USD",
+    service="Spin class",
+    kind="class",
+    price="24.00",
+    payment_method=PaymentMethod.PAY_NOW,
+    max_party=2,
+    party_weights=(9, 1),
     resources=(("Studio A", "room", 12),),
     openings=(Opening((2,), time(18, 30), 5.0), Opening((6,), time(9, 0), 7.0)),
     duration=timedelta(minutes=50),
     season=(1.6, 1.3, 1.1, 1.0, 0.95, 0.8, 0.7, 0.7, 1.0, 1.05, 1.0, 0.8),
-    customers=90, staff="coach-dana",
+    customers=90,
+    staff="coach-dana",
     behaviour=Behaviour(
-        lead_days_mean=2.5, lead_min=timedelta(minutes=45), cancel=0.14, admin_cancel_share=0.1,
-        reschedule=0.04, no_show=0.08, payment_failure=0.08, payment_retry=0.6, complaint_refund=0.01,
+        lead_days_mean=2.5,
+        lead_min=timedelta(minutes=45),
+        cancel=0.14,
+        admin_cancel_share=0.1,
+        reschedule=0.04,
+        no_show=0.08,
+        payment_failure=0.08,
+        payment_retry=0.6,
+        complaint_refund=0.01,
         customer_reasons=("work ran late", "injury", "moved to another class", "sick"),
         admin_reasons=("instructor ill", "studio maintenance", "class merged"),
     ),
     members=("Spin class (members)", 4, 3.5),
     reduction=("Studio A", 5, "floor repair: only 5 bikes usable"),
-)  # fmt: skip
+)
 
 CLINIC = Profile(
-    key="clinic", name="Harbour Physio Clinic", timezone="Australia/Sydney", currency="AUD",
-    service="Consultation", kind="appointment", price="95.00",
-    payment_method=PaymentMethod.PAY_ON_ARRIVAL, max_party=1, party_weights=(1,),
+    key="clinic",
+    name="Harbour Physio Clinic",
+    timezone="Australia/Sydney",
+    currency="AUD",
+    service="Consultation",
+    kind="appointment",
+    price="95.00",
+    payment_method=PaymentMethod.PAY_ON_ARRIVAL,
+    max_party=1,
+    party_weights=(1,),
     resources=(("Dr Okafor", "staff", 1), ("Dr Lindqvist", "staff", 1)),
-    openings=tuple(Opening((1, 2, 3, 4, 5), time(h, 0), d)
-                   for h, d in ((9, .5), (10, .4), (11, .35), (13, .3), (14, .35), (15, .4), (16, .5))),
+    openings=tuple(
+        Opening((1, 2, 3, 4, 5), time(h, 0), d)
+        for h, d in ((9, 0.5), (10, 0.4), (11, 0.35), (13, 0.3), (14, 0.35), (15, 0.4), (16, 0.5))
+    ),
     duration=timedelta(minutes=45),
     season=(0.6, 0.9, 1.0, 1.0, 1.1, 1.3, 1.3, 1.2, 1.0, 1.0, 0.9, 0.7),
-    customers=150, staff="reception-lee",
+    customers=150,
+    staff="reception-lee",
     behaviour=Behaviour(
-        lead_days_mean=8.0, lead_min=timedelta(hours=3), cancel=0.10, admin_cancel_share=0.25,
-        reschedule=0.08, no_show=0.04, payment_failure=0.03, payment_retry=1.0, complaint_refund=0.02,
+        lead_days_mean=8.0,
+        lead_min=timedelta(hours=3),
+        cancel=0.10,
+        admin_cancel_share=0.25,
+        reschedule=0.08,
+        no_show=0.04,
+        payment_failure=0.03,
+        payment_retry=1.0,
+        complaint_refund=0.02,
         customer_reasons=("feeling better", "work commitment", "childcare", "transport problem"),
         admin_reasons=("practitioner unavailable", "clinic closed: public holiday", "booked in error"),
     ),
-)  # fmt: skip
+)
 
 PROFILES: tuple[Profile, ...] = (RESTAURANT, FITNESS, CLINIC)
 
-FIRST = ("Anna", "Ben", "Chloe", "David", "Ema", "Felix", "Grace", "Hugo", "Ines", "Jonas", "Kai", "Lena",
-         "Mia", "Noah", "Olivia", "Paul", "Quinn", "Rosa", "Sam", "Tara", "Uma", "Victor", "Wen", "Yuki")  # fmt: skip
-LAST = ("Adler", "Brown", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hansen", "Ito", "Jensen", "Kim",
-        "Lopez", "Muller", "Nguyen", "Okafor", "Patel", "Rossi", "Smith", "Tanaka", "Weber", "Young")  # fmt: skip
+# Customer names are drawn from these (first and last apart), so a few hundred customers read as people.
+FIRST = (
+    *("Anna", "Ben", "Chloe", "David", "Ema", "Felix", "Grace", "Hugo", "Ines", "Jonas", "Kai", "Lena"),
+    *("Mia", "Noah", "Olivia", "Paul", "Quinn", "Rosa", "Sam", "Tara", "Uma", "Victor", "Wen", "Yuki"),
+)
+LAST = (
+    *("Adler", "Brown", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hansen", "Ito", "Jensen", "Kim"),
+    *("Lopez", "Muller", "Nguyen", "Okafor", "Patel", "Rossi", "Smith", "Tanaka", "Weber", "Young"),
+)
 
 
 def customer_name(rng: random.Random, n: int) -> tuple[str, str]:

@@ -23,10 +23,10 @@ from sqlalchemy import text
 
 from booking_core.bootstrap import BookingSystem, connect
 from booking_core.config import Settings
-from booking_core.demo.faults import NoTarget, inject_all
-from booking_core.demo.generator import DemoConfig, generate_demo
-from booking_core.demo.services import STARTERS, Ports, Started, require_free
 from booking_core.domain.errors import Conflict, InvalidInput, NotAllowed
+from booking_demo.faults import NoTarget, inject_all
+from booking_demo.generator import DemoConfig, generate_demo
+from booking_demo.services import STARTERS, Ports, Started, require_free
 
 Say = Callable[[str], None]
 
@@ -114,8 +114,10 @@ def _ensure_data(system: BookingSystem, options: DemoOptions, say: Say) -> None:
         say(f"reusing the data already in the database ({businesses} businesses)")
         return
     c = options.config
-    say(f"generating the demo data: seed {c.seed}, {c.history_days} days of history and {c.ahead_days} ahead"
-        f" of {c.anchor:%Y-%m-%d}")  # fmt: skip
+    say(
+        f"generating the demo data: seed {c.seed}, {c.history_days} days of history and {c.ahead_days} ahead"
+        f" of {c.anchor:%Y-%m-%d}"
+    )
     stats = generate_demo(system, c, progress=options.progress)
     cancelled = stats["cancelled_by_customer"] + stats["cancelled_by_admin"]
     say(

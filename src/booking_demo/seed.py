@@ -7,7 +7,8 @@ this module writes what they would have written: slots, bookings in their final 
 one transition per status step, payments and refunds, one audit row per change
 (booking.created with the row as created; status, payment and refund steps with their
 before/after), and booked_seats as the sum of the seat-holding parties. The audit chain
-is then sealed with the core's own audit_seal(). Anything failing rolls it all back.
+is then sealed with the database's audit_row_hash(), the one definition of the chain's hash.
+Anything failing before the seal rolls it all back.
 
 Differences from the per-booking API path, by design: no reschedules, no mid-year
 schedule change or capacity reduction (the demo has those), and no
@@ -16,13 +17,12 @@ booking.payment_status_changed audit rows (the payment rows carry the same facts
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -31,15 +31,14 @@ from typing import Any
 import psycopg
 
 from booking_core.bootstrap import BookingSystem
-from booking_core.demo import profiles as pf
-from booking_core.demo.seed_rows import Draw, Rows, ServiceInfo, SlotRow
 from booking_core.domain.lifecycle import PaymentMethod
 from booking_core.domain.schedule import WeeklyRule, schedule_slots
 from booking_core.domain.values import new_id, zone
+from booking_demo import profiles as pf
+from booking_demo.seed_rows import Draw, Rows, ServiceInfo, SlotRow
 
 # Share of the N bookings per business, and bookings per slot the replicas are sized for.
 SHARES = {"restaurant": 0.3, "fitness": 0.6, "clinic": 0.1}
-SEAL_CHUNK = 200_000  # audit rows hashed per round trip while sealing
 PER_SLOT = {"restaurant": 1.0, "fitness": 5.0, "clinic": 0.7}
 
 
@@ -53,8 +52,10 @@ class SeedReport:
 
     def summary(self) -> str:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
-        return (f"seeded {self.bookings:,} bookings on {self.slots:,} slots, {self.audit_rows:,} audit rows"
-                f" ({self.sealed:,} sealed); {phases}")  # fmt: skip
+        return (
+            f"seeded {self.bookings:,} bookings on {self.slots:,} slots, {self.audit_rows:,} audit rows"
+            f" ({self.sealed:,} sealed); {phases}"
+        )
 
 
 class Phases:
@@ -111,60 +112,51 @@ def bulk_seed(
             phases.done("draw and copy rows")
             report.audit_rows = _derive(conn, business_ids, start - timedelta(days=2))
             phases.done("derive audit rows and seats")
-        payload = _payload_expression(conn)
-        for b in business_ids:
-            with conn.transaction():
-                report.sealed += _seal(conn, b, payload)
-        phases.done("seal audit chain")
+    report.sealed = _seal_all(url, business_ids)
+    phases.done("seal audit chain")
     return report
 
 
-def _payload_expression(conn: psycopg.Connection[Any]) -> str | None:
-    """The SQL that audit_row_hash() hashes after the previous hash, read from the function itself.
+def _seal_all(url: str, business_ids: list[uuid.UUID]) -> int:
+    """Seal each business's chain on a connection of its own: the chains are independent, so they
+    are hashed side by side (each one is sequential)."""
+    with ThreadPoolExecutor(max_workers=len(business_ids), thread_name_prefix="seal") as pool:
+        return sum(pool.map(lambda b: _seal(url, b), business_ids))
 
-    Reading it from the database keeps one definition of the chain: if the function ever
-    stops being `sha256(prev || <payload>)`, this returns None and sealing uses audit_seal().
+
+def _seal(url: str, business_id: uuid.UUID) -> int:
+    """Seal the business's unsealed audit rows with the database's own audit_row_hash().
+
+    audit_seal() does the same one row at a time; here one statement chains the hashes: a
+    running aggregate over the rows in id order whose step is audit_row_hash(prev, row) itself,
+    so the hash has one definition. The chain starts empty: the business was created by this seed.
     """
-    row = conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'audit_row_hash'").fetchone()
-    match = re.fullmatch(r"\s*SELECT\s+sha256\(\s*prev\s*\|\|\s*(.*)\)\s*;?\s*", row[0] if row else "", re.S)
-    return match.group(1) if match else None
+    with psycopg.connect(url) as conn:
+        conn.execute("SET synchronous_commit = off")
+        conn.execute("SET work_mem = '256MB'")  # the rows are sorted by id: in memory, not on disk
+        conn.execute(_CHAIN_AGGREGATE)
+        with conn.transaction():
+            conn.execute(_SEAL_LOCK, (business_id,))
+            return conn.execute(_SEAL_ALL, {"b": business_id}).rowcount
 
 
-def _seal(conn: psycopg.Connection[Any], business_id: uuid.UUID, payload: str | None) -> int:
-    """Seal the business's unsealed audit rows: what audit_seal() does, with the hashing done here.
-
-    PostgreSQL renders each row exactly as audit_row_hash() does; Python chains the
-    sha256 digests (the part that is sequential) and the links go back with COPY.
-    """
-    if payload is None:
-        return int(conn.execute("SELECT audit_seal(%s)", (business_id,)).fetchone()[0])  # type: ignore[index]
-    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('audit_seal:' || %s::text, 0))", (business_id,))
-    head = conn.execute(
-        "SELECT seq, hash FROM audit_chain WHERE business_id = %s ORDER BY seq DESC LIMIT 1", (business_id,)
-    ).fetchone()
-    seq, prev = (int(head[0]), bytes(head[1])) if head else (0, b"")
-    sealed, last = 0, 0
-    while True:  # in chunks of SEAL_CHUNK rows, so memory stays bounded however long the chain
-        links: list[tuple[object, ...]] = []
-        query = (
-            f"COPY (SELECT a.id, {payload} FROM booking_audit_log a WHERE a.business_id = '{business_id}'"
-            f" AND a.id > {last} AND NOT EXISTS (SELECT 1 FROM audit_chain c"
-            "  WHERE c.business_id = a.business_id AND c.audit_id = a.id)"
-            f" ORDER BY a.id LIMIT {SEAL_CHUNK}) TO STDOUT (FORMAT binary)"
-        )
-        with conn.cursor().copy(query) as cp:
-            cp.set_types(["int8", "bytea"])
-            for audit_id, data in cp.rows():
-                seq += 1
-                digest = hashlib.sha256(prev + data).digest()
-                links.append((business_id, seq, audit_id, prev, digest))
-                prev, last = digest, audit_id
-        if not links:
-            return sealed
-        with conn.cursor().copy("COPY audit_chain (business_id, seq, audit_id, prev_hash, hash) FROM STDIN") as cp:
-            for link in links:
-                cp.write_row(link)
-        sealed += len(links)
+_SEAL_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('audit_seal:' || %s::text, 0))"
+_CHAIN_AGGREGATE = """
+CREATE AGGREGATE pg_temp.audit_chain_hashes(booking_audit_log) (
+  SFUNC = audit_row_hash, STYPE = bytea, INITCOND = ''
+)
+"""
+_SEAL_ALL = """
+INSERT INTO audit_chain (business_id, seq, audit_id, prev_hash, hash)
+SELECT business_id, row_number() OVER w, id, coalesce(lag(hash) OVER w, ''::bytea), hash
+  FROM (
+    SELECT a.business_id, a.id, pg_temp.audit_chain_hashes(a) OVER (ORDER BY a.id ROWS UNBOUNDED PRECEDING) AS hash
+      FROM booking_audit_log a
+     WHERE a.business_id = %(b)s
+       AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.business_id = a.business_id AND c.audit_id = a.id)
+  ) chained
+WINDOW w AS (ORDER BY id)
+"""
 
 
 _CONTEXT = (
@@ -174,17 +166,51 @@ _CONTEXT = (
 )
 
 
+Services = dict[uuid.UUID, tuple[str, Decimal, PaymentMethod, int]]  # id -> (name, price, method, max party)
+Resources = list[tuple[uuid.UUID, str, str, int]]  # (id, name, kind, seats)
+
+
 def _catalogue(
-    conn: psycopg.Connection[Any], p: pf.Profile, quota: int, seed: int, anchor: datetime,
-    start: datetime, horizon: datetime,
-) -> list[Any]:  # fmt: skip
+    conn: psycopg.Connection[Any],
+    p: pf.Profile,
+    quota: int,
+    seed: int,
+    anchor: datetime,
+    start: datetime,
+    horizon: datetime,
+) -> list[Any]:
     """One business with enough replicas of its resources for its quota; its slots, by the core's time rule."""
     rng = random.Random(f"{seed}:{p.key}:seed")
     setup = start - timedelta(days=2)
+    bid, services = _business(conn, p, setup)
+    weekly = sum(len(o.weekdays) for o in p.openings) * len(p.resources) * len(services)
+    replicas = max(1, math.ceil(quota / (weekly * 65 * PER_SLOT[p.key])))
+    resources = _resources(conn, bid, p, replicas, setup)
+    version, rules = _schedule(conn, bid, p, services, resources, (start, horizon, setup))
+    customers = [new_id() for _ in range(max(50, quota // 12))]
+    names = (pf.customer_name(rng, n) for n in range(len(customers)))
+    _copy(
+        conn,
+        "COPY customers (business_id, id, name, email, created_at) FROM STDIN",
+        ((bid, cid, name, email, setup) for cid, (name, email) in zip(customers, names, strict=True)),
+    )
+    labels = {sid: name for sid, (name, *_rest) in services.items()} | {rid: name for rid, name, *_ in resources}
+    slots = _slots(conn, bid, version, rules, labels, p.timezone, (start, horizon, setup))
+    infos = {
+        sid: ServiceInfo(price, method is PaymentMethod.PAY_NOW, party)
+        for sid, (_n, price, method, party) in services.items()
+    }
+    return [Draw(p, bid, p.currency, infos, customers, anchor, setup, rng), slots, quota]
+
+
+def _business(conn: psycopg.Connection[Any], p: pf.Profile, setup: datetime) -> tuple[uuid.UUID, Services]:
+    """The business row and its services (the members' service too, where the profile has one)."""
     bid = new_id()
-    conn.execute("INSERT INTO businesses (id, name, timezone, currency, created_at) VALUES (%s, %s, %s, %s, %s)",
-                 (bid, p.name, p.timezone, p.currency, setup))  # fmt: skip
-    services = {new_id(): (p.service, Decimal(p.price), p.payment_method, p.max_party)}
+    conn.execute(
+        "INSERT INTO businesses (id, name, timezone, currency, created_at) VALUES (%s, %s, %s, %s, %s)",
+        (bid, p.name, p.timezone, p.currency, setup),
+    )
+    services: Services = {new_id(): (p.service, Decimal(p.price), p.payment_method, p.max_party)}
     if p.members is not None:
         services[new_id()] = (p.members[0], Decimal(0), PaymentMethod.PAY_ON_ARRIVAL, 1)
     for sid, (name, price, method, party) in services.items():
@@ -192,22 +218,45 @@ def _catalogue(
             "INSERT INTO services (business_id, id, name, kind, max_party_size, price, currency, payment_method,"
             " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (bid, sid, name, p.kind, party, price, p.currency, str(method), setup),
-        )  # fmt: skip
-    weekly = sum(len(o.weekdays) for o in p.openings) * len(p.resources) * len(services)
-    replicas = max(1, math.ceil(quota / (weekly * 65 * PER_SLOT[p.key])))
-    resources = [(new_id(), f"{name} #{r + 1}" if replicas > 1 else name, kind, seats)
-                 for r in range(replicas) for name, kind, seats in p.resources]  # fmt: skip
-    with conn.cursor().copy("COPY resources (business_id, id, name, kind, created_at) FROM STDIN") as cp:
-        for rid, name, kind, _seats in resources:
-            cp.write_row((bid, rid, name, kind, setup))
-    first_service = next(iter(services))  # the others are members' services
+        )
+    return bid, services
+
+
+def _resources(
+    conn: psycopg.Connection[Any], bid: uuid.UUID, p: pf.Profile, replicas: int, setup: datetime
+) -> Resources:
+    """The profile's resources, `replicas` times over (numbered when more than once)."""
+    resources = [
+        (new_id(), f"{name} #{r + 1}" if replicas > 1 else name, kind, seats)
+        for r in range(replicas)
+        for name, kind, seats in p.resources
+    ]
+    _copy(
+        conn,
+        "COPY resources (business_id, id, name, kind, created_at) FROM STDIN",
+        ((bid, rid, name, kind, setup) for rid, name, kind, _seats in resources),
+    )
+    return resources
+
+
+def _schedule(
+    conn: psycopg.Connection[Any],
+    bid: uuid.UUID,
+    p: pf.Profile,
+    services: Services,
+    resources: Resources,
+    period: tuple[datetime, datetime, datetime],
+) -> tuple[uuid.UUID, list[WeeklyRule]]:
+    """Schedule version 1 from start to horizon and its weekly rules: every service on every resource."""
+    start, horizon, setup = period
     version = new_id()
     conn.execute(
         "INSERT INTO schedule_versions (business_id, id, version_number, effective_date, horizon_date, note,"
         " created_by, created_by_type, created_at, is_active) VALUES (%s, %s, 1, %s, %s, 'bulk seed', 'seed',"
         " 'admin', %s, true)",
         (bid, version, start.date(), horizon.date(), setup),
-    )  # fmt: skip
+    )
+    first_service = next(iter(services))  # the others are members' services
     rules = [
         WeeklyRule(sid, rid, day, o.start, p.duration, p.members[1] if sid != first_service and p.members else seats)
         for sid in services
@@ -215,27 +264,27 @@ def _catalogue(
         for o in p.openings
         for day in p.weekdays(o, later=False)
     ]
-    with conn.cursor().copy("COPY schedule_rules (business_id, id, schedule_version_id, service_id, resource_id,"
-                            " iso_weekday, local_start, duration, capacity) FROM STDIN") as cp:  # fmt: skip
-        for r in rules:
-            cp.write_row((bid, new_id(), version, r.service_id, r.resource_id, r.iso_weekday, r.local_start,
-                          r.duration, r.capacity))  # fmt: skip
-    customers = [new_id() for _ in range(max(50, quota // 12))]
-    with conn.cursor().copy("COPY customers (business_id, id, name, email, created_at) FROM STDIN") as cp:
-        for n, cid in enumerate(customers):
-            name, email = pf.customer_name(rng, n)
-            cp.write_row((bid, cid, name, email, setup))
-    names = {sid: name for sid, (name, *_rest) in services.items()} | {rid: name for rid, name, *_ in resources}
-    slots = _slots(conn, bid, version, rules, names, p.timezone, (start, horizon, setup))
-    infos = {sid: ServiceInfo(price, method is PaymentMethod.PAY_NOW, party)
-             for sid, (_n, price, method, party) in services.items()}  # fmt: skip
-    return [Draw(p, bid, p.currency, infos, customers, anchor, setup, rng), slots, quota]
+    _copy(
+        conn,
+        "COPY schedule_rules (business_id, id, schedule_version_id, service_id, resource_id,"
+        " iso_weekday, local_start, duration, capacity) FROM STDIN",
+        (
+            (bid, new_id(), version, r.service_id, r.resource_id, r.iso_weekday, r.local_start, r.duration, r.capacity)
+            for r in rules
+        ),
+    )
+    return version, rules
 
 
 def _slots(
-    conn: psycopg.Connection[Any], bid: uuid.UUID, version: uuid.UUID, rules: list[WeeklyRule],
-    names: dict[uuid.UUID, str], tz: str, period: tuple[datetime, datetime, datetime],
-) -> list[SlotRow]:  # fmt: skip
+    conn: psycopg.Connection[Any],
+    bid: uuid.UUID,
+    version: uuid.UUID,
+    rules: list[WeeklyRule],
+    names: dict[uuid.UUID, str],
+    tz: str,
+    period: tuple[datetime, datetime, datetime],
+) -> list[SlotRow]:
     """Every slot of the rules from start to horizon by the time rule publishing uses (schedule_slots),
     loaded with COPY; in (start, service name, resource name) order, the order the draw walks them."""
     start, horizon, setup = period
@@ -248,11 +297,27 @@ def _slots(
         " starts_at, ends_at, max_capacity, created_at, updated_at) FROM STDIN"
     ) as cp:
         for sid, s in zip(ids, slots, strict=True):
-            cp.write_row((bid, sid, version, s.service_id, s.resource_id, s.local_date, s.local_start, s.starts_at,
-                          s.ends_at, s.capacity, setup, setup))  # fmt: skip
+            cp.write_row(
+                (
+                    bid,
+                    sid,
+                    version,
+                    s.service_id,
+                    s.resource_id,
+                    s.local_date,
+                    s.local_start,
+                    s.starts_at,
+                    s.ends_at,
+                    s.capacity,
+                    setup,
+                    setup,
+                )
+            )
     conn.execute("SET LOCAL session_replication_role = origin")
-    return [SlotRow(sid, s.service_id, s.capacity, s.starts_at, s.ends_at, s.local_start, s.local_date.month)
-            for sid, s in zip(ids, slots, strict=True)]  # fmt: skip
+    return [
+        SlotRow(sid, s.service_id, s.capacity, s.starts_at, s.ends_at, s.local_start, s.local_date.month)
+        for sid, s in zip(ids, slots, strict=True)
+    ]
 
 
 def _copy(conn: psycopg.Connection[Any], sql: str, rows: Iterable[Sequence[object]]) -> None:
@@ -265,17 +330,26 @@ def _copy_rows(conn: psycopg.Connection[Any], r: Rows) -> int:
     columns = "business_id, id, slot_id, customer_id, party_size, status, payment_method, payment_status, amount,"
     columns += " currency, version, created_at, updated_at, paid_amount, refunded_amount, cancellation_fee"
     _copy(conn, f"COPY bookings ({columns}) FROM STDIN", r.bookings)
-    _copy(conn, "COPY booking_state_transitions (business_id, booking_id, from_status, to_status, reason,"
-                " actor_type, actor_id, channel, occurred_at) FROM STDIN", r.transitions)  # fmt: skip
-    _copy(conn, "COPY payments (business_id, id, booking_id, amount, currency, status, refunded_amount,"
-                " failure_reason, created_at, updated_at) FROM STDIN", r.payments)  # fmt: skip
-    _copy(conn, "COPY refunds (business_id, id, payment_id, amount, currency, reason, created_at) FROM STDIN",
-          r.refunds)  # fmt: skip
+    _copy(
+        conn,
+        "COPY booking_state_transitions (business_id, booking_id, from_status, to_status, reason,"
+        " actor_type, actor_id, channel, occurred_at) FROM STDIN",
+        r.transitions,
+    )
+    _copy(
+        conn,
+        "COPY payments (business_id, id, booking_id, amount, currency, status, refunded_amount,"
+        " failure_reason, created_at, updated_at) FROM STDIN",
+        r.payments,
+    )
+    _copy(
+        conn, "COPY refunds (business_id, id, payment_id, amount, currency, reason, created_at) FROM STDIN", r.refunds
+    )
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS seed_payment_events (business_id uuid, payment_id uuid, booking_id uuid,"
         " from_status payment_status, to_status payment_status, actor_type actor_type, actor_id text,"
         " channel change_channel, occurred_at timestamptz) ON COMMIT DROP"
-    )  # fmt: skip
+    )
     _copy(conn, "COPY seed_payment_events FROM STDIN", r.payment_events)
     return len(r.bookings)
 
@@ -288,7 +362,7 @@ def _derive(conn: psycopg.Connection[Any], business_ids: list[uuid.UUID], setup:
         "   WHERE business_id = ANY(%(b)s) AND booking_holds_seat(status) GROUP BY 1, 2) h"
         " WHERE ts.business_id = h.business_id AND ts.id = h.slot_id",
         {"b": business_ids},
-    )  # fmt: skip
+    )
     cur = conn.execute(_AUDIT, {"b": business_ids, "setup": setup})
     return cur.rowcount
 

@@ -1,1 +1,0 @@
-"""The demo dataset and the generator at scale."""

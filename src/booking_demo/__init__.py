@@ -1,0 +1,1 @@
+"""The demo and bulk seeding (`booking demo`, `booking seed`): built on booking_core, which never imports it."""
