@@ -1,7 +1,7 @@
 """Notifications: the outbox dispatcher (webhook delivery with backoff, circuit breaker, delivery log).
 
-The outbox rows are written by database triggers in the booking's own transaction (migration
-src/booking_core/sql/outbox.sql); this package only delivers them.
+The outbox rows are written by database triggers in the booking's own transaction
+(src/booking_core/sql/outbox.sql); this package only delivers them.
 """
 
 from booking_core.notify.circuit import CircuitBreaker, CircuitState, backoff_delay
