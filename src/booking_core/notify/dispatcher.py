@@ -154,6 +154,9 @@ class Dispatcher:
     def run_once(self, *, max_batches: int = 10_000) -> DispatchReport:
         """Deliver what is due now, batch after batch, until nothing is due or the circuit stops us."""
         report = DispatchReport()
+        # Due now means due when the pass began: a retry scheduled during the pass (a short
+        # backoff outlasted by a slow send) waits for the next pass instead of going twice in one.
+        due = self.clock()
         with self._connect() as conn:
             for _ in range(max_batches):
                 now = self.clock()
@@ -161,7 +164,7 @@ class Dispatcher:
                 if allowance == 0:
                     break
                 limit = self.settings.batch_size if allowance is None else allowance
-                rows = store.claim(conn, now=now, lease_until=now + self.settings.lease, limit=limit)
+                rows = store.claim(conn, now=due, lease_until=now + self.settings.lease, limit=limit)
                 if not rows:
                     if allowance == 1:
                         self.breaker.return_probe()
