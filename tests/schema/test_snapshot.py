@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 
 import pytest
 
@@ -13,9 +14,16 @@ from tests.schema.dump import REGENERATE, SNAPSHOT, NoPgDump, fresh_schema, serv
 SNAPSHOT_MAJOR = 15
 
 
+# What any major's pg_dump names the same way: created objects and added constraints.
+_NAMED = re.compile(r"^(?:CREATE (?:UNIQUE )?(\w+) ([\w.]+)|.* ADD CONSTRAINT (\w+) )", re.M)
+
+
+def inventory(dump: str) -> set[tuple[str, str]]:
+    """(kind, name) of every object a dump creates, e.g. ("TRIGGER", "bookings_10_before")."""
+    return {(m[1], m[2]) if m[1] else ("CONSTRAINT", m[3]) for m in _NAMED.finditer(dump)}
+
+
 def test_a_freshly_migrated_database_dumps_as_the_committed_snapshot(admin_url: str) -> None:
-    if server_major(admin_url) != SNAPSHOT_MAJOR:
-        pytest.skip(f"the snapshot is PostgreSQL {SNAPSHOT_MAJOR}'s pg_dump output; this server is another major")
     try:
         fresh = fresh_schema(admin_url)
     except NoPgDump as exc:
@@ -23,6 +31,10 @@ def test_a_freshly_migrated_database_dumps_as_the_committed_snapshot(admin_url: 
             pytest.fail(f"{exc}: the snapshot cannot be checked")
         pytest.skip(str(exc))
     committed = SNAPSHOT.read_text(encoding="utf-8")
+    if server_major(admin_url) != SNAPSHOT_MAJOR:
+        # Another major prints differently: the objects it creates must still be the snapshot's.
+        assert inventory(fresh) == inventory(committed), (inventory(fresh) ^ inventory(committed), REGENERATE)
+        return
     diff = "".join(
         difflib.unified_diff(
             committed.splitlines(keepends=True), fresh.splitlines(keepends=True), "committed", "migrated"
