@@ -12,6 +12,7 @@ from booking_core.services import (
     audit,
     bookings,
     catalogue,
+    freeze,
     idempotency,
     multi,
     payments,
@@ -117,6 +118,9 @@ class BookingSystem:
     seal_audit = UseCase(rq.BusinessQuery, audit.seal)
     verify_audit = UseCase(rq.BusinessQuery, audit.verify, read=True)
     booking_history = UseCase(rq.BookingQuery, audit.history, read=True)
+
+    # -- ops: a business's write freeze during an incident (sql/freeze.sql)
+    set_freeze = UseCase(rq.FreezeRequest, freeze.set_freeze)
 
     # -- idempotency keys (docs/invariants.md, "Idempotency")
     purge_idempotency_keys = UseCase(rq.KeyPurgeRequest, idempotency.purge)

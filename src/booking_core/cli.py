@@ -164,6 +164,74 @@ def idempotency_purge(
     out.print(f"purged {n} idempotency keys older than {keep_days} days")
 
 
+def _business_id(db: Any, business: str) -> Any:
+    """A business by its id or its exact name."""
+    import uuid
+
+    from sqlalchemy import text
+
+    from booking_core.domain.errors import NotFound
+
+    try:
+        return uuid.UUID(business)
+    except ValueError:
+        pass
+    with db.connect() as conn:
+        ids = conn.execute(text("SELECT id FROM businesses WHERE name = :n"), {"n": business}).scalars().all()
+    if len(ids) != 1:
+        found = "no business" if not ids else f"{len(ids)} businesses"
+        raise NotFound(f"{found} named {business!r}: pass its id or exact name (`booking frozen --all` lists them)")
+    return ids[0]
+
+
+def _set_freeze(business: str, reason: str, *, frozen: bool) -> None:
+    import getpass
+
+    from booking_core.bootstrap import BookingSystem
+    from booking_core.domain.values import Actor, Channel
+
+    db = open_database()
+    db.require_migrated()
+    actor = Actor.admin(f"ops:{getpass.getuser()}", channel=Channel.CLI)
+    state = BookingSystem(db).set_freeze(_business_id(db, business), actor=actor, reason=reason, frozen=frozen)
+    if state.frozen:
+        out.print(f"{state.business}: writes frozen since {state.frozen_at:%Y-%m-%d %H:%M:%S %Z} by {state.frozen_by}")
+    else:
+        out.print(f"{state.business}: writes resumed")
+
+
+_REASON = typer.Option(..., "--reason", help="The incident this is for; recorded in the audit trail.")
+
+
+@app.command("freeze")
+@friendly
+def freeze(business: str = typer.Argument(..., help="The business's id or exact name."), reason: str = _REASON) -> None:
+    """Stop every write to a business (bookings, payments, slots, schedules) during an incident."""
+    _set_freeze(business, reason, frozen=True)
+
+
+@app.command("unfreeze")
+@friendly
+def unfreeze(
+    business: str = typer.Argument(..., help="The business's id or exact name."), reason: str = _REASON
+) -> None:
+    """Resume writes to a frozen business once the repair is verified."""
+    _set_freeze(business, reason, frozen=False)
+
+
+@app.command("frozen")
+@friendly
+def frozen(show_all: bool = typer.Option(False, "--all", help="List every business, frozen or not.")) -> None:
+    """List the businesses whose writes are frozen: since when, by whom, why."""
+    from booking_core.services.freeze import businesses
+
+    table = Table("business", "id", "frozen since", "by", "reason")
+    for state in businesses(open_database(), frozen_only=not show_all):
+        since = f"{state.frozen_at:%Y-%m-%d %H:%M:%S %Z}" if state.frozen_at else "-"
+        table.add_row(state.business, str(state.business_id), since, state.frozen_by or "", state.reason or "")
+    out.print(table)
+
+
 def load_plugins() -> None:
     """Let the outer parts (demo, checks, metrics, dashboard) add their commands."""
     from importlib.metadata import entry_points

@@ -9,6 +9,8 @@ from booking_core.sql import AREAS, area_sql
 DEFINITION = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|TRIGGER|VIEW)\s+(\w+)", re.MULTILINE | re.IGNORECASE)
 # append_only.sql's table of refusals: ('table', '{refusal,...}', 'refuse_...'), one trigger <table>_<refusal> each.
 REFUSALS = re.compile(r"^\s*\('(\w+)',\s*'\{([\w,]+)\}',\s*'refuse_\w+'\)", re.MULTILINE)
+# freeze.sql's table of frozen writes: ('table', 'INSERT[ OR UPDATE]'), one trigger <table>_00_frozen each.
+FROZEN = re.compile(r"^\s*\('(\w+)',\s*'INSERT( OR UPDATE)?'\)", re.MULTILINE)
 
 
 def area_texts() -> dict[str, str]:
@@ -22,4 +24,5 @@ def definitions() -> list[tuple[str, str]]:
         found += [(kind.upper(), name) for _, kind, name in DEFINITION.findall(text)]
         for table, refusals in REFUSALS.findall(text):
             found += [("TRIGGER", f"{table}_{refusal}") for refusal in refusals.split(",")]
+        found += [("TRIGGER", f"{table}_00_frozen") for table, _ in FROZEN.findall(text)]
     return found

@@ -175,6 +175,7 @@ INTERNAL: dict[str, str] = {
     "schema_definitions_pkey": "written only by booking_core.sql.apply_definitions, inside a migration",
     "businesses_pkey": _ID,
     "businesses_waitlist_offer_minutes_check": "no public API writes waitlist_offer_minutes: operators set it in SQL",
+    "businesses_freeze_complete": "set_freeze writes all three freeze columns (or clears them) in one statement",
     "customers_pkey": _ID,
     "services_pkey": _ID,
     "resources_pkey": _ID,

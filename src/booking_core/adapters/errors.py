@@ -37,6 +37,7 @@ _BY_SQLSTATE: dict[str, type[e.BookingError]] = {
     "BK016": e.UnknownResource,
     "BK017": e.InvalidInput,
     "BK018": e.ResourcesUnavailable,
+    "BK019": e.BusinessFrozen,
 }
 
 # Lost races for a lock: the transaction was rolled back, the same request may succeed now.

@@ -14,11 +14,12 @@ BookingError                       base: a one-line message that says what to do
 │   ├── UnknownPayment
 │   ├── UnknownResource
 │   └── UnknownWaitlistEntry
-├── Unavailable                    the slot cannot take these seats
+├── Unavailable                    the slot (or the business) cannot take this change now
 │   ├── CapacityExceeded           not enough free seats
 │   ├── LegacySlot                 the slot left the schedule: no new bookings
 │   ├── ResourcesUnavailable       a multi-resource booking lacks some resources (`missing`)
-│   └── SeriesUnavailable          occurrences of an all-or-nothing series that cannot be booked
+│   ├── SeriesUnavailable          occurrences of an all-or-nothing series that cannot be booked
+│   └── BusinessFrozen             ops froze the business's writes during an incident
 ├── Conflict                       the request clashes with the current state
 │   ├── AlreadyExists              a name, code or queue place that is already taken
 │   │   └── AlreadyOnWaitlist      the customer already has a live entry for this slot
@@ -57,6 +58,7 @@ __all__ = [
     "AlreadyExists",
     "AlreadyOnWaitlist",
     "BookingError",
+    "BusinessFrozen",
     "Busy",
     "CapacityExceeded",
     "Conflict",
@@ -256,6 +258,10 @@ class OfferAlreadyAccepted(Conflict):
 
 class AlreadyOnWaitlist(AlreadyExists):
     """The customer already has a live (waiting or offered) entry for this slot; `entry_id` names it."""
+
+
+class BusinessFrozen(Unavailable):
+    """Ops froze the business's writes during an incident (`booking freeze`); wait for `booking unfreeze`."""
 
 
 class Busy(Conflict):

@@ -171,3 +171,18 @@ class ChainReport:
     @property
     def ok(self) -> bool:
         return self.first_bad_seq is None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteFreeze(_FromRow):
+    """A business's write freeze: set by ops during an incident, cleared when they resume writes."""
+
+    business_id: uuid.UUID
+    business: str
+    frozen_at: datetime | None
+    frozen_by: str | None
+    reason: str | None
+
+    @property
+    def frozen(self) -> bool:
+        return self.frozen_at is not None

@@ -345,3 +345,12 @@ class SeriesCancelRequest(OnSeries):
 @request
 class SeriesPartySizeRequest(OnSeries):
     party_size: int
+
+
+# ------------------------------------------------------------------------------- write freeze
+@request
+class FreezeRequest(InBusiness):
+    """Stop (or, with `frozen=False`, resume) every write to a business; `reason` is recorded."""
+
+    reason: str
+    frozen: bool = True

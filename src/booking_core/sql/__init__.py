@@ -27,6 +27,7 @@ AREAS = (
     "context",
     "append_only",
     "audit",
+    "freeze",
     "schedules",
     "capacity",
     "pricing",

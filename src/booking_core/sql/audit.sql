@@ -23,6 +23,10 @@ BEGIN
     END IF;
     IF o->>'max_capacity' IS DISTINCT FROM n->>'max_capacity' THEN RETURN 'slot.capacity_changed'; END IF;
     IF o->>'schedule_version_id' IS DISTINCT FROM n->>'schedule_version_id' THEN RETURN 'slot.carried_over'; END IF;
+  ELSIF entity = 'business' THEN
+    IF o->>'frozen_at' IS DISTINCT FROM n->>'frozen_at' THEN
+      RETURN CASE WHEN n->>'frozen_at' IS NULL THEN 'business.unfrozen' ELSE 'business.frozen' END;
+    END IF;
   ELSIF entity = 'schedule' THEN
     IF o->>'is_active' IS DISTINCT FROM n->>'is_active' THEN
       RETURN CASE WHEN (n->>'is_active')::boolean THEN 'schedule.published' ELSE 'schedule.superseded' END;

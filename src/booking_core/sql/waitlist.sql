@@ -81,7 +81,7 @@ CREATE OR REPLACE TRIGGER time_slots_30_promote AFTER UPDATE OF booked_seats, ma
   EXECUTE FUNCTION time_slots_promote();
 
 -- The offer sweep: expire offers past their time (each passing its seats on) and close the
--- queues of slots that have started; returns how many offers expired. Every slot involved
+-- queues of slots that have started, in every business not frozen for writes; returns how many offers expired. Every slot involved
 -- is locked first, in id order, and only then its entries, in queue order. An offer falling due after the slots were chosen waits
 -- for the next sweep.
 CREATE OR REPLACE FUNCTION waitlist_expire_offers(p_now timestamptz) RETURNS integer
@@ -100,6 +100,7 @@ BEGIN
              SELECT w.business_id, w.slot_id FROM waitlist_entries w
                JOIN time_slots t ON t.business_id = w.business_id AND t.id = w.slot_id
               WHERE w.status = 'waiting' AND t.starts_at <= p_now)
+       AND NOT business_frozen(ts.business_id)  -- a frozen business waits for its unfreeze
      ORDER BY ts.id, ts.business_id
        FOR NO KEY UPDATE)
   SELECT array_agg(business_id), array_agg(id) INTO biz, ids FROM locked;
