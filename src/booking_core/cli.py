@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -230,6 +230,70 @@ def frozen(show_all: bool = typer.Option(False, "--all", help="List every busine
         since = f"{state.frozen_at:%Y-%m-%d %H:%M:%S %Z}" if state.frozen_at else "-"
         table.add_row(state.business, str(state.business_id), since, state.frozen_by or "", state.reason or "")
     out.print(table)
+
+
+incident_app = typer.Typer(no_args_is_help=True, help="Incidents: who is affected and how to reach them.")
+app.add_typer(incident_app, name="incident")
+
+
+@incident_app.command("contacts")
+@friendly
+def incident_contacts(
+    business: Annotated[str, typer.Argument(help="The business's id or exact name.")],
+    slot: Annotated[list[str] | None, typer.Option("--slot", help="A slot id it touched (repeatable).")] = None,
+    booking: Annotated[
+        list[str] | None, typer.Option("--booking", help="A booking id the incident touched (repeatable).")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--from", help="Slots starting at or after (ISO, with offset).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="... and before (ISO, with offset).")] = None,
+    closed_too: Annotated[bool, typer.Option("--closed-too", help="Also cancelled and other closed bookings.")] = False,
+    out_file: Annotated[str | None, typer.Option("--out", help="Write the CSV here (default: stdout).")] = None,
+) -> None:
+    """The customers to contact about an incident, as CSV: one row per affected booking."""
+    from booking_core.reports import incident
+
+    db = open_database()
+    db.require_migrated()
+    scope = incident.IncidentScope(
+        _business_id(db, business),
+        slot_ids=[_uuid(s, "--slot") for s in slot or ()],
+        booking_ids=[_uuid(b, "--booking") for b in booking or ()],
+        start=_instant(start, "--from"),
+        end=_instant(end, "--to"),
+        closed_too=closed_too,
+    )
+    with db.connect() as conn:
+        found = incident.contacts(conn, scope)
+    if out_file is None:
+        incident.write_csv(found, sys.stdout)
+        return
+    with open(out_file, "w", newline="", encoding="utf-8") as f:
+        n = incident.write_csv(found, f)
+    out.print(f"wrote {n} bookings to contact to {out_file}")
+
+
+def _uuid(value: str, option: str) -> Any:
+    import uuid
+
+    from booking_core.domain.errors import InvalidInput
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput(f"{option} {value!r} is not an id: pass the full id the alert or check shows") from None
+
+
+def _instant(value: str | None, option: str) -> Any:
+    from datetime import datetime
+
+    from booking_core.domain.errors import InvalidInput
+
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{option} {value!r} is not a time: pass ISO 8601 like 2030-01-10T14:00+01:00") from None
 
 
 def load_plugins() -> None:
