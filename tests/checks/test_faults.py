@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from checks.runner import RunSummary, run_all
 
 from booking_core import Money
 from booking_core.reports.integrity import CHECKS
-from tests.checks.conftest import World, inject
+from tests.checks.conftest import World, inject, superuser
 
 ERRORS = {c.name for c in CHECKS if c.severity == "error"}
 
@@ -96,8 +97,36 @@ def test_a_confirmed_pay_now_booking_without_a_paid_payment_is_found(world: Worl
 
 
 def _age(world: World, booking: object) -> None:
-    """Move the booking's last change past the refund grace period."""
-    inject(world.url, "UPDATE bookings SET updated_at = now() - interval '2 hours' WHERE id = %(b)s", b=booking)
+    """Move the booking's last change past the refund grace period, and its refund obligation past due."""
+    inject(
+        world.url,
+        "UPDATE bookings SET updated_at = now() - interval '2 hours' WHERE id = %(b)s",
+        "UPDATE refund_obligations SET recorded_at = now() - interval '9 days', due_by = now() - interval '2 days'"
+        " WHERE booking_id = %(b)s",
+        b=booking,
+    )
+
+
+def test_a_cancelled_paid_booking_owes_its_refund_only_once_it_is_due(world: World) -> None:
+    """An ordinary admin cancellation of a paid booking, not refunded yet: pending, not a violation."""
+    shop, admin = world.paid_shop, world.paid_shop.admin
+    booking = shop.book(shop.first_slot(4), party=2, customer=0)
+    pay = shop.system.record_payment(
+        shop.business_id, booking.id, amount=Money("50.00", "EUR"), actor=admin, now=shop.now
+    )
+    shop.system.confirm_payment(shop.business_id, pay.id, actor=admin, now=shop.now)
+    shop.system.cancel(shop.business_id, booking.id, actor=admin, reason="closed for a private event", now=shop.now)
+    inject(world.url, "UPDATE bookings SET updated_at = now() - interval '2 hours' WHERE id = %(b)s", b=booking.id)
+    assert "refund_obligation_unmet" not in failing(run(world))  # owed, recorded, due in 7 days: pending
+    with superuser(world.url) as conn:
+        due = conn.execute(
+            "SELECT o.amount, o.due_by - o.recorded_at FROM refund_obligations o WHERE o.booking_id = %s",
+            (booking.id,),
+        ).fetchone()
+    assert due == (Decimal("50.00"), timedelta(hours=168))
+    _age(world, booking.id)
+    row = first_offender(world, "refund_obligation_unmet")
+    assert (row["booking_id"], row["owed"]) == (str(booking.id), "50.00") and row["due_by"]
 
 
 def test_a_paid_payment_on_a_cancelled_booking_without_refund_is_found(world: World) -> None:

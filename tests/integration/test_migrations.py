@@ -9,13 +9,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from booking_core import Actor, Booking, Money, PaymentMethod
 from booking_core.adapters.db import BASELINE, MIGRATIONS, SQUASHED, SQUASHED_HEAD, Database
 from booking_core.bootstrap import BookingSystem
 from booking_core.domain.errors import DatabaseUnavailable
 from tests.conftest import IN_CI, MONDAY, create_database, drop_database
-from tests.factories import Shop
 from tests.schema.dump import NoPgDump, fresh_schema, schema_of
+from tests.schema.release import Populated, restore
 
 TRIGGER_RENAMES = MIGRATIONS / "versions" / "0002_definitions_by_area.sql"
 
@@ -53,40 +52,26 @@ def fresh(admin_url: str) -> str:
 
 
 @pytest.fixture
-def populated(make_database) -> Iterator[tuple[str, Database, BookingSystem, Shop, Booking]]:
-    """A database at the baseline, populated through the library."""
+def populated(make_database) -> Iterator[tuple[str, Database, BookingSystem, Populated]]:
+    """A database as the release of the baseline built and used it (tests/schema/release.py)."""
     url = make_database()
     db = Database(url)
     try:
-        db.upgrade(BASELINE)
-        system = BookingSystem(db)
-        yield (url, db, system, *_populate(system))
+        rows = restore(url)
+        assert db.current_revision() == BASELINE
+        yield url, db, BookingSystem(db), rows
     finally:
         db.dispose()
 
 
-def _populate(system: BookingSystem) -> tuple[Shop, Booking]:
-    """A business with the rows a release writes: a paid booking filling its slot, a waitlist entry, a cancellation."""
-    shop = Shop.create(system, now=MONDAY, capacity=3, customers=3, payment_method=PaymentMethod.PAY_NOW, price="10")
-    full, other = shop.slots()[:2]
-    psp = Actor.system("psp")
-    held = shop.book(full, party=3, customer=0)
-    payment = system.record_payment(shop.business_id, held.id, amount=Money("30", "EUR"), actor=psp, now=MONDAY)
-    system.confirm_payment(shop.business_id, payment.id, actor=psp, now=MONDAY)
-    system.join_waitlist(
-        shop.business_id, slot_id=full.id, customer_id=shop.customers[1], party_size=2, actor=shop.admin, now=MONDAY
-    )
-    system.cancel(shop.business_id, shop.book(other, party=1, customer=2).id, actor=shop.admin, now=MONDAY)
-    return shop, held
-
-
-def _still_works(system: BookingSystem, shop: Shop, held: Booking) -> None:
+def _still_works(system: BookingSystem, rows: Populated) -> None:
     """The upgraded triggers take the rows as they were: cancelling the paid booking offers its seats on."""
-    full = system.get_slot(shop.business_id, held.slot_id)
+    held = system.get_booking(rows.business_id, rows.held_id)
+    full = system.get_slot(rows.business_id, held.slot_id)
     assert full.booked_seats == 3
-    system.cancel(shop.business_id, held.id, actor=shop.admin, now=MONDAY)
+    system.cancel(rows.business_id, held.id, actor=rows.admin, now=MONDAY)
     # The waiting party of 2 now holds an offer on the freed seats.
-    assert system.get_slot(shop.business_id, full.id).booked_seats == 2
+    assert system.get_slot(rows.business_id, full.id).booked_seats == 2
 
 
 def _as_built_before_the_baseline(url: str) -> None:
@@ -105,21 +90,21 @@ def _as_built_before_the_baseline(url: str) -> None:
 
 
 def test_a_database_populated_at_the_baseline_upgrades_to_the_schema_of_a_fresh_one(populated, fresh):
-    url, db, system, shop, held = populated
+    url, db, system, rows = populated
     db.upgrade()
     assert db.current_revision() == db.head_revision()
     assert _dumped(lambda: schema_of(url)) == fresh
-    _still_works(system, shop, held)
+    _still_works(system, rows)
 
 
 def test_a_database_built_before_the_baseline_upgrades_to_the_schema_of_a_fresh_one(populated, fresh):
-    url, db, system, shop, held = populated
+    url, db, system, rows = populated
     _as_built_before_the_baseline(url)
     assert db.current_revision() == SQUASHED_HEAD
     db.upgrade()
     assert db.current_revision() == db.head_revision()
     assert _dumped(lambda: schema_of(url)) == fresh
-    _still_works(system, shop, held)
+    _still_works(system, rows)
 
 
 def test_a_database_older_than_the_last_squashed_revision_is_refused_with_what_to_do(make_database):

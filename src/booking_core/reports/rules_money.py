@@ -103,18 +103,21 @@ CHECKS: list[Check] = [
         "refund_obligation_unmet",
         "payment_mismatch",
         "bookings",
-        f"A booking has been owed money back for over {REFUND_GRACE}: a cancelled booking's "
-        "payments less its refunds exceed the fee its business's cancellation policy keeps, or a "
-        "live booking was paid more than its amount. Refund what is due (`refund_due`).",
+        "A booking is owed money back past its due time: a cancelled booking's payments less its "
+        "refunds exceed the fee its business's cancellation policy keeps, and the refund recorded as "
+        "due at the cancellation (refund_obligations.due_by, the business's refund_within_hours) is "
+        f"overdue; or a live booking was paid more than its amount over {REFUND_GRACE} ago. A refund "
+        "not yet due is not a violation. Refund what is due (`refund_due`).",
         rule(
             """
   SELECT m.business_id, m.booking_id, m.slot_id, m.status, m.paid, m.refunded,
          m.cancellation_fee, m.paid - m.refunded - CASE WHEN m.status IN ('cancelled', 'refunded')
-           THEN coalesce(m.cancellation_fee, 0) ELSE m.amount END AS owed, m.currency
+           THEN coalesce(m.cancellation_fee, 0) ELSE m.amount END AS owed, m.currency, o.due_by
     FROM ({money}) m
+    LEFT JOIN refund_obligations o ON o.business_id = m.business_id AND o.booking_id = m.booking_id
    WHERE m.paid - m.refunded > CASE WHEN m.status IN ('cancelled', 'refunded')
                                     THEN coalesce(m.cancellation_fee, 0) ELSE m.amount END
-     AND m.updated_at < now() - interval {grace}
+     AND coalesce(o.due_by, m.updated_at + interval {grace}) < now()
 """,
             money=MONEY_FROM_ROWS,
             grace=sql.Literal(REFUND_GRACE),

@@ -39,6 +39,7 @@ BEGIN
       ('payment_status_edges',      '{append_only,no_truncate}', 'refuse_change'),
       ('price_rules',               '{append_only}', 'refuse_change'),
       ('refunds',                   '{append_only,no_truncate}', 'refuse_change'),
+      ('refund_obligations',        '{append_only,no_truncate}', 'refuse_change'),
       ('schedule_rules',            '{append_only,no_truncate}', 'refuse_change'),
       ('slot_capacity_changes',     '{append_only,no_truncate}', 'refuse_change'),
       ('slot_keys',                 '{append_only,no_truncate}', 'refuse_change'),

@@ -143,3 +143,22 @@ END $$;
 
 CREATE OR REPLACE TRIGGER refunds_10_apply AFTER INSERT ON refunds
   FOR EACH ROW EXECUTE FUNCTION refunds_apply();
+
+-- A cancellation that leaves money owed back records its obligation in the same statement:
+-- how much, and by when (the business's refund_within_hours after the change). The integrity
+-- check `refund_obligation_unmet` reads due_by, so a refund not yet due is not a violation.
+-- One row per booking: later refunds settle it (refund_due reaches 0), they never rewrite it.
+CREATE OR REPLACE FUNCTION bookings_refund_due() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO refund_obligations (business_id, booking_id, amount, currency, recorded_at, due_by)
+  SELECT NEW.business_id, NEW.id, NEW.refund_due, NEW.currency, booking_ctx_occurred_at(),
+         booking_ctx_occurred_at() + make_interval(hours => z.refund_within_hours)
+    FROM businesses z WHERE z.id = NEW.business_id
+  ON CONFLICT (business_id, booking_id) DO NOTHING;
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER bookings_40_refund_due AFTER UPDATE ON bookings
+  FOR EACH ROW WHEN (NEW.refund_due > 0 AND NEW.status IN ('cancelled', 'refunded'))
+  EXECUTE FUNCTION bookings_refund_due();
