@@ -7,8 +7,8 @@ import re
 from booking_core.sql import AREAS, area_sql
 
 DEFINITION = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|TRIGGER|VIEW)\s+(\w+)", re.MULTILINE | re.IGNORECASE)
-# append_only.sql's table of refusals: ('table', '{refusal,...}', 'refuse_...'), one trigger <table>_<refusal> each.
-REFUSALS = re.compile(r"^\s*\('(\w+)',\s*'\{([\w,]+)\}',\s*'refuse_\w+'\)", re.MULTILINE)
+# append_only.sql's table of refusals: ('table', '{refusal,...}'), one trigger <table>_<refusal> each.
+REFUSALS = re.compile(r"^\s*\('(\w+)',\s*'\{([\w,]+)\}'\)", re.MULTILINE)
 
 
 def area_texts() -> dict[str, str]:
