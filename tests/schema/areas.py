@@ -7,8 +7,10 @@ import re
 from booking_core.sql import AREAS, area_sql
 
 DEFINITION = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|TRIGGER|VIEW)\s+(\w+)", re.MULTILINE | re.IGNORECASE)
-# append_only.sql's table of refusals: ('table', '{refusal,...}', 'refuse_...'), one trigger <table>_<refusal> each.
-REFUSALS = re.compile(r"^\s*\('(\w+)',\s*'\{([\w,]+)\}',\s*'refuse_\w+'\)", re.MULTILINE)
+# append_only.sql's table of refusals: ('table', '{refusal,...}'), one trigger <table>_<refusal> each.
+REFUSALS = re.compile(r"^\s*\('(\w+)',\s*'\{([\w,]+)\}'\)", re.MULTILINE)
+# audit.sql's table of audited tables: ('table', 'trigger', 'EVENTS', 'entity'), one trigger each.
+AUDITED = re.compile(r"^\s*\('\w+',\s*'(\w+)',\s*'[A-Z ]+',\s*'\w+'\)", re.MULTILINE)
 # freeze.sql's table of frozen writes: ('table', 'INSERT[ OR UPDATE]'), one trigger <table>_00_frozen each.
 FROZEN = re.compile(r"^\s*\('(\w+)',\s*'INSERT( OR UPDATE)?'\)", re.MULTILINE)
 
@@ -24,5 +26,6 @@ def definitions() -> list[tuple[str, str]]:
         found += [(kind.upper(), name) for _, kind, name in DEFINITION.findall(text)]
         for table, refusals in REFUSALS.findall(text):
             found += [("TRIGGER", f"{table}_{refusal}") for refusal in refusals.split(",")]
+        found += [("TRIGGER", name) for name in AUDITED.findall(text)]
         found += [("TRIGGER", f"{table}_00_frozen") for table, _ in FROZEN.findall(text)]
     return found

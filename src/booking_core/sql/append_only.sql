@@ -1,6 +1,7 @@
 -- Tables that only grow: history is never changed, business data is never deleted (mark it
 -- instead). Each refusal is the only trigger of its table, timing and event, so it fires
--- whatever the order (docs/invariants.md, "Trigger order").
+-- whatever the order (docs/invariants.md, "Trigger order"). Also the one check the guards of
+-- the other areas use for the columns of a row that never change (refuse_changed).
 
 CREATE OR REPLACE FUNCTION refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -16,46 +17,66 @@ BEGIN
     TG_OP, TG_TABLE_NAME USING ERRCODE = 'BK006';
 END $$;
 
--- Which table refuses what, and with which message: append_only refuses UPDATE and DELETE,
--- never_delete refuses DELETE, no_truncate refuses TRUNCATE. History (refuse_change) is never
--- changed; business data (refuse_delete) is changed by marking it (cancel, legacy,
--- superseded), never deleted. Each trigger is named <table>_<refusal>.
+-- Refuse an UPDATE that changes any of `columns` of a row (BK007, with the guard's message):
+-- what each table's guard says never changes, stated as a list of columns.
+CREATE OR REPLACE FUNCTION refuse_changed(old_row anyelement, new_row anyelement, columns text[], message text)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  o jsonb := to_jsonb(old_row);
+  n jsonb := to_jsonb(new_row);
+BEGIN
+  IF NOT o ?& columns THEN
+    RAISE EXCEPTION 'refuse_changed: % has no column among %', pg_typeof(old_row), columns
+      USING ERRCODE = 'undefined_column';
+  END IF;
+  IF EXISTS (SELECT 1 FROM unnest(columns) c WHERE o -> c IS DISTINCT FROM n -> c) THEN
+    RAISE EXCEPTION '%', message USING ERRCODE = 'BK007';
+  END IF;
+END $$;
+
+-- Which table refuses what: append_only refuses UPDATE and DELETE, never_delete refuses
+-- DELETE, no_truncate refuses TRUNCATE. Business data (a never_delete table) is changed by
+-- marking it (cancel, legacy, superseded), never deleted: refuse_delete says so. History
+-- (every other table) is never changed: refuse_change says so. Each trigger is named
+-- <table>_<refusal>.
 DO $$
 DECLARE r record;
 BEGIN
   FOR r IN
-    SELECT t.table_name, u.refusal, t.refuse_with
+    SELECT t.table_name, u.refusal,
+           CASE WHEN 'never_delete' = ANY (t.refusals::text[]) THEN 'refuse_delete' ELSE 'refuse_change' END AS refuse_with
       FROM (VALUES
-      ('audit_chain',               '{append_only,no_truncate}', 'refuse_change'),
-      ('booking_audit_log',         '{append_only,no_truncate}', 'refuse_change'),
-      ('booking_refusals',          '{append_only}', 'refuse_change'),
-      ('booking_resources',         '{append_only,no_truncate}', 'refuse_change'),
-      ('booking_series',            '{append_only}', 'refuse_change'),
-      ('booking_state_transitions', '{append_only,no_truncate}', 'refuse_change'),
-      ('booking_status_edges',      '{append_only,no_truncate}', 'refuse_change'),
-      ('idempotency_keys',          '{no_truncate}', 'refuse_change'),
-      ('integrity_check_results',   '{append_only}', 'refuse_change'),
-      ('notification_deliveries',   '{append_only,no_truncate}', 'refuse_change'),
-      ('payment_status_edges',      '{append_only,no_truncate}', 'refuse_change'),
-      ('price_rules',               '{append_only}', 'refuse_change'),
-      ('refunds',                   '{append_only,no_truncate}', 'refuse_change'),
-      ('refund_obligations',        '{append_only,no_truncate}', 'refuse_change'),
-      ('schedule_rules',            '{append_only,no_truncate}', 'refuse_change'),
-      ('slot_capacity_changes',     '{append_only,no_truncate}', 'refuse_change'),
-      ('slot_keys',                 '{append_only,no_truncate}', 'refuse_change'),
-      ('waitlist_status_edges',     '{append_only}', 'refuse_change'),
-      ('bookings',                  '{never_delete,no_truncate}', 'refuse_delete'),
-      ('businesses',                '{never_delete,no_truncate}', 'refuse_delete'),
-      ('customers',                 '{never_delete,no_truncate}', 'refuse_delete'),
-      ('notification_outbox',       '{never_delete,no_truncate}', 'refuse_delete'),
-      ('payments',                  '{never_delete,no_truncate}', 'refuse_delete'),
-      ('promo_codes',               '{never_delete}', 'refuse_delete'),
-      ('resources',                 '{never_delete,no_truncate}', 'refuse_delete'),
-      ('schedule_versions',         '{never_delete,no_truncate}', 'refuse_delete'),
-      ('services',                  '{never_delete,no_truncate}', 'refuse_delete'),
-      ('time_slots',                '{never_delete,no_truncate}', 'refuse_delete'),
-      ('waitlist_entries',          '{never_delete,no_truncate}', 'refuse_delete')
-      ) AS t (table_name, refusals, refuse_with)
+      ('audit_chain',               '{append_only,no_truncate}'),
+      ('booking_audit_log',         '{append_only,no_truncate}'),
+      ('booking_refusals',          '{append_only}'),
+      ('booking_resources',         '{append_only,no_truncate}'),
+      ('booking_series',            '{append_only}'),
+      ('booking_state_transitions', '{append_only,no_truncate}'),
+      ('booking_status_edges',      '{append_only,no_truncate}'),
+      ('idempotency_keys',          '{no_truncate}'),
+      ('integrity_check_results',   '{append_only}'),
+      ('notification_deliveries',   '{append_only,no_truncate}'),
+      ('payment_status_edges',      '{append_only,no_truncate}'),
+      ('price_rules',               '{append_only}'),
+      ('refunds',                   '{append_only,no_truncate}'),
+      ('refund_obligations',        '{append_only,no_truncate}'),
+      ('schedule_rules',            '{append_only,no_truncate}'),
+      ('slot_capacity_changes',     '{append_only,no_truncate}'),
+      ('slot_keys',                 '{append_only,no_truncate}'),
+      ('waitlist_status_edges',     '{append_only}'),
+      ('bookings',                  '{never_delete,no_truncate}'),
+      ('businesses',                '{never_delete,no_truncate}'),
+      ('customers',                 '{never_delete,no_truncate}'),
+      ('notification_outbox',       '{never_delete,no_truncate}'),
+      ('payments',                  '{never_delete,no_truncate}'),
+      ('promo_codes',               '{never_delete}'),
+      ('resources',                 '{never_delete,no_truncate}'),
+      ('schedule_versions',         '{never_delete,no_truncate}'),
+      ('services',                  '{never_delete,no_truncate}'),
+      ('time_slots',                '{never_delete,no_truncate}'),
+      ('waitlist_entries',          '{never_delete,no_truncate}')
+      ) AS t (table_name, refusals)
       CROSS JOIN unnest(t.refusals::text[]) AS u (refusal)
   LOOP
     EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE %s ON %I FOR EACH %s EXECUTE FUNCTION %I()',

@@ -65,17 +65,32 @@ BEGIN
 END $$;
 
 -- Every change to a booking, payment, refund, slot or schedule writes its audit row in
--- the same statement, so no path (library, raw SQL, a future one) can skip it.
-CREATE OR REPLACE TRIGGER businesses_10_audit AFTER INSERT OR UPDATE ON businesses
-  FOR EACH ROW EXECUTE FUNCTION audit_write('business');
-CREATE OR REPLACE TRIGGER services_10_audit AFTER INSERT OR UPDATE ON services
-  FOR EACH ROW EXECUTE FUNCTION audit_write('service');
-CREATE OR REPLACE TRIGGER resources_10_audit AFTER INSERT OR UPDATE ON resources
-  FOR EACH ROW EXECUTE FUNCTION audit_write('resource');
-CREATE OR REPLACE TRIGGER schedule_versions_10_audit AFTER INSERT OR UPDATE ON schedule_versions
-  FOR EACH ROW EXECUTE FUNCTION audit_write('schedule');
-CREATE OR REPLACE TRIGGER time_slots_10_audit_insert AFTER INSERT ON time_slots
-  FOR EACH ROW EXECUTE FUNCTION audit_write('slot');
+-- the same statement, so no path (library, raw SQL, a future one) can skip it. Each audited
+-- table, its audit trigger (named by its place in the table's firing order, docs/invariants.md,
+-- "Trigger order"), the events it audits and the entity name its rows carry:
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN
+    SELECT * FROM (VALUES
+      ('businesses',        'businesses_10_audit',        'INSERT OR UPDATE', 'business'),
+      ('services',          'services_10_audit',          'INSERT OR UPDATE', 'service'),
+      ('resources',         'resources_10_audit',         'INSERT OR UPDATE', 'resource'),
+      ('schedule_versions', 'schedule_versions_10_audit', 'INSERT OR UPDATE', 'schedule'),
+      ('time_slots',        'time_slots_10_audit_insert', 'INSERT',           'slot'),
+      ('bookings',          'bookings_10_audit',          'INSERT OR UPDATE', 'booking'),
+      ('payments',          'payments_20_audit',          'INSERT OR UPDATE', 'payment'),
+      ('refunds',           'refunds_20_audit',           'INSERT',           'refund'),
+      ('price_rules',       'price_rules_10_audit',       'INSERT',           'price'),
+      ('promo_codes',       'promo_codes_10_audit',       'INSERT',           'promo'),
+      ('waitlist_entries',  'waitlist_entries_10_audit',  'INSERT OR UPDATE', 'waitlist'),
+      ('booking_series',    'booking_series_10_audit',    'INSERT',           'series')
+    ) AS t (table_name, trigger_name, events, entity)
+  LOOP
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER %s ON %I FOR EACH ROW EXECUTE FUNCTION audit_write(%L)',
+                   r.trigger_name, r.events, r.table_name, r.entity);
+  END LOOP;
+END $$;
 -- Every booking moves its slot's counter; auditing that row would find nothing to record
 -- (the counter is audited on the booking), so decide that without entering PL/pgSQL.
 CREATE OR REPLACE TRIGGER time_slots_10_audit_update AFTER UPDATE ON time_slots
@@ -83,20 +98,6 @@ CREATE OR REPLACE TRIGGER time_slots_10_audit_update AFTER UPDATE ON time_slots
   FOR EACH ROW WHEN ((OLD.max_capacity, OLD.is_legacy, OLD.legacy_since, OLD.schedule_version_id)
                      IS DISTINCT FROM (NEW.max_capacity, NEW.is_legacy, NEW.legacy_since, NEW.schedule_version_id))
   EXECUTE FUNCTION audit_write('slot');
-CREATE OR REPLACE TRIGGER bookings_10_audit AFTER INSERT OR UPDATE ON bookings
-  FOR EACH ROW EXECUTE FUNCTION audit_write('booking');
-CREATE OR REPLACE TRIGGER payments_20_audit AFTER INSERT OR UPDATE ON payments
-  FOR EACH ROW EXECUTE FUNCTION audit_write('payment');
-CREATE OR REPLACE TRIGGER refunds_20_audit AFTER INSERT ON refunds
-  FOR EACH ROW EXECUTE FUNCTION audit_write('refund');
-CREATE OR REPLACE TRIGGER price_rules_10_audit AFTER INSERT ON price_rules
-  FOR EACH ROW EXECUTE FUNCTION audit_write('price');
-CREATE OR REPLACE TRIGGER promo_codes_10_audit AFTER INSERT ON promo_codes
-  FOR EACH ROW EXECUTE FUNCTION audit_write('promo');
-CREATE OR REPLACE TRIGGER waitlist_entries_10_audit AFTER INSERT OR UPDATE ON waitlist_entries
-  FOR EACH ROW EXECUTE FUNCTION audit_write('waitlist');
-CREATE OR REPLACE TRIGGER booking_series_10_audit AFTER INSERT ON booking_series
-  FOR EACH ROW EXECUTE FUNCTION audit_write('series');
 
 -- One link of the hash chain: the previous hash and every column of the audit row.
 CREATE OR REPLACE FUNCTION audit_row_hash(prev bytea, a booking_audit_log) RETURNS bytea

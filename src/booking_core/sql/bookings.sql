@@ -37,14 +37,9 @@ BEGIN
     NEW.updated_at := OLD.updated_at;
     RETURN NEW;
   END IF;
-  IF (NEW.business_id, NEW.id, NEW.customer_id, NEW.created_at, NEW.cancellation_token,
-      NEW.idempotency_key, NEW.payment_method, NEW.currency)
-     IS DISTINCT FROM
-     (OLD.business_id, OLD.id, OLD.customer_id, OLD.created_at, OLD.cancellation_token,
-      OLD.idempotency_key, OLD.payment_method, OLD.currency) THEN
-    RAISE EXCEPTION 'a booking''s identity, customer, token, idempotency key, payment method and currency never change: cancel and book anew'
-      USING ERRCODE = 'BK007';
-  END IF;
+  PERFORM refuse_changed(OLD, NEW,
+    '{business_id,id,customer_id,created_at,cancellation_token,idempotency_key,payment_method,currency}',
+    'a booking''s identity, customer, token, idempotency key, payment method and currency never change: cancel and book anew');
   -- The money columns follow the payment rows: only the payments trigger (depth > 1) moves them.
   IF (NEW.payment_status, NEW.paid_amount, NEW.refunded_amount)
      IS DISTINCT FROM (OLD.payment_status, OLD.paid_amount, OLD.refunded_amount) AND pg_trigger_depth() < 2 THEN
@@ -93,10 +88,8 @@ CREATE OR REPLACE TRIGGER bookings_10_guard BEFORE INSERT OR UPDATE ON bookings
 CREATE OR REPLACE FUNCTION bookings_beyond_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF (NEW.series_id, NEW.occurrence, NEW.unit_price, NEW.promo_code, NEW.price_rule_id, NEW.discount)
-     IS DISTINCT FROM (OLD.series_id, OLD.occurrence, OLD.unit_price, OLD.promo_code, OLD.price_rule_id, OLD.discount) THEN
-    RAISE EXCEPTION 'a booking''s series, locked unit price and discount never change' USING ERRCODE = 'BK007';
-  END IF;
+  PERFORM refuse_changed(OLD, NEW, '{series_id,occurrence,unit_price,promo_code,price_rule_id,discount}',
+    'a booking''s series, locked unit price and discount never change');
   -- The price is locked: the total moves only with the party, at the locked unit price.
   IF NEW.amount <> OLD.amount AND (NEW.party_size = OLD.party_size
        OR (OLD.unit_price IS NOT NULL AND NEW.amount <> greatest(OLD.unit_price * NEW.party_size - OLD.discount, 0))) THEN
@@ -138,13 +131,13 @@ BEGIN
 END $$;
 
 -- booking_insert: the judgement and the insert of one booking, no key lookup (that is
--- booking_create's and booking_create_multi's first step). Its ON CONFLICT is the last line
--- for a key written behind the library's back between the lookup and the insert.
-CREATE OR REPLACE FUNCTION booking_insert(
-  p_business uuid, p_id uuid, p_slot uuid, p_customer uuid, p_party integer,
-  p_idempotency_key text, p_actor_type actor_type, p_actor_id text, p_channel change_channel,
-  p_reason text, p_occurred_at timestamptz, p_promo_code text DEFAULT NULL,
-  p_series uuid DEFAULT NULL, p_occurrence integer DEFAULT NULL, p_status booking_status DEFAULT NULL)
+-- booking_create's and booking_create_multi's first step) and no change context (their
+-- callers set it, booking_ctx_set). Its ON CONFLICT is the last line for a key written
+-- behind the library's back between the lookup and the insert.
+CREATE OR REPLACE FUNCTION booking_insert(p_business uuid, p_id uuid, p_slot uuid, p_customer uuid, p_party integer,
+                                          p_idempotency_key text, p_occurred_at timestamptz,
+                                          p_promo_code text DEFAULT NULL, p_series uuid DEFAULT NULL,
+                                          p_occurrence integer DEFAULT NULL, p_status booking_status DEFAULT NULL)
 RETURNS TABLE (booking bookings, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -162,11 +155,6 @@ DECLARE
   svc_currency char(3);
   q            record;
 BEGIN
-  PERFORM set_config('booking.actor_type', p_actor_type::text, true),
-          set_config('booking.actor_id', p_actor_id, true),
-          set_config('booking.channel', p_channel::text, true),
-          set_config('booking.reason', coalesce(p_reason, ''), true),
-          set_config('booking.occurred_at', p_occurred_at::text, true);
   SELECT ts.starts_at, ts.max_capacity - ts.booked_seats, ts.is_legacy, ts.local_date, ts.local_start,
          sv.id, sv.name, sv.max_party_size, sv.payment_method, sv.price, sv.currency
     INTO slot_starts, slot_free, slot_legacy, slot_date, slot_local, svc_id, svc_name, svc_max, svc_method,
@@ -245,9 +233,9 @@ BEGIN
       booking := b; replayed := true; RETURN NEXT; RETURN;
     END IF;
   END IF;
+  PERFORM booking_ctx_set(p_actor_type, p_actor_id, p_channel, p_reason, p_occurred_at);
   SELECT * INTO made FROM booking_insert(p_business, p_id, p_slot, p_customer, p_party, p_idempotency_key,
-                                         p_actor_type, p_actor_id, p_channel, p_reason, p_occurred_at,
-                                         p_promo_code, p_series, p_occurrence, p_status);
+                                         p_occurred_at, p_promo_code, p_series, p_occurrence, p_status);
   IF p_idempotency_key IS NOT NULL AND NOT made.replayed THEN
     PERFORM idempotency_record(p_business, p_idempotency_key, 'book', req,
                                jsonb_build_object('booking_id', (made.booking).id), p_occurred_at);
@@ -349,8 +337,9 @@ BEGIN
       USING ERRCODE = 'BK018', DETAIL = jsonb_build_object('missing', missing)::text;
   END IF;
 
+  PERFORM booking_ctx_set(p_actor_type, p_actor_id, p_channel, p_reason, p_occurred_at);
   SELECT * INTO made FROM booking_insert(p_business, p_id, p_slot, p_customer, p_party, p_idempotency_key,
-                                         p_actor_type, p_actor_id, p_channel, p_reason, p_occurred_at);
+                                         p_occurred_at);
   IF NOT made.replayed THEN
     INSERT INTO booking_resources (business_id, booking_id, slot_id, quantity)
     SELECT p_business, (made.booking).id, w.slot_id, w.quantity

@@ -15,6 +15,19 @@ LANGUAGE sql STABLE AS $$ SELECT coalesce(booking_ctx('actor_id'), session_user:
 CREATE OR REPLACE FUNCTION booking_ctx_channel() RETURNS change_channel
 LANGUAGE sql STABLE AS $$ SELECT coalesce(booking_ctx('channel'), 'sql')::change_channel $$;
 
+-- Set the change context for the rest of the transaction, as the library's unit of work does:
+-- for the SQL functions that take it as arguments (booking_create, booking_create_multi).
+CREATE OR REPLACE FUNCTION booking_ctx_set(p_actor_type actor_type, p_actor_id text, p_channel change_channel,
+                                           p_reason text, p_occurred_at timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('booking.actor_type', p_actor_type::text, true),
+          set_config('booking.actor_id', p_actor_id, true),
+          set_config('booking.channel', p_channel::text, true),
+          set_config('booking.reason', coalesce(p_reason, ''), true),
+          set_config('booking.occurred_at', p_occurred_at::text, true);
+END $$;
+
 -- The event time: the library passes its clock (so generated history has real times);
 -- raw SQL gets the transaction time.
 CREATE OR REPLACE FUNCTION booking_ctx_occurred_at() RETURNS timestamptz

@@ -41,12 +41,8 @@ END $$;
 CREATE OR REPLACE FUNCTION notification_outbox_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF (NEW.business_id, NEW.id, NEW.event_type, NEW.booking_id, NEW.payload, NEW.delivery_id, NEW.created_at)
-     IS DISTINCT FROM
-     (OLD.business_id, OLD.id, OLD.event_type, OLD.booking_id, OLD.payload, OLD.delivery_id, OLD.created_at) THEN
-    RAISE EXCEPTION 'a notification''s event, payload and delivery id never change: enqueue a new notification'
-      USING ERRCODE = 'BK007';
-  END IF;
+  PERFORM refuse_changed(OLD, NEW, '{business_id,id,event_type,booking_id,payload,delivery_id,created_at}',
+    'a notification''s event, payload and delivery id never change: enqueue a new notification');
   IF (OLD.delivered_at IS NOT NULL AND NEW.delivered_at IS DISTINCT FROM OLD.delivered_at)
      OR (OLD.dead_at IS NOT NULL AND NEW.dead_at IS DISTINCT FROM OLD.dead_at) THEN
     RAISE EXCEPTION 'notification % is already delivered or dead: that is final', OLD.id USING ERRCODE = 'BK007';

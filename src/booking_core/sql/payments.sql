@@ -50,12 +50,8 @@ BEGIN
     NEW.created_at := coalesce(NEW.created_at, booking_ctx_occurred_at());
     NEW.updated_at := NEW.created_at;
   ELSE
-    IF (NEW.business_id, NEW.id, NEW.booking_id, NEW.amount, NEW.currency, NEW.idempotency_key, NEW.created_at)
-       IS DISTINCT FROM
-       (OLD.business_id, OLD.id, OLD.booking_id, OLD.amount, OLD.currency, OLD.idempotency_key, OLD.created_at) THEN
-      RAISE EXCEPTION 'a payment''s booking, amount and currency never change: record a refund or a new payment'
-        USING ERRCODE = 'BK007';
-    END IF;
+    PERFORM refuse_changed(OLD, NEW, '{business_id,id,booking_id,amount,currency,idempotency_key,created_at}',
+      'a payment''s booking, amount and currency never change: record a refund or a new payment');
     IF NEW.refunded_amount <> OLD.refunded_amount AND pg_trigger_depth() < 2 THEN
       RAISE EXCEPTION 'payments.refunded_amount is the sum of its refunds: record a refund instead'
         USING ERRCODE = 'BK007';

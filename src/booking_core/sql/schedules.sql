@@ -51,14 +51,9 @@ BEGIN
     END IF;
     RETURN NEW;
   END IF;
-  IF (NEW.business_id, NEW.id, NEW.service_id, NEW.resource_id, NEW.starts_at, NEW.ends_at,
-      NEW.local_date, NEW.local_start, NEW.created_at)
-     IS DISTINCT FROM
-     (OLD.business_id, OLD.id, OLD.service_id, OLD.resource_id, OLD.starts_at, OLD.ends_at,
-      OLD.local_date, OLD.local_start, OLD.created_at) THEN
-    RAISE EXCEPTION 'a slot''s time, service and resource never change: publish a new schedule version instead'
-      USING ERRCODE = 'BK007';
-  END IF;
+  PERFORM refuse_changed(OLD, NEW,
+    '{business_id,id,service_id,resource_id,starts_at,ends_at,local_date,local_start,created_at}',
+    'a slot''s time, service and resource never change: publish a new schedule version instead');
   -- booked_seats is derived from bookings: only the bookings trigger (depth > 1) moves it.
   IF NEW.booked_seats <> OLD.booked_seats AND pg_trigger_depth() < 2 THEN
     RAISE EXCEPTION 'time_slots.booked_seats is derived from bookings and cannot be written directly'

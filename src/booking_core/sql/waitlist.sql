@@ -13,11 +13,8 @@ BEGIN
     END IF;
     RETURN NEW;
   END IF;
-  IF (NEW.business_id, NEW.id, NEW.slot_id, NEW.customer_id, NEW.party_size, NEW.joined_at)
-     IS DISTINCT FROM (OLD.business_id, OLD.id, OLD.slot_id, OLD.customer_id, OLD.party_size, OLD.joined_at) THEN
-    RAISE EXCEPTION 'a waitlist entry''s slot, customer, party and place never change: leave and join again'
-      USING ERRCODE = 'BK007';
-  END IF;
+  PERFORM refuse_changed(OLD, NEW, '{business_id,id,slot_id,customer_id,party_size,joined_at}',
+    'a waitlist entry''s slot, customer, party and place never change: leave and join again');
   IF NEW.status <> OLD.status AND NOT EXISTS (
        SELECT 1 FROM waitlist_status_edges WHERE from_status = OLD.status AND to_status = NEW.status) THEN
     RAISE EXCEPTION 'a waitlist entry cannot go from % to %', OLD.status, NEW.status USING ERRCODE = 'BK004';

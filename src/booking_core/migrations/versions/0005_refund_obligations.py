@@ -1,7 +1,7 @@
 """Refund obligations: a cancelled booking that is owed money back records by when it must be refunded.
 
-Revision ID: 0004_refund_obligations
-Revises: 0003_write_freeze
+Revision ID: 0005_refund_obligations
+Revises: 0004_write_freeze
 
 A cancellation that leaves money owed (payments less refunds less the fee the policy keeps)
 writes one row, in the cancellation's own statement (payments.sql, `bookings_40_refund_due`):
@@ -13,8 +13,8 @@ this revision get their row here, due from their last change.
 
 from alembic import op
 
-revision = "0004_refund_obligations"
-down_revision = "0003_write_freeze"
+revision = "0005_refund_obligations"
+down_revision = "0004_write_freeze"
 
 
 def upgrade() -> None:

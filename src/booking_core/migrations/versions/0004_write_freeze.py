@@ -1,7 +1,7 @@
 """A write freeze per business: when, by whom and why ops stopped its writes (sql/freeze.sql enforces it).
 
-Revision ID: 0003_write_freeze
-Revises: 0002_definitions_by_area
+Revision ID: 0004_write_freeze
+Revises: 0003_booking_insert_arguments
 
 The library's role may read the columns, not write them: freezing is an ops action
 (`booking freeze`), run with the owner's connection.
@@ -9,8 +9,8 @@ The library's role may read the columns, not write them: freezing is an ops acti
 
 from alembic import op
 
-revision = "0003_write_freeze"
-down_revision = "0002_definitions_by_area"
+revision = "0004_write_freeze"
+down_revision = "0003_booking_insert_arguments"
 
 
 def upgrade() -> None:
