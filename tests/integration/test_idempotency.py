@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 
 from booking_core import (
     Actor,
@@ -51,11 +52,11 @@ TABLES = (
     "idempotency_keys",
 )
 
+COUNT = sql.SQL("SELECT count(*) FROM {} WHERE business_id = %s")
+
 
 def counts(raw: psycopg.Connection, business_id: uuid.UUID) -> dict[str, int]:
-    return {
-        t: raw.execute(f"SELECT count(*) FROM {t} WHERE business_id = %s", (business_id,)).fetchone()[0] for t in TABLES
-    }
+    return {t: raw.execute(COUNT.format(sql.Identifier(t)), (business_id,)).fetchone()[0] for t in TABLES}
 
 
 @contextmanager
@@ -307,10 +308,12 @@ def test_keys_are_append_only_outside_the_purge_and_a_long_key_is_refused(system
     shop = Shop.create(system, now=MONDAY, capacity=4)
     booking = shop.book(shop.first_slot(), party=1)
     system.cancel(shop.business_id, booking.id, actor=shop.admin, now=MONDAY, idempotency_key="kept")
-    where = " WHERE business_id = %(b)s"
-    for sql in ("UPDATE idempotency_keys SET operation = 'book'" + where, "DELETE FROM idempotency_keys" + where):
+    for statement in (
+        "UPDATE idempotency_keys SET operation = 'book' WHERE business_id = %(b)s",
+        "DELETE FROM idempotency_keys WHERE business_id = %(b)s",
+    ):
         with pytest.raises(psycopg.Error) as info:
-            raw.execute(sql, {"b": shop.business_id})
+            raw.execute(statement, {"b": shop.business_id})
         assert info.value.sqlstate == "BK006"
     with pytest.raises(psycopg.Error, match="append-only"):
         raw.execute("TRUNCATE idempotency_keys")
