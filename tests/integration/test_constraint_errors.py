@@ -264,15 +264,7 @@ def _refund_zero(w: World) -> Callable[[], object]:
 
 
 def _price_rule(w: World) -> uuid.UUID:
-    return w.system.add_price_rule(
-        w.b,
-        service_id=w.shop.service_id,
-        name="Weekend",
-        price=Money("30", "EUR"),
-        valid_from=MONDAY,
-        actor=w.shop.admin,
-        now=MONDAY,
-    )
+    return w.shop.price_rule("Weekend", "30")  # type: ignore[no-any-return]
 
 
 RULE = dict(iso_weekday=1, local_start=time(9), duration=timedelta(hours=1), capacity=5)

@@ -34,7 +34,7 @@ from booking_core import (
     connect,
 )
 from tests.factories import Shop
-from tests.integration.test_price_lock_multi_resource_waitlists_and_series import multi_shop
+from tests.integration.test_price_lock_multi_resource_waitlists_and_series import anna_and_stones, multi_shop
 from tests.integration.test_schedules import MONDAY
 from tests.processes import race
 
@@ -129,14 +129,7 @@ def test_a_key_is_one_request_across_operations(system, raw):
 # ---------------------------------------------------------------- multi-resource bookings
 def test_a_retried_multi_resource_booking_replays_after_its_slots_filled_and_its_schedule_changed(system, raw):
     shop, main, extra = multi_shop(system, room=2, staff=1, gear=1)
-    ask = {
-        "slot_id": main.id,
-        "customer_id": shop.customers[0],
-        "party_size": 1,
-        "resources": {extra["Anna"]: 1, extra["Hot stones"]: 1},
-        "actor": shop.admin,
-        "idempotency_key": "multi-1",
-    }
+    ask = anna_and_stones(shop, main, extra, idempotency_key="multi-1")
     first = system.book_with_resources(shop.business_id, now=MONDAY, **ask)
     fill(shop, main)
     with writes_nothing(raw, shop.business_id):

@@ -73,9 +73,7 @@ def _populate(system: BookingSystem) -> tuple[Shop, Booking]:
     held = shop.book(full, party=3, customer=0)
     payment = system.record_payment(shop.business_id, held.id, amount=Money("30", "EUR"), actor=psp, now=MONDAY)
     system.confirm_payment(shop.business_id, payment.id, actor=psp, now=MONDAY)
-    system.join_waitlist(
-        shop.business_id, slot_id=full.id, customer_id=shop.customers[1], party_size=2, actor=shop.admin, now=MONDAY
-    )
+    shop.join_waitlist(full, party=2, customer=1)
     system.cancel(shop.business_id, shop.book(other, party=1, customer=2).id, actor=shop.admin, now=MONDAY)
     return shop, held
 
