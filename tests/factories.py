@@ -168,3 +168,16 @@ class Shop:
         return self.system.add_price_rule(
             self.business_id, service_id=self.service_id, name=name, price=Money(price, currency or self.currency), **kw
         )
+
+    def book_with_resources(self, slot: Slot, resources: dict[uuid.UUID, int], party: int = 1, customer: int = 0, **kw):  # type: ignore[no-untyped-def]
+        """A booking of `slot` that also holds `resources`, made by the admin at the shop's time unless told."""
+        kw.setdefault("now", self.now)
+        kw.setdefault("actor", self.admin)
+        return self.system.book_with_resources(
+            self.business_id,
+            slot_id=slot.id,
+            customer_id=self.customers[customer],
+            party_size=party,
+            resources=resources,
+            **kw,
+        )

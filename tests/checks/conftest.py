@@ -100,15 +100,7 @@ def _multi_resource_and_waitlist(world: World, system: BookingSystem) -> None:
     slot = shop.first_slot(4)
     staff = shop.publish_with_resources([("Anna", "staff", 1)], weekdays=(4, 5, 6), capacity=2)["Anna"]
     shop.price_rule("winter", "30")
-    multi = system.book_with_resources(
-        shop.business_id,
-        slot_id=slot.id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        resources={staff: 1},
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    multi = shop.book_with_resources(slot, {staff: 1})
     full = shop.book(slot, party=1, customer=1)
     entry = shop.join_waitlist(slot, customer=2)
     world.ids.update(full_slot=slot.id, staff=staff, multi=multi.id, full=full.id, waiting=entry.id)

@@ -61,16 +61,7 @@ def test_the_one_statement_booking_without_ip_or_agent_leaves_them_empty_and_non
 def test_a_multi_resource_booking_records_ip_and_user_agent(system, raw):
     shop, main, extra = multi_shop(system)
     actor = desk()
-    system.book_with_resources(
-        shop.business_id,
-        slot_id=main.id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        resources={extra["Anna"]: 1},
-        actor=actor,
-        reason="massage with Anna",
-        now=MONDAY,
-    )
+    shop.book_with_resources(main, {extra["Anna"]: 1}, actor=actor, reason="massage with Anna")
     assert_full_context(audit_rows(raw, shop, actor), "booking.created", reason="massage with Anna")
 
 

@@ -112,28 +112,12 @@ def anna_and_stones(shop, main, extra, **kw):
 def test_a_multi_resource_booking_holds_every_resource_or_none_and_says_which_is_missing(system, raw):
     shop, main, extra = multi_shop(system, staff=1, gear=3)
     want = {extra["Anna"]: 1, extra["Hot stones"]: 2}
-    booking = system.book_with_resources(
-        shop.business_id,
-        slot_id=main.id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        resources=want,
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    booking = shop.book_with_resources(main, want)
     assert booking.status is BookingStatus.CONFIRMED
     seats_add_up(raw, shop)
     before = raw.execute("SELECT count(*) FROM bookings WHERE business_id = %s", (shop.business_id,)).fetchone()
     with pytest.raises(ResourcesUnavailable) as info:
-        system.book_with_resources(
-            shop.business_id,
-            slot_id=main.id,
-            customer_id=shop.customers[1],
-            party_size=1,
-            resources=want,
-            actor=shop.admin,
-            now=MONDAY,
-        )
+        shop.book_with_resources(main, want, customer=1)
     missing = {m["resource"]: (m["needed"], m["free"]) for m in info.value.missing}
     assert missing == {"Anna": (1, 0), "Hot stones": (2, 1), "the slot itself": (1, 0)}
     assert raw.execute("SELECT count(*) FROM bookings WHERE business_id = %s", (shop.business_id,)).fetchone() == before
@@ -146,28 +130,12 @@ def test_a_multi_resource_booking_holds_every_resource_or_none_and_says_which_is
         == 0
     )
     with pytest.raises(UnknownResource):
-        system.book_with_resources(
-            shop.business_id,
-            slot_id=main.id,
-            customer_id=shop.customers[1],
-            party_size=1,
-            resources={uuid.uuid4(): 1},
-            actor=shop.admin,
-            now=MONDAY,
-        )
+        shop.book_with_resources(main, {uuid.uuid4(): 1}, customer=1)
 
 
 def test_a_multi_resource_booking_cannot_be_moved_and_its_allocations_are_append_only(system, raw):
     shop, main, extra = multi_shop(system)
-    booking = system.book_with_resources(
-        shop.business_id,
-        slot_id=main.id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        resources={extra["Anna"]: 1},
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    booking = shop.book_with_resources(main, {extra["Anna"]: 1})
     other = [s for s in shop.slots(days=7) if s.resource_id == shop.resource_id][1]
     with pytest.raises(Conflict, match="cancel it and book the new time"):
         system.reschedule(shop.business_id, booking.id, new_slot_id=other.id, actor=shop.admin, now=MONDAY)
@@ -198,15 +166,7 @@ def test_a_malformed_multi_resource_call_is_refused_by_the_database_and_writes_n
             raw.execute(call, (shop.business_id, main.id, shop.customers[0], resources, quantities, MONDAY))
         assert info.value.sqlstate == "BK017"
     with pytest.raises(InvalidInput, match="only further resources"):
-        system.book_with_resources(
-            shop.business_id,
-            slot_id=main.id,
-            customer_id=shop.customers[0],
-            party_size=1,
-            resources={shop.resource_id: 1},
-            actor=shop.admin,
-            now=MONDAY,
-        )
+        shop.book_with_resources(main, {shop.resource_id: 1})
     after = raw.execute("SELECT count(*) FROM bookings WHERE business_id = %s", (shop.business_id,)).fetchone()
     assert after == before
 

@@ -15,7 +15,7 @@ import pytest
 from metrics.collector import BookingCollector, scrape_engine
 from prometheus_client import CollectorRegistry, generate_latest
 
-from booking_core import Actor, Booking, BookingSystem, SeriesMode, Slot
+from booking_core import Booking, BookingSystem, SeriesMode, Slot
 from tests.conftest import MONDAY
 from tests.factories import Shop
 from tests.integration.test_price_lock_multi_resource_waitlists_and_series import multi_shop
@@ -89,29 +89,13 @@ def _resources_series_promo(system: BookingSystem) -> Shop:
     shop: Shop
     shop, main, extra = multi_shop(system)  # type: ignore[no-untyped-call]
     biz, admin = shop.business_id, shop.admin
-    system.book_with_resources(
-        biz,
-        slot_id=main.id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        resources={extra["Anna"]: 1, extra["Hot stones"]: 2},
-        actor=admin,
-        now=MONDAY,
-    )
+    shop.book_with_resources(main, {extra["Anna"]: 1, extra["Hot stones"]: 2})
     mains = [x for x in shop.slots(days=7) if x.resource_id == shop.resource_id]
     shop.series(mains[1], occurrences=2, mode=SeriesMode.ALL_OR_NOTHING, customer=1)
     system.add_promo_code(
         biz, code="SPRING10", percent_off=Decimal(10), currency="EUR", valid_from=MONDAY, actor=admin, now=MONDAY
     )
-    system.book(
-        biz,
-        slot_id=mains[2].id,
-        customer_id=shop.customers[2],
-        party_size=1,
-        actor=Actor.customer(shop.customers[2]),
-        promo_code="SPRING10",
-        now=MONDAY,
-    )
+    shop.book(mains[2], party=1, customer=2, promo_code="SPRING10")
     return shop
 
 
