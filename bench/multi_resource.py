@@ -10,7 +10,6 @@ booking_create_multi(), all slots locked in id order). Prints medians and the ra
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import os
 import random
@@ -26,6 +25,7 @@ from typing import Any
 
 import psycopg
 
+from bench.cli import numeric_options
 from booking_core import Actor, BookingError, Money, WeeklyRule, connect
 
 ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -106,11 +106,7 @@ def run(url: str, fx: dict[str, Any], variant: str, clients: int, seconds: float
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--clients", type=int, default=16)
-    args = ap.parse_args()
+    args = numeric_options(__doc__, seconds=10.0, repeats=3, clients=16)
     name = f"bench_multi_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

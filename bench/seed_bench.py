@@ -6,13 +6,12 @@ wrote are dumped to files and loaded with plain COPY into a fresh database of th
 schema (triggers off, indexes on, like the seed's own load): the reference, measured in
 the same run on the same server. Prints the medians and the ratio seed / COPY.
 
-    python bench/seed_bench.py --bookings 100000 --runs 3
-    python bench/seed_bench.py --bookings 1000000 --runs 1
+    python -m bench.seed_bench --bookings 100000 --runs 3
+    python -m bench.seed_bench --bookings 1000000 --runs 1
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import shutil
@@ -24,6 +23,8 @@ import time
 from pathlib import Path
 
 import psycopg
+
+from bench.cli import numeric_options
 
 TABLES = (
     "customers",
@@ -117,11 +118,7 @@ def one_run(bookings: int, seed: int) -> tuple[float, float, float, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bookings", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    args = numeric_options(__doc__, bookings=100_000, runs=3, seed=1)
     walls, peaks, refs = [], [], []
     for i in range(args.runs):
         wall, peak, ref, line = one_run(args.bookings, args.seed)

@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from booking_core import Actor, BookingSystem, Money, PaymentMethod, Slot, WeeklyRule
+from booking_core import Actor, BookingSystem, Money, PaymentMethod, SeriesMode, Slot, WeeklyRule
 
 
 @dataclass
@@ -136,3 +137,39 @@ class Shop:
         kw.setdefault("now", self.now)
         kw.setdefault("actor", Actor.customer(cust))
         return self.system.book(self.business_id, slot_id=slot.id, customer_id=cust, party_size=party, **kw)
+
+    def _by_admin(self, kw: dict[str, Any]) -> dict[str, Any]:
+        """`kw` with the shop's time and its admin where the caller did not say."""
+        return {"now": self.now, "actor": self.admin} | kw
+
+    def _for(self, customer: int, party: int, kw: dict[str, Any]) -> dict[str, Any]:
+        return {"customer_id": self.customers[customer], "party_size": party} | self._by_admin(kw)
+
+    def join_waitlist(self, slot: Slot, party: int = 1, customer: int = 0, **kw):  # type: ignore[no-untyped-def]
+        """A waitlist entry of `customer` for `slot`, made by the admin at the shop's time unless told."""
+        return self.system.join_waitlist(self.business_id, slot_id=slot.id, **self._for(customer, party, kw))
+
+    def series(self, first: Slot, *, occurrences: int, mode: SeriesMode, party: int = 1, customer: int = 0, **kw):  # type: ignore[no-untyped-def]
+        """A weekly series from `first`, booked by the admin at the shop's time unless told."""
+        kw.setdefault("every_days", 7)
+        return self.system.create_series(
+            self.business_id,
+            first_slot_id=first.id,
+            occurrences=occurrences,
+            mode=mode,
+            **self._for(customer, party, kw),
+        )
+
+    def book_with_resources(self, slot: Slot, resources: dict[uuid.UUID, int], party: int = 1, customer: int = 0, **kw):  # type: ignore[no-untyped-def]
+        """A booking of `slot` that also holds `resources`, made by the admin at the shop's time unless told."""
+        return self.system.book_with_resources(
+            self.business_id, slot_id=slot.id, resources=resources, **self._for(customer, party, kw)
+        )
+
+    def price_rule(self, name: str, price: object, *, currency: str | None = None, **kw):  # type: ignore[no-untyped-def]
+        """A price rule for the shop's service, valid from the shop's time, added by the admin unless told."""
+        kw.setdefault("valid_from", self.now)
+        money = Money(price, currency or self.currency)  # type: ignore[arg-type]
+        return self.system.add_price_rule(
+            self.business_id, service_id=self.service_id, name=name, price=money, **self._by_admin(kw)
+        )

@@ -99,28 +99,10 @@ def _multi_resource_and_waitlist(world: World, system: BookingSystem) -> None:
     world.extra.append(shop)
     slot = shop.first_slot(4)
     staff = shop.publish_with_resources([("Anna", "staff", 1)], weekdays=(4, 5, 6), capacity=2)["Anna"]
-    system.add_price_rule(
-        shop.business_id,
-        service_id=shop.service_id,
-        name="winter",
-        price=Money("30", "EUR"),
-        valid_from=MONDAY,
-        actor=shop.admin,
-        now=MONDAY,
-    )
-    multi = system.book_with_resources(
-        shop.business_id,
-        slot_id=slot.id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        resources={staff: 1},
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    shop.price_rule("winter", "30")
+    multi = shop.book_with_resources(slot, {staff: 1})
     full = shop.book(slot, party=1, customer=1)
-    entry = system.join_waitlist(
-        shop.business_id, slot_id=slot.id, customer_id=shop.customers[2], party_size=1, actor=shop.admin, now=MONDAY
-    )
+    entry = shop.join_waitlist(slot, customer=2)
     world.ids.update(full_slot=slot.id, staff=staff, multi=multi.id, full=full.id, waiting=entry.id)
 
 

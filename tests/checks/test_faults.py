@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -48,9 +49,152 @@ def test_clean_world_passes_every_check(world: World) -> None:
     assert summary.status == "passed"
 
 
-def test_overbooked_slot_is_found_when_capacity_drops_without_a_record(world: World) -> None:
-    inject(world.url, "UPDATE time_slots SET max_capacity = 1 WHERE id = %(s)s", s=world.ids["fri_slot"])
-    assert first_offender(world, "overbooked_slot")["slot_id"] == str(world.ids["fri_slot"])
+class Id(str):
+    """An expected value: the id the clean world stored under this key."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One raw write (triggers off unless `bypass_triggers` is false), and the first row its check must name."""
+
+    check: str
+    statement: str
+    params: dict[str, str]  # statement parameter -> the world id it takes
+    names: dict[str, object]  # column of the first offending row -> Id(world key) or the literal value
+    also_failing: frozenset[str] = frozenset()
+    bypass_triggers: bool = True
+
+
+FAULTS = {
+    "overbooked when capacity drops without a record": Fault(
+        "overbooked_slot",
+        "UPDATE time_slots SET max_capacity = 1 WHERE id = %(s)s",
+        {"s": "fri_slot"},
+        {"slot_id": Id("fri_slot")},
+    ),
+    # A pay-on-arrival booking gets a paid payment with the triggers off: its paid amount and
+    # payment status still say nothing came in.
+    "a payment written behind the booking's back": Fault(
+        "payment_status_mismatch",
+        "INSERT INTO payments (business_id, booking_id, amount, currency, status, created_at, updated_at)"
+        " SELECT business_id, id, amount, currency, 'paid', now(), now() FROM bookings WHERE id = %(b)s",
+        {"b": "confirmed"},
+        {"booking_id": Id("confirmed"), "recorded": "pending", "derived": "paid"},
+    ),
+    # The booking's stored money no longer matches its rows either: a true second symptom.
+    "a payment lowered to a token after confirmation": Fault(
+        "paid_less_than_owed",
+        "UPDATE payments SET amount = 0.01 WHERE id = %(p)s",
+        {"p": "paid_payment"},
+        {"booking_id": Id("paid"), "paid": "0.01", "amount": "50.00"},
+        also_failing=frozenset({"payment_status_mismatch"}),
+    ),
+    "a confirmed pay-now booking without a paid payment": Fault(
+        "paid_less_than_owed",
+        "DELETE FROM payments WHERE id = %(p)s",
+        {"p": "paid_payment"},
+        {"booking_id": Id("paid")},
+        also_failing=frozenset({"payment_status_mismatch"}),
+    ),
+    # The payment's refunded amount did not follow the raw refund row (triggers off).
+    "refunds larger than the payment": Fault(
+        "refund_exceeds_payment",
+        "INSERT INTO refunds (business_id, payment_id, amount, currency, reason, created_at)"
+        " SELECT business_id, id, 90.00, currency, 'double refund', now() FROM payments WHERE id = %(p)s",
+        {"p": "partly_payment"},
+        {"booking_id": Id("partly"), "payment_id": Id("partly_payment")},
+        also_failing=frozenset({"payment_status_mismatch"}),
+    ),
+    "a status that is not the last transition's target": Fault(
+        "status_not_last_transition",
+        "UPDATE bookings SET status = 'no_show' WHERE id = %(b)s",
+        {"b": "confirmed"},
+        {"booking_id": Id("confirmed"), "status": "no_show", "last_transition_to": "confirmed"},
+    ),
+    # cancelled -> confirmed: the booking is confirmed and has a booking.confirmed audit entry,
+    # so only the edge itself is wrong.
+    "a transition along an edge the machine lacks": Fault(
+        "transition_not_in_state_machine",
+        "INSERT INTO booking_state_transitions (business_id, booking_id, from_status, to_status, actor_type,"
+        " actor_id, channel, occurred_at) SELECT business_id, id, 'cancelled', 'confirmed', 'database', 'ops',"
+        " 'sql', now() FROM bookings WHERE id = %(b)s",
+        {"b": "paid"},
+        {"booking_id": Id("paid"), "from_status": "cancelled", "to_status": "confirmed"},
+        bypass_triggers=False,
+    ),
+    "a check-in long before the slot starts": Fault(
+        "check_in_before_slot_opens",
+        "UPDATE booking_state_transitions SET occurred_at = occurred_at - interval '3 hours'"
+        " WHERE booking_id = %(b)s AND to_status = 'checked_in'",
+        {"b": "completed"},
+        {"booking_id": Id("completed"), "slot_id": Id("sat_slot")},
+    ),
+    "a slot instant off its local time": Fault(
+        "slot_instant_mismatch",
+        "UPDATE time_slots SET starts_at = starts_at + interval '1 hour', ends_at = ends_at + interval '1 hour'"
+        " WHERE id = %(s)s",
+        {"s": "thu_slot"},
+        {"slot_id": Id("thu_slot"), "timezone": "Europe/Berlin"},
+    ),
+    # With the triggers off neither the slot's counter nor the locked price followed the party.
+    "a party above the service maximum": Fault(
+        "party_size_out_of_range",
+        "UPDATE bookings SET party_size = 9 WHERE id = %(b)s",
+        {"b": "on_thursday"},
+        {"booking_id": Id("on_thursday"), "party_size": 9, "max_party_size": 8},
+        also_failing=frozenset({"seat_counter_drift", "price_lock_broken"}),
+    ),
+    "a seat counter written behind the triggers' back": Fault(
+        "seat_counter_drift",
+        "UPDATE time_slots SET booked_seats = booked_seats + 1 WHERE id = %(s)s",
+        {"s": "full_slot"},
+        {"slot_id": Id("full_slot")},
+    ),
+    "a waiting entry that fits freed seats but was never offered": Fault(
+        "waitlist_promotion_stalled",
+        "UPDATE time_slots SET max_capacity = 3 WHERE id = %(s)s",
+        {"s": "full_slot"},
+        {"waitlist_entry_id": Id("waiting")},
+    ),
+    "a resource held at another time than its booking": Fault(
+        "resource_allocation_time_mismatch",
+        "INSERT INTO booking_resources (business_id, booking_id, slot_id, quantity)"
+        " SELECT b.business_id, b.id, ts.id, 1 FROM bookings b JOIN time_slots ts ON ts.business_id = b.business_id"
+        " WHERE b.id = %(b)s AND ts.resource_id = %(r)s AND ts.local_date = (SELECT local_date + 1 FROM time_slots"
+        " WHERE id = %(s)s)",
+        {"b": "multi", "r": "staff", "s": "full_slot"},
+        {"booking_id": Id("multi")},
+        bypass_triggers=False,
+    ),
+    "a booking whose price moved after it was locked": Fault(
+        "price_lock_broken",
+        "UPDATE bookings SET amount = amount + 5 WHERE id = %(b)s",
+        {"b": "multi"},
+        {"booking_id": Id("multi")},
+    ),
+    "a notification given up after its retries": Fault(
+        "notification_failed_for_good",
+        "UPDATE notification_outbox SET dead_at = now(), attempts = 8, last_error = 'HTTP 500'"
+        " WHERE booking_id = %(b)s",
+        {"b": "confirmed"},
+        {"booking_id": Id("confirmed")},
+    ),
+    "a notification undelivered for over an hour": Fault(
+        "notification_backlog_stale",
+        "UPDATE notification_outbox SET created_at = now() - interval '2 hours' WHERE booking_id = %(b)s",
+        {"b": "confirmed"},
+        {"booking_id": Id("confirmed")},
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
+def test_a_raw_fault_is_found_by_its_check_naming_the_row(world: World, fault: Fault) -> None:
+    params = {name: world.ids[key] for name, key in fault.params.items()}
+    inject(world.url, fault.statement, bypass_triggers=fault.bypass_triggers, **params)
+    row = first_offender(world, fault.check, also_failing=fault.also_failing)
+    expected = {col: str(world.ids[v]) if isinstance(v, Id) else v for col, v in fault.names.items()}
+    assert {col: row[col] for col in expected} == expected
 
 
 def test_a_recorded_capacity_reduction_is_information_not_a_violation(world: World) -> None:
@@ -68,32 +212,6 @@ def test_a_recorded_capacity_reduction_is_information_not_a_violation(world: Wor
     (info,) = [r for r in summary.results if r.name == "over_committed_by_reduction"]
     assert info.severity == "info" and info.violation_count == 1
     assert info.sample[0]["slot_id"] == str(world.ids["fri_slot"])
-
-
-def test_a_payment_written_behind_the_bookings_back_is_found(world: World) -> None:
-    # A pay-on-arrival booking gets a paid payment with the triggers off: its paid amount and
-    # payment status still say nothing came in.
-    inject(
-        world.url,
-        "INSERT INTO payments (business_id, booking_id, amount, currency, status, created_at, updated_at)"
-        " SELECT business_id, id, amount, currency, 'paid', now(), now() FROM bookings WHERE id = %(b)s",
-        b=world.ids["confirmed"],
-    )
-    row = first_offender(world, "payment_status_mismatch")
-    assert (row["booking_id"], row["recorded"], row["derived"]) == (str(world.ids["confirmed"]), "pending", "paid")
-
-
-def test_a_payment_lowered_to_a_token_after_confirmation_is_paid_less_than_owed(world: World) -> None:
-    inject(world.url, "UPDATE payments SET amount = 0.01 WHERE id = %(p)s", p=world.ids["paid_payment"])
-    # The booking's stored money no longer matches its rows either: a true second symptom.
-    row = first_offender(world, "paid_less_than_owed", also_failing={"payment_status_mismatch"})
-    assert (row["booking_id"], row["paid"], row["amount"]) == (str(world.ids["paid"]), "0.01", "50.00")
-
-
-def test_a_confirmed_pay_now_booking_without_a_paid_payment_is_found(world: World) -> None:
-    inject(world.url, "DELETE FROM payments WHERE id = %(p)s", p=world.ids["paid_payment"])
-    row = first_offender(world, "paid_less_than_owed", also_failing={"payment_status_mismatch"})
-    assert row["booking_id"] == str(world.ids["paid"])
 
 
 def _age(world: World, booking: object) -> None:
@@ -157,18 +275,6 @@ def test_a_token_refund_does_not_meet_a_refund_obligation(world: World) -> None:
     assert first_offender(world, "refund_obligation_unmet")["owed"] == "49.99"
 
 
-def test_refunds_larger_than_the_payment_are_found(world: World) -> None:
-    inject(
-        world.url,
-        "INSERT INTO refunds (business_id, payment_id, amount, currency, reason, created_at)"
-        " SELECT business_id, id, 90.00, currency, 'double refund', now() FROM payments WHERE id = %(p)s",
-        p=world.ids["partly_payment"],
-    )
-    # The payment's refunded amount did not follow the raw refund row (triggers off).
-    row = first_offender(world, "refund_exceeds_payment", also_failing={"payment_status_mismatch"})
-    assert (row["booking_id"], row["payment_id"]) == (str(world.ids["partly"]), str(world.ids["partly_payment"]))
-
-
 def test_an_active_booking_on_a_missing_slot_is_orphaned(world: World) -> None:
     ghost = uuid.uuid4()
     inject(world.url, "UPDATE bookings SET slot_id = %(g)s WHERE id = %(b)s", g=ghost, b=world.ids["confirmed"])
@@ -222,16 +328,6 @@ def test_a_version_bumped_without_its_audit_row_is_found(world: World) -> None:
     assert (row["booking_id"], row["version"] - row["audit_rows"]) == (str(world.ids["alone"]), 1)
 
 
-def test_a_status_that_is_not_the_last_transitions_target_is_found(world: World) -> None:
-    inject(world.url, "UPDATE bookings SET status = 'no_show' WHERE id = %(b)s", b=world.ids["confirmed"])
-    row = first_offender(world, "status_not_last_transition")
-    assert (row["booking_id"], row["status"], row["last_transition_to"]) == (
-        str(world.ids["confirmed"]),
-        "no_show",
-        "confirmed",
-    )
-
-
 def test_an_altered_sealed_audit_row_breaks_the_hash_chain(world: World) -> None:
     inject(
         world.url,
@@ -241,54 +337,6 @@ def test_an_altered_sealed_audit_row_breaks_the_hash_chain(world: World) -> None
     row = first_offender(world, "audit_chain_broken")
     assert (row["business_id"], row["booking_id"]) == (str(world.shop.business_id), str(world.ids["confirmed"]))
     assert row["problem"] == "audit row altered after sealing"
-
-
-def test_a_transition_along_an_edge_the_machine_lacks_is_found(world: World) -> None:
-    # cancelled -> confirmed: the booking is confirmed and has a booking.confirmed audit entry,
-    # so only the edge itself is wrong.
-    inject(
-        world.url,
-        "INSERT INTO booking_state_transitions (business_id, booking_id, from_status, to_status, actor_type,"
-        " actor_id, channel, occurred_at) SELECT business_id, id, 'cancelled', 'confirmed', 'database', 'ops',"
-        " 'sql', now() FROM bookings WHERE id = %(b)s",
-        b=world.ids["paid"],
-        bypass_triggers=False,
-    )
-    row = first_offender(world, "transition_not_in_state_machine")
-    assert (row["booking_id"], row["from_status"], row["to_status"]) == (
-        str(world.ids["paid"]),
-        "cancelled",
-        "confirmed",
-    )
-
-
-def test_a_check_in_long_before_the_slot_starts_is_found(world: World) -> None:
-    inject(
-        world.url,
-        "UPDATE booking_state_transitions SET occurred_at = occurred_at - interval '3 hours'"
-        " WHERE booking_id = %(b)s AND to_status = 'checked_in'",
-        b=world.ids["completed"],
-    )
-    row = first_offender(world, "check_in_before_slot_opens")
-    assert (row["booking_id"], row["slot_id"]) == (str(world.ids["completed"]), str(world.ids["sat_slot"]))
-
-
-def test_a_slot_instant_off_its_local_time_is_found(world: World) -> None:
-    inject(
-        world.url,
-        "UPDATE time_slots SET starts_at = starts_at + interval '1 hour', ends_at = ends_at + interval '1 hour'"
-        " WHERE id = %(s)s",
-        s=world.ids["thu_slot"],
-    )
-    row = first_offender(world, "slot_instant_mismatch")
-    assert (row["slot_id"], row["timezone"]) == (str(world.ids["thu_slot"]), "Europe/Berlin")
-
-
-def test_a_party_above_the_service_maximum_is_found(world: World) -> None:
-    inject(world.url, "UPDATE bookings SET party_size = 9 WHERE id = %(b)s", b=world.ids["on_thursday"])
-    # With the triggers off neither the slot's counter nor the locked price followed the party.
-    row = first_offender(world, "party_size_out_of_range", also_failing={"seat_counter_drift", "price_lock_broken"})
-    assert (row["booking_id"], row["party_size"], row["max_party_size"]) == (str(world.ids["on_thursday"]), 9, 8)
 
 
 def test_a_customer_without_a_name_is_a_missing_required_field(world: World) -> None:
@@ -331,57 +379,6 @@ def test_a_status_no_edge_leads_to_is_outside_the_state_machine(own_world: World
     also = {"status_not_last_transition", "seat_counter_drift"}
     row = first_offender(world, "status_outside_state_machine", also_failing=also)
     assert row["booking_id"] == str(world.ids["on_thursday"])
-
-
-def test_a_seat_counter_written_behind_the_triggers_back_is_found(world: World) -> None:
-    inject(
-        world.url, "UPDATE time_slots SET booked_seats = booked_seats + 1 WHERE id = %(s)s", s=world.ids["full_slot"]
-    )
-    assert first_offender(world, "seat_counter_drift")["slot_id"] == str(world.ids["full_slot"])
-
-
-def test_a_waiting_entry_that_fits_freed_seats_but_was_never_offered_is_found(world: World) -> None:
-    inject(world.url, "UPDATE time_slots SET max_capacity = 3 WHERE id = %(s)s", s=world.ids["full_slot"])
-    assert first_offender(world, "waitlist_promotion_stalled")["waitlist_entry_id"] == str(world.ids["waiting"])
-
-
-def test_a_resource_held_at_another_time_than_its_booking_is_found(world: World) -> None:
-    inject(
-        world.url,
-        "INSERT INTO booking_resources (business_id, booking_id, slot_id, quantity)"
-        " SELECT b.business_id, b.id, ts.id, 1 FROM bookings b JOIN time_slots ts ON ts.business_id = b.business_id"
-        " WHERE b.id = %(b)s AND ts.resource_id = %(r)s AND ts.local_date = (SELECT local_date + 1 FROM time_slots"
-        " WHERE id = %(s)s)",
-        bypass_triggers=False,
-        b=world.ids["multi"],
-        r=world.ids["staff"],
-        s=world.ids["full_slot"],
-    )
-    assert first_offender(world, "resource_allocation_time_mismatch")["booking_id"] == str(world.ids["multi"])
-
-
-def test_a_booking_whose_price_moved_after_it_was_locked_is_found(world: World) -> None:
-    inject(world.url, "UPDATE bookings SET amount = amount + 5 WHERE id = %(b)s", b=world.ids["multi"])
-    assert first_offender(world, "price_lock_broken")["booking_id"] == str(world.ids["multi"])
-
-
-def test_a_notification_given_up_after_its_retries_is_found(world: World) -> None:
-    inject(
-        world.url,
-        "UPDATE notification_outbox SET dead_at = now(), attempts = 8, last_error = 'HTTP 500'"
-        " WHERE booking_id = %(b)s",
-        b=world.ids["confirmed"],
-    )
-    assert first_offender(world, "notification_failed_for_good")["booking_id"] == str(world.ids["confirmed"])
-
-
-def test_a_notification_undelivered_for_over_an_hour_is_found(world: World) -> None:
-    inject(
-        world.url,
-        "UPDATE notification_outbox SET created_at = now() - interval '2 hours' WHERE booking_id = %(b)s",
-        b=world.ids["confirmed"],
-    )
-    assert first_offender(world, "notification_backlog_stale")["booking_id"] == str(world.ids["confirmed"])
 
 
 @pytest.mark.parametrize("check", sorted(ERRORS))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 
@@ -107,9 +108,10 @@ def _store_check_runs(url: str, h: History) -> None:
                 )
 
 
-@pytest.fixture(scope="session")
-def history(admin_url: str) -> Iterator[History]:
-    url = create_database(admin_url, prefix="booking_dash")
+@contextmanager
+def known_history(admin_url: str, prefix: str) -> Iterator[History]:
+    """The known history with its stored check runs, in a fresh database dropped afterwards."""
+    url = create_database(admin_url, prefix=prefix)
     try:
         with connect(url) as system:
             h = _build(system)
@@ -118,6 +120,12 @@ def history(admin_url: str) -> Iterator[History]:
         yield h
     finally:
         drop_database(admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def history(admin_url: str) -> Iterator[History]:
+    with known_history(admin_url, "booking_dash") as h:
+        yield h
 
 
 @pytest.fixture(scope="session")

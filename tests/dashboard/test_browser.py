@@ -246,6 +246,16 @@ def assert_no_raw_values(rows: list[dict[str, str]]) -> None:
             assert not UUID.search(cell), f"{column}: {cell!r} is a bare UUID"
 
 
+def first_table(page: Page, url: str, title: str, shot: Path) -> list[dict[str, str]]:
+    """Open `url`, wait for the page `title`, screenshot it as `shot`; its first table, free of raw values."""
+    page.goto(url)
+    settle(page, title)
+    rows = rendered_table(page, 0)
+    shoot(page, shot.parent, shot.name)
+    assert_no_raw_values(rows)
+    return rows
+
+
 def customer_of(history: History, booking: uuid.UUID) -> str:
     name = history.scalar(
         "SELECT c.name FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE b.id = %(bk)s", bk=booking
@@ -256,11 +266,12 @@ def customer_of(history: History, booking: uuid.UUID) -> str:
 def test_the_capacity_page_lists_bookings_to_contact_by_reference_and_customer_name(
     dashboard_url: str, wide_page: Page, history: History, tmp_path: Path
 ) -> None:
-    wide_page.goto(f"{dashboard_url}/capacity?{query(history)}")
-    settle(wide_page, "Capacity utilization")
-    rows = rendered_table(wide_page, 0)
-    shoot(wide_page, tmp_path, "capacity-to-contact")
-    assert_no_raw_values(rows)
+    rows = first_table(
+        wide_page,
+        f"{dashboard_url}/capacity?{query(history)}",
+        "Capacity utilization",
+        tmp_path / "capacity-to-contact",
+    )
     expected = history.sql(
         "SELECT b.id, c.name, s.booked_seats FROM bookings b JOIN time_slots s ON s.id = b.slot_id"
         " JOIN customers c ON c.id = b.customer_id WHERE b.business_id = %(b)s AND s.starts_at > now()"
@@ -277,11 +288,7 @@ def test_the_capacity_page_lists_bookings_to_contact_by_reference_and_customer_n
 def test_the_audit_log_names_subjects_customers_and_actors(
     dashboard_url: str, wide_page: Page, history: History, tmp_path: Path
 ) -> None:
-    wide_page.goto(f"{dashboard_url}/audit?{query(history)}")
-    settle(wide_page, "Audit log")
-    rows = rendered_table(wide_page, 0)
-    shoot(wide_page, tmp_path, "audit-log")
-    assert_no_raw_values(rows)
+    rows = first_table(wide_page, f"{dashboard_url}/audit?{query(history)}", "Audit log", tmp_path / "audit-log")
     newest = history.sql(
         "SELECT a.action, a.performed_by_id FROM booking_audit_log a WHERE a.business_id = %(b)s"
         " ORDER BY a.id DESC LIMIT 1",

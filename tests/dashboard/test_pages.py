@@ -334,17 +334,11 @@ def errored_history(admin_url: str) -> Iterator[History]:
 
     import psycopg
 
-    from booking_core import connect
-    from tests.conftest import MONDAY, create_database, drop_database
-    from tests.dashboard.conftest import _build, _store_check_runs
+    from tests.conftest import MONDAY
+    from tests.dashboard.conftest import known_history
 
-    url = create_database(admin_url, prefix="booking_dash_errored")
-    try:
-        with connect(url) as system:
-            h = _build(system)
-        h.url = url
-        _store_check_runs(url, h)
-        with psycopg.connect(url, autocommit=True) as conn:
+    with known_history(admin_url, "booking_dash_errored") as h:
+        with psycopg.connect(h.url, autocommit=True) as conn:
             run = conn.execute(
                 "INSERT INTO integrity_check_runs (started_at, finished_at, duration_seconds, status)"
                 " VALUES (%s, %s, 1.0, 'errored') RETURNING id",
@@ -357,8 +351,6 @@ def errored_history(admin_url: str) -> Iterator[History]:
                 (run[0],),  # type: ignore[index]
             )
         yield h
-    finally:
-        drop_database(admin_url, url)
 
 
 def test_an_errored_latest_run_is_shown_as_incomplete_with_the_last_complete_result(

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from booking_core import (
     Actor,
@@ -29,7 +30,10 @@ HISTORY = ("bookings", "booking_state_transitions", "booking_audit_log", "paymen
 def snapshot(raw, business_id):
     return {
         t: raw.execute(
-            f"SELECT count(*), coalesce(sum(hashtext(x::text)), 0) FROM {t} x WHERE business_id = %s", (business_id,)
+            sql.SQL("SELECT count(*), coalesce(sum(hashtext(x::text)), 0) FROM {} x WHERE business_id = %s").format(
+                sql.Identifier(t)
+            ),
+            (business_id,),
         ).fetchone()
         for t in HISTORY
     }
@@ -103,14 +107,14 @@ def test_history_tables_refuse_update_delete_and_truncate_even_for_a_superuser(s
     shop = Shop.create(system, now=MONDAY)
     shop.book(shop.first_slot())
     system.seal_audit(shop.business_id)
-    for sql in (
-        f"UPDATE {table} SET business_id = business_id WHERE business_id = %s",
-        f"DELETE FROM {table} WHERE business_id = %s",
+    for statement in (
+        sql.SQL("UPDATE {} SET business_id = business_id WHERE business_id = %s"),
+        sql.SQL("DELETE FROM {} WHERE business_id = %s"),
     ):
         with pytest.raises(psycopg.Error, match="append-only"):
-            raw.execute(sql, (shop.business_id,))
+            raw.execute(statement.format(sql.Identifier(table)), (shop.business_id,))
     with pytest.raises(psycopg.Error, match="append-only"):
-        raw.execute(f"TRUNCATE {table} CASCADE")
+        raw.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.Identifier(table)))
 
 
 def test_the_hash_chain_verifies_and_detects_a_row_altered_behind_the_triggers_back(system, raw):

@@ -61,16 +61,7 @@ def test_the_one_statement_booking_without_ip_or_agent_leaves_them_empty_and_non
 def test_a_multi_resource_booking_records_ip_and_user_agent(system, raw):
     shop, main, extra = multi_shop(system)
     actor = desk()
-    system.book_with_resources(
-        shop.business_id,
-        slot_id=main.id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        resources={extra["Anna"]: 1},
-        actor=actor,
-        reason="massage with Anna",
-        now=MONDAY,
-    )
+    shop.book_with_resources(main, {extra["Anna"]: 1}, actor=actor, reason="massage with Anna")
     assert_full_context(audit_rows(raw, shop, actor), "booking.created", reason="massage with Anna")
 
 
@@ -96,9 +87,7 @@ def test_a_payment_records_ip_and_user_agent(system, raw):
 def test_a_waitlist_join_records_ip_and_user_agent(system, raw):
     shop, slot, _holder = full_shop(system, capacity=2)
     actor = desk()
-    system.join_waitlist(
-        shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=1, actor=actor, now=MONDAY
-    )
+    shop.join_waitlist(slot, customer=1, actor=actor)
     rows = audit_rows(raw, shop, actor)
     assert any(r[0].startswith("waitlist.") for r in rows), rows  # type: ignore[union-attr]
     assert_full_context(rows)
@@ -107,17 +96,8 @@ def test_a_waitlist_join_records_ip_and_user_agent(system, raw):
 def test_a_series_records_ip_and_user_agent_on_the_series_and_every_booking(system, raw):
     shop = Shop.create(system, now=MONDAY, weekdays=(4,), horizon_days=60)
     actor = desk()
-    report = system.create_series(
-        shop.business_id,
-        first_slot_id=shop.first_slot(weekday=4).id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        every_days=7,
-        occurrences=3,
-        mode=SeriesMode.ALL_OR_NOTHING,
-        actor=actor,
-        reason="weekly lesson",
-        now=MONDAY,
+    report = shop.series(
+        shop.first_slot(weekday=4), occurrences=3, mode=SeriesMode.ALL_OR_NOTHING, actor=actor, reason="weekly lesson"
     )
     assert len(report.booked) == 3
     rows = audit_rows(raw, shop, actor)

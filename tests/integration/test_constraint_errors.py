@@ -16,12 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from booking_core import BookingError, BookingSystem, Money, PaymentMethod, SeriesMode, WeeklyRule
 from booking_core.adapters.constraints import CALLER, INTERNAL, markdown_table
 from tests.conftest import MONDAY
 from tests.factories import Shop
 
+COPIED_COLUMNS = sa.text(
+    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public'"
+    " AND table_name = :table AND is_generated = 'NEVER' ORDER BY ordinal_position"
+)
 GHOST = uuid.UUID("00000000-0000-7000-8000-000000000000")
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
@@ -71,7 +76,7 @@ class World:
     def b(self) -> uuid.UUID:
         return self.shop.business_id
 
-    def raw(self, sql: str, **params: Any) -> Callable[[], object]:
+    def raw(self, sql: sa.Executable | str, **params: Any) -> Callable[[], object]:
         """One statement in the library's own unit of work, committed if it passes."""
 
         def run() -> None:
@@ -84,21 +89,21 @@ class World:
     def clone(self, table: str, row_id: uuid.UUID, **changes: object) -> Callable[[], object]:
         """Insert a copy of one row (new id) with some columns changed: the smallest raw insert."""
         with self.system.db.connect() as conn:
-            columns = [
-                r[0]
-                for r in conn.exec_driver_sql(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public'"
-                    f" AND table_name = '{table}' AND is_generated = 'NEVER' ORDER BY ordinal_position"
-                )
-            ]
-        select = ", ".join(f":{c}" if c in changes else "gen_random_uuid()" if c == "id" else c for c in columns)
-        return self.raw(
-            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM {table}"
-            " WHERE business_id = :b AND id = :row_id",
-            b=self.b,
-            row_id=row_id,
-            **changes,
+            columns = list(conn.execute(COPIED_COLUMNS, {"table": table}).scalars())
+        source = sa.table(table, *(sa.column(c) for c in columns))
+        values = [
+            sa.bindparam(c) if c in changes else sa.func.gen_random_uuid() if c == "id" else source.c[c]
+            for c in columns
+        ]
+        copy = sa.insert(source).from_select(
+            columns,
+            sa.select(*values).where(source.c.business_id == sa.bindparam("b"), source.c.id == sa.bindparam("row_id")),
         )
+        return self.raw(copy, b=self.b, row_id=row_id, **changes)
+
+    def count(self, table: str) -> int:
+        with self.system.db.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
 
     def scalar(self, sql: str, **params: Any) -> Any:
         with self.system.db.connect() as conn:
@@ -259,15 +264,7 @@ def _refund_zero(w: World) -> Callable[[], object]:
 
 
 def _price_rule(w: World) -> uuid.UUID:
-    return w.system.add_price_rule(
-        w.b,
-        service_id=w.shop.service_id,
-        name="Weekend",
-        price=Money("30", "EUR"),
-        valid_from=MONDAY,
-        actor=w.shop.admin,
-        now=MONDAY,
-    )
+    return w.shop.price_rule("Weekend", "30")  # type: ignore[no-any-return]
 
 
 RULE = dict(iso_weekday=1, local_start=time(9), duration=timedelta(hours=1), capacity=5)
@@ -489,7 +486,7 @@ def test_hitting_a_constraint_raises_its_typed_error_and_changes_nothing(system,
     table, arrange = CASES[constraint]
     world = World(system, Shop.create(system, now=MONDAY))
     attempt = arrange(world)
-    before = world.scalar(f"SELECT count(*) FROM {table}")
+    before = world.count(table)
     with pytest.raises(BookingError) as info:
         attempt()
     expected = CALLER[constraint]
@@ -497,4 +494,4 @@ def test_hitting_a_constraint_raises_its_typed_error_and_changes_nothing(system,
     assert info.value.context.get("constraint") == constraint
     assert str(info.value) == expected.message
     assert len(str(info.value).splitlines()) == 1 and ": " in str(info.value)
-    assert world.scalar(f"SELECT count(*) FROM {table}") == before
+    assert world.count(table) == before

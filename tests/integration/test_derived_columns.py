@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from booking_core import Actor, Money, PaymentMethod
 from tests.conftest import MONDAY
@@ -59,7 +60,7 @@ ATTEMPTS: dict[str, tuple[str, str, str, str]] = {
 
 
 def _row(raw: psycopg.Connection, table: str, row_id: object) -> tuple[object, ...]:
-    return raw.execute(f"SELECT * FROM {table} WHERE id = %s", (row_id,)).fetchone()  # type: ignore[return-value]
+    return raw.execute(sql.SQL("SELECT * FROM {} WHERE id = %s").format(sql.Identifier(table)), (row_id,)).fetchone()  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("column", sorted(ATTEMPTS))
@@ -68,7 +69,8 @@ def test_a_derived_column_written_by_hand_is_refused_and_the_row_stays(rows: Row
     row_id = getattr(rows, which)
     before = _row(raw, table, row_id)
     with pytest.raises(psycopg.Error) as refused:
-        raw.execute(f"UPDATE {table} SET {assignment} WHERE id = %s", (row_id,))
+        update = sql.SQL("UPDATE {} SET {} WHERE id = %s").format(sql.Identifier(table), sql.SQL(assignment))
+        raw.execute(update, (row_id,))
     assert refused.value.sqlstate in ("BK007", "428C9"), refused.value  # a guard, or a generated column
     assert says in str(refused.value)
     assert _row(raw, table, row_id) == before

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 
 from booking_core import (
     Actor,
@@ -33,7 +34,7 @@ from booking_core import (
     connect,
 )
 from tests.factories import Shop
-from tests.integration.test_price_lock_multi_resource_waitlists_and_series import multi_shop
+from tests.integration.test_price_lock_multi_resource_waitlists_and_series import anna_and_stones, multi_shop
 from tests.integration.test_schedules import MONDAY
 from tests.processes import race
 
@@ -51,11 +52,11 @@ TABLES = (
     "idempotency_keys",
 )
 
+COUNT = sql.SQL("SELECT count(*) FROM {} WHERE business_id = %s")
+
 
 def counts(raw: psycopg.Connection, business_id: uuid.UUID) -> dict[str, int]:
-    return {
-        t: raw.execute(f"SELECT count(*) FROM {t} WHERE business_id = %s", (business_id,)).fetchone()[0] for t in TABLES
-    }
+    return {t: raw.execute(COUNT.format(sql.Identifier(t)), (business_id,)).fetchone()[0] for t in TABLES}
 
 
 @contextmanager
@@ -128,14 +129,7 @@ def test_a_key_is_one_request_across_operations(system, raw):
 # ---------------------------------------------------------------- multi-resource bookings
 def test_a_retried_multi_resource_booking_replays_after_its_slots_filled_and_its_schedule_changed(system, raw):
     shop, main, extra = multi_shop(system, room=2, staff=1, gear=1)
-    ask = {
-        "slot_id": main.id,
-        "customer_id": shop.customers[0],
-        "party_size": 1,
-        "resources": {extra["Anna"]: 1, extra["Hot stones"]: 1},
-        "actor": shop.admin,
-        "idempotency_key": "multi-1",
-    }
+    ask = anna_and_stones(shop, main, extra, idempotency_key="multi-1")
     first = system.book_with_resources(shop.business_id, now=MONDAY, **ask)
     fill(shop, main)
     with writes_nothing(raw, shop.business_id):
@@ -307,10 +301,12 @@ def test_keys_are_append_only_outside_the_purge_and_a_long_key_is_refused(system
     shop = Shop.create(system, now=MONDAY, capacity=4)
     booking = shop.book(shop.first_slot(), party=1)
     system.cancel(shop.business_id, booking.id, actor=shop.admin, now=MONDAY, idempotency_key="kept")
-    where = " WHERE business_id = %(b)s"
-    for sql in ("UPDATE idempotency_keys SET operation = 'book'" + where, "DELETE FROM idempotency_keys" + where):
+    for statement in (
+        "UPDATE idempotency_keys SET operation = 'book' WHERE business_id = %(b)s",
+        "DELETE FROM idempotency_keys WHERE business_id = %(b)s",
+    ):
         with pytest.raises(psycopg.Error) as info:
-            raw.execute(sql, {"b": shop.business_id})
+            raw.execute(statement, {"b": shop.business_id})
         assert info.value.sqlstate == "BK006"
     with pytest.raises(psycopg.Error, match="append-only"):
         raw.execute("TRUNCATE idempotency_keys")

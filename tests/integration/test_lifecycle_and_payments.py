@@ -100,28 +100,15 @@ def test_a_pay_now_booking_is_a_draft_without_a_seat_until_its_payment_is_confir
         60,
     )
     assert system.get_slot(shop.business_id, slot.id).booked_seats == 0
-    p = system.record_payment(
-        shop.business_id,
-        b.id,
-        amount=Money("60", "EUR"),
-        actor=Actor.system("psp"),
-        now=MONDAY,
-        idempotency_key="psp-1",
-    )
-    out = system.confirm_payment(shop.business_id, p.id, actor=Actor.system("psp"), now=MONDAY)
+    psp = Actor.system("psp")
+    payment = {"amount": Money("60", "EUR"), "actor": psp, "now": MONDAY, "idempotency_key": "psp-1"}
+    p = system.record_payment(shop.business_id, b.id, **payment)
+    out = system.confirm_payment(shop.business_id, p.id, actor=psp, now=MONDAY)
     assert out.booking.status is BookingStatus.CONFIRMED and out.booking.payment_status is PaymentStatus.PAID
     assert system.get_slot(shop.business_id, slot.id).booked_seats == 2
-    again = system.confirm_payment(shop.business_id, p.id, actor=Actor.system("psp"), now=MONDAY)
+    again = system.confirm_payment(shop.business_id, p.id, actor=psp, now=MONDAY)
     assert again.booking.version == out.booking.version and again.payment.status is PaymentStatus.PAID
-    same = system.record_payment(
-        shop.business_id,
-        b.id,
-        amount=Money("60", "EUR"),
-        actor=Actor.system("psp"),
-        now=MONDAY,
-        idempotency_key="psp-1",
-    )
-    assert same.id == p.id
+    assert system.record_payment(shop.business_id, b.id, **payment).id == p.id
 
 
 def test_a_late_payment_for_a_seat_that_is_gone_is_refunded_not_a_paid_booking_without_a_seat(
@@ -148,40 +135,21 @@ def test_refunds_move_payment_and_booking_status_together_and_never_exceed_the_p
     p = system.record_payment(shop.business_id, b.id, amount=Money("30", "EUR"), actor=psp, now=MONDAY)
     system.confirm_payment(shop.business_id, p.id, actor=psp, now=MONDAY)
     system.cancel(shop.business_id, b.id, actor=Actor.customer(shop.customers[0]), now=MONDAY, reason="ill")
-    part = system.refund(
-        shop.business_id, p.id, amount=Money("10", "EUR"), reason="late cancel fee kept", actor=shop.admin, now=MONDAY
-    )
+
+    def refund(amount: Money, reason: str = "x"):  # type: ignore[no-untyped-def]
+        return system.refund(shop.business_id, p.id, amount=amount, reason=reason, actor=shop.admin, now=MONDAY)
+
+    part = refund(Money("10", "EUR"), "late cancel fee kept")
     assert part.payment.status is PaymentStatus.PARTIALLY_REFUNDED
     assert (
         part.booking.payment_status is PaymentStatus.PARTIALLY_REFUNDED
         and part.booking.status is BookingStatus.CANCELLED
     )
     with pytest.raises(RefundExceedsPayment, match="refund at most"):
-        system.refund(
-            shop.business_id,
-            p.id,
-            amount=Money("25", "EUR"),
-            reason="x",
-            actor=shop.admin,
-            now=MONDAY,
-        )
+        refund(Money("25", "EUR"))
     with pytest.raises(CurrencyMismatch):
-        system.refund(
-            shop.business_id,
-            p.id,
-            amount=Money("5", "USD"),
-            reason="x",
-            actor=shop.admin,
-            now=MONDAY,
-        )
-    rest = system.refund(
-        shop.business_id,
-        p.id,
-        amount=Money("20", "EUR"),
-        reason="goodwill",
-        actor=shop.admin,
-        now=MONDAY,
-    )
+        refund(Money("5", "USD"))
+    rest = refund(Money("20", "EUR"), "goodwill")
     assert rest.payment.status is PaymentStatus.REFUNDED and rest.booking.status is BookingStatus.REFUNDED
 
 

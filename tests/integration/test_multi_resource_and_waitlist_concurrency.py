@@ -104,17 +104,7 @@ def test_waitlist_promotion_never_exceeds_capacity_while_cancellations_and_booki
     shop = Shop.create(system, now=MONDAY, capacity=8, customers=12)
     slot = shop.first_slot()
     held = [shop.book(slot, party=2, customer=i) for i in range(4)]
-    entries = [
-        system.join_waitlist(
-            shop.business_id,
-            slot_id=slot.id,
-            customer_id=shop.customers[4 + i],
-            party_size=1 + i % 3,
-            actor=shop.admin,
-            now=MONDAY,
-        )
-        for i in range(8)
-    ]
+    entries = [shop.join_waitlist(slot, party=1 + i % 3, customer=4 + i) for i in range(8)]
     race(
         _waitlist_racer,
         lambda i: (

@@ -55,16 +55,7 @@ def test_every_party_change_python_prices_is_the_amount_the_trigger_accepts(
     parties: list[int],
 ) -> None:
     priority = next(_codes)  # each example's rule outranks the earlier ones
-    system.add_price_rule(
-        shop.business_id,
-        service_id=shop.service_id,
-        name=f"rule {priority}",
-        price=Money(price, "EUR"),
-        valid_from=MONDAY,
-        priority=priority,
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    shop.price_rule(f"rule {priority}", price, priority=priority)
     promo = _promo(system, shop, discount)
     booking = shop.book(shop.first_slot(), party=first, promo_code=promo, now=MONDAY)
     assert booking.unit_price == price

@@ -44,28 +44,11 @@ def seats_add_up(raw, shop) -> None:
 def test_the_price_shown_is_the_price_locked_and_later_price_changes_never_touch_it(system, raw):
     shop = Shop.create(system, now=MONDAY, price="20.00")
     slot = shop.first_slot()
-    system.add_price_rule(
-        shop.business_id,
-        service_id=shop.service_id,
-        name="winter",
-        price=Money("30", "EUR"),
-        valid_from=MONDAY,
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    shop.price_rule("winter", "30")
     quoted = system.quote(shop.business_id, slot_id=slot.id, party_size=2, now=MONDAY)
     booking = shop.book(slot, party=2)
     assert quoted.total == Money("60", "EUR") and booking.amount == 60 and booking.unit_price == 30
-    system.add_price_rule(
-        shop.business_id,
-        service_id=shop.service_id,
-        name="hike",
-        price=Money("45", "EUR"),
-        valid_from=MONDAY,
-        priority=5,
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    shop.price_rule("hike", "45", priority=5)
     assert system.get_booking(shop.business_id, booking.id).amount == 60  # grandfathered
     assert system.quote(shop.business_id, slot_id=slot.id, party_size=2, now=MONDAY).total == Money("90", "EUR")
     grown = system.change_party_size(shop.business_id, booking.id, party_size=3, actor=shop.admin, now=MONDAY)
@@ -87,26 +70,10 @@ def test_promo_codes_discount_once_per_use_and_refuse_when_used_up_or_in_another
         actor=shop.admin,
         now=MONDAY,
     )
-    booking = system.book(
-        shop.business_id,
-        slot_id=slot.id,
-        customer_id=shop.customers[0],
-        party_size=2,
-        actor=shop.admin,
-        promo_code="SPRING10",
-        now=MONDAY,
-    )
+    booking = shop.book(slot, party=2, actor=shop.admin, promo_code="SPRING10")
     assert (booking.amount, booking.discount, booking.promo_code) == (90, 10, "SPRING10")
     with pytest.raises(InvalidPromoCode, match="not valid now"):
-        system.book(
-            shop.business_id,
-            slot_id=slot.id,
-            customer_id=shop.customers[1],
-            party_size=1,
-            actor=shop.admin,
-            promo_code="SPRING10",
-            now=MONDAY,
-        )
+        shop.book(slot, party=1, customer=1, actor=shop.admin, promo_code="SPRING10")
     with pytest.raises(CurrencyMismatch):
         system.add_promo_code(
             shop.business_id,
@@ -118,15 +85,7 @@ def test_promo_codes_discount_once_per_use_and_refuse_when_used_up_or_in_another
             now=MONDAY,
         )
     with pytest.raises(CurrencyMismatch):
-        system.add_price_rule(
-            shop.business_id,
-            service_id=shop.service_id,
-            name="usd",
-            price=Money("5", "USD"),
-            valid_from=MONDAY,
-            actor=shop.admin,
-            now=MONDAY,
-        )
+        shop.price_rule("usd", "5", currency="USD")
 
 
 # ---------------------------------------------------------------- multi-resource
@@ -138,31 +97,27 @@ def multi_shop(system, *, room=1, staff=1, gear=3):
     return shop, main, extra
 
 
+def anna_and_stones(shop, main, extra, **kw):
+    """The arguments for booking `main` with Anna and one set of hot stones, for the first customer, by the admin."""
+    one_each = {extra["Anna"]: 1, extra["Hot stones"]: 1}
+    return {
+        "slot_id": main.id,
+        "customer_id": shop.customers[0],
+        "party_size": 1,
+        "resources": one_each,
+        "actor": shop.admin,
+    } | kw
+
+
 def test_a_multi_resource_booking_holds_every_resource_or_none_and_says_which_is_missing(system, raw):
     shop, main, extra = multi_shop(system, staff=1, gear=3)
     want = {extra["Anna"]: 1, extra["Hot stones"]: 2}
-    booking = system.book_with_resources(
-        shop.business_id,
-        slot_id=main.id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        resources=want,
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    booking = shop.book_with_resources(main, want)
     assert booking.status is BookingStatus.CONFIRMED
     seats_add_up(raw, shop)
     before = raw.execute("SELECT count(*) FROM bookings WHERE business_id = %s", (shop.business_id,)).fetchone()
     with pytest.raises(ResourcesUnavailable) as info:
-        system.book_with_resources(
-            shop.business_id,
-            slot_id=main.id,
-            customer_id=shop.customers[1],
-            party_size=1,
-            resources=want,
-            actor=shop.admin,
-            now=MONDAY,
-        )
+        shop.book_with_resources(main, want, customer=1)
     missing = {m["resource"]: (m["needed"], m["free"]) for m in info.value.missing}
     assert missing == {"Anna": (1, 0), "Hot stones": (2, 1), "the slot itself": (1, 0)}
     assert raw.execute("SELECT count(*) FROM bookings WHERE business_id = %s", (shop.business_id,)).fetchone() == before
@@ -175,28 +130,12 @@ def test_a_multi_resource_booking_holds_every_resource_or_none_and_says_which_is
         == 0
     )
     with pytest.raises(UnknownResource):
-        system.book_with_resources(
-            shop.business_id,
-            slot_id=main.id,
-            customer_id=shop.customers[1],
-            party_size=1,
-            resources={uuid.uuid4(): 1},
-            actor=shop.admin,
-            now=MONDAY,
-        )
+        shop.book_with_resources(main, {uuid.uuid4(): 1}, customer=1)
 
 
 def test_a_multi_resource_booking_cannot_be_moved_and_its_allocations_are_append_only(system, raw):
     shop, main, extra = multi_shop(system)
-    booking = system.book_with_resources(
-        shop.business_id,
-        slot_id=main.id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        resources={extra["Anna"]: 1},
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    booking = shop.book_with_resources(main, {extra["Anna"]: 1})
     other = [s for s in shop.slots(days=7) if s.resource_id == shop.resource_id][1]
     with pytest.raises(Conflict, match="cancel it and book the new time"):
         system.reschedule(shop.business_id, booking.id, new_slot_id=other.id, actor=shop.admin, now=MONDAY)
@@ -206,15 +145,7 @@ def test_a_multi_resource_booking_cannot_be_moved_and_its_allocations_are_append
 
 def test_a_retried_multi_resource_booking_returns_the_first_even_when_the_resources_are_now_taken(system, raw):
     shop, main, extra = multi_shop(system, staff=1, gear=1)
-    ask = {
-        "slot_id": main.id,
-        "customer_id": shop.customers[0],
-        "party_size": 1,
-        "resources": {extra["Anna"]: 1, extra["Hot stones"]: 1},
-        "actor": shop.admin,
-        "now": MONDAY,
-        "idempotency_key": "multi-retry-1",
-    }
+    ask = anna_and_stones(shop, main, extra, now=MONDAY, idempotency_key="multi-retry-1")
     first = system.book_with_resources(shop.business_id, **ask)
     again = system.book_with_resources(shop.business_id, **ask)
     assert again.id == first.id
@@ -235,15 +166,7 @@ def test_a_malformed_multi_resource_call_is_refused_by_the_database_and_writes_n
             raw.execute(call, (shop.business_id, main.id, shop.customers[0], resources, quantities, MONDAY))
         assert info.value.sqlstate == "BK017"
     with pytest.raises(InvalidInput, match="only further resources"):
-        system.book_with_resources(
-            shop.business_id,
-            slot_id=main.id,
-            customer_id=shop.customers[0],
-            party_size=1,
-            resources={shop.resource_id: 1},
-            actor=shop.admin,
-            now=MONDAY,
-        )
+        shop.book_with_resources(main, {shop.resource_id: 1})
     after = raw.execute("SELECT count(*) FROM bookings WHERE business_id = %s", (shop.business_id,)).fetchone()
     assert after == before
 
@@ -258,17 +181,8 @@ def full_shop(system, capacity=4, **kw):
 
 def test_waitlist_offers_go_first_in_first_out_to_the_first_entry_that_fits(system, raw):
     shop, slot, holder = full_shop(system, capacity=4)
-    big = system.join_waitlist(
-        shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=4, actor=shop.admin, now=MONDAY
-    )
-    small = system.join_waitlist(
-        shop.business_id,
-        slot_id=slot.id,
-        customer_id=shop.customers[2],
-        party_size=2,
-        actor=shop.admin,
-        now=MONDAY + timedelta(minutes=1),
-    )
+    big = shop.join_waitlist(slot, party=4, customer=1)
+    small = shop.join_waitlist(slot, party=2, customer=2, now=MONDAY + timedelta(minutes=1))
     system.change_party_size(shop.business_id, holder.id, party_size=2, actor=shop.admin, now=MONDAY)
     # 2 seats free: the first entry (4) does not fit, the first that fits (2) is offered.
     assert system.waitlist_entry(shop.business_id, big.id).status == "waiting"
@@ -293,17 +207,8 @@ def test_waitlist_offers_go_first_in_first_out_to_the_first_entry_that_fits(syst
 
 def test_an_expired_offer_passes_to_the_next_and_cannot_be_accepted(system, raw):
     shop, slot, holder = full_shop(system, capacity=2)
-    first = system.join_waitlist(
-        shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=2, actor=shop.admin, now=MONDAY
-    )
-    second = system.join_waitlist(
-        shop.business_id,
-        slot_id=slot.id,
-        customer_id=shop.customers[2],
-        party_size=2,
-        actor=shop.admin,
-        now=MONDAY + timedelta(seconds=1),
-    )
+    first = shop.join_waitlist(slot, party=2, customer=1)
+    second = shop.join_waitlist(slot, party=2, customer=2, now=MONDAY + timedelta(seconds=1))
     system.cancel(shop.business_id, holder.id, actor=shop.admin, now=MONDAY)
     later = MONDAY + timedelta(minutes=20)
     with pytest.raises(OfferExpired, match="join the waitlist again"):
@@ -318,9 +223,7 @@ def test_an_expired_offer_passes_to_the_next_and_cannot_be_accepted(system, raw)
 
 def test_waiting_entries_expire_once_their_slot_has_started(system):
     shop, slot, _ = full_shop(system, capacity=2)
-    entry = system.join_waitlist(
-        shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=1, actor=shop.admin, now=MONDAY
-    )
+    entry = shop.join_waitlist(slot, customer=1)
     system.expire_waitlist_offers(now=slot.starts_at - timedelta(minutes=1))
     assert system.waitlist_entry(shop.business_id, entry.id).status == "waiting"
     system.expire_waitlist_offers(now=slot.starts_at)
@@ -331,13 +234,9 @@ def test_joining_a_slot_with_room_is_refused_and_raw_sql_cannot_skip_the_offer_s
     shop = Shop.create(system, now=MONDAY, capacity=4)
     slot = shop.first_slot()
     with pytest.raises(Conflict, match="book it instead"):
-        system.join_waitlist(
-            shop.business_id, slot_id=slot.id, customer_id=shop.customers[0], party_size=1, actor=shop.admin, now=MONDAY
-        )
+        shop.join_waitlist(slot)
     shop.book(slot, party=4)
-    entry = system.join_waitlist(
-        shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=1, actor=shop.admin, now=MONDAY
-    )
+    entry = shop.join_waitlist(slot, customer=1)
     with pytest.raises(psycopg.Error) as info:
         raw.execute("UPDATE waitlist_entries SET status = 'accepted' WHERE id = %s", (entry.id,))
     assert info.value.sqlstate == "BK004"
@@ -355,9 +254,7 @@ def test_a_pay_now_offer_keeps_its_seats_until_the_payment_confirms_the_booking(
     psp = Actor.system("psp")
     paid = system.record_payment(shop.business_id, holder.id, amount=Money("20", "EUR"), actor=psp, now=MONDAY)
     system.confirm_payment(shop.business_id, paid.id, actor=psp, now=MONDAY)
-    entry = system.join_waitlist(
-        shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=2, actor=shop.admin, now=MONDAY
-    )
+    entry = shop.join_waitlist(slot, party=2, customer=1)
     system.cancel(shop.business_id, holder.id, actor=shop.admin, now=MONDAY)
     draft = system.accept_waitlist_offer(shop.business_id, entry.id, actor=shop.admin, now=MONDAY)
     assert draft.status is BookingStatus.DRAFT
@@ -379,17 +276,7 @@ def test_an_all_or_nothing_series_books_every_occurrence_or_none(system, raw):
     blocker = next(s for s in shop.slots(days=30) if s.local_date == first.local_date + timedelta(days=14))
     shop.book(blocker, party=2, customer=2)
     with pytest.raises(SeriesUnavailable) as info:
-        system.create_series(
-            shop.business_id,
-            first_slot_id=first.id,
-            customer_id=shop.customers[0],
-            party_size=1,
-            every_days=7,
-            occurrences=4,
-            mode=SeriesMode.ALL_OR_NOTHING,
-            actor=shop.admin,
-            now=MONDAY,
-        )
+        shop.series(first, occurrences=4, mode=SeriesMode.ALL_OR_NOTHING)
     assert [k for k, _ in info.value.failures] == [2]
     assert (
         raw.execute(
@@ -397,17 +284,7 @@ def test_an_all_or_nothing_series_books_every_occurrence_or_none(system, raw):
         ).fetchone()[0]
         == 0
     )
-    report = system.create_series(
-        shop.business_id,
-        first_slot_id=first.id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        every_days=7,
-        occurrences=4,
-        mode=SeriesMode.BEST_EFFORT,
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    report = shop.series(first, occurrences=4, mode=SeriesMode.BEST_EFFORT)
     assert [b.occurrence for b in report.booked] == [0, 1, 3] and [k for k, _ in report.refused] == [2]
     assert all(len(system.booking_history(shop.business_id, b.id)) == 1 for b in report.booked)
 
@@ -415,18 +292,7 @@ def test_an_all_or_nothing_series_books_every_occurrence_or_none(system, raw):
 def test_series_edits_apply_to_this_following_or_all_occurrences(system):
     shop = Shop.create(system, now=MONDAY, capacity=5, weekdays=(4,), horizon_days=60)
     first = shop.first_slot(weekday=4)
-    report = system.create_series(
-        shop.business_id,
-        first_slot_id=first.id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        every_days=7,
-        occurrences=5,
-        mode=SeriesMode.ALL_OR_NOTHING,
-        actor=shop.admin,
-        now=MONDAY,
-        skip={4},
-    )
+    report = shop.series(first, occurrences=5, mode=SeriesMode.ALL_OR_NOTHING, skip={4})
     assert [b.occurrence for b in report.booked] == [0, 1, 2, 3]
     sid = report.series_id
     one = system.cancel_series(shop.business_id, sid, scope=Scope.THIS, occurrence=1, actor=shop.admin, now=MONDAY)
@@ -440,18 +306,7 @@ def test_series_edits_apply_to_this_following_or_all_occurrences(system):
     )
     assert sorted(b.occurrence for b in rest) == [0, 2, 3]
     with pytest.raises(InvalidInput, match="no occurrences left"):
-        system.create_series(
-            shop.business_id,
-            first_slot_id=first.id,
-            customer_id=shop.customers[0],
-            party_size=1,
-            every_days=7,
-            occurrences=2,
-            mode=SeriesMode.BEST_EFFORT,
-            actor=shop.admin,
-            now=MONDAY,
-            skip={0, 1},
-        )
+        shop.series(first, occurrences=2, mode=SeriesMode.BEST_EFFORT, skip={0, 1})
 
 
 def test_a_series_mode_or_scope_that_does_not_exist_is_a_typed_refusal(system):
@@ -460,10 +315,7 @@ def test_a_series_mode_or_scope_that_does_not_exist_is_a_typed_refusal(system):
     shop = Shop.create(system, now=MONDAY)
     slot = shop.first_slot()
     with pytest.raises(InvalidInput, match="pass one of all_or_nothing, best_effort"):
-        system.create_series(shop.business_id, first_slot_id=slot.id, customer_id=shop.customers[0], party_size=1,
-                             every_days=7, occurrences=2, mode="sometimes", actor=shop.admin, now=MONDAY)  # fmt: skip
-    report = system.create_series(shop.business_id, first_slot_id=slot.id, customer_id=shop.customers[0],
-                                  party_size=1, every_days=7, occurrences=2, mode=SeriesMode.BEST_EFFORT,
-                                  actor=shop.admin, now=MONDAY)  # fmt: skip
+        shop.series(slot, occurrences=2, mode="sometimes")
+    report = shop.series(slot, occurrences=2, mode=SeriesMode.BEST_EFFORT)
     with pytest.raises(InvalidInput, match="is not a Scope"):
         system.cancel_series(shop.business_id, report.series_id, scope="most", actor=shop.admin, now=MONDAY)

@@ -56,6 +56,22 @@ def _pick(conn: psycopg.Connection[tuple[object, ...]], sql: str, *params: objec
     return conn.execute(sql + " ORDER BY random() LIMIT 1", params).fetchone()
 
 
+# The row an operation acts on, picked at random among its business's rows (the one parameter).
+_CONFIRMED = "SELECT id, amount FROM bookings WHERE business_id = %s AND status = 'confirmed'"
+TARGETS = {
+    "cancel": _CONFIRMED,
+    "reschedule": _CONFIRMED,
+    "change_party_size": _CONFIRMED,
+    "pay": _CONFIRMED,
+    "refund_due": "SELECT id FROM bookings WHERE business_id = %s AND refund_due > 0",
+    "leave_waitlist": "SELECT id FROM waitlist_entries WHERE business_id = %s AND status IN ('waiting', 'offered')",
+    # Accepted ones too: the customer gets the same booking back, anyone else a typed refusal.
+    "accept_offer": (
+        "SELECT id, customer_id FROM waitlist_entries WHERE business_id = %s AND status IN ('offered', 'accepted')"
+    ),
+}
+
+
 def _operate(op, system, conn, rng, b, slots, staff, customers, now):  # type: ignore[no-untyped-def]
     """One operation of kind `op`; returns a note when it found nothing to act on."""
     admin = Actor.admin("racer")
@@ -74,55 +90,33 @@ def _operate(op, system, conn, rng, b, slots, staff, customers, now):  # type: i
         else:
             system.join_waitlist(b, **kw)
         return None
-    if op in ("cancel", "reschedule", "change_party_size"):
-        row = _pick(conn, "SELECT id FROM bookings WHERE business_id = %s AND status = 'confirmed'", b)
-        if row is None:
-            return "nothing"
-        booking_id = row[0]
-        if op == "cancel":
-            system.cancel(b, booking_id, actor=admin, now=now)
-        elif op == "reschedule":
-            system.reschedule(b, booking_id, new_slot_id=rng.choice(slots), actor=admin, now=now)
-        else:
-            system.change_party_size(b, booking_id, party_size=rng.randint(1, 3), actor=admin, now=now)
+    if op == "expire_offers":
+        system.expire_waitlist_offers(now=now)
         return None
-    if op == "pay":
+    row = _pick(conn, TARGETS[op], b)
+    if row is None:
+        return "nothing"
+    if op == "cancel":
+        system.cancel(b, row[0], actor=admin, now=now)
+    elif op == "reschedule":
+        system.reschedule(b, row[0], new_slot_id=rng.choice(slots), actor=admin, now=now)
+    elif op == "change_party_size":
+        system.change_party_size(b, row[0], party_size=rng.randint(1, 3), actor=admin, now=now)
+    elif op == "pay":
         # Part, all or more than the amount, on a live booking: payments lock the booking first.
-        row = _pick(conn, "SELECT id, amount FROM bookings WHERE business_id = %s AND status = 'confirmed'", b)
-        if row is None or not row[1]:
+        if not row[1]:
             return "nothing"
         amount = (row[1] * Decimal(rng.choice(("0.5", "1", "1.5")))).quantize(Decimal("0.01"))  # type: ignore[operator]
         payment = system.record_payment(b, row[0], amount=Money(amount, "EUR"), actor=admin, now=now)
         system.confirm_payment(b, payment.id, actor=admin, now=now)
-        return None
-    if op == "refund_due":
-        row = _pick(conn, "SELECT id FROM bookings WHERE business_id = %s AND refund_due > 0", b)
-        if row is None:
-            return "nothing"
+    elif op == "refund_due":
         system.refund_due(b, row[0], actor=admin, now=now)
-        return None
-    if op == "leave_waitlist":
-        row = _pick(
-            conn, "SELECT id FROM waitlist_entries WHERE business_id = %s AND status IN ('waiting', 'offered')", b
-        )
-        if row is None:
-            return "nothing"
+    elif op == "leave_waitlist":
         system.leave_waitlist(b, row[0], actor=admin, now=now)
-        return None
-    if op == "accept_offer":
-        # Accepted ones too: the customer gets the same booking back, anyone else a typed refusal.
-        row = _pick(
-            conn,
-            "SELECT id, customer_id FROM waitlist_entries WHERE business_id = %s AND status IN ('offered', 'accepted')",
-            b,
-        )
-        if row is None:
-            return "nothing"
+    else:
+        assert op == "accept_offer"
         actor = Actor.customer(row[1]) if rng.random() < 0.5 else Actor.admin(f"racer-{rng.randint(1, 2)}")
         system.accept_waitlist_offer(b, row[0], actor=actor, now=now)
-        return None
-    assert op == "expire_offers"
-    system.expire_waitlist_offers(now=now)
     return None
 
 
@@ -168,14 +162,7 @@ def _hot_shop(system):  # type: ignore[no-untyped-def]
         for k in range(CAPACITY // 3):
             shop.book(slot, party=3, customer=(i * 2 + k) % CUSTOMERS)
         for k in range(3):
-            system.join_waitlist(
-                shop.business_id,
-                slot_id=slot.id,
-                customer_id=shop.customers[(20 + i * 3 + k) % CUSTOMERS],
-                party_size=1 + k,
-                actor=shop.admin,
-                now=MONDAY,
-            )
+            shop.join_waitlist(slot, party=1 + k, customer=(20 + i * 3 + k) % CUSTOMERS)
     return shop, staff, slots
 
 

@@ -31,14 +31,7 @@ def _footprint(raw, shop) -> tuple[object, ...]:
 
 def _offer(system, shop, slot, holder, *, customer=1, party=2):
     """A waitlist entry of `customer`, offered once the holder cancels."""
-    entry = system.join_waitlist(
-        shop.business_id,
-        slot_id=slot.id,
-        customer_id=shop.customers[customer],
-        party_size=party,
-        actor=shop.admin,
-        now=MONDAY,
-    )
+    entry = shop.join_waitlist(slot, party=party, customer=customer)
     system.cancel(shop.business_id, holder.id, actor=shop.admin, now=MONDAY)
     assert system.waitlist_entry(shop.business_id, entry.id).status == "offered"
     return entry
@@ -46,17 +39,14 @@ def _offer(system, shop, slot, holder, *, customer=1, party=2):
 
 def test_joining_a_waitlist_twice_is_refused_as_already_on_waitlist_and_changes_nothing(system, raw):
     shop, slot, _ = full_shop(system, capacity=2)
-    first = system.join_waitlist(
-        shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=1, actor=shop.admin, now=MONDAY
-    )
+    first = shop.join_waitlist(slot, customer=1)
     before = _footprint(raw, shop)
     for party in (1, 2):  # the same request again, or another party size
         with pytest.raises(AlreadyOnWaitlist, match=r"already on the waitlist .* leave it first") as info:
-            system.join_waitlist(
-                shop.business_id,
-                slot_id=slot.id,
-                customer_id=shop.customers[1],
-                party_size=party,
+            shop.join_waitlist(
+                slot,
+                party=party,
+                customer=1,
                 actor=Actor.customer(shop.customers[1]),
                 now=MONDAY + timedelta(minutes=1),
             )
@@ -71,9 +61,7 @@ def test_joining_again_while_holding_an_offer_says_to_accept_or_leave_it(system,
     entry = _offer(system, shop, slot, holder)
     before = _footprint(raw, shop)
     with pytest.raises(AlreadyOnWaitlist, match="accept or leave that offer"):
-        system.join_waitlist(
-            shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=2, actor=shop.admin, now=MONDAY
-        )
+        shop.join_waitlist(slot, party=2, customer=1)
     assert _footprint(raw, shop) == before
     assert system.waitlist_entry(shop.business_id, entry.id).status == "offered"
 

@@ -10,18 +10,19 @@ from hypothesis import strategies as st
 from booking_core import BookingError
 from tests.factories import Shop
 from tests.integration.test_price_lock_multi_resource_waitlists_and_series import seats_add_up
+from tests.integration.test_properties import operation
 from tests.integration.test_schedules import MONDAY
 
 ops = st.lists(
     st.one_of(
-        st.tuples(st.just("book"), st.integers(0, 1), st.integers(1, 4)),
-        st.tuples(st.just("cancel"), st.integers(0, 30), st.just(0)),
-        st.tuples(st.just("party"), st.integers(0, 30), st.integers(1, 4)),
-        st.tuples(st.just("join"), st.integers(0, 1), st.integers(1, 4)),
-        st.tuples(st.just("accept"), st.integers(0, 30), st.just(0)),
-        st.tuples(st.just("leave"), st.integers(0, 30), st.just(0)),
-        st.tuples(st.just("expire"), st.integers(1, 30), st.just(0)),
-        st.tuples(st.just("capacity"), st.integers(0, 1), st.integers(0, 8)),
+        operation("book", (0, 1), (1, 4)),
+        operation("cancel", (0, 30)),
+        operation("party", (0, 30), (1, 4)),
+        operation("join", (0, 1), (1, 4)),
+        operation("accept", (0, 30)),
+        operation("leave", (0, 30)),
+        operation("expire", (1, 30)),
+        operation("capacity", (0, 1), (0, 8)),
     ),
     min_size=1,
     max_size=30,
@@ -49,16 +50,7 @@ def test_waitlists_and_bookings_in_any_order_never_lose_or_invent_a_seat(system,
                     shop.business_id, bookings[a % len(bookings)], party_size=b, actor=shop.admin, now=now
                 )
             elif op == "join":
-                entries.append(
-                    s.join_waitlist(
-                        shop.business_id,
-                        slot_id=slots[a].id,
-                        customer_id=shop.customers[i % 6],
-                        party_size=b,
-                        actor=shop.admin,
-                        now=now,
-                    ).id
-                )
+                entries.append(shop.join_waitlist(slots[a], party=b, customer=i % 6, now=now).id)
             elif op == "accept" and entries:
                 bookings.append(
                     s.accept_waitlist_offer(shop.business_id, entries[a % len(entries)], actor=shop.admin, now=now).id

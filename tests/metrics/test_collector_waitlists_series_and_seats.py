@@ -15,7 +15,7 @@ import pytest
 from metrics.collector import BookingCollector, scrape_engine
 from prometheus_client import CollectorRegistry, generate_latest
 
-from booking_core import Actor, Booking, BookingSystem, SeriesMode, Slot
+from booking_core import Booking, BookingSystem, SeriesMode, Slot
 from tests.conftest import MONDAY
 from tests.factories import Shop
 from tests.integration.test_price_lock_multi_resource_waitlists_and_series import multi_shop
@@ -41,15 +41,7 @@ def _fill(shop: Shop, slot_index: int, *, at: datetime) -> tuple[Slot, Booking]:
 
 
 def _join(shop: Shop, slot: Slot, customer: int, party: int, at: datetime) -> uuid.UUID:
-    entry = shop.system.join_waitlist(
-        shop.business_id,
-        slot_id=slot.id,
-        customer_id=shop.customers[customer],
-        party_size=party,
-        actor=shop.admin,
-        now=at,
-    )
-    return entry.id
+    return shop.join_waitlist(slot, party=party, customer=customer, now=at).id  # type: ignore[no-any-return]
 
 
 def _waitlist_life(system: BookingSystem) -> Shop:
@@ -97,39 +89,13 @@ def _resources_series_promo(system: BookingSystem) -> Shop:
     shop: Shop
     shop, main, extra = multi_shop(system)  # type: ignore[no-untyped-call]
     biz, admin = shop.business_id, shop.admin
-    system.book_with_resources(
-        biz,
-        slot_id=main.id,
-        customer_id=shop.customers[0],
-        party_size=1,
-        resources={extra["Anna"]: 1, extra["Hot stones"]: 2},
-        actor=admin,
-        now=MONDAY,
-    )
+    shop.book_with_resources(main, {extra["Anna"]: 1, extra["Hot stones"]: 2})
     mains = [x for x in shop.slots(days=7) if x.resource_id == shop.resource_id]
-    system.create_series(
-        biz,
-        first_slot_id=mains[1].id,
-        customer_id=shop.customers[1],
-        party_size=1,
-        every_days=7,
-        occurrences=2,
-        mode=SeriesMode.ALL_OR_NOTHING,
-        actor=admin,
-        now=MONDAY,
-    )
+    shop.series(mains[1], occurrences=2, mode=SeriesMode.ALL_OR_NOTHING, customer=1)
     system.add_promo_code(
         biz, code="SPRING10", percent_off=Decimal(10), currency="EUR", valid_from=MONDAY, actor=admin, now=MONDAY
     )
-    system.book(
-        biz,
-        slot_id=mains[2].id,
-        customer_id=shop.customers[2],
-        party_size=1,
-        actor=Actor.customer(shop.customers[2]),
-        promo_code="SPRING10",
-        now=MONDAY,
-    )
+    shop.book(mains[2], party=1, customer=2, promo_code="SPRING10")
     return shop
 
 
@@ -203,35 +169,51 @@ def test_offers_past_their_expiry_are_counted_with_the_age_of_the_oldest(
     assert value(registry, "booking_waitlist_oldest_overdue_offer_seconds", business=shops.names["broken"]) == 0
 
 
+def _sql_and_exporter_agree(
+    registry: CollectorRegistry,
+    shops: Shops,
+    database_url: str,
+    key: str,
+    expected: int,
+    metric: str,
+    query: str,
+    *after: object,
+) -> None:
+    """`query` (the business id, then `after`) counts `expected` for shop `key`, and so does `metric`."""
+    shop: Shop = getattr(shops, key)
+    assert sql(database_url, query, shop.business_id, *after) == [(expected,)]
+    assert value(registry, metric, business=shops.names[key]) == expected
+
+
+FITS = (
+    "SELECT count(*) FROM waitlist_entries w JOIN time_slots s ON s.business_id = w.business_id"
+    " AND s.id = w.slot_id WHERE w.business_id = %s AND w.status = 'waiting' AND NOT s.is_legacy"
+    " AND s.starts_at > %s AND w.party_size <= s.max_capacity - s.booked_seats"
+)
+DRIFT = (
+    "SELECT count(*) FROM time_slots ts LEFT JOIN slot_seat_holds h ON h.business_id = ts.business_id"
+    " AND h.slot_id = ts.id WHERE ts.business_id = %s AND ts.starts_at >= %s AND ts.starts_at < %s"
+    " AND ts.booked_seats <> coalesce(h.seats, 0)"
+)
+
+
+@pytest.mark.parametrize(("key", "expected"), [("waitlist", 0), ("broken", 1)])
 def test_waiting_entries_that_fit_free_seats_show_a_stalled_promotion_only_where_it_stalled(
-    registry: CollectorRegistry, shops: Shops, database_url: str
+    registry: CollectorRegistry, shops: Shops, database_url: str, key: str, expected: int
 ) -> None:
-    fits = (
-        "SELECT count(*) FROM waitlist_entries w JOIN time_slots s ON s.business_id = w.business_id"
-        " AND s.id = w.slot_id WHERE w.business_id = %s AND w.status = 'waiting' AND NOT s.is_legacy"
-        " AND s.starts_at > %s AND w.party_size <= s.max_capacity - s.booked_seats"
+    _sql_and_exporter_agree(
+        registry, shops, database_url, key, expected, "booking_waitlist_promotable_entries", FITS, NOW
     )
-    for key, expected in (("waitlist", 0), ("broken", 1)):
-        shop = shops.waitlist if key == "waitlist" else shops.broken
-        assert sql(database_url, fits, shop.business_id, NOW) == [(expected,)]
-        assert value(registry, "booking_waitlist_promotable_entries", business=shops.names[key]) == expected
 
 
+@pytest.mark.parametrize(("key", "expected"), [("waitlist", 0), ("multi", 0), ("broken", 1)])
 def test_seat_accounting_drift_counts_slots_whose_seats_nobody_holds(
-    registry: CollectorRegistry, shops: Shops, database_url: str
+    registry: CollectorRegistry, shops: Shops, database_url: str, key: str, expected: int
 ) -> None:
-    drift = (
-        "SELECT count(*) FROM time_slots ts LEFT JOIN slot_seat_holds h ON h.business_id = ts.business_id"
-        " AND h.slot_id = ts.id WHERE ts.business_id = %s AND ts.starts_at >= %s AND ts.starts_at < %s"
-        " AND ts.booked_seats <> coalesce(h.seats, 0)"
+    window = (NOW, NOW + timedelta(days=30))
+    _sql_and_exporter_agree(
+        registry, shops, database_url, key, expected, "booking_seat_accounting_drift_slots", DRIFT, *window
     )
-    for key, shop, expected in (
-        ("waitlist", shops.waitlist, 0),
-        ("multi", shops.multi, 0),
-        ("broken", shops.broken, 1),
-    ):
-        assert sql(database_url, drift, shop.business_id, NOW, NOW + timedelta(days=30)) == [(expected,)]
-        assert value(registry, "booking_seat_accounting_drift_slots", business=shops.names[key]) == expected
 
 
 def test_multi_resource_bookings_series_and_promo_code_bookings_equal_what_sql_counts(

@@ -22,6 +22,16 @@ def book_some(db: NotifyDb, n: int) -> set[str]:
     return {str(r[0]) for r in db.rows("SELECT delivery_id FROM notification_outbox")}
 
 
+def failing(
+    db: NotifyDb, receiver: Receiver, make_dispatcher: MakeDispatcher, messages: int, **settings: object
+) -> tuple[set[str], Dispatcher]:
+    """`messages` bookings' events in the outbox, a dispatcher with `settings`, and a receiver that answers 500."""
+    ids = book_some(db, messages)
+    dispatcher = make_dispatcher(**settings)
+    receiver.mode = "fail"
+    return ids, dispatcher
+
+
 def drain(dispatcher: Dispatcher, clock: Clock, *, step: timedelta, rounds: int = 200) -> None:
     for _ in range(rounds):
         dispatcher.run_once()
@@ -51,9 +61,7 @@ def assert_log_matches_attempts(db: NotifyDb) -> None:
 def test_every_event_arrives_exactly_once_after_the_receiver_fails_times_out_and_recovers(
     notify_db: NotifyDb, receiver: Receiver, clock: Clock, make_dispatcher: MakeDispatcher
 ) -> None:
-    ids = book_some(notify_db, 6)
-    dispatcher = make_dispatcher()
-    receiver.mode = "fail"
+    ids, dispatcher = failing(notify_db, receiver, make_dispatcher, 6)
     dispatcher.run_once()
     receiver.mode = "slow"  # the receiver takes the message but answers too late: the sender must retry
     clock.advance(minutes=2)
@@ -72,9 +80,7 @@ def test_every_event_arrives_exactly_once_after_the_receiver_fails_times_out_and
 def test_nothing_is_lost_while_the_receiver_is_down_for_hours(
     notify_db: NotifyDb, receiver: Receiver, clock: Clock, make_dispatcher: MakeDispatcher
 ) -> None:
-    ids = book_some(notify_db, 8)
-    dispatcher = make_dispatcher(max_attempts=12)
-    receiver.mode = "fail"
+    ids, dispatcher = failing(notify_db, receiver, make_dispatcher, 8, max_attempts=12)
     for _ in range(6 * 12):  # six hours in five-minute steps
         dispatcher.run_once()
         clock.advance(minutes=5)
@@ -92,9 +98,7 @@ def test_nothing_is_lost_while_the_receiver_is_down_for_hours(
 def test_the_circuit_opens_after_consecutive_failures_and_half_opens_for_one_probe(
     notify_db: NotifyDb, receiver: Receiver, clock: Clock, make_dispatcher: MakeDispatcher
 ) -> None:
-    book_some(notify_db, 5)
-    dispatcher = make_dispatcher(failure_threshold=3, batch_size=5)
-    receiver.mode = "fail"
+    _, dispatcher = failing(notify_db, receiver, make_dispatcher, 5, failure_threshold=3, batch_size=5)
     report = dispatcher.run_once()
     assert (len(receiver.raw), report.circuit, report.released) == (3, CircuitState.OPEN, 2)
     assert notify_db.rows("SELECT state, consecutive_failures FROM notification_circuit") == [("open", 3)]
@@ -132,9 +136,7 @@ def test_a_restarted_dispatcher_resumes_an_open_circuit(
 def test_a_message_that_keeps_failing_is_dead_lettered_and_kept(
     notify_db: NotifyDb, receiver: Receiver, clock: Clock, make_dispatcher: MakeDispatcher
 ) -> None:
-    book_some(notify_db, 1)
-    dispatcher = make_dispatcher(max_attempts=3, failure_threshold=100)
-    receiver.mode = "fail"
+    _, dispatcher = failing(notify_db, receiver, make_dispatcher, 1, max_attempts=3, failure_threshold=100)
     for _ in range(6):
         dispatcher.run_once()
         clock.advance(minutes=10)

@@ -10,9 +10,7 @@ def test_an_offer_writes_a_waitlist_offer_event_with_the_seats_held_until_a_loca
     shop = Shop.create(system, now=MONDAY, capacity=2, customers=3)  # Europe/Berlin, winter: +01:00
     slot = shop.first_slot()
     holder = shop.book(slot, party=2)
-    entry = system.join_waitlist(
-        shop.business_id, slot_id=slot.id, customer_id=shop.customers[1], party_size=2, actor=shop.admin, now=MONDAY
-    )
+    entry = shop.join_waitlist(slot, party=2, customer=1)
     system.cancel(shop.business_id, holder.id, actor=shop.admin, now=MONDAY)
     (payload,) = [
         r[0]
