@@ -351,7 +351,10 @@ def notifications(conn: Connection, now: datetime) -> list[Metric]:
             "Age of the oldest notification due now (0 if none): the dispatcher's lag.",
             backlog.oldest_due_seconds or 0.0,
         ),
-        gauge("booking_notifications_dead", "Notifications given up after their last retry (ever).", backlog.dead),
+        # Dead is final (the outbox refuses to change dead_at), so the count only grows: a counter.
+        CounterMetricFamily(
+            "booking_notifications_dead", "Notifications given up after their last retry (ever).", value=backlog.dead
+        ),
         circuit,
     ]
 

@@ -283,6 +283,7 @@ def test_the_outbox_backlog_and_dead_letters_are_scraped(system, raw, database_u
         registry = CollectorRegistry()
         registry.register(BookingCollector(engine))
         assert registry.get_sample_value("booking_notifications_pending") == pending
-        assert registry.get_sample_value("booking_notifications_dead") == dead >= 1
+        assert registry.get_sample_value("booking_notifications_dead_total") == dead >= 1
+        assert {m.name: m.type for m in registry.collect()}["booking_notifications_dead"] == "counter"
     finally:
         engine.dispose()
