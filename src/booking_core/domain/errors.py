@@ -137,9 +137,17 @@ class NotFound(BookingError):
 class UnknownSlot(NotFound):
     """The slot id does not exist in this business."""
 
+    @classmethod
+    def for_id(cls, slot_id: object) -> UnknownSlot:
+        return cls(f"slot {slot_id} does not exist in this business: list its slots")
+
 
 class UnknownBooking(NotFound):
     """The booking id does not exist in this business."""
+
+    @classmethod
+    def for_id(cls, booking_id: object) -> UnknownBooking:
+        return cls(f"booking {booking_id} does not exist in this business: check the id")
 
 
 class UnknownPayment(NotFound):
@@ -228,6 +236,10 @@ class UnknownResource(NotFound):
 
 class UnknownWaitlistEntry(NotFound):
     """A waitlist entry id that does not exist in this business."""
+
+    @classmethod
+    def for_id(cls, entry_id: object) -> UnknownWaitlistEntry:
+        return cls(f"waitlist entry {entry_id} does not exist in this business")
 
 
 class ResourcesUnavailable(Unavailable):

@@ -109,7 +109,7 @@ def _first_slot(uow: UnitOfWork, request: SeriesRequest) -> Row[Any]:
         s=request.first_slot_id,
     ).one_or_none()
     if first is None:
-        raise UnknownSlot(f"slot {request.first_slot_id} does not exist in this business: list its slots")
+        raise UnknownSlot.for_id(request.first_slot_id)
     return first
 
 
