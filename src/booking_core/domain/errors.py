@@ -52,6 +52,8 @@ only with its idempotency key (BookingSystem does so itself for reads and keyed 
 
 from __future__ import annotations
 
+from typing import Self
+
 __all__ = [
     "ActorNotAllowed",
     "AlreadyExists",
@@ -133,21 +135,25 @@ class CurrencyMismatch(InvalidInput):
 class NotFound(BookingError):
     """An id that does not exist in this business."""
 
+    #: The message for_id() gives, `{}` standing for the id.
+    missing = "{} does not exist in this business"
+
+    @classmethod
+    def for_id(cls, record_id: object) -> Self:
+        """The error for an id that is not there, in this class's one message."""
+        return cls(cls.missing.format(record_id))
+
 
 class UnknownSlot(NotFound):
     """The slot id does not exist in this business."""
 
-    @classmethod
-    def for_id(cls, slot_id: object) -> UnknownSlot:
-        return cls(f"slot {slot_id} does not exist in this business: list its slots")
+    missing = "slot {} does not exist in this business: list its slots"
 
 
 class UnknownBooking(NotFound):
     """The booking id does not exist in this business."""
 
-    @classmethod
-    def for_id(cls, booking_id: object) -> UnknownBooking:
-        return cls(f"booking {booking_id} does not exist in this business: check the id")
+    missing = "booking {} does not exist in this business: check the id"
 
 
 class UnknownPayment(NotFound):
@@ -237,9 +243,7 @@ class UnknownResource(NotFound):
 class UnknownWaitlistEntry(NotFound):
     """A waitlist entry id that does not exist in this business."""
 
-    @classmethod
-    def for_id(cls, entry_id: object) -> UnknownWaitlistEntry:
-        return cls(f"waitlist entry {entry_id} does not exist in this business")
+    missing = "waitlist entry {} does not exist in this business"
 
 
 class ResourcesUnavailable(Unavailable):
