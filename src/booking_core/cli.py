@@ -65,7 +65,8 @@ def open_database() -> Any:
 
 def migrated_database() -> Any:
     """The database, refused (`booking db upgrade` first) unless its schema is the newest."""
-    db = migrated_database()
+    db = open_database()
+    db.require_migrated()
     return db
 
 

@@ -5,9 +5,9 @@ A field is named as the facade's keyword argument (`BookingSystem.book(..., part
 the SQL function it lands in under one name. `now` is the instant of the change; None means the
 system's clock, read once per attempt (booking_core.services.context.Context.now).
 
-Requests about the same thing share a base that holds its ids (`OnBooking`: business_id,
-booking_id, positional) and who asks (`ByActor`: actor, now); a request adds only what is its
-own, keyword-only (`@request`).
+A change names what it changes as the read of that thing does, and adds who asks: `OnBooking`
+is `BookingQuery` (business_id, booking_id, positional) with `ByActor` (actor, now); a request
+adds only what is its own, keyword-only (`@request`).
 """
 
 from __future__ import annotations
