@@ -59,6 +59,15 @@ def delta_pct_points(now: float | None, before: float | None) -> str | None:
     return f"{(now - before) * 100:+.1f} pp"
 
 
+def rate_metric(now: float | None, before: float | None, *, lower_is_better: bool = False) -> dict[str, Any]:
+    """`st.metric` value, delta and colour of a rate against the period before: `metric(label, **rate_metric(..))`."""
+    return {
+        "value": pct(now),
+        "delta": delta_pct_points(now, before),
+        "delta_color": "inverse" if lower_is_better else "normal",
+    }
+
+
 def delta_count(now: float, before: float, fmt: str = "{:+,.0f}") -> str | None:
     return None if now == before == 0 else fmt.format(now - before)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
-from dashboard.views import delta_count, delta_pct_points, pct
+from dashboard.views import delta_count, rate_metric
 
 from booking_core.reports import cancellations, overview
 from booking_core.reports.common import GRAINS
@@ -22,17 +22,9 @@ def _summary(sel: filters.Selection) -> bool:
         "Cancellations", f"{now.cancelled:,}", delta_count(now.cancelled, before.cancelled), delta_color="inverse"
     )
     cols[1].metric(
-        "Cancellation rate",
-        pct(now.cancellation_rate),
-        delta_pct_points(now.cancellation_rate, before.cancellation_rate),
-        delta_color="inverse",
+        "Cancellation rate", **rate_metric(now.cancellation_rate, before.cancellation_rate, lower_is_better=True)
     )
-    cols[2].metric(
-        "No-show rate",
-        pct(now.no_show_rate),
-        delta_pct_points(now.no_show_rate, before.no_show_rate),
-        delta_color="inverse",
-    )
+    cols[2].metric("No-show rate", **rate_metric(now.no_show_rate, before.no_show_rate, lower_is_better=True))
     st.caption(f"Changes against {prev.start:%Y-%m-%d} to {prev.end:%Y-%m-%d}.")
     return True
 

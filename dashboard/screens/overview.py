@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from dashboard.views import delta_count, delta_pct_points, money, pct
+from dashboard.views import delta_count, money, rate_metric
 
 from booking_core.reports import check_runs, overview
 from booking_core.reports.overview import Figures
@@ -16,23 +16,15 @@ def _booking_metrics(now: Figures, before: Figures, currency: str) -> None:
     cols[0].metric("Bookings", f"{now.bookings:,}", delta_count(now.bookings, before.bookings))
     cols[1].metric(
         "Utilization",
-        pct(now.utilization),
-        delta_pct_points(now.utilization, before.utilization),
+        **rate_metric(now.utilization, before.utilization),
         help="Seats booked / seats offered on the period's current (non-legacy) slots.",
     )
     cols[2].metric(
         "Cancellation rate",
-        pct(now.cancellation_rate),
-        delta_pct_points(now.cancellation_rate, before.cancellation_rate),
-        delta_color="inverse",
+        **rate_metric(now.cancellation_rate, before.cancellation_rate, lower_is_better=True),
         help="Bookings cancelled (refunded or not) / bookings on the period's slots.",
     )
-    cols[3].metric(
-        "No-show rate",
-        pct(now.no_show_rate),
-        delta_pct_points(now.no_show_rate, before.no_show_rate),
-        delta_color="inverse",
-    )
+    cols[3].metric("No-show rate", **rate_metric(now.no_show_rate, before.no_show_rate, lower_is_better=True))
     cols[4].metric(
         "Revenue",
         money(now.revenue, currency),

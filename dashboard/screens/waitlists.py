@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 from dashboard.views import age, pct
@@ -23,17 +25,23 @@ def _waitlist_metrics(w: WaitlistFigures, sel: filters.Selection) -> None:
     cols[4].metric("Offer acceptance", pct(w.acceptance_rate), help="Accepted / (accepted + expired), same offers.")
 
 
+def _table(title: str, rows: pd.DataFrame, *, none: str, good_if_none: bool, columns: dict[str, Any]) -> None:
+    """A subheader and its table (columns renamed by `columns`), or the notice `none` when it is empty."""
+    st.subheader(title)
+    if rows.empty:
+        (st.success if good_if_none else st.info)(none)
+    else:
+        st.dataframe(rows, hide_index=True, column_config=columns)
+
+
 def _queues(sel: filters.Selection) -> None:
-    st.subheader(f"Longest queues ({sel.timezone})")
-    queues = data.query(waitlists.longest_queues, sel.scope)
-    if queues.empty:
-        st.info("Nobody is waiting for a slot of this business right now.")
-        return
     local = f"({sel.timezone})"
-    st.dataframe(
-        queues,
-        hide_index=True,
-        column_config={
+    _table(
+        f"Longest queues {local}",
+        data.query(waitlists.longest_queues, sel.scope),
+        none="Nobody is waiting for a slot of this business right now.",
+        good_if_none=False,
+        columns={
             "slot_date": f"slot date {local}",
             "slot_time": f"slot time {local}",
             "first_joined": st.column_config.DatetimeColumn(f"first joined {local}", format="YYYY-MM-DD HH:mm"),
@@ -76,12 +84,13 @@ def _circuits(sel: filters.Selection) -> None:
 
 
 def _failures(sel: filters.Selection) -> None:
-    st.subheader(f"Latest failed attempts ({sel.timezone})")
-    failed = data.query(deliveries.failed_attempts, sel.scope)
-    if failed.empty:
-        st.success("No delivery attempt failed in this date range.")
-        return
-    st.dataframe(failed, hide_index=True, column_config={"attempted": f"attempted ({sel.timezone})"})
+    _table(
+        f"Latest failed attempts ({sel.timezone})",
+        data.query(deliveries.failed_attempts, sel.scope),
+        none="No delivery attempt failed in this date range.",
+        good_if_none=True,
+        columns={"attempted": f"attempted ({sel.timezone})"},
+    )
 
 
 def _notifications(sel: filters.Selection) -> None:

@@ -63,6 +63,13 @@ def open_database() -> Any:
     return Database.from_settings()
 
 
+def migrated_database() -> Any:
+    """The database, refused (`booking db upgrade` first) unless its schema is the newest."""
+    db = open_database()
+    db.require_migrated()
+    return db
+
+
 @db_app.command("upgrade")
 @friendly
 def db_upgrade() -> None:
@@ -95,9 +102,7 @@ def audit_seal() -> None:
     """Seal every unsealed audit row into its business's hash chain."""
     from booking_core.services import audit
 
-    db = open_database()
-    db.require_migrated()
-    out.print(f"sealed {audit.seal_all(db)} audit rows")
+    out.print(f"sealed {audit.seal_all(migrated_database())} audit rows")
 
 
 @audit_app.command("verify")
@@ -110,8 +115,7 @@ def audit_verify() -> None:
     from booking_core.services import audit
     from booking_core.services.context import Context
 
-    db = open_database()
-    db.require_migrated()
+    db = migrated_database()
     with db.connect() as conn:
         businesses = conn.execute(text("SELECT id, name FROM businesses ORDER BY name")).all()
     table = Table("business", "links", "unsealed", "head hash (anchor it elsewhere)", "status")
@@ -137,9 +141,7 @@ def waitlist_expire() -> None:
     """Expire waitlist offers past their time; their seats go to the next in line."""
     from booking_core.bootstrap import BookingSystem
 
-    db = open_database()
-    db.require_migrated()
-    out.print(f"expired {BookingSystem(db).expire_waitlist_offers()} offers")
+    out.print(f"expired {BookingSystem(migrated_database()).expire_waitlist_offers()} offers")
 
 
 idempotency_app = typer.Typer(no_args_is_help=True, help="Idempotency keys: how long a retry replays.")
@@ -158,8 +160,7 @@ def idempotency_purge(
     from booking_core.services import idempotency
     from booking_core.services.context import Context
 
-    db = open_database()
-    db.require_migrated()
+    db = migrated_database()
     n = idempotency.purge(Context(db), KeyPurgeRequest(keep=timedelta(days=keep_days)))
     out.print(f"purged {n} idempotency keys older than {keep_days} days")
 

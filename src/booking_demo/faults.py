@@ -8,7 +8,8 @@ description. The integrity checks' tests reuse them to prove each check catches 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -23,6 +24,16 @@ class NoTarget(LookupError):
     """The database has nothing this fault can be written into (e.g. no bookings yet)."""
 
 
+@contextmanager
+def _bypassing(conn: psycopg.Connection[Any], *, as_database: bool = False) -> Iterator[None]:
+    """One transaction with triggers and foreign keys off; `as_database`: audit rows name the database as actor."""
+    with conn.transaction():
+        conn.execute(_BYPASS)
+        if as_database:
+            conn.execute(_CTX)
+        yield
+
+
 def _one(conn: psycopg.Connection[Any], sql: str, what: str) -> tuple[Any, ...]:
     row = conn.execute(sql).fetchone()
     if row is None:
@@ -32,8 +43,7 @@ def _one(conn: psycopg.Connection[Any], sql: str, what: str) -> tuple[Any, ...]:
 
 def overbooked_slot(conn: psycopg.Connection[Any]) -> str:
     """A slot holding more seats than its capacity, with no recorded capacity reduction."""
-    with conn.transaction():
-        conn.execute(_BYPASS)
+    with _bypassing(conn):
         biz, slot, seats = _one(
             conn,
             "SELECT business_id, id, booked_seats FROM time_slots"
@@ -50,8 +60,7 @@ def overbooked_slot(conn: psycopg.Connection[Any]) -> str:
 def payment_mismatch(conn: psycopg.Connection[Any]) -> str:
     """A confirmed pay-now booking whose paid payment is lowered to a token 0.01 afterwards: the
     seat is held for a cent, and the booking's stored money no longer matches its payments."""
-    with conn.transaction():
-        conn.execute(_BYPASS)
+    with _bypassing(conn):
         biz, payment, booking = _one(
             conn,
             "SELECT p.business_id, p.id, p.booking_id FROM payments p"
@@ -100,9 +109,7 @@ _SOURCE = (
 
 def orphaned_booking(conn: psycopg.Connection[Any]) -> str:
     """A draft booking on a slot that does not exist (the foreign key bypassed)."""
-    with conn.transaction():
-        conn.execute(_BYPASS)
-        conn.execute(_CTX)
+    with _bypassing(conn, as_database=True):
         source = _one(conn, _SOURCE, "pay-now booking")
         (slot,) = _one(conn, "SELECT gen_random_uuid()", "uuid")
         booking = _insert_booking(conn, source, slot, "draft", audit=True)
@@ -111,9 +118,7 @@ def orphaned_booking(conn: psycopg.Connection[Any]) -> str:
 
 def audit_gap(conn: psycopg.Connection[Any]) -> str:
     """A draft booking with its transition but without its booking.created audit row."""
-    with conn.transaction():
-        conn.execute(_BYPASS)
-        conn.execute(_CTX)
+    with _bypassing(conn, as_database=True):
         source = _one(conn, _SOURCE, "pay-now booking")
         (slot,) = _one(
             conn,
@@ -126,9 +131,7 @@ def audit_gap(conn: psycopg.Connection[Any]) -> str:
 
 def illegal_transition(conn: psycopg.Connection[Any]) -> str:
     """A completed booking moved back to confirmed, an edge the state machine does not have."""
-    with conn.transaction():
-        conn.execute(_BYPASS)
-        conn.execute(_CTX)
+    with _bypassing(conn, as_database=True):
         biz, booking = _one(
             conn,
             "SELECT business_id, id FROM bookings WHERE status = 'completed'"

@@ -79,6 +79,46 @@ class Profile:
         return opening.weekdays if allowed is None else tuple(d for d in opening.weekdays if d in allowed)
 
 
+#: How customers and staff behave, by business: the mean booking lead time in days, then per-booking probabilities.
+_BUSINESSES = ("restaurant", "fitness", "clinic")
+_RATES: dict[str, tuple[float, float, float]] = {
+    "lead_days_mean": (6.0, 2.5, 8.0),
+    "lead_min_hours": (2.0, 0.75, 3.0),  # nobody books closer to the start than this
+    "cancel": (0.12, 0.14, 0.10),
+    "admin_cancel_share": (0.15, 0.1, 0.25),
+    "reschedule": (0.05, 0.04, 0.08),
+    "no_show": (0.06, 0.08, 0.04),
+    "payment_failure": (0.04, 0.08, 0.03),
+    "payment_retry": (1.0, 0.6, 1.0),
+    "complaint_refund": (0.03, 0.01, 0.02),
+}
+
+
+#: What customers and staff give as the reason when they cancel, by business: (customers', staff's).
+_REASONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "restaurant": (
+        ("change of plans", "feeling unwell", "booked elsewhere", "date moved"),
+        ("private event", "kitchen closed: staff shortage", "duplicate booking"),
+    ),
+    "fitness": (
+        ("work ran late", "injury", "moved to another class", "sick"),
+        ("instructor ill", "studio maintenance", "class merged"),
+    ),
+    "clinic": (
+        ("feeling better", "work commitment", "childcare", "transport problem"),
+        ("practitioner unavailable", "clinic closed: public holiday", "booked in error"),
+    ),
+}
+
+
+def _behaviour(key: str) -> Behaviour:
+    """A business's behaviour: its column of _RATES and its _REASONS."""
+    rates = {name: values[_BUSINESSES.index(key)] for name, values in _RATES.items()}
+    lead_min = timedelta(hours=rates.pop("lead_min_hours"))
+    customer_reasons, admin_reasons = _REASONS[key]
+    return Behaviour(**rates, lead_min=lead_min, customer_reasons=customer_reasons, admin_reasons=admin_reasons)
+
+
 RESTAURANT = Profile(
     key="restaurant",
     name="Trattoria Lindenhof",
@@ -103,19 +143,7 @@ RESTAURANT = Profile(
     season=(0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.2, 1.1, 1.0, 0.9, 1.0, 1.4),
     customers=160,
     staff="host-marta",
-    behaviour=Behaviour(
-        lead_days_mean=6.0,
-        lead_min=timedelta(hours=2),
-        cancel=0.12,
-        admin_cancel_share=0.15,
-        reschedule=0.05,
-        no_show=0.06,
-        payment_failure=0.04,
-        payment_retry=1.0,
-        complaint_refund=0.03,
-        customer_reasons=("change of plans", "feeling unwell", "booked elsewhere", "date moved"),
-        admin_reasons=("private event", "kitchen closed: staff shortage", "duplicate booking"),
-    ),
+    behaviour=_behaviour("restaurant"),
     first_weekdays=(4, 5, 6),
     later_weekdays=(5, 6, 7),
     reduction=("Table 6", 4, "8-top table out for repair, a 4-top stands in"),
@@ -138,19 +166,7 @@ FITNESS = Profile(
     season=(1.6, 1.3, 1.1, 1.0, 0.95, 0.8, 0.7, 0.7, 1.0, 1.05, 1.0, 0.8),
     customers=90,
     staff="coach-dana",
-    behaviour=Behaviour(
-        lead_days_mean=2.5,
-        lead_min=timedelta(minutes=45),
-        cancel=0.14,
-        admin_cancel_share=0.1,
-        reschedule=0.04,
-        no_show=0.08,
-        payment_failure=0.08,
-        payment_retry=0.6,
-        complaint_refund=0.01,
-        customer_reasons=("work ran late", "injury", "moved to another class", "sick"),
-        admin_reasons=("instructor ill", "studio maintenance", "class merged"),
-    ),
+    behaviour=_behaviour("fitness"),
     members=("Spin class (members)", 4, 3.5),
     reduction=("Studio A", 5, "floor repair: only 5 bikes usable"),
 )
@@ -175,19 +191,7 @@ CLINIC = Profile(
     season=(0.6, 0.9, 1.0, 1.0, 1.1, 1.3, 1.3, 1.2, 1.0, 1.0, 0.9, 0.7),
     customers=150,
     staff="reception-lee",
-    behaviour=Behaviour(
-        lead_days_mean=8.0,
-        lead_min=timedelta(hours=3),
-        cancel=0.10,
-        admin_cancel_share=0.25,
-        reschedule=0.08,
-        no_show=0.04,
-        payment_failure=0.03,
-        payment_retry=1.0,
-        complaint_refund=0.02,
-        customer_reasons=("feeling better", "work commitment", "childcare", "transport problem"),
-        admin_reasons=("practitioner unavailable", "clinic closed: public holiday", "booked in error"),
-    ),
+    behaviour=_behaviour("clinic"),
 )
 
 PROFILES: tuple[Profile, ...] = (RESTAURANT, FITNESS, CLINIC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engi
 from booking_core.adapters.errors import DatabaseException, database_errors, is_disconnect, translate
 from booking_core.config import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Settings, duration, sqlalchemy_url
 from booking_core.domain.errors import DatabaseUnavailable
-from booking_core.domain.values import Actor, require_aware
+from booking_core.domain.values import Actor, new_id, require_aware
 from booking_core.sql import apply_definitions, stale_areas
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -285,6 +286,12 @@ class UnitOfWork:
     def execute(self, statement: Executable | str, /, **params: Any) -> CursorResult[Any]:
         with database_errors():
             return self.conn.execute(statement if not isinstance(statement, str) else text(statement), params)
+
+    def insert(self, statement: Executable, business_id: uuid.UUID, /, **params: Any) -> uuid.UUID:
+        """Insert one row of a business under a new id; binds :b, :id and :now (this unit's instant) beside `params`."""
+        row_id = new_id()
+        self.execute(statement, b=business_id, id=row_id, now=self.now, **params)
+        return row_id
 
     def execute_many(self, sql: str, rows: list[dict[str, Any]]) -> None:
         """One statement for many parameter sets (psycopg pipelines them)."""

@@ -7,7 +7,7 @@ dataclasses of booking_core.domain.model, so a field added there is read everywh
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.types import UserDefinedType
 
 from booking_core.adapters.db import Database
+from booking_core.domain.errors import NotFound
 from booking_core.domain.model import Booking, Payment, Slot, WaitlistEntry
 
 
@@ -88,10 +89,20 @@ def change(records: TableClause, business_id: uuid.UUID, record_id: uuid.UUID, v
     )
 
 
-def read_by_id(db: Database, records: TableClause, business_id: uuid.UUID, record_id: uuid.UUID) -> Row[Any] | None:
-    """One record's whole row, outside any unit of work (a read), or None."""
+def read_by_id(
+    db: Database,
+    records: TableClause,
+    business_id: uuid.UUID,
+    record_id: uuid.UUID,
+    *,
+    missing: Callable[[uuid.UUID], NotFound],
+) -> Row[Any]:
+    """One record's whole row, outside any unit of work (a read); `missing(record_id)` is raised if there is none."""
     with db.connect() as conn:
-        return conn.execute(by_id(records, business_id, record_id)).one_or_none()
+        row = conn.execute(by_id(records, business_id, record_id)).one_or_none()
+    if row is None:
+        raise missing(record_id)
+    return row
 
 
 def read_all(db: Database, statement: Select[Any]) -> Sequence[Row[Any]]:

@@ -53,6 +53,8 @@ only with its idempotency key (BookingSystem does so itself for reads and keyed 
 
 from __future__ import annotations
 
+from typing import Self
+
 __all__ = [
     "ActorNotAllowed",
     "AlreadyExists",
@@ -135,13 +137,25 @@ class CurrencyMismatch(InvalidInput):
 class NotFound(BookingError):
     """An id that does not exist in this business."""
 
+    #: The message for_id() gives, `{}` standing for the id.
+    missing = "{} does not exist in this business"
+
+    @classmethod
+    def for_id(cls, record_id: object) -> Self:
+        """The error for an id that is not there, in this class's one message."""
+        return cls(cls.missing.format(record_id))
+
 
 class UnknownSlot(NotFound):
     """The slot id does not exist in this business."""
 
+    missing = "slot {} does not exist in this business: list its slots"
+
 
 class UnknownBooking(NotFound):
     """The booking id does not exist in this business."""
+
+    missing = "booking {} does not exist in this business: check the id"
 
 
 class UnknownPayment(NotFound):
@@ -230,6 +244,8 @@ class UnknownResource(NotFound):
 
 class UnknownWaitlistEntry(NotFound):
     """A waitlist entry id that does not exist in this business."""
+
+    missing = "waitlist entry {} does not exist in this business"
 
 
 class ResourcesUnavailable(Unavailable):

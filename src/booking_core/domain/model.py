@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from booking_core.domain.lifecycle import CLOSED, BookingStatus, PaymentMethod, PaymentStatus
 from booking_core.domain.schedule import MergedOccurrence, MovedOccurrence
@@ -14,6 +15,13 @@ from booking_core.domain.values import Money
 
 
 class _FromRow:
+    #: Fields held as enums: the database's strings (or any value given) become members on construction.
+    _enums: ClassVar[dict[str, type[enum.Enum]]] = {}
+
+    def __post_init__(self) -> None:
+        for name, kind in self._enums.items():
+            object.__setattr__(self, name, kind(getattr(self, name)))
+
     @classmethod
     def from_row(cls, row: Any) -> Self:
         m = row._mapping if hasattr(row, "_mapping") else row
@@ -79,10 +87,11 @@ class Booking(_FromRow):
     cancellation_fee: Decimal | None = None  # derived at cancellation from the business's policy
     refund_due: Decimal = Decimal(0)  # derived: money the business owes back
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", BookingStatus(self.status))
-        object.__setattr__(self, "payment_method", PaymentMethod(self.payment_method))
-        object.__setattr__(self, "payment_status", PaymentStatus(self.payment_status))
+    _enums: ClassVar[dict[str, type[enum.Enum]]] = {
+        "status": BookingStatus,
+        "payment_method": PaymentMethod,
+        "payment_status": PaymentStatus,
+    }
 
     @property
     def price(self) -> Money:
@@ -109,8 +118,7 @@ class Payment(_FromRow):
     status: PaymentStatus
     refunded_amount: Decimal
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", PaymentStatus(self.status))
+    _enums: ClassVar[dict[str, type[enum.Enum]]] = {"status": PaymentStatus}
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +148,7 @@ class ImpactedBooking(_FromRow):
     party_size: int
     status: BookingStatus
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", BookingStatus(self.status))
+    _enums: ClassVar[dict[str, type[enum.Enum]]] = {"status": BookingStatus}
 
 
 @dataclass(frozen=True, slots=True)

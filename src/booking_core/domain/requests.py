@@ -5,9 +5,9 @@ A field is named as the facade's keyword argument (`BookingSystem.book(..., part
 the SQL function it lands in under one name. `now` is the instant of the change; None means the
 system's clock, read once per attempt (booking_core.services.context.Context.now).
 
-Requests about the same thing share a base that holds its ids (`OnBooking`: business_id,
-booking_id, positional) and who asks (`ByActor`: actor, now); a request adds only what is its
-own, keyword-only (`@request`).
+A change names what it changes as the read of that thing does, and adds who asks: `OnBooking`
+is `BookingQuery` (business_id, booking_id, positional) with `ByActor` (actor, now); a request
+adds only what is its own, keyword-only (`@request`).
 """
 
 from __future__ import annotations
@@ -88,22 +88,25 @@ class QuoteRequest(BusinessQuery):
 
 
 # ---------------------------------------------------------------------------------------- bases
-@request
+@dataclass(frozen=True, kw_only=True)
 class ByActor:
-    """Who asks for a change, and its instant (None: the system's clock)."""
+    """Who asks for a change, and its instant (None: the system's clock).
+
+    Not slotted, so that a change is its read query and who asks: `OnBooking(BookingQuery, ByActor)`.
+    """
 
     actor: Actor
     now: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class InBusiness(ByActor):
-    business_id: uuid.UUID
+class InBusiness(BusinessQuery, ByActor):
+    """A change in a business."""
 
 
 @dataclass(frozen=True, slots=True)
-class OnBooking(InBusiness):
-    booking_id: uuid.UUID
+class OnBooking(BookingQuery, ByActor):
+    """A change to a booking."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +115,8 @@ class OnPayment(InBusiness):
 
 
 @dataclass(frozen=True, slots=True)
-class OnWaitlistEntry(InBusiness):
-    entry_id: uuid.UUID
+class OnWaitlistEntry(WaitlistEntryQuery, ByActor):
+    """A change to a waitlist entry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,26 +209,28 @@ class MultiResourceRequest(ForSeats):
 
 
 @request
-class CancelRequest(OnBooking):
+class GuardedChange(OnBooking):
+    """A change a customer makes with the booking's token, optionally only if it is still the version seen."""
+
     token: Token | None = None
-    reason: str | None = None
     expected_version: int | None = None
+
+
+@request
+class CancelRequest(GuardedChange):
+    reason: str | None = None
     idempotency_key: str | None = None
 
 
 @request
-class RescheduleRequest(OnBooking):
+class RescheduleRequest(GuardedChange):
     new_slot_id: uuid.UUID
-    token: Token | None = None
-    expected_version: int | None = None
     reason: str | None = None
 
 
 @request
-class PartySizeRequest(OnBooking):
+class PartySizeRequest(GuardedChange):
     party_size: int
-    token: Token | None = None
-    expected_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

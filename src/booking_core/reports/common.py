@@ -81,6 +81,11 @@ class Scope:
         return {"b": self.business_id, "start": self.start, "end": self.end, "service": service}
 
 
+def ratio(part: float, whole: float) -> float | None:
+    """part / whole; None (no data, not 0) when the whole is 0, e.g. a rate over no bookings."""
+    return part / whole if whole else None
+
+
 # ---------------------------------------------------------------- the booking reference
 def booking_ref(booking_id: uuid.UUID | str) -> str:
     """A booking's short reference, as every page and export shows it: its id's last 8 hex digits, `7F3A-91C2`.

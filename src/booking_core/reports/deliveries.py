@@ -9,7 +9,7 @@ from psycopg import sql
 from sqlalchemy import Connection, text
 
 from booking_core.reports import notifications
-from booking_core.reports.common import Scope, compose, frame, in_local_range, ref
+from booking_core.reports.common import Scope, compose, frame, in_local_range, ratio, ref
 
 # The outbox belongs to a business; its circuit belongs to the dispatcher's endpoint (all businesses).
 # The database's clock, not a rounded one passed in: a message queued seconds ago is due, and
@@ -67,7 +67,7 @@ class DeliveryFigures:
     @property
     def success_ratio(self) -> float | None:
         """Delivered attempts / all attempts in the range."""
-        return self.ok_attempts / self.attempts if self.attempts else None
+        return ratio(self.ok_attempts, self.attempts)
 
 
 def delivery_figures(conn: Connection, scope: Scope) -> DeliveryFigures:

@@ -216,10 +216,16 @@ BASELINE_DAYS = 28
 
 # ---------------------------------------------------------------- rows, by business name
 @dataclass(frozen=True, slots=True)
-class BookingsByStatus:
-    """Bookings of one status; changed_* by last change time; promo: made with a promo code."""
+class ByBusiness:
+    """A row about one business, by its name."""
 
     business: str
+
+
+@dataclass(frozen=True, slots=True)
+class BookingsByStatus(ByBusiness):
+    """Bookings of one status; changed_* by last change time; promo: made with a promo code."""
+
     status: str
     bookings: int
     changed_24h: int
@@ -228,8 +234,7 @@ class BookingsByStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class Refusals:
-    business: str
+class Refusals(ByBusiness):
     reason: str
     refusals: int
 
@@ -243,10 +248,9 @@ class CompletionTimes:
 
 
 @dataclass(frozen=True, slots=True)
-class FutureSlots:
+class FutureSlots(ByBusiness):
     """Seats and capacity of the slots starting in the next 7 and 30 days (None: no bookable slot)."""
 
-    business: str
     booked_7d: int | None
     capacity_7d: int | None
     booked_30d: int | None
@@ -257,8 +261,7 @@ class FutureSlots:
 
 
 @dataclass(frozen=True, slots=True)
-class PaymentsByStatus:
-    business: str
+class PaymentsByStatus(ByBusiness):
     status: str
     payments: int
     created_1h: int
@@ -266,8 +269,7 @@ class PaymentsByStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class Refunds:
-    business: str
+class Refunds(ByBusiness):
     refunds: int
 
 
@@ -284,8 +286,7 @@ class CheckResult:
 
 
 @dataclass(frozen=True, slots=True)
-class WaitlistLive:
-    business: str
+class WaitlistLive(ByBusiness):
     offers: int
     offer_seats: int
     overdue: int
@@ -295,22 +296,19 @@ class WaitlistLive:
 
 
 @dataclass(frozen=True, slots=True)
-class WaitlistByStatus:
-    business: str
+class WaitlistByStatus(ByBusiness):
     status: str
     entries: int
 
 
 @dataclass(frozen=True, slots=True)
-class MultiResourceAndSeries:
-    business: str
+class MultiResourceAndSeries(ByBusiness):
     multi_resource: int
     series: int
 
 
 @dataclass(frozen=True, slots=True)
-class SeatDrift:
-    business: str
+class SeatDrift(ByBusiness):
     drift_slots: int
 
 

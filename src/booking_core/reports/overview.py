@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from booking_core.reports.common import CANCELLED, NO_SHOW, SERVICE_FILTER, Scope, compose, starts_window
+from booking_core.reports.common import CANCELLED, NO_SHOW, SERVICE_FILTER, Scope, compose, ratio, starts_window
 
 _FIGURES = compose(
     """
@@ -53,15 +53,15 @@ class Figures:
 
     @property
     def utilization(self) -> float | None:
-        return self.seats / self.capacity if self.capacity else None
+        return ratio(self.seats, self.capacity)
 
     @property
     def cancellation_rate(self) -> float | None:
-        return self.cancelled / self.bookings if self.bookings else None
+        return ratio(self.cancelled, self.bookings)
 
     @property
     def no_show_rate(self) -> float | None:
-        return self.no_shows / self.bookings if self.bookings else None
+        return ratio(self.no_shows, self.bookings)
 
 
 def overview_figures(conn: Connection, scope: Scope) -> dict[str, Figures]:

@@ -8,7 +8,7 @@ import pandas as pd
 from psycopg import sql
 from sqlalchemy import Connection
 
-from booking_core.reports.common import Scope, compose, frame, in_local_range
+from booking_core.reports.common import Scope, compose, frame, in_local_range, ratio
 
 # Live queues and offers are the state now (any slot date): a queue only exists ahead of its slot.
 _ENTRIES_OF_SCOPE = sql.SQL(
@@ -70,8 +70,7 @@ class WaitlistFigures:
     @property
     def acceptance_rate(self) -> float | None:
         """Accepted / offers that were decided (accepted or expired)."""
-        decided = self.accepted + self.expired
-        return self.accepted / decided if decided else None
+        return ratio(self.accepted, self.accepted + self.expired)
 
 
 def waitlist_figures(conn: Connection, scope: Scope) -> WaitlistFigures:

@@ -171,10 +171,9 @@ def _record_refusal(ctx: Context, request: BookingRequest, exc: BookingError) ->
 
 
 def get_booking(ctx: Context, query: BookingQuery) -> Booking:
-    row = read_by_id(ctx.db, BOOKINGS, query.business_id, query.booking_id)
-    if row is None:
-        raise UnknownBooking(f"booking {query.booking_id} does not exist in this business: check the id")
-    return Booking.from_row(row)
+    return Booking.from_row(
+        read_by_id(ctx.db, BOOKINGS, query.business_id, query.booking_id, missing=UnknownBooking.for_id)
+    )
 
 
 def authorize(booking: Booking, actor: Actor, token: Token | None) -> None:
@@ -196,7 +195,7 @@ def read_booking(uow: UnitOfWork, business_id: uuid.UUID, booking_id: uuid.UUID)
 def lock_booking(uow: UnitOfWork, business_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
     row = uow.execute(by_id(BOOKINGS, business_id, booking_id).with_for_update()).one_or_none()
     if row is None:
-        raise UnknownBooking(f"booking {booking_id} does not exist in this business: check the id")
+        raise UnknownBooking.for_id(booking_id)
     return Booking.from_row(row)
 
 

@@ -219,18 +219,9 @@ _INSERT_REFUND = text(
 
 
 def _insert_refund(uow: UnitOfWork, payment: Payment, amount: Money, reason: str) -> uuid.UUID:
-    refund_id = new_id()
-    uow.execute(
-        _INSERT_REFUND,
-        b=payment.business_id,
-        id=refund_id,
-        p=payment.id,
-        amt=amount.amount,
-        cur=amount.currency,
-        reason=reason,
-        now=uow.now,
+    return uow.insert(
+        _INSERT_REFUND, payment.business_id, p=payment.id, amt=amount.amount, cur=amount.currency, reason=reason
     )
-    return refund_id
 
 
 def refund(ctx: Context, request: RefundRequest) -> PaymentOutcome:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from booking_core.domain.errors import InvalidInput
 from booking_core.domain.requests import PriceRuleRequest, PromoCodeRequest, QuoteRequest
-from booking_core.domain.values import Money, new_id, require_aware
+from booking_core.domain.values import Money, require_aware
 from booking_core.services.context import Context
 
 
@@ -35,12 +35,10 @@ def add_price_rule(ctx: Context, request: PriceRuleRequest) -> uuid.UUID:
     require_aware(valid_from, "valid_from")
     if valid_to is not None and require_aware(valid_to, "valid_to") <= valid_from:
         raise InvalidInput("a price rule must end after it starts")
-    rule_id = new_id()
     with ctx.db.unit_of_work(request.actor, now=ctx.now, reason=f"price rule {request.name}") as uow:
-        uow.execute(
+        rule_id = uow.insert(
             _INSERT_PRICE_RULE,
-            b=request.business_id,
-            id=rule_id,
+            request.business_id,
             s=request.service_id,
             n=request.name,
             a=request.price.amount,
@@ -51,7 +49,6 @@ def add_price_rule(ctx: Context, request: PriceRuleRequest) -> uuid.UUID:
             lf=request.local_start_from,
             lt=request.local_start_to,
             p=request.priority,
-            now=uow.now,
         )
         uow.commit()
     return rule_id

@@ -224,16 +224,13 @@ def change_capacity(ctx: Context, request: CapacityRequest) -> Slot:
             change(SLOTS, request.business_id, request.slot_id, {"max_capacity": request.capacity})
         ).one_or_none()
         if row is None:
-            raise UnknownSlot(f"slot {request.slot_id} does not exist in this business: list its slots")
+            raise UnknownSlot.for_id(request.slot_id)
         uow.commit()
     return Slot.from_row(row)
 
 
 def get_slot(ctx: Context, query: SlotQuery) -> Slot:
-    row = read_by_id(ctx.db, SLOTS, query.business_id, query.slot_id)
-    if row is None:
-        raise UnknownSlot(f"slot {query.slot_id} does not exist in this business: list its slots")
-    return Slot.from_row(row)
+    return Slot.from_row(read_by_id(ctx.db, SLOTS, query.business_id, query.slot_id, missing=UnknownSlot.for_id))
 
 
 def open_slots(ctx: Context, query: OpenSlotsQuery) -> list[Slot]:

@@ -29,7 +29,6 @@ from booking_core.domain.requests import (
     SeriesPartySizeRequest,
     SeriesRequest,
 )
-from booking_core.domain.values import new_id
 from booking_core.services import idempotency
 from booking_core.services.bookings import authorize, create_in, update_booking, validate_party_size
 from booking_core.services.context import Context
@@ -109,7 +108,7 @@ def _first_slot(uow: UnitOfWork, request: SeriesRequest) -> Row[Any]:
         s=request.first_slot_id,
     ).one_or_none()
     if first is None:
-        raise UnknownSlot(f"slot {request.first_slot_id} does not exist in this business: list its slots")
+        raise UnknownSlot.for_id(request.first_slot_id)
     return first
 
 
@@ -131,28 +130,21 @@ def _current_slots(uow: UnitOfWork, business_id: uuid.UUID, first: Row[Any], day
 _INSERT_SERIES = text(
     "INSERT INTO booking_series (business_id, id, customer_id, service_id, resource_id, first_local_date,"
     " local_start, every_days, occurrences, party_size, mode, created_at)"
-    " VALUES (:b, :id, :c, :svc, :r, :d, :ls, :n, :occ, :p, :m, :now)"
+    " VALUES (:b, :id, :c, :service_id, :resource_id, :local_date, :local_start, :n, :occ, :p, :m, :now)"
 )
 
 
 def _insert_series(uow: UnitOfWork, request: SeriesRequest, first: Row[Any], mode: SeriesMode) -> uuid.UUID:
-    series_id = new_id()
-    uow.execute(
+    return uow.insert(
         _INSERT_SERIES,
-        b=request.business_id,
-        id=series_id,
+        request.business_id,
+        **first._mapping,  # the first slot's service_id, resource_id, local_date and local_start
         c=request.customer_id,
-        svc=first.service_id,
-        r=first.resource_id,
-        d=first.local_date,
-        ls=first.local_start,
         n=request.every_days,
         occ=request.occurrences,
         p=request.party_size,
         m=str(mode),
-        now=uow.now,
     )
-    return series_id
 
 
 def _book_occurrences(

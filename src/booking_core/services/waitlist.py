@@ -86,7 +86,7 @@ def _require_full_and_open(uow: UnitOfWork, request: WaitlistJoinRequest) -> Non
         s=slot_id,
     ).one_or_none()
     if slot is None:
-        raise UnknownSlot(f"slot {slot_id} does not exist in this business: list its slots")
+        raise UnknownSlot.for_id(slot_id)
     if slot.is_legacy:
         raise LegacySlot(f"slot {slot_id} is no longer in the schedule: wait for a slot of the current schedule")
     if slot.starts_at <= uow.now:
@@ -128,7 +128,7 @@ def _lock_slot_then_entry(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uui
         "SELECT slot_id FROM waitlist_entries WHERE business_id = :b AND id = :id", b=business_id, id=entry_id
     ).scalar_one_or_none()
     if slot_id is None:
-        raise UnknownWaitlistEntry(f"waitlist entry {entry_id} does not exist in this business")
+        raise UnknownWaitlistEntry.for_id(entry_id)
     uow.execute("SELECT slot_lock(:b, :slots)", b=business_id, slots=[slot_id])
     return _lock(uow, business_id, entry_id)
 
@@ -136,15 +136,14 @@ def _lock_slot_then_entry(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uui
 def _lock(uow: UnitOfWork, business_id: uuid.UUID, entry_id: uuid.UUID) -> WaitlistEntry:
     row = uow.execute(by_id(WAITLIST_ENTRIES, business_id, entry_id).with_for_update()).one_or_none()
     if row is None:
-        raise UnknownWaitlistEntry(f"waitlist entry {entry_id} does not exist in this business")
+        raise UnknownWaitlistEntry.for_id(entry_id)
     return WaitlistEntry.from_row(row)
 
 
 def get(ctx: Context, query: WaitlistEntryQuery) -> WaitlistEntry:
-    row = read_by_id(ctx.db, WAITLIST_ENTRIES, query.business_id, query.entry_id)
-    if row is None:
-        raise UnknownWaitlistEntry(f"waitlist entry {query.entry_id} does not exist in this business")
-    return WaitlistEntry.from_row(row)
+    return WaitlistEntry.from_row(
+        read_by_id(ctx.db, WAITLIST_ENTRIES, query.business_id, query.entry_id, missing=UnknownWaitlistEntry.for_id)
+    )
 
 
 def accept(ctx: Context, request: OfferAcceptRequest) -> Booking:
