@@ -50,7 +50,7 @@ def c(command: str, *args: str, code: int = BAD_INPUT, url: str = MIGRATED, says
 
 GROUPS = [c("", says="needs a command"), c("db", says="needs a command: one of status, upgrade"),
           c("audit", says="needs a command: one of seal, verify"), c("waitlist", says="one of expire"),
-          c("idempotency", says="needs a command: one of purge"),
+          c("idempotency", says="needs a command: one of purge"), c("incident", says="one of contacts"),
           c("no-such-command", says="No such command")]  # fmt: skip
 
 # Per command: what it needs but lacks, values that do not parse, values that parse but cannot
@@ -156,6 +156,23 @@ SPECIFIC = [
     c("idempotency purge", "--keep-days", "soon", says="--keep-days"),
     c("idempotency purge", code=DATABASE, url=DOWN, says="cannot reach the database"),
     c("idempotency purge", code=DATABASE, url=EMPTY, says="booking db upgrade"),
+    # freeze, unfreeze, frozen
+    c("freeze", "--reason", "incident", says="Missing argument 'business'"),
+    c("freeze", "No Such Business", says="Missing option '--reason'"),
+    c("freeze", "No Such Business", "--reason", "incident", says="no business named 'No Such Business'"),
+    c("freeze", "00000000-0000-0000-0000-000000000001", "--reason", " ", says="needs a reason"),
+    c("freeze", "x", "--reason", "incident", code=DATABASE, url=DOWN, says="cannot reach the database"),
+    c("freeze", "x", "--reason", "incident", code=DATABASE, url=EMPTY, says="booking db upgrade"),
+    c("unfreeze", "00000000-0000-0000-0000-000000000001", "--reason", "done", says="does not exist"),
+    c("unfreeze", "x", "--reason", "done", code=DATABASE, url=DOWN, says="cannot reach the database"),
+    c("frozen", "extra", says="unexpected extra argument"),
+    c("frozen", code=DATABASE, url=DOWN, says="cannot reach the database"),
+    # incident
+    c("incident contacts", says="Missing argument 'business'"),
+    c("incident contacts", "00000000-0000-0000-0000-000000000001", says="name what the incident touched"),
+    c("incident contacts", "00000000-0000-0000-0000-000000000001", "--slot", "42", says="--slot '42' is not an id"),
+    c("incident contacts", "x", "--from", "2030-01-01T10:00", "--to", "2030-01-02T10:00+00:00", says="no business"),
+    c("incident contacts", "x", "--slot", "{file}", code=DATABASE, url=DOWN, says="cannot reach the database"),
 ]
 
 
@@ -188,7 +205,7 @@ CASES = [*GROUPS, *SPECIFIC, *(c(cmd, "--frobnicate", says="No such option: --fr
 def test_every_command_has_cases() -> None:
     covered = {case.command for case in SPECIFIC}
     assert set(LEAVES) - covered == set(), "add missing/malformed/impossible cases for these commands"
-    for group in ("", "db", "audit", "waitlist", "idempotency"):
+    for group in ("", "db", "audit", "waitlist", "idempotency", "incident"):
         assert any(case.command == group for case in GROUPS)
 
 
