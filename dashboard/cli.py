@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from booking_core.cli import friendly
+from booking_core.cli import friendly, parsed
 from booking_core.config import ENV_URL
 from booking_core.domain.errors import InvalidInput
 
@@ -22,12 +22,7 @@ APP = Path(__file__).resolve().parent / "app.py"
 
 
 def _date(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{flag} {value!r} is not a date: use YYYY-MM-DD") from None
+    return parsed(value, flag, date.fromisoformat, "is not a date: use YYYY-MM-DD")
 
 
 def _database_url() -> tuple[str, object]:

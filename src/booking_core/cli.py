@@ -34,6 +34,7 @@ app.add_typer(waitlist_app, name="waitlist")
 
 out = Console()
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def fail(message: str, code: int) -> None:
@@ -273,28 +274,28 @@ def incident_contacts(
     out.print(f"wrote {n} bookings to contact to {out_file}")
 
 
-def _uuid(value: str, option: str) -> Any:
-    import uuid
-
-    from booking_core.domain.errors import InvalidInput
-
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(f"{option} {value!r} is not an id: pass the full id the alert or check shows") from None
-
-
-def _instant(value: str | None, option: str) -> Any:
-    from datetime import datetime
-
+def parsed(value: str | None, option: str, parse: Callable[[str], T], hint: str) -> T | None:
+    """An option's value parsed (None when absent); a value that does not parse is one line saying what to pass."""
     from booking_core.domain.errors import InvalidInput
 
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value)
+        return parse(value)
     except ValueError:
-        raise InvalidInput(f"{option} {value!r} is not a time: pass ISO 8601 like 2030-01-10T14:00+01:00") from None
+        raise InvalidInput(f"{option} {value!r} {hint}") from None
+
+
+def _uuid(value: str, option: str) -> Any:
+    import uuid
+
+    return parsed(value, option, uuid.UUID, "is not an id: pass the full id the alert or check shows")
+
+
+def _instant(value: str | None, option: str) -> Any:
+    from datetime import datetime
+
+    return parsed(value, option, datetime.fromisoformat, "is not a time: pass ISO 8601 like 2030-01-10T14:00+01:00")
 
 
 def load_plugins() -> None:

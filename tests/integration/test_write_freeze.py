@@ -23,17 +23,22 @@ def _freeze(shop: Shop, reason: str = "seat drift on slot 42") -> None:
     shop.system.set_freeze(shop.business_id, actor=OPS, reason=reason, now=MONDAY)
 
 
+def _footprint(raw, business_id, slot_id):  # type: ignore[no-untyped-def]
+    """The business's bookings and audit rows, and the slot's booked seats: what a refused write must not move."""
+    return raw.execute(
+        "SELECT (SELECT count(*) FROM bookings WHERE business_id = %(b)s),"
+        " (SELECT count(*) FROM booking_audit_log WHERE business_id = %(b)s),"
+        " (SELECT booked_seats FROM time_slots WHERE id = %(s)s)",
+        {"b": business_id, "s": slot_id},
+    ).fetchone()
+
+
 def test_a_frozen_business_refuses_every_library_write_and_the_database_is_unchanged(system, raw):
     shop = Shop.create(system, now=MONDAY)
     slot = shop.first_slot()
     booked = shop.book(slot)
     _freeze(shop)
-    counts = raw.execute(
-        "SELECT (SELECT count(*) FROM bookings WHERE business_id = %(b)s),"
-        " (SELECT count(*) FROM booking_audit_log WHERE business_id = %(b)s),"
-        " (SELECT booked_seats FROM time_slots WHERE id = %(s)s)",
-        {"b": shop.business_id, "s": slot.id},
-    ).fetchone()
+    counts = _footprint(raw, shop.business_id, slot.id)
     attempts = {
         "book": lambda: shop.book(slot, customer=1),
         "cancel": lambda: system.cancel(shop.business_id, booked.id, actor=shop.admin, now=MONDAY),
@@ -52,13 +57,7 @@ def test_a_frozen_business_refuses_every_library_write_and_the_database_is_uncha
         with pytest.raises(BusinessFrozen, match=r"is frozen for writes since .* \(seat drift on slot 42\)") as info:
             attempt()
         assert "booking unfreeze" in str(info.value), what
-    after = raw.execute(
-        "SELECT (SELECT count(*) FROM bookings WHERE business_id = %(b)s),"
-        " (SELECT count(*) FROM booking_audit_log WHERE business_id = %(b)s),"
-        " (SELECT booked_seats FROM time_slots WHERE id = %(s)s)",
-        {"b": shop.business_id, "s": slot.id},
-    ).fetchone()
-    assert after == counts
+    assert _footprint(raw, shop.business_id, slot.id) == counts
 
 
 def test_raw_sql_by_the_owner_is_refused_too_unless_it_declares_a_repair(system, raw):
