@@ -12,7 +12,7 @@ REFUSALS = re.compile(r"^\s*\('(\w+)',\s*'\{([\w,]+)\}'\)", re.MULTILINE)
 # audit.sql's table of audited tables: ('table', 'trigger', 'EVENTS', 'entity'), one trigger each.
 AUDITED = re.compile(r"^\s*\('\w+',\s*'(\w+)',\s*'[A-Z ]+',\s*'\w+'\)", re.MULTILINE)
 # Every other area's triggers: one define_trigger('name', 'table', ...) call each, at the end of its file.
-DECLARED = re.compile(r"^\s*SELECT\s+define_trigger\(\s*'(\w+)'", re.MULTILINE | re.IGNORECASE)
+DECLARED = re.compile(r"\bdefine_trigger\(\s*'(\w+)'", re.MULTILINE | re.IGNORECASE)
 # freeze.sql's table of frozen writes: ('table', 'INSERT[ OR UPDATE]'), one trigger <table>_00_frozen each.
 FROZEN = re.compile(r"^\s*\('(\w+)',\s*'INSERT( OR UPDATE)?'\)", re.MULTILINE)
 
