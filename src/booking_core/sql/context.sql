@@ -54,8 +54,8 @@ END $$;
 
 -- Create or replace the row trigger p_name on p_table: p_when_events is its timing and events
 -- as CREATE TRIGGER writes them ('AFTER UPDATE OF status'), p_condition its WHEN condition,
--- if it has one. Each area declares its triggers with it in one list
--- at the end of its file; their firing order is their names' (docs/invariants.md, "Trigger order").
+-- if it has one. An area lists its calls at the end of its file; triggers fire in the order
+-- of their names (docs/invariants.md, "Trigger order").
 CREATE OR REPLACE FUNCTION define_trigger(p_name text, p_table regclass, p_when_events text, p_function regproc,
                                           p_condition text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $$
