@@ -11,6 +11,8 @@ DEFINITION = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|TRIGGER|VIEW)
 REFUSALS = re.compile(r"^\s*\('(\w+)',\s*'\{([\w,]+)\}'\)", re.MULTILINE)
 # audit.sql's table of audited tables: ('table', 'trigger', 'EVENTS', 'entity'), one trigger each.
 AUDITED = re.compile(r"^\s*\('\w+',\s*'(\w+)',\s*'[A-Z ]+',\s*'\w+'\)", re.MULTILINE)
+# Every other area's triggers: one define_trigger('name', 'table', ...) call each, at the end of its file.
+DECLARED = re.compile(r"\bdefine_trigger\(\s*'(\w+)'", re.MULTILINE | re.IGNORECASE)
 # freeze.sql's table of frozen writes: ('table', 'INSERT[ OR UPDATE]'), one trigger <table>_00_frozen each.
 FROZEN = re.compile(r"^\s*\('(\w+)',\s*'INSERT( OR UPDATE)?'\)", re.MULTILINE)
 
@@ -27,5 +29,6 @@ def definitions() -> list[tuple[str, str]]:
         for table, refusals in REFUSALS.findall(text):
             found += [("TRIGGER", f"{table}_{refusal}") for refusal in refusals.split(",")]
         found += [("TRIGGER", name) for name in AUDITED.findall(text)]
+        found += [("TRIGGER", name) for name in DECLARED.findall(text)]
         found += [("TRIGGER", f"{table}_00_frozen") for table, _ in FROZEN.findall(text)]
     return found

@@ -8,7 +8,8 @@ transaction: every area whose text changed since it was last applied runs again,
 an area may use any table or column they build. A migration that needs a definition
 mid-way (a data change that calls it) applies that area itself first:
 ``apply_definitions(op.get_bind(), ["<area>"])``; the baseline does so for ``context``,
-which column defaults call and which therefore reads no table.
+which column defaults call and which therefore reads no table. Every other area declares its
+triggers with ``context``'s ``define_trigger()``, so such a migration lists ``context`` first.
 
 What ``CREATE OR REPLACE`` cannot do, a migration does first: drop a function whose
 arguments or result change, a view that loses columns, a trigger that is renamed.

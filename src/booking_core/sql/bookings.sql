@@ -80,9 +80,6 @@ BEGIN
   RETURN NEW;
 END $$;
 
-CREATE OR REPLACE TRIGGER bookings_10_guard BEFORE INSERT OR UPDATE ON bookings
-  FOR EACH ROW EXECUTE FUNCTION bookings_before();
-
 -- The price lock: a booking's series, unit price and discount never change, its amount moves
 -- only with its party at the locked unit price, and a multi-resource booking is never moved.
 CREATE OR REPLACE FUNCTION bookings_beyond_guard() RETURNS trigger
@@ -103,9 +100,6 @@ BEGIN
   END IF;
   RETURN NEW;
 END $$;
-
-CREATE OR REPLACE TRIGGER bookings_20_price_lock BEFORE UPDATE ON bookings
-  FOR EACH ROW EXECUTE FUNCTION bookings_beyond_guard();
 
 -- The booking a key already stands for (NULL: none), replayed before anything is judged: the
 -- key's row; else a booking carrying the key (recorded before the keys table existed, or its row purged), which
@@ -352,3 +346,7 @@ BEGIN
   END IF;
   booking := made.booking; replayed := made.replayed; RETURN NEXT;
 END $$;
+
+-- Triggers (their firing order is their names': docs/invariants.md, "Trigger order").
+SELECT define_trigger('bookings_10_guard', 'bookings', 'BEFORE INSERT OR UPDATE', 'bookings_before');
+SELECT define_trigger('bookings_20_price_lock', 'bookings', 'BEFORE UPDATE', 'bookings_beyond_guard');

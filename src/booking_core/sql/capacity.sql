@@ -120,9 +120,6 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE TRIGGER bookings_30_seats AFTER INSERT OR UPDATE ON bookings
-  FOR EACH ROW EXECUTE FUNCTION bookings_seats();
-
 CREATE OR REPLACE FUNCTION booking_resources_seats() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE st booking_status;
@@ -133,9 +130,6 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$;
-
-CREATE OR REPLACE TRIGGER booking_resources_10_seats AFTER INSERT ON booking_resources
-  FOR EACH ROW EXECUTE FUNCTION booking_resources_seats();
 
 CREATE OR REPLACE FUNCTION waitlist_entries_seats() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -149,9 +143,6 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE TRIGGER waitlist_entries_30_seats AFTER UPDATE ON waitlist_entries
-  FOR EACH ROW EXECUTE FUNCTION waitlist_entries_seats();
-
 -- Every seat a slot counts, by where it comes from: the integrity checks compare its sum
 -- with time_slots.booked_seats.
 CREATE OR REPLACE VIEW slot_seat_holds AS
@@ -164,3 +155,9 @@ SELECT business_id, slot_id, sum(seats)::integer AS seats FROM (
   SELECT business_id, slot_id, party_size FROM waitlist_entries WHERE status = 'offered'
 ) holds GROUP BY business_id, slot_id;
 GRANT SELECT ON slot_seat_holds TO booking_app, booking_readonly;
+
+-- Triggers (their firing order is their names': docs/invariants.md, "Trigger order").
+-- Seats follow a booking's status, party and slot, its extra resources, and open offers.
+SELECT define_trigger('bookings_30_seats', 'bookings', 'AFTER INSERT OR UPDATE', 'bookings_seats');
+SELECT define_trigger('booking_resources_10_seats', 'booking_resources', 'AFTER INSERT', 'booking_resources_seats');
+SELECT define_trigger('waitlist_entries_30_seats', 'waitlist_entries', 'AFTER UPDATE', 'waitlist_entries_seats');

@@ -1,5 +1,6 @@
--- The change context (who, why, how, when of the current transaction) and the helpers that
--- column defaults and CHECKs call: applied before the tables, so it reads no table.
+-- The change context (who, why, how, when of the current transaction), the helpers that
+-- column defaults and CHECKs call, and define_trigger, with which every other area declares
+-- its triggers: applied before the tables, so it reads no table.
 
 -- Who/why/how of the current transaction, set by the library with set_config(..., true).
 -- A change made with raw SQL and no context is attributed to the database user, channel sql.
@@ -50,3 +51,16 @@ BEGIN
            PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
            FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid;
 END $$;
+
+-- Create or replace the row trigger p_name on p_table: p_when_events is its timing and events
+-- as CREATE TRIGGER writes them ('AFTER UPDATE OF status'), p_condition its WHEN condition,
+-- if it has one. An area lists its calls at the end of its file; triggers fire in the order
+-- of their names (docs/invariants.md, "Trigger order").
+CREATE OR REPLACE FUNCTION define_trigger(p_name text, p_table regclass, p_when_events text, p_function regproc,
+                                          p_condition text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('CREATE OR REPLACE TRIGGER %I %s ON %s FOR EACH ROW %s EXECUTE FUNCTION %s()',
+                 p_name, p_when_events, p_table, 'WHEN (' || p_condition || ')', p_function);
+END $$;
+REVOKE ALL ON FUNCTION define_trigger(text, regclass, text, regproc, text) FROM PUBLIC;

@@ -11,9 +11,6 @@ BEGIN
     TG_OP USING ERRCODE = 'BK006';
 END $$;
 
-CREATE OR REPLACE TRIGGER idempotency_keys_10_guard BEFORE UPDATE OR DELETE ON idempotency_keys
-  FOR EACH ROW EXECUTE FUNCTION idempotency_keys_guard();
-
 -- The fingerprint of a request: jsonb's text is canonical (keys sorted, no duplicates, fixed
 -- spacing), so equal requests hash alike whoever built them.
 CREATE OR REPLACE FUNCTION idempotency_fingerprint(p_request jsonb) RETURNS bytea
@@ -75,3 +72,7 @@ END $$;
 -- SECURITY DEFINER: it deletes what no caller may; only the library's role may call it.
 REVOKE ALL ON FUNCTION idempotency_purge(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION idempotency_purge(timestamptz) TO booking_app;
+
+-- Triggers (their firing order is their names': docs/invariants.md, "Trigger order").
+SELECT define_trigger('idempotency_keys_10_guard', 'idempotency_keys', 'BEFORE UPDATE OR DELETE',
+                      'idempotency_keys_guard');

@@ -56,9 +56,6 @@ BEGIN
   RETURN NEW;
 END $$;
 
-CREATE OR REPLACE TRIGGER notification_outbox_10_guard BEFORE UPDATE ON notification_outbox
-  FOR EACH ROW EXECUTE FUNCTION notification_outbox_guard();
-
 -- Logging an attempt settles its outbox row in the same statement: attempts follow the log,
 -- so the dispatcher writes one row per attempt and the two can never disagree.
 CREATE OR REPLACE FUNCTION notification_deliveries_settle() RETURNS trigger
@@ -79,9 +76,6 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$;
-
-CREATE OR REPLACE TRIGGER notification_deliveries_10_settle AFTER INSERT ON notification_deliveries
-  FOR EACH ROW EXECUTE FUNCTION notification_deliveries_settle();
 
 -- Render an event's payload (business, booking, customer, party, slot in local time) and
 -- write it to the outbox; returns the outbox id (NULL when a reminder was already queued).
@@ -163,9 +157,6 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE TRIGGER bookings_20_outbox AFTER INSERT OR UPDATE OF status, slot_id ON bookings
-  FOR EACH ROW EXECUTE FUNCTION bookings_outbox();
-
 -- A slot leaving the schedule (publish of a version without it) affects every draft or
 -- confirmed booking still ahead on it: tell each customer, in the publish transaction.
 CREATE OR REPLACE FUNCTION time_slots_outbox() RETURNS trigger
@@ -187,9 +178,6 @@ BEGIN
   END LOOP;
   RETURN NULL;
 END $$;
-
-CREATE OR REPLACE TRIGGER time_slots_20_outbox AFTER UPDATE OF is_legacy ON time_slots
-  FOR EACH ROW WHEN (NEW.is_legacy AND NOT OLD.is_legacy) EXECUTE FUNCTION time_slots_outbox();
 
 -- Queue booking.reminder_due for every confirmed booking whose slot starts in (now, now + lead];
 -- safe to run repeatedly and concurrently (the partial unique index skips repeats). Returns
@@ -236,5 +224,13 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE TRIGGER waitlist_entries_20_outbox AFTER UPDATE OF status ON waitlist_entries
-  FOR EACH ROW EXECUTE FUNCTION waitlist_outbox();
+-- Triggers (their firing order is their names': docs/invariants.md, "Trigger order").
+SELECT define_trigger('notification_outbox_10_guard', 'notification_outbox', 'BEFORE UPDATE',
+                      'notification_outbox_guard');
+SELECT define_trigger('notification_deliveries_10_settle', 'notification_deliveries', 'AFTER INSERT',
+                      'notification_deliveries_settle');
+-- Only what a customer hears of: a change of status or slot, a slot leaving the schedule, an offer.
+SELECT define_trigger('bookings_20_outbox', 'bookings', 'AFTER INSERT OR UPDATE OF status, slot_id', 'bookings_outbox');
+SELECT define_trigger('time_slots_20_outbox', 'time_slots', 'AFTER UPDATE OF is_legacy', 'time_slots_outbox',
+                      'NEW.is_legacy AND NOT OLD.is_legacy');
+SELECT define_trigger('waitlist_entries_20_outbox', 'waitlist_entries', 'AFTER UPDATE OF status', 'waitlist_outbox');

@@ -68,9 +68,6 @@ BEGIN
   RETURN NEW;
 END $$;
 
-CREATE OR REPLACE TRIGGER payments_10_guard BEFORE INSERT OR UPDATE ON payments
-  FOR EACH ROW EXECUTE FUNCTION payments_before();
-
 -- The booking's money and status, recomputed from all its payments in the same statement as
 -- any payment change: the two cannot drift.
 CREATE OR REPLACE FUNCTION booking_payment_status(p_business uuid, p_booking uuid) RETURNS payment_status
@@ -107,9 +104,6 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE TRIGGER payments_10_booking_money AFTER INSERT OR UPDATE ON payments
-  FOR EACH ROW EXECUTE FUNCTION payments_after();
-
 -- Refunds are an immutable ledger; each one moves its payment's refunded_amount and status
 -- (and so the booking's money), in the payment's currency and never beyond what was paid.
 CREATE OR REPLACE FUNCTION refunds_apply() RETURNS trigger
@@ -137,9 +131,6 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE TRIGGER refunds_10_apply AFTER INSERT ON refunds
-  FOR EACH ROW EXECUTE FUNCTION refunds_apply();
-
 -- A cancellation that leaves money owed back records its obligation in the same statement:
 -- how much, and by when (the business's refund_within_hours after the change). The integrity
 -- check `refund_obligation_unmet` reads due_by, so a refund not yet due is not a violation.
@@ -155,6 +146,10 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE TRIGGER bookings_40_refund_due AFTER UPDATE ON bookings
-  FOR EACH ROW WHEN (NEW.refund_due > 0 AND NEW.status IN ('cancelled', 'refunded'))
-  EXECUTE FUNCTION bookings_refund_due();
+-- Triggers (their firing order is their names': docs/invariants.md, "Trigger order").
+SELECT define_trigger('payments_10_guard', 'payments', 'BEFORE INSERT OR UPDATE', 'payments_before');
+SELECT define_trigger('payments_10_booking_money', 'payments', 'AFTER INSERT OR UPDATE', 'payments_after');
+SELECT define_trigger('refunds_10_apply', 'refunds', 'AFTER INSERT', 'refunds_apply');
+-- Only a cancellation that leaves money owed back has an obligation to record.
+SELECT define_trigger('bookings_40_refund_due', 'bookings', 'AFTER UPDATE', 'bookings_refund_due',
+                      $$NEW.refund_due > 0 AND NEW.status IN ('cancelled', 'refunded')$$);

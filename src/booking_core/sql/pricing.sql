@@ -13,9 +13,6 @@ BEGIN
   RETURN NEW;
 END $$;
 
-CREATE OR REPLACE TRIGGER price_rules_10_validate BEFORE INSERT ON price_rules
-  FOR EACH ROW EXECUTE FUNCTION price_rules_validate();
-
 -- The price of `p_party` seats in a slot of a service: the best matching rule (else the
 -- service's price), less a promo code. booking_create calls it with what it already read;
 -- booking_quote (what a customer is shown) reads the slot first. What is shown is what is locked.
@@ -63,3 +60,6 @@ LANGUAGE sql STABLE AS $$
                                     sv.price, sv.currency, p_party, p_promo, p_at) p
    WHERE ts.business_id = p_business AND ts.id = p_slot
 $$;
+
+-- Triggers (their firing order is their names': docs/invariants.md, "Trigger order").
+SELECT define_trigger('price_rules_10_validate', 'price_rules', 'BEFORE INSERT', 'price_rules_validate');

@@ -15,9 +15,6 @@ BEGIN
   RETURN NEW;
 END $$;
 
-CREATE OR REPLACE TRIGGER businesses_10_validate BEFORE INSERT OR UPDATE ON businesses
-  FOR EACH ROW EXECUTE FUNCTION businesses_validate();
-
 CREATE OR REPLACE FUNCTION schedule_versions_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -27,9 +24,6 @@ BEGIN
   END IF;
   RETURN NEW;
 END $$;
-
-CREATE OR REPLACE TRIGGER schedule_versions_10_guard BEFORE UPDATE ON schedule_versions
-  FOR EACH ROW EXECUTE FUNCTION schedule_versions_guard();
 
 -- A slot's local date and time are derived from its instant in its business's timezone
 -- (PostgreSQL resolves a wall time in a DST gap forward and an ambiguous one to standard
@@ -77,9 +71,6 @@ BEGIN
   RETURN NEW;
 END $$;
 
-CREATE OR REPLACE TRIGGER time_slots_10_guard BEFORE INSERT OR UPDATE ON time_slots
-  FOR EACH ROW EXECUTE FUNCTION time_slots_guard();
-
 CREATE OR REPLACE FUNCTION time_slots_key() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -87,8 +78,11 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE TRIGGER time_slots_20_key AFTER INSERT ON time_slots
-  FOR EACH ROW EXECUTE FUNCTION time_slots_key();
+-- Triggers (their firing order is their names': docs/invariants.md, "Trigger order").
+SELECT define_trigger('businesses_10_validate', 'businesses', 'BEFORE INSERT OR UPDATE', 'businesses_validate');
+SELECT define_trigger('schedule_versions_10_guard', 'schedule_versions', 'BEFORE UPDATE', 'schedule_versions_guard');
+SELECT define_trigger('time_slots_10_guard', 'time_slots', 'BEFORE INSERT OR UPDATE', 'time_slots_guard');
+SELECT define_trigger('time_slots_20_key', 'time_slots', 'AFTER INSERT', 'time_slots_key');
 -- Also under session_replication_role = replica (bulk loads, logical replication): a slot
 -- without its key could never be booked.
 ALTER TABLE time_slots ENABLE ALWAYS TRIGGER time_slots_20_key;

@@ -22,9 +22,6 @@ BEGIN
   RETURN NEW;
 END $$;
 
-CREATE OR REPLACE TRIGGER waitlist_entries_10_guard BEFORE INSERT OR UPDATE ON waitlist_entries
-  FOR EACH ROW EXECUTE FUNCTION waitlist_entries_guard();
-
 -- Offer freed seats to the waiting entries of a slot, first in first out, each to the first
 -- entry that fits; returns how many offers were made. Offers take seats through
 -- slot_take_seats, so promotion can never exceed capacity. The slot is locked FOR NO KEY
@@ -73,10 +70,6 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE TRIGGER time_slots_30_promote AFTER UPDATE OF booked_seats, max_capacity ON time_slots
-  FOR EACH ROW WHEN (NEW.max_capacity - NEW.booked_seats > OLD.max_capacity - OLD.booked_seats)
-  EXECUTE FUNCTION time_slots_promote();
-
 -- The offer sweep: expire offers past their time (each passing its seats on) and close the
 -- queues of slots that have started, in every business not frozen for writes; returns how many offers expired. Every slot involved
 -- is locked first, in id order, and only then its entries, in queue order. An offer falling due after the slots were chosen waits
@@ -124,3 +117,10 @@ BEGIN
     FROM closed WHERE w.business_id = closed.business_id AND w.id = closed.id;
   RETURN n;
 END $$;
+
+-- Triggers (their firing order is their names': docs/invariants.md, "Trigger order").
+SELECT define_trigger('waitlist_entries_10_guard', 'waitlist_entries', 'BEFORE INSERT OR UPDATE',
+                      'waitlist_entries_guard');
+-- Only when a slot has more seats free than before.
+SELECT define_trigger('time_slots_30_promote', 'time_slots', 'AFTER UPDATE OF booked_seats, max_capacity',
+                      'time_slots_promote', 'NEW.max_capacity - NEW.booked_seats > OLD.max_capacity - OLD.booked_seats');
