@@ -110,6 +110,14 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise AssertionError(f"{url} not ready within {timeout}s:\n{log.read_text()[-2000:]}")
 
 
+def _serve(program: str, args: list[str], log: Path, procs: list[subprocess.Popen[bytes]]) -> int:
+    """Start a Prometheus program on a free local port and wait until it says it is ready; return the port."""
+    port = free_port()
+    _start([require_binary(program), *args, f"--web.listen-address=127.0.0.1:{port}"], log, procs)
+    _wait_ready(f"http://127.0.0.1:{port}/-/ready", procs[-1], log)
+    return port
+
+
 def _alertmanager(tmp: Path, webhook: Webhook, procs: list[subprocess.Popen[bytes]]) -> str:
     """The shipped alertmanager.yml, pointed at the test webhook and made impatient."""
     config = yaml.safe_load((METRICS_DIR / "alertmanager.yml").read_text())
@@ -118,21 +126,12 @@ def _alertmanager(tmp: Path, webhook: Webhook, procs: list[subprocess.Popen[byte
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = webhook.url
     (tmp / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    log = tmp / "alertmanager.log"
-    binary = require_binary("prometheus-alertmanager")
-    _start(
-        [
-            binary,
-            f"--config.file={tmp / 'alertmanager.yml'}",
-            f"--storage.path={tmp / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        log,
+    port = _serve(
+        "prometheus-alertmanager",
+        [f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'am-data'}", "--cluster.listen-address="],
+        tmp / "alertmanager.log",
         procs,
     )
-    _wait_ready(f"http://127.0.0.1:{port}/-/ready", procs[-1], log)
     return f"127.0.0.1:{port}"
 
 
@@ -146,20 +145,12 @@ def _prometheus(tmp: Path, exporter: str, alertmanager: str, procs: list[subproc
     job["scrape_timeout"] = "1s"
     job["static_configs"][0]["targets"] = [exporter]
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    log = tmp / "prometheus.log"
-    binary = require_binary("prometheus")
-    _start(
-        [
-            binary,
-            f"--config.file={tmp / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp / 'prom-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        log,
+    port = _serve(
+        "prometheus",
+        [f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'prom-data'}"],
+        tmp / "prometheus.log",
         procs,
     )
-    _wait_ready(f"http://127.0.0.1:{port}/-/ready", procs[-1], log)
     return f"http://127.0.0.1:{port}"
 
 
