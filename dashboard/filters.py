@@ -32,6 +32,7 @@ class Selection:
     name: str
     timezone: str
     currency: str
+    frozen: str | None = None  # ops froze the business's writes (`booking freeze`): why, since when, by whom
 
 
 def _param_date(name: str) -> date | None:
@@ -121,7 +122,18 @@ def sidebar(page: str) -> Selection | None:
     elif "service" in st.query_params:
         del st.query_params["service"]
     scope = Scope(business_id, start, end, service)
-    return Selection(scope, str(biz["name"]), str(biz["timezone"]), str(biz["currency"]))
+    return Selection(scope, str(biz["name"]), str(biz["timezone"]), str(biz["currency"]), _frozen(biz))
+
+
+def _frozen(biz: pd.Series) -> str | None:
+    """The write freeze as ops read it on every page of a frozen business, in its local time."""
+    if pd.isna(biz["frozen_at"]):
+        return None
+    since = pd.Timestamp(biz["frozen_at"]).tz_convert(str(biz["timezone"]))
+    return (
+        f"Writes to {biz['name']} are frozen since {since:%Y-%m-%d %H:%M} by {biz['frozen_by']}: "
+        f"{biz['frozen_reason']}. Nothing changes until ops run `booking unfreeze`."
+    )
 
 
 def timeline_url(sel: Selection, booking: str) -> str:
@@ -143,6 +155,8 @@ def header(title: str, sel: Selection) -> None:
     st.title(title)
     s = sel.scope
     st.caption(f"{sel.name} · {s.start:%Y-%m-%d} to {s.end:%Y-%m-%d} · times in {sel.timezone}")
+    if sel.frozen:
+        st.warning(sel.frozen, icon=":material/lock:")
 
 
 def footer(sel: Selection) -> None:

@@ -368,3 +368,29 @@ def test_an_errored_latest_run_is_shown_as_incomplete_with_the_last_complete_res
     assert "found 1 violations" in warning  # the failed run before it, the last in which every check ran
     labels = [link.proto.label for link in at.get("page_link")]
     assert labels and all(label.startswith("Timeline of booking") for label in labels)
+
+
+@pytest.mark.parametrize("page", ["overview", "capacity", "integrity"])
+def test_every_page_of_a_frozen_business_says_so_and_the_banner_goes_with_the_unfreeze(
+    dashboard: AppTest, history: History, page: str
+) -> None:
+    import streamlit as st
+
+    from booking_core.bootstrap import connect
+    from booking_core.domain.values import Actor
+
+    ops = Actor.admin("ops:bob")
+    with connect(history.url, migrate=False) as system:
+        system.set_freeze(history.business, actor=ops, reason="seat drift on Friday's slots")
+        try:
+            st.cache_data.clear()
+            at = open_page(dashboard, page)
+            banners = [w.value for w in at.warning if "frozen" in w.value]
+            assert len(banners) == 1
+            (name,) = history.sql("SELECT name FROM businesses WHERE id = %(b)s", b=history.business)[0]
+            assert banners[0].startswith(f"Writes to {name} are frozen since ")
+            assert "by ops:bob: seat drift on Friday's slots." in banners[0] and "booking unfreeze" in banners[0]
+        finally:
+            system.set_freeze(history.business, actor=ops, reason="repaired", frozen=False)
+    st.cache_data.clear()
+    assert not [w for w in open_page(dashboard, page).warning if "frozen" in w.value]

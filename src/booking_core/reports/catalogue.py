@@ -10,7 +10,9 @@ from sqlalchemy import Connection, text
 
 from booking_core.reports.common import frame
 
-_BUSINESSES = text("SELECT id, name, timezone, currency FROM businesses ORDER BY name, id")
+_BUSINESSES = text(
+    "SELECT id, name, timezone, currency, frozen_at, frozen_by, frozen_reason FROM businesses ORDER BY name, id"
+)
 _SERVICES = text("SELECT id, name FROM services WHERE business_id = :b ORDER BY name")
 _SLOT_DATES = text("SELECT min(local_date), max(local_date) FROM time_slots WHERE business_id = :b")
 
