@@ -35,6 +35,7 @@ AREAS = (
     "waitlist",
     "outbox",
     "idempotency",
+    "checker",
 )
 SQL_DIR = Path(__file__).resolve().parent
 
