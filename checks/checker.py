@@ -83,17 +83,24 @@ _TOUCHED_BATCH: dict[str, tuple[str, str]] = {
 # What the rules aggregate by the subject they judge, restricted to the touched subjects. A rule
 # joins these only by that subject (booking, or slot for slot_seat_holds), so the restriction
 # changes no touched subject's result; `= ANY (ARRAY(SELECT ...))` is a restriction the
-# planner pushes into the view's GROUP BY and uses as an index condition.
+# planner pushes into the view's GROUP BY and uses as an index condition (business first, as
+# every index of these tables begins with it).
 _SHADOWS = (
     "CREATE TEMP VIEW payments AS SELECT * FROM public.payments"
-    " WHERE booking_id = ANY (ARRAY(SELECT id FROM chk_bookings))",
-    "CREATE TEMP VIEW refunds AS SELECT * FROM public.refunds WHERE payment_id = ANY (ARRAY(SELECT id FROM payments))",
+    " WHERE business_id = ANY (ARRAY(SELECT business_id FROM chk_bookings))"
+    " AND booking_id = ANY (ARRAY(SELECT id FROM chk_bookings))",
+    "CREATE TEMP VIEW refunds AS SELECT * FROM public.refunds"
+    " WHERE business_id = ANY (ARRAY(SELECT business_id FROM chk_bookings))"
+    " AND payment_id = ANY (ARRAY(SELECT id FROM payments))",
     "CREATE TEMP VIEW booking_audit_log AS SELECT * FROM public.booking_audit_log"
-    " WHERE booking_id = ANY (ARRAY(SELECT id FROM chk_bookings))",
+    " WHERE business_id = ANY (ARRAY(SELECT business_id FROM chk_bookings))"
+    " AND booking_id = ANY (ARRAY(SELECT id FROM chk_bookings))",
     "CREATE TEMP VIEW booking_state_transitions AS SELECT * FROM public.booking_state_transitions"
-    " WHERE booking_id = ANY (ARRAY(SELECT id FROM chk_bookings))",
+    " WHERE business_id = ANY (ARRAY(SELECT business_id FROM chk_bookings))"
+    " AND booking_id = ANY (ARRAY(SELECT id FROM chk_bookings))",
     "CREATE TEMP VIEW slot_seat_holds AS SELECT * FROM public.slot_seat_holds"
-    " WHERE slot_id = ANY (ARRAY(SELECT id FROM chk_slots))",
+    " WHERE business_id = ANY (ARRAY(SELECT business_id FROM chk_slots))"
+    " AND slot_id = ANY (ARRAY(SELECT id FROM chk_slots))",
 )
 _SHADOWED = ("slot_seat_holds", "booking_state_transitions", "booking_audit_log", "refunds", "payments")
 
