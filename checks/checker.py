@@ -324,6 +324,13 @@ def record_pass(
     )
 
 
+def open_count(url: str) -> int:
+    """How many violations the checker holds open, all checks and businesses."""
+    with psycopg.connect(plain_url(url), connect_timeout=5) as conn:
+        row = conn.execute("SELECT count(*) FROM integrity_violations").fetchone()
+    return int(row[0]) if row else 0
+
+
 def record_errors(url: str, mode: str, errors: int, message: str, now: datetime) -> None:
     """Add `errors` failed passes of `mode` to the stored count (raises if the database is down)."""
     with psycopg.connect(plain_url(url), connect_timeout=5, autocommit=True) as conn:
