@@ -69,10 +69,7 @@ def print_summary(summary: RunSummary, *, as_json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `booking check` (and `booking checker`, checks/checker_cli.py)."""
-    from checks.checker_cli import register as register_checker
-
-    register_checker(app)
+    """Add `booking check`."""
 
     @app.command("check")
     def check(

@@ -40,17 +40,18 @@ class Checker:
     say: Say = stderr_line
     stop: threading.Event = field(default_factory=threading.Event)
     unrecorded_errors: dict[str, int] = field(default_factory=dict)
+    last_errors: dict[str, str] = field(default_factory=dict)
 
     def run_pass(self, mode: str, work: Callable[[], PassReport]) -> PassReport | None:
         """Run one pass; a failure is counted and said, never raised."""
+        report: PassReport | None = None
         try:
             report = work()
         except Exception as exc:  # one pass failing must never end the loop
             self.unrecorded_errors[mode] = self.unrecorded_errors.get(mode, 0) + 1
-            self.say(f"checker: {mode} pass failed: {_one_line(exc)}")
-            self._flush_errors(_one_line(exc))
-            return None
-        self._flush_errors(None)
+            self.last_errors[mode] = _one_line(exc)
+            self.say(f"checker: {mode} pass failed: {self.last_errors[mode]}")
+        self._flush_errors()
         return report
 
     def tick(self, *, full: bool) -> list[PassReport]:
@@ -87,11 +88,11 @@ class Checker:
             return True
         return row is None or row[0] is None
 
-    def _flush_errors(self, message: str | None) -> None:
+    def _flush_errors(self) -> None:
         """Store the failures counted while the database was away, once it answers."""
         for mode, n in list(self.unrecorded_errors.items()):
             try:
-                record_errors(self.url, mode, n, message or "recovered", self.clock())
+                record_errors(self.url, mode, n, self.last_errors[mode], self.clock())
             except psycopg.Error:
                 return
             del self.unrecorded_errors[mode]
