@@ -26,27 +26,30 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Find integrity violations continuously from the rows that changed; keep them in integrity_violations."""
-        from booking_core.cli import EXIT_DATABASE, EXIT_USER_ERROR, fail, open_database, out
-        from booking_core.domain.errors import DatabaseUnavailable
+        from booking_core.cli import EXIT_DATABASE, EXIT_USER_ERROR, fail, friendly, open_database, out
         from checks.checker import open_count
         from checks.cli import parse_interval
         from checks.service import Checker
 
         try:
-            interval, full_interval = parse_interval(every), parse_interval(full_every)
+            interval = parse_interval(every)
         except ValueError:
-            fail(
-                f"--every {every!r} / --full-every {full_every!r}: use a duration such as 5s, 10m or 1h",
-                EXIT_USER_ERROR,
-            )
+            fail(f"--every {every!r} is not a duration: use e.g. 5s, 30s or 1m", EXIT_USER_ERROR)
+        try:
+            full_interval = parse_interval(full_every)
+        except ValueError:
+            fail(f"--full-every {full_every!r} is not a duration: use e.g. 10m or 1h", EXIT_USER_ERROR)
         if full and once:
             fail("--full and --once are two different single passes: give one", EXIT_USER_ERROR)
-        try:
+
+        @friendly
+        def open_migrated() -> str:
             db = open_database()
             db.require_migrated()
-        except DatabaseUnavailable as exc:
-            fail(str(exc), EXIT_DATABASE)
-        service = Checker(db.url, every=interval, full_every=full_interval)
+            return str(db.url)
+
+        url = open_migrated()
+        service = Checker(url, every=interval, full_every=full_interval)
         if full or once:
             reports = service.tick(full=full)
             for r in reports:
@@ -56,7 +59,7 @@ def register(app: typer.Typer) -> None:
                 )
             if len(reports) < len(("rules", "chain")):
                 raise typer.Exit(EXIT_DATABASE)
-            still_open = open_count(db.url)
+            still_open = open_count(url)
             out.print(f"{still_open} violations open")
             raise typer.Exit(1 if still_open else 0)
 
