@@ -260,3 +260,25 @@ def test_a_failing_pass_is_counted_and_said_and_the_next_one_runs(checked: World
     assert broken.tick(full=False) == []
     assert broken.unrecorded_errors == {"incremental": 1, "chain": 1} and len(lines) == 2
     _ = psycopg
+
+
+def test_an_audit_id_committed_after_a_later_one_is_read_when_it_commits(checked: World) -> None:
+    w = checked
+    with superuser(w.url) as slow:
+        # A transaction takes its audit id, then a later id commits and a pass moves past both.
+        slow.execute("BEGIN")
+        slow.execute(
+            "UPDATE time_slots SET schedule_version_id = (SELECT id FROM schedule_versions WHERE business_id = %s"
+            " AND NOT is_active ORDER BY version_number LIMIT 1) WHERE id = %s",
+            (w.shop.business_id, w.ids["fri_slot"]),
+        )
+        other = w.paid_shop
+        other.book(other.first_slot(6), party=1)
+        passed = incremental_pass(w.url)
+        assert passed.audit_rows >= 1 and open_violations(w) == set()
+        with superuser(w.url) as conn:
+            row = conn.execute("SELECT count(*) FROM checker_audit_gaps").fetchone()
+        assert row is not None and row[0] >= 1
+        slow.execute("COMMIT")
+    one_round(w)
+    assert ("orphaned_booking", w.shop.business_id, "booking", str(w.ids["confirmed"])) in open_violations(w)
