@@ -59,6 +59,8 @@ def _keep(key: str) -> None:
 def _pick_business(businesses: pd.DataFrame) -> pd.Series:
     ids = [str(i) for i in businesses["id"]]
     wanted = st.query_params.get("business")
+    by_name = {str(r.name): str(r.id) for r in businesses.itertuples()}
+    wanted = by_name.get(wanted, wanted) if wanted else wanted  # an alert's link names the business
     _seed("f_business", wanted if wanted in ids else ids[0])
     labels = {str(r.id): f"{r.name} ({r.timezone})" for r in businesses.itertuples()}
     chosen = st.sidebar.selectbox("Business", ids, format_func=labels.__getitem__, key="f_business")

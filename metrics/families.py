@@ -359,7 +359,46 @@ def notifications(conn: Connection, now: datetime) -> list[Metric]:
     ]
 
 
-LIVE_FAMILIES: tuple[Family, ...] = (capacity, integrity, waitlist, notifications)
+def checker(conn: Connection, now: datetime) -> list[Metric]:
+    """The continuous checker's findings and passes (`booking checker`): small tables, every scrape."""
+    from booking_core.reports import violations
+
+    open_ = GaugeMetricFamily(
+        "booking_integrity_violations",
+        "Violations the checker holds open for this check in this business.",
+        labels=["check", "suite", "business"],
+    )
+    ids = GaugeMetricFamily(
+        "booking_integrity_violation_ids_info",
+        "1 per check and business with open violations; ids: the first offending subjects (+N more).",
+        labels=["check", "business", "ids"],
+    )
+    for v in violations.open_by_check(conn):
+        open_.add_metric([v.check_name, v.suite, v.business], v.open)
+        ids.add_metric([v.check_name, v.business, v.ids], 1)
+    last = GaugeMetricFamily(
+        "booking_checker_last_pass_timestamp_seconds",
+        "When the checker last finished a pass of this kind (incremental, full, chain), Unix time.",
+        labels=["mode"],
+    )
+    errors = CounterMetricFamily(
+        "booking_checker_pass_errors", "Checker passes of this kind that failed (stored).", labels=["mode"]
+    )
+    for p in violations.passes(conn):
+        if p.last_pass_at is not None:
+            last.add_metric([p.mode], p.last_pass_at.timestamp())
+        errors.add_metric([p.mode], p.errors)
+    unverified = GaugeMetricFamily(
+        "booking_audit_chain_unverified_rows",
+        "Audit rows of the business after the last chain link the checker verified.",
+        labels=["business"],
+    )
+    for u in violations.unverified(conn):
+        unverified.add_metric([u.business], u.unverified_rows)
+    return [open_, ids, last, errors, unverified]
+
+
+LIVE_FAMILIES: tuple[Family, ...] = (capacity, integrity, checker, waitlist, notifications)
 HISTORY_FAMILIES: tuple[Family, ...] = (
     bookings,
     refusals,

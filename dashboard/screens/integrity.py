@@ -1,17 +1,20 @@
-"""Integrity: the latest stored check run, each check's status and history, offending rows linked to timelines."""
+"""Integrity: the checker's open violations (`?check=&business=`, an alert's link), the latest stored run, history."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pandas as pd
 import streamlit as st
 from dashboard.views import readable
 
-from booking_core.reports import check_runs
+from booking_core.reports import check_runs, violations
+from booking_core.reports.common import UUID_RE, booking_ref
 from dashboard import charts, data, filters
 
 MAX_LINKS = 20
+_UUID = re.compile(UUID_RE, re.IGNORECASE)
 
 
 def _latest(runs: pd.DataFrame, timezone: str) -> pd.Series:
@@ -54,7 +57,43 @@ def _offending(sel: filters.Selection, run_id: uuid.UUID) -> None:
         )
 
 
+def _subject(kind: str, subject_id: str) -> str:
+    """A subject as the page names things: its kind and reference (`booking 7F3A-91C2`, `slot 0B6F-1C2E`)."""
+    return f"{kind} {booking_ref(subject_id)}" if _UUID.fullmatch(subject_id) else f"{kind} {subject_id}"
+
+
+def _open_violations(sel: filters.Selection) -> None:
+    """What `booking checker` holds open for this business (and the link's check): the ids to act on."""
+    check = st.query_params.get("check") or None
+    st.subheader(f"Open violations of {sel.name}" + (f": {check}" if check else ""))
+    rows = data.query(violations.open_violations, check, sel.scope.business_id)
+    if rows.empty:
+        st.success(
+            f"The checker holds no open violation of {check or 'any check'} in {sel.name}."
+            " (It keeps them while `booking checker` runs.)"
+        )
+        return
+    counts = rows.groupby("check").size()
+    st.caption(", ".join(f"{name}: {n}" for name, n in counts.items()))
+    shown = rows.assign(
+        subject=[_subject(kind, i) for kind, i in zip(rows["kind"], rows["id"], strict=True)],
+        first_seen=rows["first_seen"].dt.tz_convert(sel.timezone),
+        last_seen=rows["last_seen"].dt.tz_convert(sel.timezone),
+        detail=[readable(d) or None for d in rows["detail"]],
+    )[["check", "subject", "first_seen", "last_seen", "detail"]]
+    st.dataframe(
+        shown,
+        hide_index=True,
+        column_config={
+            "first_seen": f"first seen ({sel.timezone})",
+            "last_seen": f"last seen ({sel.timezone})",
+            "detail": st.column_config.JsonColumn("detail"),
+        },
+    )
+
+
 def render(sel: filters.Selection) -> None:
+    _open_violations(sel)
     runs = data.query(check_runs.latest_check_runs, limit=1)
     if runs.empty:
         st.info("No integrity check run is stored yet: run `booking check`.")

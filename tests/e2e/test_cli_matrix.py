@@ -68,6 +68,12 @@ SPECIFIC = [
     c("check", "--only"),
     c("check", code=DATABASE, url=DOWN, says="cannot reach the database"),
     c("check", code=DATABASE, url=EMPTY, says="booking db upgrade"),
+    # checker
+    c("checker", "--every", "5x", says="--every '5x' is not a duration"),
+    c("checker", "--full-every", "0s", says="--full-every '0s' is not a duration"),
+    c("checker", "--once", "--full", says="give one"),
+    c("checker", "--once", code=DATABASE, url=DOWN, says="cannot reach the database"),
+    c("checker", "--once", code=DATABASE, url=EMPTY, says="booking db upgrade"),
     # export
     c("export", says="--out"),
     c("export", "--out", "/nonexistent/x.csv", says="/nonexistent does not exist"),

@@ -37,6 +37,7 @@ AREAS = (
     "waitlist",
     "outbox",
     "idempotency",
+    "checker",
 )
 SQL_DIR = Path(__file__).resolve().parent
 

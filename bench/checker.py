@@ -1,0 +1,140 @@
+"""The continuous checker: an incremental pass against a full sweep on the same data, and chain verification
+of one day's audit rows against the full walk. Not a test: it measures and prints.
+
+Run: `python -m bench.checker [--bookings 20000] [--changes 20] [--repeats 5] [--database-url URL] [--keep]`.
+
+Without --database-url it creates `bench_checker_<random>`, migrates it and fills it with
+`booking seed --bookings N` (booking_demo.seed.bulk_seed, audit sealed). Then, after one warm-up:
+  full         checks.checker.full_pass: every rule on whole tables, each check's set replaced
+  incremental  checks.checker.incremental_pass after `--changes` bookings were cancelled through the
+               library (their audit rows, payments, seats): the rules over the touched subjects
+alternated `--repeats` times; the medians and the ratio full / incremental. Then the chain:
+  walk         checks.chain.chain_pass(full=True): every business's chain from its first link
+  day          checks.chain.chain_pass after each business's verified head was set back by one day
+               of audit rows (occurred_at): the links sealed in that day are verified
+and, once, the tamper look (the xmin scan a chain pass makes when history was edited or deleted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import psycopg
+from checks.chain import chain_pass
+from checks.checker import full_pass, incremental_pass, plain_url
+
+from bench.checks_bench import ADMIN_URL, drop, sizes
+
+_REWIND_ONE_DAY = """
+UPDATE audit_chain_verified v SET seq = h.seq, audit_id = h.audit_id, hash = h.hash
+  FROM (SELECT DISTINCT ON (c.business_id) c.business_id, c.seq, c.audit_id, c.hash
+          FROM audit_chain c JOIN booking_audit_log a ON a.business_id = c.business_id AND a.id = c.audit_id
+          JOIN (SELECT business_id, max(occurred_at) AS newest FROM booking_audit_log GROUP BY business_id) m
+            ON m.business_id = c.business_id
+         WHERE a.occurred_at < m.newest - interval '1 day'
+         ORDER BY c.business_id, c.seq DESC) h
+ WHERE v.business_id = h.business_id
+RETURNING (SELECT count(*) FROM audit_chain c WHERE c.business_id = v.business_id AND c.seq > h.seq)"""
+
+
+def create_seeded(bookings: int) -> str:
+    import uuid
+
+    from booking_core.bootstrap import connect
+    from booking_demo.seed import bulk_seed
+
+    name = f"bench_checker_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    with connect(url) as system:
+        report = bulk_seed(system, bookings=bookings, seed=7, anchor=datetime.now(UTC))
+    print(report.summary())
+    return url
+
+
+def cancel_some(url: str, n: int) -> int:
+    """Cancel `n` live future bookings through the library (what a few seconds of traffic writes)."""
+    from booking_core import Actor
+    from booking_core.bootstrap import connect
+
+    with psycopg.connect(plain_url(url)) as conn:
+        rows = conn.execute(
+            "SELECT b.business_id, b.id FROM bookings b JOIN time_slots s ON s.business_id = b.business_id"
+            " AND s.id = b.slot_id WHERE b.status = 'confirmed' AND s.starts_at > now() ORDER BY b.id DESC LIMIT %s",
+            (n,),
+        ).fetchall()
+    admin = Actor.admin("bench")
+    with connect(url, migrate=False) as system:
+        for business, booking in rows:
+            system.cancel(business, booking, actor=admin, reason="bench", now=datetime.now(UTC))
+    return len(rows)
+
+
+def timed(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bookings", type=int, default=20_000)
+    parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--database-url")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    url = args.database_url or create_seeded(args.bookings)
+    try:
+        print(sizes(plain_url(url)))
+        full_pass(url)  # warm-up, and the watermark starts at the end of the audit trail
+        incremental_pass(url)
+        fulls, incs, audit_rows = [], [], []
+        for _ in range(args.repeats):
+            fulls.append(timed(lambda: full_pass(url)))
+            cancel_some(url, args.changes)
+            started = time.perf_counter()
+            report = incremental_pass(url)
+            incs.append(time.perf_counter() - started)
+            audit_rows.append(report.audit_rows)
+        full, inc = statistics.median(fulls), statistics.median(incs)
+        print(f"rules  full sweep      median {full * 1000:8.1f} ms  runs {[round(t * 1000) for t in fulls]}")
+        print(
+            f"rules  incremental     median {inc * 1000:8.1f} ms  runs {[round(t * 1000) for t in incs]}"
+            f"  ({args.changes} cancellations, audit rows read {audit_rows})"
+        )
+        print(f"rules  full / incremental = {full / inc:.1f}x")
+
+        chain_pass(url, full=True)  # warm-up
+        walks, days, links = [], [], []
+        for _ in range(args.repeats):
+            walks.append(timed(lambda: chain_pass(url, full=True)))
+            with psycopg.connect(plain_url(url), autocommit=True) as conn:
+                links.append(sum(int(r[0]) for r in conn.execute(_REWIND_ONE_DAY).fetchall()))
+            days.append(timed(lambda: chain_pass(url)))
+        walk, day = statistics.median(walks), statistics.median(days)
+        print(f"chain  full walk       median {walk * 1000:8.1f} ms  runs {[round(t * 1000) for t in walks]}")
+        print(
+            f"chain  one day         median {day * 1000:8.1f} ms  runs {[round(t * 1000) for t in days]}"
+            f"  (links of the last day: {links[0]})"
+        )
+        print(f"chain  full walk / one day = {walk / day:.1f}x")
+        with psycopg.connect(plain_url(url), autocommit=True) as conn:
+            conn.execute("UPDATE checker_state SET tamper_counter = -1 WHERE mode = 'chain'")
+        print(
+            f"chain  tamper look (xmin scan of both audit tables, once): {timed(lambda: chain_pass(url)) * 1000:.1f} ms"
+        )
+    finally:
+        if not args.database_url and not args.keep:
+            drop(url)
+        elif not args.database_url:
+            print(f"kept {url}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+-- The continuous checker's database side: verifying a business's audit hash chain from a
+-- link already verified (checks/chain.py keeps that link in audit_chain_verified).
+
+-- Walk the links after (p_seq, p_hash) in order, stopping at the first broken one. Returns how
+-- many links verified, the last good link (its seq, audit id and hash: where the next walk
+-- starts), and the first broken link with what is wrong (NULL when every link verified).
+-- From (0, '') it is the full walk, which audit_verify() also does.
+CREATE OR REPLACE FUNCTION audit_chain_verify_from(p_business uuid, p_seq bigint, p_hash bytea)
+RETURNS TABLE (links bigint, last_seq bigint, last_audit_id bigint, last_hash bytea,
+               first_bad_seq bigint, bad_audit_id bigint, problem text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  c record;
+BEGIN
+  links := 0; last_seq := p_seq; last_audit_id := NULL; last_hash := p_hash;
+  FOR c IN
+    SELECT ch.seq, ch.audit_id, ch.prev_hash, ch.hash, a AS row, a.id IS NULL AS missing
+      FROM audit_chain ch
+      LEFT JOIN booking_audit_log a ON a.business_id = ch.business_id AND a.id = ch.audit_id
+     WHERE ch.business_id = p_business AND ch.seq > p_seq ORDER BY ch.seq
+  LOOP
+    problem := CASE
+      WHEN c.seq <> last_seq + 1 THEN 'link missing before this sequence number'
+      WHEN c.prev_hash <> last_hash THEN 'previous-hash does not match the link before'
+      WHEN c.missing THEN 'audit row deleted'
+      WHEN audit_row_hash(c.prev_hash, c.row) <> c.hash THEN 'audit row altered after sealing'
+    END;
+    IF problem IS NOT NULL THEN
+      first_bad_seq := c.seq; bad_audit_id := c.audit_id;
+      RETURN NEXT;
+      RETURN;
+    END IF;
+    links := links + 1; last_seq := c.seq; last_audit_id := c.audit_id; last_hash := c.hash;
+  END LOOP;
+  RETURN NEXT;
+END $$;

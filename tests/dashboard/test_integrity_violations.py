@@ -1,0 +1,66 @@
+"""The Integrity page opened from an alert's link (`/integrity?check=...&business=<name>`) lists the open ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from booking_core.reports.common import booking_ref
+from tests.dashboard.conftest import History
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+
+
+@pytest.fixture
+def open_ids(history: History) -> Iterator[list[str]]:
+    """Two open violations of the history's business as `booking checker` stores them, one of another check."""
+    ids = [str(history.bookings["plain"]), str(history.bookings["paid"])]
+    with psycopg.connect(history.url, autocommit=True) as conn:
+        for check, subject in (
+            ("payment_status_mismatch", ids[0]),
+            ("payment_status_mismatch", ids[1]),
+            ("price_lock_broken", ids[0]),
+        ):
+            conn.execute(
+                "INSERT INTO integrity_violations (check_name, suite, business_id, subject_kind, subject_id,"
+                " first_seen, last_seen) VALUES (%s, 'payment_mismatch', %s, 'booking', %s, now(), now())",
+                (check, history.business, subject),
+            )
+        st.cache_data.clear()  # the pages' cached reads must see these rows, and other tests not
+        yield ids
+        conn.execute("DELETE FROM integrity_violations WHERE business_id = %s", (history.business,))
+        st.cache_data.clear()
+
+
+def test_an_alerts_link_opens_the_business_by_name_and_lists_the_checks_open_ids(
+    history: History, open_ids: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOOKING_DATABASE_URL", history.url)
+    with psycopg.connect(history.url) as conn:
+        row = conn.execute("SELECT name FROM businesses WHERE id = %s", (history.business,)).fetchone()
+    assert row is not None
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update({"check": "payment_status_mismatch", "business": str(row[0])})
+    at.run()
+    at.switch_page("screens/integrity.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert sorted(table["subject"]) == sorted(f"booking {booking_ref(i)}" for i in open_ids)
+    assert set(table["check"]) == {"payment_status_mismatch"}
+
+
+def test_without_a_check_every_open_violation_of_the_business_is_listed(
+    history: History, open_ids: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOOKING_DATABASE_URL", history.url)
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update(history.query_params())
+    at.run()
+    at.switch_page("screens/integrity.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.dataframe[0].value) == len(open_ids) + 1
