@@ -398,7 +398,18 @@ def checker(conn: Connection, now: datetime) -> list[Metric]:
     return [open_, ids, last, errors, unverified]
 
 
-LIVE_FAMILIES: tuple[Family, ...] = (capacity, integrity, checker, waitlist, notifications)
+def freezes(conn: Connection, now: datetime) -> list[Metric]:
+    frozen = GaugeMetricFamily(
+        "booking_business_frozen",
+        "1 while ops keep the business's writes frozen (booking freeze), else 0.",
+        labels=["business"],
+    )
+    for r in ops.freezes(conn, now):
+        frozen.add_metric([r.business], r.frozen)
+    return [frozen]
+
+
+LIVE_FAMILIES: tuple[Family, ...] = (capacity, integrity, checker, freezes, waitlist, notifications)
 HISTORY_FAMILIES: tuple[Family, ...] = (
     bookings,
     refusals,

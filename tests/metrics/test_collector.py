@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from booking_core import BookingSystem, CapacityExceeded, Money, PaymentMethod
+from booking_core import Actor, BookingSystem, CapacityExceeded, Money, PaymentMethod
 from tests.conftest import MONDAY
 from tests.factories import Shop
 from tests.metrics.conftest import free_port, plain_url, record_run, require_binary
@@ -309,3 +309,16 @@ def test_history_refreshed_in_the_background_serves_the_same_values_with_its_age
         collector.close()
         engine.dispose()
     assert collector._thread is not None and not collector._thread.is_alive()
+
+
+def test_a_write_freeze_is_1_for_its_business_only_and_0_after_the_unfreeze(
+    registry: CollectorRegistry, scenario: Scenario, system: BookingSystem
+) -> None:
+    ops = Actor.admin("ops:carol")
+    system.set_freeze(scenario.shop.business_id, actor=ops, reason="audit gap")
+    try:
+        assert value(registry, "booking_business_frozen", business=scenario.name) == 1
+        assert value(registry, "booking_business_frozen", business=scenario.paying_name) == 0
+    finally:
+        system.set_freeze(scenario.shop.business_id, actor=ops, reason="verified", frozen=False)
+    assert value(registry, "booking_business_frozen", business=scenario.name) == 0

@@ -182,6 +182,9 @@ GROUP BY biz.name ORDER BY 1
 # Seat accounting over the slots of the next 30 days: booked_seats (kept by triggers) against
 # the seats slot_seat_holds finds (bookings, their extra resources, open offers). The view's
 # grouping keys are pushed into each branch, so every slot is three index lookups.
+# Every business with its write freeze (`booking freeze`): 1 while ops keep its writes stopped.
+FREEZES = text("SELECT name AS business, (frozen_at IS NOT NULL)::int AS frozen FROM businesses")
+
 SEAT_DRIFT = text("""
 SELECT biz.name AS business, count(*) FILTER (WHERE s.booked_seats <> h.seats)::bigint AS drift_slots
 FROM businesses biz
@@ -312,6 +315,11 @@ class SeatDrift(ByBusiness):
     drift_slots: int
 
 
+@dataclass(frozen=True, slots=True)
+class Freeze(ByBusiness):
+    frozen: int
+
+
 Row = TypeVar("Row")
 
 
@@ -339,4 +347,5 @@ latest_check_results = Report(LATEST_CHECK_RESULTS, CheckResult)
 waitlist_live = Report(WAITLIST_LIVE, WaitlistLive)  # businesses with waiting or offered entries
 waitlist_by_status = Report(WAITLIST_BY_STATUS, WaitlistByStatus)
 multi_resource_and_series = Report(MULTI_RESOURCE_AND_SERIES, MultiResourceAndSeries)
+freezes = Report(FREEZES, Freeze)
 seat_drift = Report(SEAT_DRIFT, SeatDrift)  # slots of the next 30 days whose booked_seats differ from the holds
