@@ -27,7 +27,7 @@ import psycopg
 from checks.chain import chain_pass
 from checks.checker import full_pass, incremental_pass, plain_url
 
-from bench.checks_bench import ADMIN_URL, drop, sizes
+from bench.checks_bench import create_seeded, drop, sizes
 
 _REWIND_ONE_DAY = """
 UPDATE audit_chain_verified v SET seq = h.seq, audit_id = h.audit_id, hash = h.hash
@@ -39,22 +39,6 @@ UPDATE audit_chain_verified v SET seq = h.seq, audit_id = h.audit_id, hash = h.h
          ORDER BY c.business_id, c.seq DESC) h
  WHERE v.business_id = h.business_id
 RETURNING (SELECT count(*) FROM audit_chain c WHERE c.business_id = v.business_id AND c.seq > h.seq)"""
-
-
-def create_seeded(bookings: int) -> str:
-    import uuid
-
-    from booking_core.bootstrap import connect
-    from booking_demo.seed import bulk_seed
-
-    name = f"bench_checker_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    with connect(url) as system:
-        report = bulk_seed(system, bookings=bookings, seed=7, anchor=datetime.now(UTC))
-    print(report.summary())
-    return url
 
 
 def cancel_some(url: str, n: int) -> int:
@@ -89,7 +73,7 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    url = args.database_url or create_seeded(args.bookings)
+    url = args.database_url or create_seeded(args.bookings, prefix="bench_checker", anchor=datetime.now(UTC))
     try:
         print(sizes(plain_url(url)))
         full_pass(url)  # warm-up, and the watermark starts at the end of the audit trail

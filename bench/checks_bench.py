@@ -30,17 +30,20 @@ from booking_core.reports.integrity import CHECKS, SESSION_OPTIONS, plain_query,
 ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def create_seeded(bookings: int) -> str:
+def create_seeded(bookings: int, *, prefix: str = "bench_checks", anchor: datetime | None = None) -> str:
+    """A new database with `bookings` bulk-seeded bookings (seed 7) around `anchor` (default 2026-11-01)."""
     from booking_core.bootstrap import connect
     from booking_demo.seed import bulk_seed
 
-    name = f"bench_checks_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    t = time.perf_counter()
     with connect(url) as system:
-        report = bulk_seed(system, bookings=bookings, seed=7, anchor=datetime(2026, 11, 1, tzinfo=UTC))
+        report = bulk_seed(system, bookings=bookings, seed=7, anchor=anchor or datetime(2026, 11, 1, tzinfo=UTC))
     print(report.summary())
+    print(f"seeded in {time.perf_counter() - t:.0f}s")
     return url
 
 

@@ -24,7 +24,6 @@ Nothing asserts a time.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import socket
@@ -41,9 +40,9 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import TextClause
 
+from bench.checks_bench import create_seeded, drop
 from booking_core.reports import check_runs, ops
 
-ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Read in every scrape; the history aggregates the exporter refreshes in the background.
 LIVE = (ops.FUTURE_SLOTS, check_runs.LATEST_RUN, ops.LATEST_CHECK_RESULTS, ops.WAITLIST_LIVE)
 HISTORY = (
@@ -56,23 +55,6 @@ HISTORY = (
     ops.MULTI_RESOURCE_AND_SERIES,
     ops.SEAT_DRIFT,
 )
-
-
-def create_seeded(bookings: int) -> str:
-    from booking_core.bootstrap import connect
-    from booking_demo.seed import bulk_seed
-
-    name = f"bench_scrape_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    anchor = datetime.combine(date.today(), datetime.min.time(), tzinfo=UTC)
-    t = time.perf_counter()
-    with connect(url) as system:
-        report = bulk_seed(system, bookings=bookings, seed=7, anchor=anchor)
-    print(report.summary())
-    print(f"seeded in {time.perf_counter() - t:.0f}s")
-    return url
 
 
 def prepare(url: str) -> dict[str, int]:
@@ -213,7 +195,11 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the database this run created")
     args = ap.parse_args()
 
-    url = args.database_url or create_seeded(args.bookings)
+    url = args.database_url or create_seeded(
+        args.bookings,
+        prefix="bench_scrape",
+        anchor=datetime.combine(date.today(), datetime.min.time(), tzinfo=UTC),
+    )
     try:
         print("rows:", prepare(url))
         with tempfile.TemporaryDirectory() as tmp:
@@ -229,8 +215,7 @@ def main() -> None:
         report(scrapes, history, live_runs, history_runs)
     finally:
         if not args.database_url and not args.keep:
-            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+            drop(url)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,11 @@ def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
 
 
+def per_business(name: str, doc: str) -> GaugeMetricFamily:
+    """A gauge with one series per business (by name): the label every business metric carries."""
+    return GaugeMetricFamily(name, doc, labels=["business"])
+
+
 def _ratio(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
 
@@ -64,28 +69,22 @@ def bookings(conn: Connection, now: datetime) -> list[Metric]:
 
 
 def _cancellations(totals: dict[str, dict[str, float]]) -> Iterable[Metric]:
-    cancel = GaugeMetricFamily(
-        "booking_cancellation_ratio", "Cancelled bookings over all bookings.", labels=["business"]
-    )
-    no_show = GaugeMetricFamily(
+    cancel = per_business("booking_cancellation_ratio", "Cancelled bookings over all bookings.")
+    no_show = per_business(
         "booking_no_show_ratio",
         "No-shows over bookings whose guests were due (checked in, completed or no-show).",
-        labels=["business"],
     )
-    last_24h = GaugeMetricFamily(
+    last_24h = per_business(
         "booking_cancellations_last_24h",
         "Bookings cancelled in the last 24 hours.",
-        labels=["business"],
     )
-    baseline = GaugeMetricFamily(
+    baseline = per_business(
         "booking_cancellations_baseline_daily",
         f"Average cancellations per day over the {ops.BASELINE_DAYS} days before the last 24h.",
-        labels=["business"],
     )
-    spike = GaugeMetricFamily(
+    spike = per_business(
         "booking_cancellation_spike_ratio",
         "Last 24 hours of cancellations over the daily baseline (1 = usual; +Inf = none before).",
-        labels=["business"],
     )
     for business, t in totals.items():
         due = t.get("checked_in", 0) + t.get("completed", 0) + t.get("no_show", 0)
@@ -136,20 +135,17 @@ def capacity(conn: Connection, now: datetime) -> list[Metric]:
     for r in rows:
         util.add_metric([r.business, "7d"], _ratio(r.booked_7d or 0, r.capacity_7d or 0))
         util.add_metric([r.business, "30d"], _ratio(r.booked_30d or 0, r.capacity_30d or 0))
-    over = GaugeMetricFamily(
+    over = per_business(
         "booking_overcommitted_slots",
         "Slots in the next 30 days holding more seats than their capacity (after a capacity cut).",
-        labels=["business"],
     )
-    overbooked = GaugeMetricFamily(
+    overbooked = per_business(
         "booking_overbooked_slots",
         "Slots in the next 30 days holding more seats than capacity, no capacity change explaining it.",
-        labels=["business"],
     )
-    legacy = GaugeMetricFamily(
+    legacy = per_business(
         "booking_legacy_slots_with_bookings",
         "Legacy slots (dropped from the schedule) in the next 30 days that still hold bookings.",
-        labels=["business"],
     )
     for r in rows:
         over.add_metric([r.business], r.overcommitted)
@@ -161,19 +157,18 @@ def capacity(conn: Connection, now: datetime) -> list[Metric]:
 def payments(conn: Connection, now: datetime) -> list[Metric]:
     by_status = GaugeMetricFamily("booking_payments", "Payments by business and status.", labels=["business", "status"])
     failures = CounterMetricFamily("booking_payment_failures", "Payments that failed.", labels=["business"])
-    ratio = GaugeMetricFamily(
+    ratio = per_business(
         "booking_payment_failure_ratio",
         "Payments failed in the last hour over payments created in the last hour.",
-        labels=["business"],
     )
-    per_business: dict[str, list[float]] = {}
+    totals: dict[str, list[float]] = {}
     for r in ops.payments_by_status(conn, now):
         by_status.add_metric([r.business, r.status], r.payments)
-        t = per_business.setdefault(r.business, [0, 0, 0])
+        t = totals.setdefault(r.business, [0, 0, 0])
         t[0] += r.payments if r.status == "failed" else 0
         t[1] += r.failed_1h
         t[2] += r.created_1h
-    for business, (failed, failed_1h, created_1h) in per_business.items():
+    for business, (failed, failed_1h, created_1h) in totals.items():
         failures.add_metric([business], failed)
         ratio.add_metric([business], min(1.0, _ratio(failed_1h, created_1h)))
     refunded = CounterMetricFamily("booking_refunds", "Refunds recorded.", labels=["business"])
@@ -388,10 +383,9 @@ def checker(conn: Connection, now: datetime) -> list[Metric]:
         if p.last_pass_at is not None:
             last.add_metric([p.mode], p.last_pass_at.timestamp())
         errors.add_metric([p.mode], p.errors)
-    unverified = GaugeMetricFamily(
+    unverified = per_business(
         "booking_audit_chain_unverified_rows",
         "Audit rows of the business after the last chain link the checker verified.",
-        labels=["business"],
     )
     for u in violations.unverified(conn):
         unverified.add_metric([u.business], u.unverified_rows)
@@ -399,10 +393,9 @@ def checker(conn: Connection, now: datetime) -> list[Metric]:
 
 
 def freezes(conn: Connection, now: datetime) -> list[Metric]:
-    frozen = GaugeMetricFamily(
+    frozen = per_business(
         "booking_business_frozen",
         "1 while ops keep the business's writes frozen (booking freeze), else 0.",
-        labels=["business"],
     )
     for r in ops.freezes(conn, now):
         frozen.add_metric([r.business], r.frozen)

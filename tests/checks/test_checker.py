@@ -187,15 +187,20 @@ def _watermark(url: str) -> int:
     return int(row[0])
 
 
-def test_a_restarted_checker_resumes_from_the_stored_watermark(checked: World) -> None:
-    w = checked
-    before = _watermark(w.url)
+def _grow_party_behind_the_seat_trigger(w: World) -> None:
+    """The owner grows a confirmed party with the seat trigger off: the audit row is written, the seats are not."""
     owner_writes(
         w,
         "UPDATE bookings SET party_size = 3 WHERE id = %(b)s",
         disable=("bookings", "bookings_30_seats"),
         b=w.ids["confirmed"],
     )
+
+
+def test_a_restarted_checker_resumes_from_the_stored_watermark(checked: World) -> None:
+    w = checked
+    before = _watermark(w.url)
+    _grow_party_behind_the_seat_trigger(w)
     restarted = Checker(w.url)  # a new process knows nothing but the database
     (rules, _chain) = restarted.tick(full=False)
     assert rules.audit_rows >= 1 and _watermark(w.url) > before
@@ -207,12 +212,7 @@ def test_a_restarted_checker_resumes_from_the_stored_watermark(checked: World) -
 def test_an_outage_mid_pass_neither_loses_nor_duplicates(checked: World) -> None:
     w = checked
     before = _watermark(w.url)
-    owner_writes(
-        w,
-        "UPDATE bookings SET party_size = 3 WHERE id = %(b)s",
-        disable=("bookings", "bookings_30_seats"),
-        b=w.ids["confirmed"],
-    )
+    _grow_party_behind_the_seat_trigger(w)
     lines: list[str] = []
     checker = Checker(w.url, say=lines.append)
     with superuser(w.url) as blocker, superuser(w.url) as killer:

@@ -8,14 +8,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg.sql import Composable
+from streamlit.testing.v1 import AppTest
 
 from booking_core import Actor, BookingSystem, Money, connect
 from tests.conftest import MONDAY, create_database, drop_database
 from tests.factories import Shop
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
 # The two weeks the tests look at (Thursday to Saturday slots at 14:00 Europe/Berlin).
 FROM, TO = date(2030, 1, 7), date(2030, 1, 20)
@@ -140,3 +144,14 @@ def empty_database(admin_url: str) -> Iterator[str]:
 
 
 __all__ = ["FROM", "TO", "UTC", "History"]
+
+
+def open_integrity(url: str, params: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The Integrity page as a link with these query parameters opens it (an alert's link, a shared URL)."""
+    monkeypatch.setenv("BOOKING_DATABASE_URL", url)
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update(params)
+    at.run()
+    at.switch_page("screens/integrity.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

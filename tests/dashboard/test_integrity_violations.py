@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from booking_core.reports.common import booking_ref
-from tests.dashboard.conftest import History
-
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+from tests.dashboard.conftest import History, open_integrity
 
 
 @pytest.fixture
@@ -40,15 +36,10 @@ def open_ids(history: History) -> Iterator[list[str]]:
 def test_an_alerts_link_opens_the_business_by_name_and_lists_the_checks_open_ids(
     history: History, open_ids: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BOOKING_DATABASE_URL", history.url)
     with psycopg.connect(history.url) as conn:
         row = conn.execute("SELECT name FROM businesses WHERE id = %s", (history.business,)).fetchone()
     assert row is not None
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.query_params.update({"check": "payment_status_mismatch", "business": str(row[0])})
-    at.run()
-    at.switch_page("screens/integrity.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_integrity(history.url, {"check": "payment_status_mismatch", "business": str(row[0])}, monkeypatch)
     table = at.dataframe[0].value
     assert sorted(table["subject"]) == sorted(f"booking {booking_ref(i)}" for i in open_ids)
     assert set(table["check"]) == {"payment_status_mismatch"}
@@ -57,10 +48,5 @@ def test_an_alerts_link_opens_the_business_by_name_and_lists_the_checks_open_ids
 def test_without_a_check_every_open_violation_of_the_business_is_listed(
     history: History, open_ids: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BOOKING_DATABASE_URL", history.url)
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.query_params.update(history.query_params())
-    at.run()
-    at.switch_page("screens/integrity.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_integrity(history.url, history.query_params(), monkeypatch)
     assert len(at.dataframe[0].value) == len(open_ids) + 1

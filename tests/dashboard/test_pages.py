@@ -6,16 +6,14 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from psycopg import sql
 from streamlit.testing.v1 import AppTest
 
 from booking_core.reports.common import booking_ref, ref
-from tests.dashboard.conftest import FROM, TO, History
+from tests.dashboard.conftest import APP, FROM, TO, History, open_integrity
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 # The slots of the page's business and date range, and the (non-draft) bookings in them.
 IN_RANGE = sql.SQL("s.business_id = %(b)s AND s.local_date BETWEEN %(f)s AND %(t)s")
 BOOKINGS = sql.SQL(
@@ -356,12 +354,7 @@ def errored_history(admin_url: str) -> Iterator[History]:
 def test_an_errored_latest_run_is_shown_as_incomplete_with_the_last_complete_result(
     errored_history: History, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BOOKING_DATABASE_URL", errored_history.url)
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.query_params.update(errored_history.query_params())
-    at.run()
-    at.switch_page("screens/integrity.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_integrity(errored_history.url, errored_history.query_params(), monkeypatch)
     assert metrics(at)["Latest run"] == "errored"
     (warning,) = [w.value for w in at.warning]
     assert "The latest run errored (1 checks could not run)" in warning and "incomplete, not clean" in warning
