@@ -6,7 +6,6 @@ scrape; HISTORY_FAMILIES are full passes over large tables (see metrics.collecto
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -84,7 +83,7 @@ def _cancellations(totals: dict[str, dict[str, float]]) -> Iterable[Metric]:
     )
     spike = per_business(
         "booking_cancellation_spike_ratio",
-        "Last 24 hours of cancellations over the daily baseline (1 = usual; +Inf = none before).",
+        "Last 24 hours of cancellations over the daily baseline, taken as at least one a day (1 = usual; never +Inf).",
     )
     for business, t in totals.items():
         due = t.get("checked_in", 0) + t.get("completed", 0) + t.get("no_show", 0)
@@ -94,7 +93,8 @@ def _cancellations(totals: dict[str, dict[str, float]]) -> Iterable[Metric]:
         last_24h.add_metric([business], t["cancel_24h"])
         baseline.add_metric([business], daily)
         recent = t["cancel_24h"]
-        spike.add_metric([business], recent / daily if daily else (math.inf if recent else 0.0))
+        # A quiet business's first cancellations are not a spike: below one a day the baseline is one.
+        spike.add_metric([business], recent / max(daily, 1.0))
     return [cancel, no_show, last_24h, baseline, spike]
 
 
