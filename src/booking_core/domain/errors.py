@@ -55,45 +55,6 @@ from __future__ import annotations
 
 from typing import Self
 
-__all__ = [
-    "ActorNotAllowed",
-    "AlreadyExists",
-    "AlreadyOnWaitlist",
-    "BookingError",
-    "BusinessFrozen",
-    "Busy",
-    "CapacityExceeded",
-    "Conflict",
-    "CurrencyMismatch",
-    "DatabaseUnavailable",
-    "IdempotencyConflict",
-    "IllegalTransition",
-    "IntegrityRefused",
-    "InvalidInput",
-    "InvalidPartySize",
-    "InvalidPromoCode",
-    "LegacySlot",
-    "NaiveDatetime",
-    "NotAllowed",
-    "NotFound",
-    "NothingToChange",
-    "OfferAlreadyAccepted",
-    "OfferExpired",
-    "PaymentRequired",
-    "RefundExceedsPayment",
-    "ResourcesUnavailable",
-    "SeriesUnavailable",
-    "StaleVersion",
-    "Unavailable",
-    "UnknownBooking",
-    "UnknownPayment",
-    "UnknownResource",
-    "UnknownSlot",
-    "UnknownTimezone",
-    "UnknownWaitlistEntry",
-    "WrongToken",
-]
-
 
 class BookingError(Exception):
     """Base of every error a caller can cause; str() is one line that says what to do."""
