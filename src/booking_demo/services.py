@@ -121,6 +121,26 @@ def _verdict(summary: Any) -> str:
     return f"{summary.status} ({'; '.join(parts) or 'all passed'})"
 
 
+def start_checker(database_url: str, ports: Ports) -> Started:
+    """The continuous checker (docs/checker.md) in a thread: what the demo writes is judged within seconds."""
+    if why := _missing("checks.service"):
+        return Started("checker", f"not there yet: continuous checker ({why})")
+    service: Any = importlib.import_module("checks.service")
+    checker = service.Checker(database_url)
+    thread = threading.Thread(target=checker.run, name="demo-checker", daemon=True)
+    thread.start()
+
+    def halt() -> None:
+        checker.stop.set()
+        thread.join(timeout=10)
+
+    return Started(
+        "checker",
+        f"continuous checker: a pass every {checker.every:g} s, a full sweep every {checker.full_every / 60:g} minutes",
+        stop=halt,
+    )
+
+
 def start_exporter(database_url: str, ports: Ports) -> Started:
     if why := _missing("metrics.exporter"):
         return Started("metrics", f"not there yet: Prometheus exporter ({why})")
@@ -204,4 +224,4 @@ def start_notifications(database_url: str, ports: Ports) -> Started:
 
 
 Starter = Callable[[str, Ports], Started]
-STARTERS: tuple[Starter, ...] = (start_checks, start_exporter, start_dashboard, start_notifications)
+STARTERS: tuple[Starter, ...] = (start_checks, start_checker, start_exporter, start_dashboard, start_notifications)

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +67,26 @@ def _businesses(url: str) -> int:
     return int(row[0]) if row else -1
 
 
+def _swept(url: str, timeout: float = 120) -> bool:
+    """Wait for the checker's first full sweep and a later incremental pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT bool_and(last_pass_at IS NOT NULL) AND count(*) = 2 FROM checker_state"
+                " WHERE mode IN ('full', 'incremental')"
+            ).fetchone()
+        if row and row[0]:
+            return True
+        time.sleep(1)
+    return False
+
+
+def _open_violations(url: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT check_name, subject_kind, subject_id FROM integrity_violations").fetchall()
+
+
 def test_booking_demo_starts_reports_ready_and_stops_cleanly_on_ctrl_c(demo_env):
     env, url = demo_env
     ports = ["--port-dashboard", str(_free_port()), "--port-metrics", str(_free_port())]
@@ -75,7 +96,10 @@ def test_booking_demo_starts_reports_ready_and_stops_cleanly_on_ctrl_c(demo_env)
             seen = _wait_for(_lines(proc), "ready:")
             assert seen[-1].startswith("ready:"), seen
             assert any(line.startswith("generated ") for line in seen)
+            assert any("continuous checker" in line for line in seen), seen
             children = psutil.Process(proc.pid).children(recursive=True)
+            # The checker sweeps the demo's data: nothing in it is a violation (no false page).
+            assert _swept(url) and _open_violations(url) == []
 
             second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
             assert second.returncode != 0
