@@ -195,17 +195,16 @@ def main() -> None:
             report(faults, got)
             hit = {names[f.business_id] for f in faults}
             others: dict[tuple[str, str], set[str]] = {}
+            wanted = {(f.check, names[f.business_id]) for f in faults}
             for a in p.webhook.seen:
-                labels = a["labels"]
-                if a["status"] == "firing" and a not in got.values():
-                    others.setdefault((labels["alertname"], labels.get("check", "")), set()).add(
-                        labels.get("business", "")
-                    )
+                name, check, business = (a["labels"].get(k, "") for k in ("alertname", "check", "business"))
+                if a["status"] == "firing" and (check, business) not in wanted:
+                    others.setdefault((name, check), set()).add(business)
             # A write breaks more than its own check (a grown party: its price lock too); a page in
             # a business nothing was written to is a false one.
             for (name, check), businesses in sorted(others.items()):
                 false = businesses - hit
-                print(f"also fired: {name} {check}: {len(businesses)} written businesses, {len(false)} others")
+                print(f"also fired: {name} {check} in {len(businesses - false)} written, {len(false)} other businesses")
             if not others:
                 print("also fired: none")
             window = f"[{int(time.time() - began)}s]"
