@@ -222,14 +222,7 @@ def pipeline(
         prometheus = e2e._prometheus(tmp, f"127.0.0.1:{port}", alertmanager, procs, interval=interval)
         yield Pipeline(url, webhook, prometheus, f"http://127.0.0.1:{port}/metrics", checker)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        e2e._stop_all(procs)
         if stop is not None:
             stop()
         webhook.close()

@@ -97,6 +97,18 @@ def _start(cmd: list[str], log: Path, procs: list[subprocess.Popen[bytes]]) -> N
         procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT))
 
 
+def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Ask every program to stop, then wait for each (killed after 10s)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -177,14 +189,7 @@ def stack(admin_url: str, tmp_path: Path) -> Iterator[Stack]:
             name = _business_name(url, shop.business_id)
             yield Stack(url, shop, name, webhook, prometheus)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        _stop_all(procs)
         for stop in stops:
             stop()
         webhook.close()
