@@ -12,9 +12,11 @@ and turns them into touched slots, bookings and waitlist entries. Each rule then
 `{batch}` replaced by its table restricted to the touched subjects, and the few tables the rules
 aggregate by the same subject (payments, refunds, the audit log, transitions, slot_seat_holds)
 are shadowed by temporary views restricted alike, so a rule reads the touched rows, not the
-tables. Only the touched subjects' violations are replaced. The full sweep runs every rule on
+tables. Only the touched subjects' violations are replaced. The notification outbox is not
+audited and goes stale by time alone: its rules run on the whole table in every incremental
+pass (pending and dead rows only, through partial indexes). The full sweep runs every rule on
 whole tables and replaces each check's set wholesale; it also finds what was written with the
-triggers off (no audit row) and what time alone breaks (an overdue refund, a stale notification).
+triggers off (no audit row) and what time alone breaks (an overdue refund).
 
 Audit ids are allocated before their transaction commits, so a pass may see id 12 while 11 is
 still being written: ids below the new watermark that were not visible are kept as gaps
@@ -55,6 +57,11 @@ SUBJECTS: dict[str, tuple[str, str]] = {
     "waitlist_entries": ("waitlist_entry", "waitlist_entry_id"),
     "notification_outbox": ("notification", "notification_id"),
 }
+
+# Tables the audit trail does not cover, whose rules time alone can break (a notification
+# waiting an hour): every incremental pass runs these rules on the whole table, as the sweep
+# does. Cheap: they read only pending or dead rows, through the outbox's partial indexes.
+_WHOLE_EVERY_PASS = ("notification_outbox",)
 
 # The rule's table restricted to the touched subjects, and the column its subject is in.
 _TOUCHED_BATCH: dict[str, tuple[str, str]] = {
@@ -192,6 +199,11 @@ def incremental_checks() -> list[Check]:
     return [c for c in CHECKS if c.table in _TOUCHED_BATCH and c.severity == "error"]
 
 
+def whole_table_checks() -> list[Check]:
+    """The rules an incremental pass runs on whole tables (not audited, judged by time too)."""
+    return [c for c in CHECKS if c.table in _WHOLE_EVERY_PASS and c.severity == "error"]
+
+
 def full_checks() -> list[Check]:
     """The rules a full sweep runs (the chain is walked by checks/chain.py); information is no violation."""
     return [c for c in CHECKS if c.table in SUBJECTS and c.severity == "error"]
@@ -221,6 +233,9 @@ def incremental_pass(url: str, *, clock: Clock = utc_now) -> PassReport:
                 found, removed, added = found + f, removed + r, added + a
             for name in _SHADOWED:
                 conn.execute(sql.SQL("DROP VIEW pg_temp.{}").format(sql.Identifier(name)))
+        for check in whole_table_checks():
+            f, r, a = _apply(conn, check, now, scoped=False)
+            found, removed, added = found + f, removed + r, added + a
         new_watermark = max(watermark, head or watermark)
         seconds = time.perf_counter() - started
         record_pass(conn, "incremental", now, seconds, watermark=new_watermark)

@@ -130,6 +130,25 @@ def test_a_slot_moved_back_to_a_superseded_schedule_orphans_its_bookings(checked
     assert ("legacy_flag_mismatch", w.shop.business_id, "slot", str(w.ids["fri_slot"])) in found
 
 
+def test_a_notification_left_undelivered_for_hours_is_found_by_a_round_though_the_outbox_is_not_audited(
+    checked: World,
+) -> None:
+    w = checked
+    with superuser(w.url) as conn:
+        row = conn.execute(
+            "INSERT INTO notification_outbox (business_id, event_type, booking_id, payload, created_at)"
+            " VALUES (%s, 'booking.confirmed', %s, '{}'::jsonb, now() - interval '2 hours') RETURNING id",
+            (w.shop.business_id, w.ids["confirmed"]),
+        ).fetchone()
+    assert row is not None
+    one_round(w)
+    assert open_violations(w) == {("notification_backlog_stale", w.shop.business_id, "notification", str(row[0]))}
+    with superuser(w.url) as conn:
+        conn.execute("UPDATE notification_outbox SET delivered_at = now() WHERE id = %s", (row[0],))
+    one_round(w)
+    assert open_violations(w) == set()
+
+
 def _created_audit_id(world: World, booking: uuid.UUID) -> int:
     with superuser(world.url) as conn:
         row = conn.execute(

@@ -48,6 +48,7 @@ class Webhook:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 for alert in body["alerts"]:
+                    alert["received_at"] = time.time()  # for the detection latency (test_detection_e2e)
                     inbox.put(alert)
                 self.send_response(200)
                 self.end_headers()
@@ -96,6 +97,18 @@ def _start(cmd: list[str], log: Path, procs: list[subprocess.Popen[bytes]]) -> N
         procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT))
 
 
+def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Ask every program to stop, then wait for each (killed after 10s)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -118,10 +131,11 @@ def _serve(program: str, args: list[str], log: Path, procs: list[subprocess.Pope
     return port
 
 
-def _alertmanager(tmp: Path, webhook: Webhook, procs: list[subprocess.Popen[bytes]]) -> str:
-    """The shipped alertmanager.yml, pointed at the test webhook and made impatient."""
+def _alertmanager(tmp: Path, webhook: Webhook, procs: list[subprocess.Popen[bytes]], *, impatient: bool = True) -> str:
+    """The shipped alertmanager.yml, pointed at the test webhook and (unless told) made impatient."""
     config = yaml.safe_load((METRICS_DIR / "alertmanager.yml").read_text())
-    config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1m")
+    if impatient:
+        config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1m")
     for receiver in config["receivers"]:
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = webhook.url
@@ -135,14 +149,17 @@ def _alertmanager(tmp: Path, webhook: Webhook, procs: list[subprocess.Popen[byte
     return f"127.0.0.1:{port}"
 
 
-def _prometheus(tmp: Path, exporter: str, alertmanager: str, procs: list[subprocess.Popen[bytes]]) -> str:
-    """The shipped prometheus.yml with 1s intervals, the real rules, and the test's ports."""
+def _prometheus(
+    tmp: Path, exporter: str, alertmanager: str, procs: list[subprocess.Popen[bytes]], *, interval: str | None = "1s"
+) -> str:
+    """The shipped prometheus.yml at `interval` (None: the shipped intervals), the real rules, the test's ports."""
     config = yaml.safe_load((METRICS_DIR / "prometheus.yml").read_text())
-    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     config["rule_files"] = [str(METRICS_DIR / "alerts.yml")]
     config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager]
     job = config["scrape_configs"][0]
-    job["scrape_timeout"] = "1s"
+    if interval is not None:
+        config["global"].update(scrape_interval=interval, evaluation_interval=interval)
+        job["scrape_timeout"] = interval
     job["static_configs"][0]["targets"] = [exporter]
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = _serve(
@@ -172,14 +189,7 @@ def stack(admin_url: str, tmp_path: Path) -> Iterator[Stack]:
             name = _business_name(url, shop.business_id)
             yield Stack(url, shop, name, webhook, prometheus)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        _stop_all(procs)
         for stop in stops:
             stop()
         webhook.close()
