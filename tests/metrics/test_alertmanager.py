@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -134,16 +135,24 @@ def test_alerts_are_grouped_by_business_and_alert(alertmanager: Alertmanager) ->
         rule_labels("BookingIntegrityViolation", business="Cafe A", check="overbooked_slot", suite="overbooking"),
         rule_labels("BookingScrapeSlow", instance="127.0.0.1:9108"),
     )
-    groups = {
-        (g["labels"]["alertname"], g["labels"].get("business")): len(g["alerts"])
-        for g in alertmanager.get("alerts/groups")
-    }
-    assert groups == {
+    expected = {
         ("BookingOverbookingDetected", "Cafe A"): 1,
         ("BookingOverbookingDetected", "Cafe B"): 1,
         ("BookingIntegrityViolation", "Cafe A"): 2,
         ("BookingScrapeSlow", None): 1,
     }
+
+    def groups() -> dict[tuple[str, str | None], int]:
+        return {
+            (g["labels"]["alertname"], g["labels"].get("business")): len(g["alerts"])
+            for g in alertmanager.get("alerts/groups")
+        }
+
+    # Alertmanager files posted alerts into groups asynchronously: wait (bounded) until all five are in.
+    deadline = time.monotonic() + 30
+    while sum(groups().values()) < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert groups() == expected
 
 
 def test_a_per_business_violation_inhibits_the_stored_runs_warning_for_the_same_check_only(

@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from booking_core import Actor, BookingSystem, CapacityExceeded, Money, PaymentMethod
-from tests.conftest import MONDAY
+from booking_core import Actor, BookingSystem, CapacityExceeded, Money, PaymentMethod, connect
+from tests.conftest import MONDAY, create_database, drop_database
 from tests.factories import Shop
 from tests.metrics.conftest import free_port, plain_url, record_run, require_binary
 
@@ -107,6 +107,24 @@ def _payments(paying: Shop, now: datetime) -> None:
         actor=admin,
         now=now - timedelta(minutes=10),
     )
+
+
+@pytest.fixture(scope="module")
+def database_url(admin_url: str) -> Iterator[str]:
+    """This module's own database: the check runs it stores are dated in 2030, and in the shared
+    session database they would be every later test's "latest run"."""
+    url = create_database(admin_url, prefix="collector_test")
+    connect(url).close()
+    try:
+        yield url
+    finally:
+        drop_database(admin_url, url)
+
+
+@pytest.fixture(scope="module")
+def system(database_url: str) -> Iterator[BookingSystem]:
+    with connect(database_url, migrate=False) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
