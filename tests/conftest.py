@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -74,16 +75,23 @@ def _with_database(url: str, name: str) -> str:
     return base + ("?" + query if query else "")
 
 
-@pytest.fixture(scope="session")
-def database_url(admin_url: str) -> Iterator[str]:
-    """A fresh database, migrated to head, dropped at the end of the session."""
-    url = create_database(admin_url)
-    system = connect(url)
-    system.close()
+@contextmanager
+def scratch_database(admin_url: str, prefix: str = "booking_test", *, migrated: bool = True) -> Iterator[str]:
+    """A database of its own (migrated to head unless asked not to), dropped when the block ends."""
+    url = create_database(admin_url, prefix=prefix)
     try:
+        if migrated:
+            connect(url).close()
         yield url
     finally:
         drop_database(admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    """A fresh database, migrated to head, dropped at the end of the session."""
+    with scratch_database(admin_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -108,5 +116,5 @@ def shop(system: BookingSystem) -> Shop:
     return Shop.create(system, now=MONDAY)
 
 
-__all__ = ["MONDAY", "create_database", "drop_database"]
+__all__ = ["MONDAY", "create_database", "drop_database", "scratch_database"]
 _ = (date, time, timedelta, Money, PaymentMethod, WeeklyRule, Actor)

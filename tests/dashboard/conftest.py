@@ -16,7 +16,7 @@ from psycopg.sql import Composable
 from streamlit.testing.v1 import AppTest
 
 from booking_core import Actor, BookingSystem, Money, connect
-from tests.conftest import MONDAY, create_database, drop_database
+from tests.conftest import MONDAY, create_database, drop_database, scratch_database
 from tests.factories import Shop
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -135,12 +135,8 @@ def history(admin_url: str) -> Iterator[History]:
 @pytest.fixture(scope="session")
 def empty_database(admin_url: str) -> Iterator[str]:
     """A migrated database with no business at all."""
-    url = create_database(admin_url, prefix="booking_dash_empty")
-    connect(url).close()
-    try:
+    with scratch_database(admin_url, "booking_dash_empty") as url:
         yield url
-    finally:
-        drop_database(admin_url, url)
 
 
 __all__ = ["FROM", "TO", "UTC", "History"]

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from booking_core import Actor, BookingError, Busy, IntegrityRefused, Money, connect
-from tests.conftest import create_database, drop_database
+from tests.conftest import scratch_database
 from tests.demo.invariants import QUERIES
 from tests.factories import Shop
 from tests.integration.test_schedules import MONDAY
@@ -203,11 +203,8 @@ CHECKS.update({k: v for k, v in QUERIES.items() if k != "booked_seats_mismatch"}
 @pytest.fixture
 def race_database(admin_url):  # type: ignore[no-untyped-def]
     """A database of its own: the invariant queries and the offer sweep see this race only."""
-    url = create_database(admin_url, prefix="booking_race")
-    try:
+    with scratch_database(admin_url, "booking_race", migrated=False) as url:
         yield url
-    finally:
-        drop_database(admin_url, url)
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from booking_core import Actor, BookingSystem, CapacityExceeded, Money, PaymentMethod, connect
-from tests.conftest import MONDAY, create_database, drop_database
+from tests.conftest import MONDAY, scratch_database
 from tests.factories import Shop
 from tests.metrics.conftest import free_port, plain_url, record_run, require_binary
 
@@ -113,12 +113,8 @@ def _payments(paying: Shop, now: datetime) -> None:
 def database_url(admin_url: str) -> Iterator[str]:
     """This module's own database: the check runs it stores are dated in 2030, and in the shared
     session database they would be every later test's "latest run"."""
-    url = create_database(admin_url, prefix="collector_test")
-    connect(url).close()
-    try:
+    with scratch_database(admin_url, "collector_test") as url:
         yield url
-    finally:
-        drop_database(admin_url, url)
 
 
 @pytest.fixture(scope="module")

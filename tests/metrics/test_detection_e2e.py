@@ -24,7 +24,7 @@ from checks.runner import run_all
 
 from booking_core import connect
 from tests.checks.conftest import build_world
-from tests.conftest import create_database, drop_database
+from tests.conftest import scratch_database
 from tests.metrics import detection
 from tests.metrics.conftest import require_binary
 
@@ -49,11 +49,8 @@ def wait_for_series(prometheus: str, promql: str, timeout: float = 60) -> None:
 def database(admin_url: str) -> Iterator[str]:
     require_binary("prometheus")
     require_binary("prometheus-alertmanager")
-    url = create_database(admin_url, prefix="booking_detection")
-    try:
+    with scratch_database(admin_url, "booking_detection", migrated=False) as url:
         yield url
-    finally:
-        drop_database(admin_url, url)
 
 
 @pytest.mark.slow
