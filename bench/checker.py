@@ -17,7 +17,6 @@ and, once, the tamper look (the xmin scan a chain pass makes when history was ed
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from checks.chain import chain_pass
 from checks.checker import full_pass, incremental_pass, plain_url
 
 from bench.checks_bench import create_seeded, drop, sizes
+from bench.cli import seeded_parser
 
 _REWIND_ONE_DAY = """
 UPDATE audit_chain_verified v SET seq = h.seq, audit_id = h.audit_id, hash = h.hash
@@ -66,12 +66,9 @@ def timed(work: Callable[[], object]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bookings", type=int, default=20_000)
+    parser = seeded_parser(__doc__, bookings=20_000)
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--database-url")
-    parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     url = args.database_url or create_seeded(args.bookings, prefix="bench_checker", anchor=datetime.now(UTC))
     try:

@@ -15,7 +15,6 @@ of every rule (which rules cost what, to pick indexes). Neither is a test: nothi
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
@@ -25,6 +24,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
+from bench.cli import seeded_parser
 from booking_core.reports.integrity import CHECKS, SESSION_OPTIONS, plain_query, select_checks
 
 ADMIN_URL = os.environ.get("BOOKING_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -93,11 +93,8 @@ def run_ge(url: str, names: list[str]) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--bookings", type=int, default=1_000_000)
+    parser = seeded_parser(__doc__, bookings=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--database-url", default=None, help="an already seeded database (kept)")
-    parser.add_argument("--keep", action="store_true", help="keep the database this run created")
     parser.add_argument(
         "--once",
         action="append",

@@ -1,4 +1,4 @@
-"""The command line of a benchmark whose options are all numbers with defaults."""
+"""Benchmark command lines: all-number options with defaults, and the options of a benchmark on seeded data."""
 
 from __future__ import annotations
 
@@ -11,3 +11,13 @@ def numeric_options(doc: str | None, **defaults: float) -> argparse.Namespace:
     for name, default in defaults.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
     return parser.parse_args()
+
+
+def seeded_parser(doc: str | None, *, bookings: int, existing: bool = True) -> argparse.ArgumentParser:
+    """--bookings N (seeded into a database of the run's own), --keep it, and with `existing` --database-url."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bookings", type=int, default=bookings, help="bookings to seed (default %(default)s)")
+    if existing:
+        parser.add_argument("--database-url", help="an already seeded database, used as it is")
+    parser.add_argument("--keep", action="store_true", help="keep the database this run created")
+    return parser

@@ -19,7 +19,6 @@ server-side cursor. Nothing here asserts a time.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+from bench.cli import seeded_parser
 from booking_core.reports import audit, cancellations, capacity, check_runs, common, history, overview
 from booking_core.reports.engine import readonly_engine
 
@@ -308,11 +308,8 @@ def bench_export(url: str, repeats: int) -> tuple[int, float, float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--bookings", type=int, default=1_000_000)
+    ap = seeded_parser(__doc__, bookings=1_000_000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--database-url")
-    ap.add_argument("--keep", action="store_true", help="Keep the database this run created.")
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-export", action="store_true")
     args = ap.parse_args()

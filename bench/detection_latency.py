@@ -23,7 +23,6 @@ alertmanager.yml (group_wait 10s), its webhook pointed at a local receiver.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -44,6 +43,7 @@ from tests.metrics import detection
 from tests.metrics.conftest import plain_url
 
 from bench.checks_bench import ADMIN_URL, create_seeded, drop, sizes
+from bench.cli import seeded_parser
 from booking_core import connect
 
 
@@ -159,13 +159,11 @@ def report(faults: list[detection.Fault], got: dict[detection.Fault, dict[str, A
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bookings", type=int, default=20000)
+    parser = seeded_parser(__doc__, bookings=20_000, existing=False)
     parser.add_argument("--per-kind", type=int, default=20)
     parser.add_argument("--spread", type=float, default=120.0)
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=15)
-    parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
 
     url = create_seeded(args.bookings, prefix="bench_detection")

@@ -23,7 +23,6 @@ Nothing asserts a time.
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import socket
@@ -41,6 +40,7 @@ from psycopg import sql
 from sqlalchemy import TextClause
 
 from bench.checks_bench import create_seeded, drop
+from bench.cli import seeded_parser
 from booking_core.reports import check_runs, ops
 
 # Read in every scrape; the history aggregates the exporter refreshes in the background.
@@ -186,13 +186,10 @@ def report(scrapes: list[float], history: list[float], live_runs: Runs, history_
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bookings", type=int, default=1_000_000)
+    ap = seeded_parser(__doc__, bookings=1_000_000)
     ap.add_argument("--scrapes", type=int, default=100)
     ap.add_argument("--psql-runs", type=int, default=20)
     ap.add_argument("--history-runs", type=int, default=5)
-    ap.add_argument("--database-url", help="an already seeded database (used as it is)")
-    ap.add_argument("--keep", action="store_true", help="keep the database this run created")
     args = ap.parse_args()
 
     url = args.database_url or create_seeded(
