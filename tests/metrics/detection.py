@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 from metrics.exporter import serve
+from psycopg import sql
 
 from booking_core import BookingSystem
 from tests.factories import Shop
@@ -81,22 +82,27 @@ _CONFIRMED = (
 )
 
 
-def overbooking(conn: psycopg.Connection[Any], biz: uuid.UUID) -> tuple[str, str]:
-    """A party grown past the slot's free seats with the seat trigger off: more seats held than capacity."""
+def _grown_party(conn: psycopg.Connection[Any], biz: uuid.UUID, extra_seats: str) -> str:
+    """A confirmed party grown by `extra_seats` (SQL over b and ts) with the seat trigger off; its slot."""
     booking, slot = _one(conn, _CONFIRMED, biz=biz)
     conn.execute(
-        "UPDATE bookings b SET party_size = b.party_size + ts.max_capacity - ts.booked_seats + 1 FROM time_slots ts"
-        " WHERE ts.business_id = b.business_id AND ts.id = b.slot_id AND b.business_id = %s AND b.id = %s",
+        sql.SQL(
+            "UPDATE bookings b SET party_size = b.party_size + {extra} FROM time_slots ts"
+            " WHERE ts.business_id = b.business_id AND ts.id = b.slot_id AND b.business_id = %s AND b.id = %s"
+        ).format(extra=sql.SQL(extra_seats)),
         (biz, booking),
     )
-    return "overbooked_slot", f"slot {slot}"
+    return f"slot {slot}"
+
+
+def overbooking(conn: psycopg.Connection[Any], biz: uuid.UUID) -> tuple[str, str]:
+    """A party grown past the slot's free seats with the seat trigger off: more seats held than capacity."""
+    return "overbooked_slot", _grown_party(conn, biz, "ts.max_capacity - ts.booked_seats + 1")
 
 
 def seat_drift(conn: psycopg.Connection[Any], biz: uuid.UUID) -> tuple[str, str]:
     """A party grown by one within capacity with the seat trigger off: the slot's counter drifts."""
-    booking, slot = _one(conn, _CONFIRMED, biz=biz)
-    conn.execute("UPDATE bookings SET party_size = party_size + 1 WHERE business_id = %s AND id = %s", (biz, booking))
-    return "seat_counter_drift", f"slot {slot}"
+    return "seat_counter_drift", _grown_party(conn, biz, "1")
 
 
 def payment_mismatch(conn: psycopg.Connection[Any], biz: uuid.UUID) -> tuple[str, str]:
