@@ -68,10 +68,14 @@ def _owner(url: str, *disabled: tuple[str, str]) -> Iterator[psycopg.Connection[
                 "SELECT set_config('booking.actor_type', 'admin', true), set_config('booking.channel', 'sql', true)"
             )
             for table, trigger in disabled:
-                conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(sql.Identifier(table), sql.Identifier(trigger))
+                )
             yield conn
             for table, trigger in disabled:
-                conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(sql.Identifier(table), sql.Identifier(trigger))
+                )
         # Edits of history are found through the table statistics, sent within a second or at exit.
         conn.execute("SELECT pg_stat_force_next_flush()")
 
