@@ -13,8 +13,8 @@ REFUSALS = re.compile(r"^\s*\('(\w+)',\s*'\{([\w,]+)\}'\)", re.MULTILINE)
 AUDITED = re.compile(r"^\s*\('\w+',\s*'(\w+)',\s*'[A-Z ]+',\s*'\w+'\)", re.MULTILINE)
 # Every other area's triggers: one define_trigger('name', 'table', ...) call each, at the end of its file.
 DECLARED = re.compile(r"\bdefine_trigger\(\s*'(\w+)'", re.MULTILINE | re.IGNORECASE)
-# freeze.sql's table of frozen writes: ('table', 'INSERT[ OR UPDATE]'), one trigger <table>_00_frozen each.
-FROZEN = re.compile(r"^\s*\('(\w+)',\s*'INSERT( OR UPDATE)?'\)", re.MULTILINE)
+# freeze.sql's table of frozen writes: ('table', 'INSERT[ OR UPDATE]', condition), one trigger <table>_00_frozen each.
+FROZEN = re.compile(r"^\s*\('(\w+)',\s*'INSERT( OR UPDATE)?',", re.MULTILINE)
 
 
 def area_texts() -> dict[str, str]:
