@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from checks.runner import RunSummary, run_all
 
-from booking_core import Money
+from booking_core import Booking, Money, Payment
 from booking_core.reports.integrity import CHECKS
 from tests.checks.conftest import World, inject, superuser
 
@@ -225,8 +225,8 @@ def _age(world: World, booking: object) -> None:
     )
 
 
-def test_a_cancelled_paid_booking_owes_its_refund_only_once_it_is_due(world: World) -> None:
-    """An ordinary admin cancellation of a paid booking, not refunded yet: pending, not a violation."""
+def _paid_then_cancelled_by_the_business(world: World) -> tuple[Booking, Payment]:
+    """A party of 2 paid 50.00 in full, then cancelled by the business (everything is owed back)."""
     shop, admin = world.paid_shop, world.paid_shop.admin
     booking = shop.book(shop.first_slot(4), party=2, customer=0)
     pay = shop.system.record_payment(
@@ -234,6 +234,12 @@ def test_a_cancelled_paid_booking_owes_its_refund_only_once_it_is_due(world: Wor
     )
     shop.system.confirm_payment(shop.business_id, pay.id, actor=admin, now=shop.now)
     shop.system.cancel(shop.business_id, booking.id, actor=admin, reason="closed for a private event", now=shop.now)
+    return booking, pay
+
+
+def test_a_cancelled_paid_booking_owes_its_refund_only_once_it_is_due(world: World) -> None:
+    """An ordinary admin cancellation of a paid booking, not refunded yet: pending, not a violation."""
+    booking, _pay = _paid_then_cancelled_by_the_business(world)
     inject(world.url, "UPDATE bookings SET updated_at = now() - interval '2 hours' WHERE id = %(b)s", b=booking.id)
     assert "refund_obligation_unmet" not in failing(run(world))  # owed, recorded, due in 7 days: pending
     with superuser(world.url) as conn:
@@ -264,12 +270,7 @@ def test_a_paid_payment_on_a_cancelled_booking_without_refund_is_found(world: Wo
 def test_a_token_refund_does_not_meet_a_refund_obligation(world: World) -> None:
     # Cancelled by the business: everything (50.00) is owed back; 0.01 was refunded.
     shop, admin = world.paid_shop, world.paid_shop.admin
-    booking = shop.book(shop.first_slot(4), party=2, customer=0)
-    pay = shop.system.record_payment(
-        shop.business_id, booking.id, amount=Money("50.00", "EUR"), actor=admin, now=shop.now
-    )
-    shop.system.confirm_payment(shop.business_id, pay.id, actor=admin, now=shop.now)
-    shop.system.cancel(shop.business_id, booking.id, actor=admin, reason="closed", now=shop.now)
+    booking, pay = _paid_then_cancelled_by_the_business(world)
     shop.system.refund(shop.business_id, pay.id, amount=Money("0.01", "EUR"), reason="token", actor=admin, now=shop.now)
     _age(world, booking.id)
     assert first_offender(world, "refund_obligation_unmet")["owed"] == "49.99"
