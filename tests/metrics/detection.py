@@ -86,6 +86,25 @@ _CONFIRMED = (
 )
 
 
+# A paid payment of booking %(b)s, and a notification about it two hours old, never delivered.
+_PAID_PAYMENT = (
+    "INSERT INTO payments (business_id, booking_id, amount, currency, status, created_at, updated_at)"
+    " SELECT business_id, id, amount, currency, 'paid', now(), now() FROM bookings"
+    " WHERE business_id = %(biz)s AND id = %(b)s RETURNING id"
+)
+_STALE_NOTIFICATION = (
+    "INSERT INTO notification_outbox (business_id, event_type, booking_id, payload, created_at, available_at)"
+    " VALUES (%(biz)s, 'booking.confirmed', %(b)s, '{}'::jsonb, now() - interval '2 hours',"
+    " now() - interval '2 hours') RETURNING id"
+)
+
+
+def _about_a_confirmed_booking(conn: psycopg.Connection[Any], biz: uuid.UUID, statement: str) -> tuple[Any, Any]:
+    """The business's first confirmed booking, and what `statement` (given %(biz)s and %(b)s) returns."""
+    booking, _slot = _one(conn, _CONFIRMED, biz=biz)
+    return booking, _one(conn, statement, biz=biz, b=booking)
+
+
 def _grown_party(conn: psycopg.Connection[Any], biz: uuid.UUID, extra_seats: str) -> str:
     """A confirmed party grown by `extra_seats` (SQL over b and ts) with the seat trigger off; its slot."""
     booking, slot = _one(conn, _CONFIRMED, biz=biz)
@@ -111,13 +130,7 @@ def seat_drift(conn: psycopg.Connection[Any], biz: uuid.UUID) -> tuple[str, str]
 
 def payment_mismatch(conn: psycopg.Connection[Any], biz: uuid.UUID) -> tuple[str, str]:
     """A paid payment written behind the bookings' money trigger: the booking's payment status disagrees."""
-    booking, _slot = _one(conn, _CONFIRMED, biz=biz)
-    conn.execute(
-        "INSERT INTO payments (business_id, booking_id, amount, currency, status, created_at, updated_at)"
-        " SELECT business_id, id, amount, currency, 'paid', now(), now() FROM bookings"
-        " WHERE business_id = %s AND id = %s",
-        (biz, booking),
-    )
+    booking, _payment = _about_a_confirmed_booking(conn, biz, _PAID_PAYMENT)
     return "payment_status_mismatch", f"booking {booking}"
 
 
@@ -159,15 +172,7 @@ def chain_break(conn: psycopg.Connection[Any], biz: uuid.UUID) -> tuple[str, str
 
 def stuck_outbox(conn: psycopg.Connection[Any], biz: uuid.UUID) -> tuple[str, str]:
     """A notification enqueued two hours ago and never delivered (the outbox is not audited)."""
-    booking, _slot = _one(conn, _CONFIRMED, biz=biz)
-    notification = _one(
-        conn,
-        "INSERT INTO notification_outbox (business_id, event_type, booking_id, payload, created_at, available_at)"
-        " VALUES (%(biz)s, 'booking.confirmed', %(b)s, '{}'::jsonb, now() - interval '2 hours',"
-        " now() - interval '2 hours') RETURNING id",
-        biz=biz,
-        b=booking,
-    )
+    _booking, notification = _about_a_confirmed_booking(conn, biz, _STALE_NOTIFICATION)
     return "notification_backlog_stale", f"notification {notification}"
 
 
@@ -259,3 +264,20 @@ def received(
                 got[fault] = alert
         seen = len(webhook.seen)
     return got
+
+
+def businesses_paged(webhook: e2e.Webhook, alertname: str, timeout: float) -> set[str]:
+    """The businesses a firing `alertname` named at the webhook, waiting up to `timeout` s for the first."""
+
+    def named() -> set[str]:
+        return {
+            a["labels"].get("business", "")
+            for a in webhook.seen
+            if a["status"] == "firing" and a["labels"]["alertname"] == alertname
+        }
+
+    deadline = time.monotonic() + timeout
+    while not named() and time.monotonic() < deadline:
+        with suppress(queue.Empty):
+            webhook.seen.append(webhook.alerts.get(timeout=1))
+    return named()

@@ -82,6 +82,9 @@ def test_every_kind_of_raw_sql_violation_pages_naming_the_business_and_ids_and_c
 
         faults = [detection.inject(database, kind, business) for kind, business in targets.items()]
         got = detection.received(p.webhook, faults, names, timeout=120)
+        # The overbooking is written with the seat trigger off: the counter agrees with capacity,
+        # the rows do not. The overbooking alert pages from the checker's rows, for that business only.
+        overbooked = detection.businesses_paged(p.webhook, "BookingOverbookingDetected", timeout=60)
 
     missing = [(f.kind, f.check) for f in faults if f not in got]
     assert not missing, f"never paged: {missing}; checker log:\n{(tmp_path / 'checker.log').read_text()[-2000:]}"
@@ -90,5 +93,6 @@ def test_every_kind_of_raw_sql_violation_pages_naming_the_business_and_ids_and_c
         assert alert["labels"]["business"] == names[fault.business_id]
         assert fault.subject in alert["annotations"]["ids"], (fault, alert["annotations"])
         assert alert["annotations"]["runbook_url"] == "docs/runbooks/BookingIntegrityViolation.md"
+    assert overbooked == {names[f.business_id] for f in faults if f.kind == "overbooking"}, overbooked
     latency = {f.kind: round(got[f]["received_at"] - f.written_at, 1) for f in faults}
     print(f"write -> receiver (s), 1s scrape and evaluation, rule `for` 15s, group_wait 1s: {latency}")
