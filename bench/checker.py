@@ -66,10 +66,7 @@ def timed(work: Callable[[], object]) -> float:
 
 
 def main() -> None:
-    parser = seeded_parser(__doc__, bookings=20_000)
-    parser.add_argument("--changes", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = seeded_parser(__doc__, bookings=20_000, changes=20, repeats=5).parse_args()
     url = args.database_url or create_seeded(args.bookings, prefix="bench_checker", anchor=datetime.now(UTC))
     try:
         print(sizes(plain_url(url)))

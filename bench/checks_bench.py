@@ -93,8 +93,7 @@ def run_ge(url: str, names: list[str]) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = seeded_parser(__doc__, bookings=1_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = seeded_parser(__doc__, bookings=1_000_000, repeats=3)
     parser.add_argument(
         "--once",
         action="append",

@@ -308,8 +308,7 @@ def bench_export(url: str, repeats: int) -> tuple[int, float, float, float]:
 
 
 def main() -> None:
-    ap = seeded_parser(__doc__, bookings=1_000_000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap = seeded_parser(__doc__, bookings=1_000_000, repeats=3)
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-export", action="store_true")
     args = ap.parse_args()

@@ -1,7 +1,8 @@
 """Detection latency: a violation written with raw SQL by the table owner, to the alert at the on-call webhook.
 
 Not a test: it measures and prints. Run from the repository root:
-`python -m bench.detection_latency [--bookings 20000] [--per-kind 20] [--spread 120] [--idle 60] [--keep]`.
+`python -m bench.detection_latency [--bookings 20000 | --database-url URL] [--per-kind 20] [--spread 120] [--idle 60]
+[--keep]` (a database given is used as it is and kept; its target shops are added to it).
 
 The pipeline is the shipped one: `booking checker` (incremental every 5s, full sweep every 10 min),
 the exporter, Prometheus with the shipped prometheus.yml (scrape and evaluation every 15s, the
@@ -159,14 +160,9 @@ def report(faults: list[detection.Fault], got: dict[detection.Fault, dict[str, A
 
 
 def main() -> None:
-    parser = seeded_parser(__doc__, bookings=20_000, existing=False)
-    parser.add_argument("--per-kind", type=int, default=20)
-    parser.add_argument("--spread", type=float, default=120.0)
-    parser.add_argument("--idle", type=float, default=60.0)
-    parser.add_argument("--seed", type=int, default=15)
-    args = parser.parse_args()
+    args = seeded_parser(__doc__, bookings=20_000, per_kind=20, spread=120.0, idle=60.0, seed=15).parse_args()
 
-    url = create_seeded(args.bookings, prefix="bench_detection")
+    url = args.database_url or create_seeded(args.bookings, prefix="bench_detection")
     try:
         print("rows:", sizes(url))
         t = time.perf_counter()
@@ -211,7 +207,7 @@ def main() -> None:
                 n = promql(p.prometheus, f'count_over_time(scrape_duration_seconds{{job="booking"}}{window})')
                 print(f"scrape duration q{q}: {float(r[0]['value'][1]) * 1000:.0f} ms over {n[0]['value'][1]} scrapes")
     finally:
-        if args.keep:
+        if args.keep or args.database_url:
             print(f"kept {url}")
         else:
             drop(url)

@@ -186,11 +186,7 @@ def report(scrapes: list[float], history: list[float], live_runs: Runs, history_
 
 
 def main() -> None:
-    ap = seeded_parser(__doc__, bookings=1_000_000)
-    ap.add_argument("--scrapes", type=int, default=100)
-    ap.add_argument("--psql-runs", type=int, default=20)
-    ap.add_argument("--history-runs", type=int, default=5)
-    args = ap.parse_args()
+    args = seeded_parser(__doc__, bookings=1_000_000, scrapes=100, psql_runs=20, history_runs=5).parse_args()
 
     url = args.database_url or create_seeded(
         args.bookings,

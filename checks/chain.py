@@ -24,7 +24,16 @@ from typing import Any, LiteralString
 import psycopg
 from psycopg.types.json import Jsonb
 
-from checks.checker import CHAIN_CHECK, Clock, PassReport, pass_transaction, plain_url, record_pass, utc_now
+from checks.checker import (
+    CHAIN_CHECK,
+    CHAIN_LOCK,
+    Clock,
+    PassReport,
+    pass_transaction,
+    plain_url,
+    record_pass,
+    utc_now,
+)
 
 _SUITE = "audit_completeness"
 
@@ -60,15 +69,19 @@ SELECT c.business_id, c.audit_id,
 """
 
 
-def chain_pass(url: str, *, clock: Clock = utc_now, full: bool = False) -> PassReport:
-    """Verify every business's chain from its verified head (from the first link when `full`)."""
+def chain_pass(url: str, *, clock: Clock = utc_now, full: bool = False, wait: bool = True) -> PassReport:
+    """Verify every business's chain from its verified head (from the first link when `full`).
+
+    Chain passes take their own lock (the rule passes go on meanwhile); with `wait` false, a
+    pass that finds another chain pass running (a full walk) raises PassBusy instead of waiting.
+    """
     started = time.perf_counter()
     now = clock()
     with psycopg.connect(plain_url(url), connect_timeout=5, autocommit=True) as probe:
         row = probe.execute(_TAMPER_COUNT).fetchone()
         tamper_count = int(row[0]) if row else 0
     found = added = removed = walked = 0
-    with pass_transaction(url) as conn:
+    with pass_transaction(url, lock=CHAIN_LOCK, wait=wait) as conn:
         if full:
             before = _open_count(conn)
             conn.execute("DELETE FROM audit_chain_verified")

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -40,11 +40,15 @@ from booking_core.reports.integrity import CHECKS, SESSION_OPTIONS
 from booking_core.reports.rule import Check
 
 Clock = Callable[[], datetime]
+Scope = Literal["touched", "untouched", "all"]
 
 APPLICATION_NAME = "booking_checker"
 
 # The chain check's violations are kept by checks/chain.py (hash walks, not a rule query).
 CHAIN_CHECK = "audit_chain_broken"
+# Passes that write the same rows take the same lock: the rule passes one, the chain passes another.
+RULES_LOCK = "booking_checker"
+CHAIN_LOCK = "booking_checker_chain"
 # How long an audit id missing below the watermark is waited for before it counts as rolled back.
 GAP_TTL = timedelta(minutes=10)
 
@@ -138,13 +142,16 @@ _TOUCHED = (
     "ANALYZE chk_bookings",
 )
 
-# One check's pass: its rows, one per subject, added or refreshed; the subjects in scope that
+# A rule's findings, one row per subject: (business_id, subject_id, detail).
+_FOUND = """
+SELECT DISTINCT ON (v.business_id, v.{subject}) v.business_id, v.{subject}::text AS subject_id, to_jsonb(v) AS detail
+  FROM ({rule}) v WHERE v.{subject} IS NOT NULL ORDER BY v.business_id, v.{subject}
+"""
+
+# One check's pass: its findings, one per subject, added or refreshed; the subjects in scope that
 # it no longer finds, removed. Counts (found, removed, added) come back.
 _APPLY = """
-WITH v AS MATERIALIZED ({rule}),
-found AS (SELECT DISTINCT ON (v.business_id, v.{subject}) v.business_id, v.{subject}::text AS subject_id,
-                 to_jsonb(v) AS detail
-            FROM v WHERE v.{subject} IS NOT NULL ORDER BY v.business_id, v.{subject}),
+WITH found AS MATERIALIZED ({found}),
 gone AS (DELETE FROM integrity_violations iv
           WHERE iv.check_name = {check} AND iv.subject_kind = {kind} AND {in_scope}
             AND NOT EXISTS (SELECT 1 FROM found f WHERE f.business_id = iv.business_id
@@ -181,16 +188,40 @@ def plain_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
+class PassBusy(Exception):
+    """Another checker holds the lock this pass would wait for (and it was told not to wait)."""
+
+
 @contextmanager
-def pass_transaction(url: str) -> Iterator[psycopg.Connection[Any]]:
-    """One connection in one REPEATABLE READ transaction, committed when the block ends cleanly."""
+def checker_connection(url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection whose transactions are REPEATABLE READ (each one snapshot) and whose locks are its session's."""
     with psycopg.connect(
-        plain_url(url), options=SESSION_OPTIONS, connect_timeout=5, application_name=APPLICATION_NAME
+        plain_url(url), options=SESSION_OPTIONS, connect_timeout=5, application_name=APPLICATION_NAME, autocommit=True
     ) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        yield conn
+
+
+def take_lock(conn: psycopg.Connection[Any], lock: str, *, wait: bool = True) -> None:
+    """Hold `lock` for the rest of the session: wait for it, or raise PassBusy when `wait` is false."""
+    if wait:
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (lock,))
+        return
+    row = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (lock,)).fetchone()
+    if not (row and row[0]):
+        raise PassBusy(f"another checker holds {lock}")
+
+
+@contextmanager
+def pass_transaction(url: str, *, lock: str = RULES_LOCK, wait: bool = True) -> Iterator[psycopg.Connection[Any]]:
+    """One connection holding `lock`, then one REPEATABLE READ transaction, committed when the block ends cleanly.
+
+    The lock is taken before the transaction's first statement, so its snapshot sees everything
+    the pass it waited for committed.
+    """
+    with checker_connection(url) as conn:
+        take_lock(conn, lock, wait=wait)
         with conn.transaction():
-            # One checker at a time: a second one waits for this pass instead of racing it.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('booking_checker', 0))")
             yield conn
 
 
@@ -218,7 +249,7 @@ def incremental_pass(url: str, *, clock: Clock = utc_now) -> PassReport:
         watermark = _watermark(conn)
         if watermark is None:  # never swept: start at today's end of the audit trail
             watermark = _audit_head(conn)
-        gaps = [r[0] for r in conn.execute("SELECT audit_id FROM checker_audit_gaps ORDER BY audit_id")]
+        gaps = _gaps(conn)
         for statement in _TOUCHED:
             conn.execute(statement, {"watermark": watermark, "gaps": gaps})
         row = conn.execute("SELECT count(*), max(id) FROM chk_audit WHERE id > %s", (watermark,)).fetchone()
@@ -229,12 +260,12 @@ def incremental_pass(url: str, *, clock: Clock = utc_now) -> PassReport:
             for statement in _SHADOWS:
                 conn.execute(statement)
             for check in incremental_checks():
-                f, r, a = _apply(conn, check, now, scoped=True)
+                f, r, a = _apply(conn, check, now, scope="touched")
                 found, removed, added = found + f, removed + r, added + a
             for name in _SHADOWED:
                 conn.execute(sql.SQL("DROP VIEW pg_temp.{}").format(sql.Identifier(name)))
         for check in whole_table_checks():
-            f, r, a = _apply(conn, check, now, scoped=False)
+            f, r, a = _apply(conn, check, now, scope="all")
             found, removed, added = found + f, removed + r, added + a
         new_watermark = max(watermark, head or watermark)
         seconds = time.perf_counter() - started
@@ -242,38 +273,94 @@ def incremental_pass(url: str, *, clock: Clock = utc_now) -> PassReport:
     return PassReport("incremental", audit_rows, found, added, removed, seconds, new_watermark)
 
 
-def full_pass(url: str, *, clock: Clock = utc_now, checks: Sequence[Check] | None = None) -> PassReport:
-    """Run every rule on whole tables and replace each check's open set with what it finds."""
+def full_pass(
+    url: str,
+    *,
+    clock: Clock = utc_now,
+    checks: Sequence[Check] | None = None,
+    before_apply: Callable[[], object] | None = None,
+) -> PassReport:
+    """Run every rule on whole tables and replace each check's open set with what it finds.
+
+    Found in one snapshot without the lock, so incremental passes go on while the rules read
+    whole tables; then applied under the lock, leaving alone every subject an incremental pass
+    judges from a newer snapshot: those touched by audit rows after the incremental watermark the
+    sweep saw (or among its gaps). The outbox's rules (not audited, judged by time) are run
+    again under the lock, as an incremental pass runs them. `before_apply` runs between the two
+    (tests change data and pass incrementally there, while the sweep's snapshot grows old).
+    """
     started = time.perf_counter()
     now = clock()
+    chosen = full_checks() if checks is None else list(checks)
     found = added = removed = 0
-    with pass_transaction(url) as conn:
-        for check in full_checks() if checks is None else checks:
-            f, r, a = _apply(conn, check, now, scoped=False)
-            found, removed, added = found + f, removed + r, added + a
-        # A first sweep starts the incremental watermark at the audit trail it has seen.
-        watermark = _watermark(conn)
-        seconds = time.perf_counter() - started
-        record_pass(conn, "full", now, seconds)
-        if watermark is None:
-            record_pass(conn, "incremental", now, 0.0, watermark=_audit_head(conn), count=False)
+    with checker_connection(url) as conn:
+        with conn.transaction():
+            head, watermark, gaps = _audit_head(conn), _watermark(conn), _gaps(conn)
+            conn.execute(_SWEEP_TABLE)
+            for check in chosen:
+                if check.table in _TOUCHED_BATCH:
+                    conn.execute(sql.SQL(_SWEEP_INSERT).format(check=sql.Literal(check.name), found=_found(check)))
+        if before_apply is not None:
+            before_apply()
+        take_lock(conn, RULES_LOCK)
+        with conn.transaction():
+            for statement in _TOUCHED:
+                conn.execute(statement, {"watermark": head if watermark is None else watermark, "gaps": gaps})
+            for check in chosen:
+                f, r, a = _apply(conn, check, now, scope="untouched")
+                found, removed, added = found + f, removed + r, added + a
+            seconds = time.perf_counter() - started
+            record_pass(conn, "full", now, seconds)
+            # A first sweep starts the incremental watermark at the audit trail it has seen.
+            if _watermark(conn) is None:
+                record_pass(conn, "incremental", now, 0.0, watermark=head, count=False)
     return PassReport("full", 0, found, added, removed, seconds)
 
 
-def _apply(conn: psycopg.Connection[Any], check: Check, now: datetime, *, scoped: bool) -> tuple[int, int, int]:
-    kind, subject = SUBJECTS[check.table]
-    if scoped:
-        batch_sql, key = _TOUCHED_BATCH[check.table]
-        batch: sql.Composable = sql.SQL("({})").format(sql.SQL(batch_sql))
-        in_scope: sql.Composable = sql.SQL(
-            "(iv.business_id, iv.subject_id) IN (SELECT s.business_id, s.{key}::text FROM {batch} s)"
-        ).format(key=sql.Identifier(key), batch=batch)
-    else:
-        batch = sql.SQL("public.{}").format(sql.Identifier(check.table))
-        in_scope = sql.SQL("true")
+# The sweep's findings, kept past its snapshot's transaction for the apply under the lock.
+_SWEEP_TABLE = (
+    "CREATE TEMP TABLE chk_swept (check_name text NOT NULL, business_id uuid NOT NULL, subject_id text NOT NULL,"
+    " detail jsonb NOT NULL)"
+)
+_SWEEP_INSERT = "INSERT INTO chk_swept SELECT {check}, f.* FROM ({found}) f"
+
+
+def _found(check: Check, batch: sql.Composable | None = None) -> sql.Composed:
+    _kind, subject = SUBJECTS[check.table]
+    table = sql.SQL("public.{}").format(sql.Identifier(check.table))
+    return sql.SQL(_FOUND).format(
+        rule=sql.SQL(check.sql).format(batch=table if batch is None else batch), subject=sql.Identifier(subject)
+    )
+
+
+def _touched(check: Check, alias: str) -> sql.Composed:
+    """Whether row `alias` (business_id, subject_id) is a subject the audit rows since the watermark touched."""
+    batch_sql, key = _TOUCHED_BATCH[check.table]
+    return sql.SQL(
+        "(({a}.business_id, {a}.subject_id) IN (SELECT s.business_id, s.{key}::text FROM ({batch}) s))"
+    ).format(a=sql.Identifier(alias), key=sql.Identifier(key), batch=sql.SQL(batch_sql))
+
+
+def _apply(conn: psycopg.Connection[Any], check: Check, now: datetime, *, scope: Scope) -> tuple[int, int, int]:
+    """Store one check's findings for `scope`; (found, removed, added).
+
+    touched: the rule on the touched subjects (an incremental pass). untouched: the sweep's
+    findings (chk_swept) for every other subject. all: the rule on whole tables, every subject.
+    """
+    kind, _subject = SUBJECTS[check.table]
+    found: sql.Composable = _found(check)
+    in_scope: sql.Composable = sql.SQL("true")
+    if scope == "touched":
+        found = _found(check, sql.SQL("({})").format(sql.SQL(_TOUCHED_BATCH[check.table][0])))
+        in_scope = _touched(check, "iv")
+    elif scope == "untouched" and check.table in _TOUCHED_BATCH:
+        found = sql.SQL(
+            "SELECT w.business_id, w.subject_id, w.detail FROM chk_swept w"
+            " WHERE w.check_name = {check} AND NOT {touched}"
+        ).format(check=sql.Literal(check.name), touched=_touched(check, "w"))
+        in_scope = sql.SQL("NOT {}").format(_touched(check, "iv"))
     query = sql.SQL(_APPLY).format(
-        rule=sql.SQL(check.sql).format(batch=batch),
-        subject=sql.Identifier(subject),
+        found=found,
         check=sql.Literal(check.name),
         suite=sql.Literal(check.suite),
         kind=sql.Literal(kind),
@@ -283,6 +370,10 @@ def _apply(conn: psycopg.Connection[Any], check: Check, now: datetime, *, scoped
     row = conn.execute(query).fetchone()
     assert row is not None
     return int(row[0]), int(row[1]), int(row[2])
+
+
+def _gaps(conn: psycopg.Connection[Any]) -> list[int]:
+    return [r[0] for r in conn.execute("SELECT audit_id FROM checker_audit_gaps ORDER BY audit_id")]
 
 
 def _watermark(conn: psycopg.Connection[Any]) -> int | None:

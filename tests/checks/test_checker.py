@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from checks.chain import chain_pass
-from checks.checker import APPLICATION_NAME, full_pass, incremental_pass
+from checks.checker import APPLICATION_NAME, CHAIN_LOCK, full_pass, incremental_pass
 from checks.service import Checker
 
 from tests.checks.conftest import World, superuser
@@ -206,13 +206,14 @@ def _watermark(url: str) -> int:
     return int(row[0])
 
 
-def _grow_party_behind_the_seat_trigger(w: World) -> None:
-    """The owner grows a confirmed party with the seat trigger off: the audit row is written, the seats are not."""
+def _grow_party_behind_the_seat_trigger(w: World, party: int = 3) -> None:
+    """The owner sets the confirmed party (of 2) with the seat trigger off: audited, the seats not moved."""
     owner_writes(
         w,
-        "UPDATE bookings SET party_size = 3 WHERE id = %(b)s",
+        "UPDATE bookings SET party_size = %(party)s WHERE id = %(b)s",
         disable=("bookings", "bookings_30_seats"),
         b=w.ids["confirmed"],
+        party=party,
     )
 
 
@@ -301,3 +302,73 @@ def test_an_audit_id_committed_after_a_later_one_is_read_when_it_commits(checked
         slow.execute("COMMIT")
     one_round(w)
     assert ("orphaned_booking", w.shop.business_id, "booking", str(w.ids["confirmed"])) in open_violations(w)
+
+
+def test_a_sweep_does_not_bring_back_what_an_incremental_pass_cleared_after_its_snapshot(checked: World) -> None:
+    w = checked
+    _grow_party_behind_the_seat_trigger(w)
+    one_round(w)
+    assert open_violations(w, "seat_counter_drift")
+
+    def fixed_and_passed() -> None:  # after the sweep found the drift, before it stores what it found
+        _grow_party_behind_the_seat_trigger(w, party=2)  # back to its size: the counter agrees again
+        assert incremental_pass(w.url).removed >= 1
+        assert not open_violations(w, "seat_counter_drift")
+
+    full_pass(w.url, before_apply=fixed_and_passed)
+    assert not open_violations(w, "seat_counter_drift")
+
+
+def test_a_sweep_does_not_clear_what_an_incremental_pass_found_after_its_snapshot(checked: World) -> None:
+    w = checked
+
+    def broken_and_passed() -> None:  # after the sweep found nothing, before it stores that
+        _grow_party_behind_the_seat_trigger(w)
+        assert incremental_pass(w.url).added >= 1
+
+    full_pass(w.url, before_apply=broken_and_passed)
+    assert open_violations(w) == grown_party(w)
+
+
+def test_incremental_passes_go_on_while_a_full_round_runs(checked: World) -> None:
+    w = checked
+    lines: list[str] = []
+    checker = Checker(w.url, every=0.2, full_every=3600, say=lines.append)
+
+    def passes() -> int:
+        with superuser(w.url) as conn:
+            row = conn.execute("SELECT passes FROM checker_state WHERE mode = 'incremental'").fetchone()
+        return int(row[0]) if row else 0
+
+    with superuser(w.url) as walk_blocker:
+        # The full walk waits for the chain lock the test holds: the full round stays open.
+        walk_blocker.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (CHAIN_LOCK,))
+        with superuser(w.url) as conn:
+            conn.execute("DELETE FROM checker_state WHERE mode = 'full'")  # never swept: a full round at once
+        running = threading.Thread(target=checker.run)
+        running.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not _walk_waits(w) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _walk_waits(w), "the full walk never started"
+            before = passes()
+            _grow_party_behind_the_seat_trigger(w)
+            while open_violations(w) != grown_party(w) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert open_violations(w) == grown_party(w)  # found while the full round is still open
+            assert passes() >= before + 1 and _walk_waits(w)
+        finally:
+            walk_blocker.execute("SELECT pg_advisory_unlock_all()")
+            checker.stop.set()
+            running.join(timeout=60)
+    assert not running.is_alive() and lines == [], lines
+
+
+def _walk_waits(w: World) -> bool:
+    with superuser(w.url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event = 'advisory'",
+            (APPLICATION_NAME,),
+        ).fetchone()
+    return bool(row and row[0])
