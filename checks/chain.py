@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, LiteralString
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from checks.checker import (
@@ -190,8 +191,9 @@ def _open(conn: psycopg.Connection[Any], business: Any, audit_id: Any, detail: d
 
 def _clear(conn: psycopg.Connection[Any], where: LiteralString, params: dict[str, Any]) -> int:
     cur = conn.execute(
-        "DELETE FROM integrity_violations iv WHERE iv.check_name = %(check)s AND iv.subject_kind = 'audit' AND "
-        + where,
+        sql.SQL(
+            "DELETE FROM integrity_violations iv WHERE iv.check_name = %(check)s AND iv.subject_kind = 'audit' AND {}"
+        ).format(sql.SQL(where)),
         {"check": CHAIN_CHECK, **params},
     )
     return cur.rowcount

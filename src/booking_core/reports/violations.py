@@ -18,9 +18,9 @@ from booking_core.reports.common import frame
 # How many offending ids an alert carries (the rest is counted).
 IDS_SHOWN = 10
 
-OPEN_BY_CHECK = text(f"""
+OPEN_BY_CHECK = text("""
 SELECT v.check_name, v.suite, biz.name AS business, count(*)::bigint AS open,
-       string_agg(v.subject_kind || ' ' || v.subject_id, ', ' ORDER BY v.n) FILTER (WHERE v.n <= {IDS_SHOWN})
+       string_agg(v.subject_kind || ' ' || v.subject_id, ', ' ORDER BY v.n) FILTER (WHERE v.n <= :ids_shown)
          AS first_ids
   FROM (SELECT check_name, suite, business_id, subject_kind, subject_id,
                row_number() OVER (PARTITION BY check_name, business_id
@@ -81,7 +81,7 @@ class Unverified:
 
 
 def open_by_check(conn: Connection) -> list[OpenByCheck]:
-    return [OpenByCheck(**r._mapping) for r in conn.execute(OPEN_BY_CHECK)]
+    return [OpenByCheck(**r._mapping) for r in conn.execute(OPEN_BY_CHECK, {"ids_shown": IDS_SHOWN})]
 
 
 def passes(conn: Connection) -> list[PassState]:
