@@ -70,11 +70,10 @@ SELECT c.business_id, c.audit_id,
 """
 
 
-def chain_pass(url: str, *, clock: Clock = utc_now, full: bool = False, wait: bool = True) -> PassReport:
+def chain_pass(url: str, *, clock: Clock = utc_now, full: bool = False) -> PassReport:
     """Verify every business's chain from its verified head (from the first link when `full`).
 
-    Chain passes take their own lock (the rule passes go on meanwhile); with `wait` false, a
-    pass that finds another chain pass running (a full walk) raises PassBusy instead of waiting.
+    Chain passes take their own lock: the rule passes go on meanwhile.
     """
     started = time.perf_counter()
     now = clock()
@@ -82,7 +81,7 @@ def chain_pass(url: str, *, clock: Clock = utc_now, full: bool = False, wait: bo
         row = probe.execute(_TAMPER_COUNT).fetchone()
         tamper_count = int(row[0]) if row else 0
     found = added = removed = walked = 0
-    with pass_transaction(url, lock=CHAIN_LOCK, wait=wait) as conn:
+    with pass_transaction(url, lock=CHAIN_LOCK) as conn:
         if full:
             before = _open_count(conn)
             conn.execute("DELETE FROM audit_chain_verified")

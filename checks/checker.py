@@ -188,10 +188,6 @@ def plain_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
-class PassBusy(Exception):
-    """Another checker holds the lock this pass would wait for (and it was told not to wait)."""
-
-
 @contextmanager
 def checker_connection(url: str) -> Iterator[psycopg.Connection[Any]]:
     """A connection whose transactions are REPEATABLE READ (each one snapshot) and whose locks are its session's."""
@@ -202,25 +198,20 @@ def checker_connection(url: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-def take_lock(conn: psycopg.Connection[Any], lock: str, *, wait: bool = True) -> None:
-    """Hold `lock` for the rest of the session: wait for it, or raise PassBusy when `wait` is false."""
-    if wait:
-        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (lock,))
-        return
-    row = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (lock,)).fetchone()
-    if not (row and row[0]):
-        raise PassBusy(f"another checker holds {lock}")
+def take_lock(conn: psycopg.Connection[Any], lock: str) -> None:
+    """Wait for `lock` and hold it for the rest of the session."""
+    conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (lock,))
 
 
 @contextmanager
-def pass_transaction(url: str, *, lock: str = RULES_LOCK, wait: bool = True) -> Iterator[psycopg.Connection[Any]]:
+def pass_transaction(url: str, *, lock: str = RULES_LOCK) -> Iterator[psycopg.Connection[Any]]:
     """One connection holding `lock`, then one REPEATABLE READ transaction, committed when the block ends cleanly.
 
     The lock is taken before the transaction's first statement, so its snapshot sees everything
     the pass it waited for committed.
     """
     with checker_connection(url) as conn:
-        take_lock(conn, lock, wait=wait)
+        take_lock(conn, lock)
         with conn.transaction():
             yield conn
 

@@ -4,9 +4,9 @@ Its own process (not a thread of the exporter: the exporter reads as booking_rea
 writes its findings), documented in docs/checker.md. Every `every` seconds it runs the incremental
 rule pass (checks/checker.py) and the incremental chain verification (checks/chain.py); every
 `full_every` seconds, and first of all when no full sweep was ever stored, the full sweep and the
-full chain walk, on a thread of their own: the incremental passes go on while they run (a sweep
-takes minutes on millions of bookings), but for the incremental chain pass, which the full walk
-covers. A pass that fails (the database down, a statement timing out, anything) is one
+full chain walk. The rule passes, the sweep and the chain passes each loop on a thread of their
+own: on millions of bookings a sweep or a walk takes minutes, and the incremental rule pass goes
+on every few seconds meanwhile. A pass that fails (the database down, a statement timing out, anything) is one
 line on stderr and one more in checker_state.errors (kept in memory while the database is away),
 and the loop goes on: everything it needs to resume is in the database.
 """
@@ -24,7 +24,6 @@ import psycopg
 from checks.chain import chain_pass
 from checks.checker import (
     Clock,
-    PassBusy,
     PassReport,
     full_pass,
     incremental_pass,
@@ -59,8 +58,6 @@ class Checker:
         report: PassReport | None = None
         try:
             report = work()
-        except PassBusy:  # the full walk is running: it verifies what this pass would
-            return None
         except Exception as exc:  # one pass failing must never end the loop
             with self._errors_lock:
                 self.unrecorded_errors[mode] = self.unrecorded_errors.get(mode, 0) + 1
@@ -69,11 +66,8 @@ class Checker:
         self._flush_errors()
         return report
 
-    def tick(self, *, full: bool, chain_may_wait: bool = True) -> list[PassReport]:
-        """One round: the full sweep and walk when `full`, else the incremental passes.
-
-        With `chain_may_wait` false the incremental chain pass is skipped while a full walk runs.
-        """
+    def tick(self, *, full: bool) -> list[PassReport]:
+        """One round, passes one after the other: the full sweep and walk when `full`, else the incremental passes."""
         if full:
             modes = [
                 ("full", lambda: full_pass(self.url, clock=self.clock)),
@@ -82,30 +76,50 @@ class Checker:
         else:
             modes = [
                 ("incremental", lambda: incremental_pass(self.url, clock=self.clock)),
-                ("chain", lambda: chain_pass(self.url, clock=self.clock, wait=chain_may_wait)),
+                ("chain", lambda: chain_pass(self.url, clock=self.clock)),
             ]
         return [r for mode, work in modes if (r := self.run_pass(mode, work)) is not None]
 
     def run(self) -> None:
-        """Until `stop` is set: incremental rounds every `every` s, a full one every `full_every` s beside them."""
-        next_full = 0.0 if self._never_swept() else time.monotonic() + self.full_every
-        sweeping: threading.Thread | None = None
-        failed = threading.Event()  # the last full round failed: try again at the next round
-        while not self.stop.is_set():
-            started = time.monotonic()
-            if (sweeping is None or not sweeping.is_alive()) and (started >= next_full or failed.is_set()):
-                failed.clear()
-                sweeping = threading.Thread(target=self._full_round, args=(failed,), name="checker-full", daemon=True)
-                sweeping.start()
-                next_full = started + self.full_every
-            self.tick(full=False, chain_may_wait=False)
-            self.stop.wait(max(0.0, self.every - (time.monotonic() - started)))
-        if sweeping is not None:
-            sweeping.join()
+        """Until `stop` is set, three loops on threads of their own, so a slow one never holds up another.
 
-    def _full_round(self, failed: threading.Event) -> None:
-        if len(self.tick(full=True)) < len(("full", "chain")):
-            failed.set()
+        rules: the incremental rule pass every `every` s. sweep: the full sweep every `full_every` s
+        (at once when none was ever stored). chain: the chain pass every `every` s, the full walk
+        every `full_every` s (a first pass, with no verified head yet, walks everything too).
+        """
+        never = self._never_swept()
+        walk_due = [0.0 if never else time.monotonic() + self.full_every]
+
+        def rules() -> bool:
+            return self.run_pass("incremental", lambda: incremental_pass(self.url, clock=self.clock)) is not None
+
+        def sweep() -> bool:
+            return self.run_pass("full", lambda: full_pass(self.url, clock=self.clock)) is not None
+
+        def chain() -> bool:
+            full = time.monotonic() >= walk_due[0]
+            ok = self.run_pass("chain", lambda: chain_pass(self.url, clock=self.clock, full=full)) is not None
+            if full and ok:
+                walk_due[0] = time.monotonic() + self.full_every
+            return ok
+
+        loops = [
+            threading.Thread(target=self._every, args=(self.every, rules, True), name="checker-rules"),
+            threading.Thread(target=self._every, args=(self.full_every, sweep, never), name="checker-sweep"),
+            threading.Thread(target=self._every, args=(self.every, chain, True), name="checker-chain"),
+        ]
+        for loop in loops:
+            loop.start()
+        for loop in loops:
+            loop.join()
+
+    def _every(self, seconds: float, work: Callable[[], bool], first_now: bool) -> None:
+        """Run `work` every `seconds` until `stop`; a failed run is tried again after `every` s."""
+        wait = 0.0 if first_now else seconds
+        while not self.stop.wait(wait):
+            started = time.monotonic()
+            ok = work()
+            wait = max(0.0, (seconds if ok else self.every) - (time.monotonic() - started))
 
     def _never_swept(self) -> bool:
         try:
