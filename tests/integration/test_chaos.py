@@ -96,8 +96,8 @@ def _build(cluster: Cluster, url: str) -> World:
 
 
 def book_until(url: str, business_id: uuid.UUID, slots: list[uuid.UUID], staff: uuid.UUID, customer: uuid.UUID,
-               worker: int, until: float) -> dict[str, Any]:  # fmt: skip
-    """One process: book key after key until `until`; a retryable error means: send it again."""
+               worker: int, seconds: float, ready: Any) -> dict[str, Any]:  # fmt: skip
+    """One process: once every worker is ready, book key after key for `seconds`; a retryable error: send it again."""
     from booking_core import Actor, BookingError, BookingSystem, RetryPolicy
     from booking_core.adapters.db import Database
 
@@ -105,6 +105,8 @@ def book_until(url: str, business_id: uuid.UUID, slots: list[uuid.UUID], staff: 
     system = BookingSystem(db, retries=RetryPolicy(attempts=3, timeout=2, wait_initial=0.02, wait_max=0.2))
     actor = Actor.admin(f"worker-{worker}")
     rng = random.Random(worker)
+    ready.wait(timeout=300)  # imported and set up: the faults start when every worker is
+    until = time.time() + seconds
     booked: dict[str, str] = {}
     refused: dict[str, str] = {}
     typed: collections.Counter[str] = collections.Counter()
@@ -192,13 +194,15 @@ class Faults:
 
 def test_sixteen_processes_booking_through_restarts_kills_and_terminations_see_only_typed_errors(world):
     cl = world.cluster
-    start = time.time()
-    until = start + 22
     ctx = mp.get_context("spawn")
     events: list[str] = []
-    with ProcessPoolExecutor(WORKERS, mp_context=ctx) as pool, Faults(world) as faults:
+    with ctx.Manager() as manager, ProcessPoolExecutor(WORKERS, mp_context=ctx) as pool, Faults(world) as faults:
+        # 22 s of faults from the moment every worker has started (a loaded machine takes long to spawn 16).
+        ready = manager.Barrier(WORKERS + 1)
         common = (world.url, world.business_id, world.slots, world.staff)
-        futures = [pool.submit(book_until, *common, world.customers[w], w, until) for w in range(WORKERS)]
+        futures = [pool.submit(book_until, *common, world.customers[w], w, 22, ready) for w in range(WORKERS)]
+        ready.wait(timeout=300)
+        start = time.time()
         for at, what in ((4, "stop"), (9, "kill -9"), (14, "immediate stop"), (18, "kill -9")):
             time.sleep(max(0.0, start + at - time.time()))
             if what == "stop":
