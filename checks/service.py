@@ -22,15 +22,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from checks.chain import chain_pass
-from checks.checker import (
-    Clock,
-    PassReport,
-    full_pass,
-    incremental_pass,
-    plain_url,
-    record_errors,
-    utc_now,
-)
+from checks.checker import Clock, PassReport, full_pass, incremental_pass, plain_url, record_errors, utc_now
 
 Say = Callable[[str], None]
 
@@ -88,7 +80,7 @@ class Checker:
         every `full_every` s (a first pass, with no verified head yet, walks everything too).
         """
         never = self._never_swept()
-        walk_due = [0.0 if never else time.monotonic() + self.full_every]
+        walk_due = 0.0 if never else time.monotonic() + self.full_every
 
         def rules() -> bool:
             return self.run_pass("incremental", lambda: incremental_pass(self.url, clock=self.clock)) is not None
@@ -97,10 +89,11 @@ class Checker:
             return self.run_pass("full", lambda: full_pass(self.url, clock=self.clock)) is not None
 
         def chain() -> bool:
-            full = time.monotonic() >= walk_due[0]
+            nonlocal walk_due
+            full = time.monotonic() >= walk_due
             ok = self.run_pass("chain", lambda: chain_pass(self.url, clock=self.clock, full=full)) is not None
             if full and ok:
-                walk_due[0] = time.monotonic() + self.full_every
+                walk_due = time.monotonic() + self.full_every
             return ok
 
         loops = [

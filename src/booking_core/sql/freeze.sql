@@ -20,17 +20,14 @@ LANGUAGE plpgsql AS $$
 DECLARE
   b businesses;
 BEGIN
-  -- Every write of a booking passes here (twice: its row, then its slot's seat counter, under
-  -- the slot's lock), so the common case is one index probe that finds nothing.
-  IF NOT EXISTS (SELECT FROM businesses WHERE id = NEW.business_id AND frozen_at IS NOT NULL)
-     OR coalesce(current_setting('booking.freeze_repair', true), '') <> '' THEN
-    RETURN NEW;
-  END IF;
   SELECT * INTO b FROM businesses WHERE id = NEW.business_id;
-  RAISE EXCEPTION 'business % is frozen for writes since % (%): nothing changes until ops run `booking unfreeze`',
-    b.name, to_char(b.frozen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), b.frozen_reason
-    USING ERRCODE = 'BK019',
-          DETAIL = json_build_object('business_id', b.id, 'frozen_at', b.frozen_at, 'reason', b.frozen_reason)::text;
+  IF b.frozen_at IS NOT NULL AND coalesce(current_setting('booking.freeze_repair', true), '') = '' THEN
+    RAISE EXCEPTION 'business % is frozen for writes since % (%): nothing changes until ops run `booking unfreeze`',
+      b.name, to_char(b.frozen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'), b.frozen_reason
+      USING ERRCODE = 'BK019',
+            DETAIL = json_build_object('business_id', b.id, 'frozen_at', b.frozen_at, 'reason', b.frozen_reason)::text;
+  END IF;
+  RETURN NEW;
 END $$;
 
 -- The first BEFORE trigger of every write its table allows (00 sorts first: docs/invariants.md,
