@@ -4,11 +4,12 @@ Its own process (not a thread of the exporter: the exporter reads as booking_rea
 writes its findings), documented in docs/checker.md. Every `every` seconds it runs the incremental
 rule pass (checks/checker.py) and the incremental chain verification (checks/chain.py); every
 `full_every` seconds, and first of all when no full sweep was ever stored, the full sweep and the
-full chain walk. The rule passes, the sweep and the chain passes each loop on a thread of their
-own: on millions of bookings a sweep or a walk takes minutes, and the incremental rule pass goes
-on every few seconds meanwhile. A pass that fails (the database down, a statement timing out, anything) is one
-line on stderr and one more in checker_state.errors (kept in memory while the database is away),
-and the loop goes on: everything it needs to resume is in the database.
+full chain walk. The rule passes, the sweep, the chain passes and the walk each loop on a thread
+of their own: on millions of bookings a sweep or a walk takes minutes, and the incremental passes
+go on every few seconds meanwhile (a sweep and a walk read without the lock and apply under it).
+A pass that fails (the database down, a statement timing out, anything) is one line on stderr and
+one more in checker_state.errors (kept in memory while the database is away), and the loop goes on:
+everything it needs to resume is in the database.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from checks.chain import chain_pass
 from checks.checker import Clock, PassReport, full_pass, incremental_pass, plain_url, record_errors, utc_now
 
 Say = Callable[[str], None]
+Pass = Callable[..., PassReport]  # pass(url, clock=...)
 
 
 def stderr_line(text: str) -> None:
@@ -44,6 +46,8 @@ class Checker:
     unrecorded_errors: dict[str, int] = field(default_factory=dict)
     last_errors: dict[str, str] = field(default_factory=dict)
     _errors_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Runs in the full walk between its snapshot and its apply (tests hold a walk open there).
+    before_walk_applies: Callable[[], object] | None = None
 
     def run_pass(self, mode: str, work: Callable[[], PassReport]) -> PassReport | None:
         """Run one pass; a failure is counted and said, never raised."""
@@ -73,38 +77,37 @@ class Checker:
         return [r for mode, work in modes if (r := self.run_pass(mode, work)) is not None]
 
     def run(self) -> None:
-        """Until `stop` is set, three loops on threads of their own, so a slow one never holds up another.
+        """Until `stop` is set, four loops on threads of their own, so a slow one never holds up another.
 
         rules: the incremental rule pass every `every` s. sweep: the full sweep every `full_every` s
-        (at once when none was ever stored). chain: the chain pass every `every` s, the full walk
-        every `full_every` s (a first pass, with no verified head yet, walks everything too).
+        (at once when none was ever stored). chain: the chain pass every `every` s (a first pass,
+        with no verified head yet, walks everything). walk: the full chain walk every `full_every`
+        s (at once when no sweep was ever stored). A sweep or a walk reads in a snapshot of its
+        own and takes the lock only to apply what it found, so the passes every few seconds go on.
         """
         never = self._never_swept()
-        walk_due = 0.0 if never else time.monotonic() + self.full_every
 
-        def rules() -> bool:
-            return self.run_pass("incremental", lambda: incremental_pass(self.url, clock=self.clock)) is not None
+        def loop(
+            name: str, seconds: float, mode: str, work: Callable[..., PassReport], at_once: bool
+        ) -> threading.Thread:
+            def once() -> bool:
+                return self.run_pass(mode, lambda: work(self.url, clock=self.clock)) is not None
 
-        def sweep() -> bool:
-            return self.run_pass("full", lambda: full_pass(self.url, clock=self.clock)) is not None
-
-        def chain() -> bool:
-            nonlocal walk_due
-            full = time.monotonic() >= walk_due
-            ok = self.run_pass("chain", lambda: chain_pass(self.url, clock=self.clock, full=full)) is not None
-            if full and ok:
-                walk_due = time.monotonic() + self.full_every
-            return ok
+            return threading.Thread(target=self._every, args=(seconds, once, at_once), name=f"checker-{name}")
 
         loops = [
-            threading.Thread(target=self._every, args=(self.every, rules, True), name="checker-rules"),
-            threading.Thread(target=self._every, args=(self.full_every, sweep, never), name="checker-sweep"),
-            threading.Thread(target=self._every, args=(self.every, chain, True), name="checker-chain"),
+            loop("rules", self.every, "incremental", incremental_pass, True),
+            loop("sweep", self.full_every, "full", full_pass, never),
+            loop("chain", self.every, "chain", chain_pass, True),
+            loop("walk", self.full_every, "chain", self._walk, never),
         ]
-        for loop in loops:
-            loop.start()
-        for loop in loops:
-            loop.join()
+        for thread in loops:
+            thread.start()
+        for thread in loops:
+            thread.join()
+
+    def _walk(self, url: str, *, clock: Clock) -> PassReport:
+        return chain_pass(url, clock=clock, full=True, before_apply=self.before_walk_applies)
 
     def _every(self, seconds: float, work: Callable[[], bool], first_now: bool) -> None:
         """Run `work` every `seconds` until `stop`; a failed run is tried again after `every` s."""

@@ -193,6 +193,10 @@ INTERNAL: dict[str, str] = {
         ),
         "the continuous checker's state and findings: written by `booking checker` only, not by callers",
     ),
+    **dict.fromkeys(
+        ("audit_tamper_log_pkey", "audit_tamper_log_table_name_check", "audit_tamper_log_op_check"),
+        "written only by the audit tables' tamper-note trigger, with the table's name and TG_OP",
+    ),
     "businesses_freeze_complete": "set_freeze writes all three freeze columns (or clears them) in one statement",
     "businesses_refund_within_hours_check": "no public API writes refund_within_hours: operators set it in SQL",
     "refund_obligations_pkey": "written only by the bookings_40_refund_due trigger, once per booking (ON CONFLICT)",

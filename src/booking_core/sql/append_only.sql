@@ -48,6 +48,7 @@ BEGIN
            CASE WHEN 'never_delete' = ANY (t.refusals::text[]) THEN 'refuse_delete' ELSE 'refuse_change' END AS refuse_with
       FROM (VALUES
       ('audit_chain',               '{append_only,no_truncate}'),
+      ('audit_tamper_log',          '{append_only,no_truncate}'),
       ('booking_audit_log',         '{append_only,no_truncate}'),
       ('booking_refusals',          '{append_only}'),
       ('booking_resources',         '{append_only,no_truncate}'),

@@ -34,3 +34,29 @@ BEGIN
   END LOOP;
   RETURN NEXT;
 END $$;
+
+-- Note an UPDATE or DELETE of an audit row or chain link (the refusal trigger was switched off
+-- for it): the row before, and after when it moved, in audit_tamper_log (migration 0007).
+CREATE OR REPLACE FUNCTION audit_tamper_note() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'audit_chain' THEN
+    INSERT INTO audit_tamper_log (table_name, op, business_id, audit_id, seq)
+    VALUES (TG_TABLE_NAME, TG_OP, OLD.business_id, OLD.audit_id, OLD.seq);
+    IF TG_OP = 'UPDATE' AND (NEW.business_id, NEW.audit_id, NEW.seq) IS DISTINCT FROM (OLD.business_id, OLD.audit_id, OLD.seq) THEN
+      INSERT INTO audit_tamper_log (table_name, op, business_id, audit_id, seq)
+      VALUES (TG_TABLE_NAME, TG_OP, NEW.business_id, NEW.audit_id, NEW.seq);
+    END IF;
+  ELSE
+    INSERT INTO audit_tamper_log (table_name, op, business_id, audit_id)
+    VALUES (TG_TABLE_NAME, TG_OP, OLD.business_id, OLD.id);
+    IF TG_OP = 'UPDATE' AND (NEW.business_id, NEW.id) IS DISTINCT FROM (OLD.business_id, OLD.id) THEN
+      INSERT INTO audit_tamper_log (table_name, op, business_id, audit_id)
+      VALUES (TG_TABLE_NAME, TG_OP, NEW.business_id, NEW.id);
+    END IF;
+  END IF;
+  RETURN NULL;
+END $$;
+
+SELECT define_trigger('booking_audit_log_10_tamper_note', 'booking_audit_log', 'AFTER UPDATE OR DELETE', 'audit_tamper_note');
+SELECT define_trigger('audit_chain_10_tamper_note', 'audit_chain', 'AFTER UPDATE OR DELETE', 'audit_tamper_note');
