@@ -14,6 +14,7 @@ from booking_core import (
     Channel,
     IdempotencyConflict,
     NaiveDatetime,
+    NotOwner,
     StaleVersion,
     UnknownBooking,
     UnknownSlot,
@@ -177,7 +178,7 @@ def test_customers_need_the_token_or_their_identity_and_stale_versions_are_refus
     shop = Shop.create(system, now=MONDAY)
     b = shop.book(shop.first_slot())
     stranger = Actor.customer(shop.customers[1])
-    with pytest.raises(WrongToken):
+    with pytest.raises(NotOwner, match="belongs to another customer"):
         system.cancel(shop.business_id, b.id, actor=stranger, now=MONDAY)
     with pytest.raises(WrongToken):
         system.cancel(shop.business_id, b.id, actor=stranger, token=uuid.uuid4(), now=MONDAY)

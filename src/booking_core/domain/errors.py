@@ -36,7 +36,8 @@ BookingError                       base: a one-line message that says what to do
 │                                  nothing was changed (`sqlstate` 55P03, 57014, 40P01, 40001)
 ├── NotAllowed                     the actor may not do this
 │   ├── ActorNotAllowed            e.g. a system actor cancelling a booking
-│   └── WrongToken                 cancellation token does not match
+│   └── NotOwner                   a customer acting on another customer's booking, entry or series
+│       └── WrongToken             cancellation token does not match
 ├── IntegrityRefused               the database refused a write that would break an invariant
 └── DatabaseUnavailable            the database cannot be reached, or is not migrated; retryable
                                    when the connection was lost or the server is (re)starting
@@ -175,7 +176,11 @@ class ActorNotAllowed(NotAllowed):
     """This kind of actor may not make this change (e.g. system cancelling a booking)."""
 
 
-class WrongToken(NotAllowed):
+class NotOwner(NotAllowed):
+    """A customer acting on what belongs to another customer (domain/ownership.py: the one rule)."""
+
+
+class WrongToken(NotOwner):
     """The cancellation token does not match the booking."""
 
 

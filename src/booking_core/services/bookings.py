@@ -6,7 +6,6 @@ A booking is made by one SQL function, booking_create() (src/booking_core/sql/bo
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -19,7 +18,6 @@ from booking_core.adapters.db import UnitOfWork
 from booking_core.adapters.records import BOOKING_COLUMNS as BOOKING_COLUMNS  # read by bench/hot_slot.py
 from booking_core.adapters.records import BOOKINGS, SLOTS, by_id, change, read_by_id
 from booking_core.domain.errors import (
-    ActorNotAllowed,
     BookingError,
     CapacityExceeded,
     Conflict,
@@ -31,11 +29,11 @@ from booking_core.domain.errors import (
     Unavailable,
     UnknownBooking,
     UnknownSlot,
-    WrongToken,
 )
 from booking_core.domain.lifecycle import OPEN, BookingStatus, PaymentMethod, check_in_window, check_transition
 from booking_core.domain.model import Booking
 from booking_core.domain.money import party_amount
+from booking_core.domain.ownership import require_owner
 from booking_core.domain.requests import (
     BookingQuery,
     BookingRequest,
@@ -46,7 +44,7 @@ from booking_core.domain.requests import (
     RescheduleRequest,
     Token,
 )
-from booking_core.domain.values import Actor, ActorType, new_id, require_aware
+from booking_core.domain.values import Actor, new_id, require_aware
 from booking_core.services import idempotency
 from booking_core.services.context import Context
 
@@ -126,8 +124,7 @@ def book(ctx: Context, request: BookingRequest) -> Booking:
     validate_party_size(request.party_size)
     now = require_aware(ctx.now, "now")
     actor = request.actor
-    if actor.type is ActorType.CUSTOMER and actor.id != str(request.customer_id):
-        raise ActorNotAllowed("a customer can only book for themselves: book as an admin for someone else")
+    require_owner(actor, request.customer_id, "this booking request")
     try:
         row = ctx.db.run_one(BOOKING_CREATE, booking_create_args(request, now=now), actor=actor)
     except (Unavailable, UnknownSlot, InvalidPartySize) as exc:  # a refusal the slot's demand counts
@@ -176,16 +173,9 @@ def get_booking(ctx: Context, query: BookingQuery) -> Booking:
     )
 
 
-def authorize(booking: Booking, actor: Actor, token: Token | None) -> None:
-    """Customers need the booking's token or to be its customer; admins and system may act."""
-    if actor.type is not ActorType.CUSTOMER:
-        return
-    if token is not None:
-        if hmac.compare_digest(str(token), str(booking.cancellation_token)):
-            return
-        raise WrongToken("the cancellation token does not match this booking: use the link from your confirmation")
-    if actor.id != str(booking.customer_id):
-        raise WrongToken("this booking belongs to another customer: use its cancellation token")
+def authorize(booking: Booking, actor: Actor, token: Token | None = None) -> None:
+    """The ownership rule (domain/ownership.py) for a booking: its customer, or its token's holder, or staff."""
+    require_owner(actor, booking.customer_id, f"booking {booking.id}", token=token, secret=booking.cancellation_token)
 
 
 def read_booking(uow: UnitOfWork, business_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from booking_core.domain.errors import InvalidInput
 from booking_core.domain.model import Booking
+from booking_core.domain.ownership import require_owner
 from booking_core.domain.requests import MultiResourceRequest
 from booking_core.services.bookings import seat_args, validate_party_size
 from booking_core.services.context import Context
@@ -31,6 +32,7 @@ def book_with_resources(ctx: Context, request: MultiResourceRequest) -> Booking:
     nothing is booked and ResourcesUnavailable lists every missing resource with what it lacks.
     """
     validate_party_size(request.party_size)
+    require_owner(request.actor, request.customer_id, "this booking request")
     resources = request.resources
     if not resources:
         raise InvalidInput("a multi-resource booking names at least one further resource: use book() otherwise")

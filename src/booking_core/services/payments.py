@@ -28,7 +28,7 @@ from booking_core.domain.requests import (
 )
 from booking_core.domain.values import Money, new_id
 from booking_core.services import idempotency
-from booking_core.services.bookings import lock_booking, read_booking, update_booking
+from booking_core.services.bookings import authorize, lock_booking, read_booking, update_booking
 from booking_core.services.context import Context
 
 SEAT_LOST = "seat no longer available when the payment arrived"
@@ -78,12 +78,15 @@ def record_payment(ctx: Context, request: PaymentRequest) -> Payment:
     with ctx.db.unit_of_work(request.actor, now=ctx.now, reason="payment started") as uow:
         prior = idempotency.begin(uow, business_id, key, "record_payment", keyed)
         if prior is not None:
+            authorize(read_booking(uow, business_id, request.booking_id), request.actor)
             return _payment(uow, business_id, uuid.UUID(str(prior["payment_id"])))
         if key is not None and (first := _keyed_payment(uow, business_id, key)) is not None:
             if (first.booking_id, first.amount, first.currency) != (request.booking_id, amount.amount, amount.currency):
                 raise idempotency.conflict(key, "payment")
+            authorize(read_booking(uow, business_id, request.booking_id), request.actor)
             return first
         booking = lock_booking(uow, business_id, request.booking_id)
+        authorize(booking, request.actor)
         booking.price.same_currency(amount)
         if booking.status in CLOSED:
             raise IllegalTransition(f"booking {booking.id} is {booking.status}: it takes no payments, book again")
@@ -155,8 +158,11 @@ def confirm_payment(ctx: Context, request: ConfirmationRequest) -> PaymentOutcom
     with ctx.db.unit_of_work(request.actor, now=ctx.now, reason="payment confirmed") as uow:
         prior = idempotency.begin(uow, business_id, key, "confirm_payment", keyed)
         if prior is not None:
-            return _replayed(uow, business_id, prior)
+            outcome = _replayed(uow, business_id, prior)
+            authorize(outcome.booking, request.actor)
+            return outcome
         payment, booking = _lock(uow, business_id, payment_id)
+        authorize(booking, request.actor)
         lost = False
         if payment.status is PaymentStatus.FAILED:
             raise IllegalTransition(f"payment {payment_id} failed: record a new payment instead")
@@ -204,7 +210,8 @@ def _replayed(uow: UnitOfWork, business_id: uuid.UUID, prior: dict[str, object])
 
 def fail_payment(ctx: Context, request: PaymentFailureRequest) -> Payment:
     with ctx.db.unit_of_work(request.actor, now=ctx.now, reason=request.reason) as uow:
-        payment, _booking = _lock(uow, request.business_id, request.payment_id)
+        payment, booking = _lock(uow, request.business_id, request.payment_id)
+        authorize(booking, request.actor)
         if payment.status is PaymentStatus.FAILED:
             return payment
         payment = _set_status(uow, payment, PaymentStatus.FAILED, failure_reason=request.reason)

@@ -21,6 +21,7 @@ from booking_core.domain.errors import BookingError, Busy, InvalidInput, SeriesU
 from booking_core.domain.lifecycle import OPEN, BookingStatus, check_transition
 from booking_core.domain.model import Booking
 from booking_core.domain.money import party_amount
+from booking_core.domain.ownership import require_owner
 from booking_core.domain.requests import (
     BookingRequest,
     Scope,
@@ -49,6 +50,7 @@ def create_series(ctx: Context, request: SeriesRequest) -> SeriesReport:
     A retried key returns the series it made: its bookings as they are now, and the
     occurrences it refused then; nothing is booked again.
     """
+    require_owner(request.actor, request.customer_id, "this series request")
     wanted, mode = _occurrences_wanted(request)
     business_id, key = request.business_id, request.idempotency_key
     keyed = _fingerprint(request, mode)

@@ -23,6 +23,7 @@ from booking_core.domain.errors import (
     UnknownWaitlistEntry,
 )
 from booking_core.domain.model import Booking, WaitlistEntry
+from booking_core.domain.ownership import require_owner
 from booking_core.domain.requests import (
     BookingRequest,
     OfferAcceptRequest,
@@ -52,6 +53,7 @@ def join(ctx: Context, request: WaitlistJoinRequest) -> WaitlistEntry:
     even if the slot has since filled, started or left the schedule.
     """
     validate_party_size(request.party_size)
+    require_owner(request.actor, request.customer_id, "this waitlist request")
     business_id, key = request.business_id, request.idempotency_key
     keyed = {"slot": request.slot_id, "customer": request.customer_id, "party": request.party_size}
     with ctx.db.unit_of_work(request.actor, now=ctx.now, reason="joined the waitlist") as uow:
@@ -157,6 +159,7 @@ def accept(ctx: Context, request: OfferAcceptRequest) -> Booking:
         if key is not None:  # the key before the slot and entry: first in the lock order
             uow.execute("SELECT idempotency_lock(:b, :k)", b=business_id, k=key)
         entry = _lock_slot_then_entry(uow, business_id, request.entry_id)
+        require_owner(actor, entry.customer_id, f"waitlist entry {entry.id}")
         if entry.booking_id is not None and entry.status in ("offered", "accepted"):
             booking = _accepted(uow, entry, actor, key)
         else:
@@ -167,8 +170,6 @@ def accept(ctx: Context, request: OfferAcceptRequest) -> Booking:
 
 
 def _require_open_offer(uow: UnitOfWork, entry: WaitlistEntry, actor: Actor) -> None:
-    if actor.type is ActorType.CUSTOMER and actor.id != str(entry.customer_id):
-        raise Conflict("this offer belongs to another customer")
     if entry.status != "offered":
         raise OfferExpired(f"waitlist entry {entry.id} is {entry.status}, not offered: join the waitlist again")
     if entry.offer_expires_at is not None and entry.offer_expires_at <= uow.now:
@@ -225,6 +226,7 @@ def leave(ctx: Context, request: WaitlistLeaveRequest) -> WaitlistEntry:
     business_id, entry_id = request.business_id, request.entry_id
     with ctx.db.unit_of_work(request.actor, now=ctx.now, reason="left the waitlist") as uow:
         entry = _lock_slot_then_entry(uow, business_id, entry_id)
+        require_owner(request.actor, entry.customer_id, f"waitlist entry {entry.id}")
         if entry.status not in ("waiting", "offered"):
             raise Conflict(f"waitlist entry {entry_id} is already {entry.status}")
         uow.execute(
