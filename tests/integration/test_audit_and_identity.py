@@ -28,7 +28,8 @@ from tests.integration.test_schedules import MONDAY
 HISTORY = ("bookings", "booking_state_transitions", "booking_audit_log", "payments", "time_slots")
 
 
-def snapshot(raw, business_id):
+def snapshot(raw, business_id, tables=HISTORY):
+    """Per table, the business's row count and a checksum of its rows."""
     return {
         t: raw.execute(
             sql.SQL("SELECT count(*), coalesce(sum(hashtext(x::text)), 0) FROM {} x WHERE business_id = %s").format(
@@ -36,7 +37,7 @@ def snapshot(raw, business_id):
             ),
             (business_id,),
         ).fetchone()
-        for t in HISTORY
+        for t in tables
     }
 
 

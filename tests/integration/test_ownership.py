@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from psycopg import sql
 
 from booking_core import Actor, BookingSystem, Money, NotOwner, Scope, SeriesMode, Slot, WrongToken
 from tests.factories import Shop
+from tests.integration.test_audit_and_identity import snapshot
 from tests.integration.test_schedules import MONDAY
 
 TABLES = (
@@ -154,16 +154,7 @@ CASES: dict[str, tuple[Callable[[World], World], Callable[[World, Actor], object
 
 
 def business_rows(raw: Any, business_id: uuid.UUID) -> dict[str, Any]:
-    """Per table, the business's row count and a checksum of its rows."""
-    return {
-        t: raw.execute(
-            sql.SQL("SELECT count(*), coalesce(sum(hashtext(x::text)), 0) FROM {} x WHERE business_id = %s").format(
-                sql.Identifier(t)
-            ),
-            (business_id,),
-        ).fetchone()
-        for t in TABLES
-    }
+    return snapshot(raw, business_id, TABLES)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("use_case", list(CASES))
