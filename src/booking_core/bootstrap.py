@@ -9,6 +9,7 @@ from booking_core.config import Settings
 from booking_core.domain import requests as rq
 from booking_core.retries import RetryPolicy, policy_of
 from booking_core.services import (
+    access,
     audit,
     bookings,
     catalogue,
@@ -121,6 +122,9 @@ class BookingSystem:
 
     # -- ops: a business's write freeze during an incident (sql/freeze.sql)
     set_freeze = UseCase(rq.FreezeRequest, freeze.set_freeze)
+
+    # -- admins: who may see which business, in which role (docs/access.md)
+    set_membership = UseCase(rq.MembershipRequest, access.set_membership)
 
     # -- idempotency keys (docs/invariants.md, "Idempotency")
     purge_idempotency_keys = UseCase(rq.KeyPurgeRequest, idempotency.purge)

@@ -234,6 +234,65 @@ def frozen(show_all: bool = typer.Option(False, "--all", help="List every busine
     out.print(table)
 
 
+users_app = typer.Typer(no_args_is_help=True, help="Memberships: who may see which business, in which role.")
+app.add_typer(users_app, name="users")
+
+_PERSON = typer.Argument(..., help="The person's e-mail address, as they log in with it.")
+_ROLE = typer.Argument(..., help="manager, ops or analyst (per business), or admin (across businesses).")
+_MEMBER_OF = typer.Option(None, "--business", help="The business's id or exact name (not for admin).")
+_WHY = typer.Option(..., "--reason", help="Why; recorded with the change.")
+
+
+def _set_membership(person: str, role: str, business: str | None, reason: str, *, granted: bool) -> None:
+    import getpass
+
+    from booking_core.bootstrap import BookingSystem
+    from booking_core.domain.values import Actor, Channel
+
+    db = migrated_database()
+    actor = Actor.admin(f"admin:{getpass.getuser()}", channel=Channel.CLI)
+    business_id = None if business is None else _business_id(db, business)
+    m = BookingSystem(db).set_membership(
+        person=person, role=role, business_id=business_id, reason=reason, granted=granted, actor=actor
+    )
+    where = "all businesses" if m.business is None else m.business
+    out.print(f"{m.person}: {'granted' if granted else 'revoked'} {m.role} of {where}")
+
+
+def _membership_command(*, granted: bool) -> Callable[..., None]:
+    def command(
+        person: str = _PERSON, role: str = _ROLE, business: str | None = _MEMBER_OF, reason: str = _WHY
+    ) -> None:
+        _set_membership(person, role, business, reason, granted=granted)
+
+    return friendly(command)
+
+
+users_app.command("grant", help="Let a person see a business in a role (admin: manage memberships across businesses).")(
+    _membership_command(granted=True)
+)
+users_app.command("revoke", help="Take a role in a business (or admin) away from a person.")(
+    _membership_command(granted=False)
+)
+
+
+@users_app.command("list")
+@friendly
+def users_list(
+    business: str | None = typer.Option(None, "--business", help="Only this business's members (and the admins)."),
+    person: str | None = typer.Option(None, "--person", help="Only this person's memberships."),
+) -> None:
+    """List the memberships: person, role, business, granted by whom and when."""
+    from booking_core.services.access import memberships
+
+    db = migrated_database()
+    business_id = None if business is None else _business_id(db, business)
+    table = Table("person", "role", "business", "granted by", "granted at")
+    for m in memberships(db, business_id=business_id, person=person):
+        table.add_row(m.person, m.role, m.business or "(all)", m.granted_by, f"{m.granted_at:%Y-%m-%d %H:%M %Z}")
+    out.print(table)
+
+
 incident_app = typer.Typer(no_args_is_help=True, help="Incidents: who is affected and how to reach them.")
 app.add_typer(incident_app, name="incident")
 

@@ -51,6 +51,7 @@ def c(command: str, *args: str, code: int = BAD_INPUT, url: str = MIGRATED, says
 GROUPS = [c("", says="needs a command"), c("db", says="needs a command: one of status, upgrade"),
           c("audit", says="needs a command: one of seal, verify"), c("waitlist", says="one of expire"),
           c("idempotency", says="needs a command: one of purge"), c("incident", says="one of contacts"),
+          c("users", says="needs a command: one of grant, list, revoke"),
           c("no-such-command", says="No such command")]  # fmt: skip
 
 # Per command: what it needs but lacks, values that do not parse, values that parse but cannot
@@ -173,6 +174,76 @@ SPECIFIC = [
     c("unfreeze", "x", "--reason", "done", code=DATABASE, url=DOWN, says="cannot reach the database"),
     c("frozen", "extra", says="unexpected extra argument"),
     c("frozen", code=DATABASE, url=DOWN, says="cannot reach the database"),
+    # users
+    c("users grant", says="Missing argument 'person'"),
+    c("users grant", "a@example.com", "manager", says="Missing option '--reason'"),
+    c(
+        "users grant",
+        "not-an-address",
+        "manager",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--reason",
+        "x",
+        says="is not an e-mail address",
+    ),
+    c(
+        "users grant",
+        "a@example.com",
+        "owner",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--reason",
+        "x",
+        says="is not a role",
+    ),
+    c(
+        "users grant",
+        "a@example.com",
+        "admin",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--reason",
+        "x",
+        says="drop --business",
+    ),
+    c("users grant", "a@example.com", "ops", "--reason", "x", says="pass --business"),
+    c(
+        "users grant",
+        "a@example.com",
+        "ops",
+        "--business",
+        "No Such Business",
+        "--reason",
+        "x",
+        says="no business named",
+    ),
+    c(
+        "users grant",
+        "a@example.com",
+        "ops",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--reason",
+        "x",
+        says="does not exist",
+    ),
+    c(
+        "users grant",
+        "a@example.com",
+        "admin",
+        "--reason",
+        "x",
+        code=DATABASE,
+        url=DOWN,
+        says="cannot reach the database",
+    ),
+    c("users grant", "a@example.com", "admin", "--reason", "x", code=DATABASE, url=EMPTY, says="booking db upgrade"),
+    c("users revoke", "a@example.com", says="Missing argument 'role'"),
+    c("users revoke", "nobody@example.com", "admin", "--reason", "x", says="not granted"),
+    c("users list", "--person", "not-an-address", says="is not an e-mail address"),
+    c("users list", "--business", "No Such Business", says="no business named"),
+    c("users list", code=DATABASE, url=DOWN, says="cannot reach the database"),
     # incident
     c("incident contacts", says="Missing argument 'business'"),
     c("incident contacts", "00000000-0000-0000-0000-000000000001", says="name what the incident touched"),
@@ -211,7 +282,7 @@ CASES = [*GROUPS, *SPECIFIC, *(c(cmd, "--frobnicate", says="No such option: --fr
 def test_every_command_has_cases() -> None:
     covered = {case.command for case in SPECIFIC}
     assert set(LEAVES) - covered == set(), "add missing/malformed/impossible cases for these commands"
-    for group in ("", "db", "audit", "waitlist", "idempotency", "incident"):
+    for group in ("", "db", "audit", "waitlist", "idempotency", "incident", "users"):
         assert any(case.command == group for case in GROUPS)
 
 

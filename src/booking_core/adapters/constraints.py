@@ -193,6 +193,20 @@ INTERNAL: dict[str, str] = {
         ),
         "the continuous checker's state and findings: written by `booking checker` only, not by callers",
     ),
+    # Memberships (services/access.py validates person, role and business first; a grant already
+    # there is ON CONFLICT DO NOTHING, NothingToChange); their changes are the trigger's rows.
+    **dict.fromkeys(
+        (
+            "memberships_person_check",
+            "memberships_admin_across_businesses",
+            "memberships_business_id_fkey",
+            "memberships_per_business",
+            "memberships_admin",
+            "membership_changes_pkey",
+            "membership_changes_change_check",
+        ),
+        "validated by booking_core.services.access before it writes; the change log is written by its trigger",
+    ),
     **dict.fromkeys(
         ("audit_tamper_log_pkey", "audit_tamper_log_table_name_check", "audit_tamper_log_op_check"),
         "written only by the audit tables' tamper-note trigger, with the table's name and TG_OP",

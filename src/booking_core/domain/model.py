@@ -193,3 +193,15 @@ class WriteFreeze(_FromRow):
     @property
     def frozen(self) -> bool:
         return self.frozen_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Membership(_FromRow):
+    """A person's role in a business (admin: across businesses, `business_id` None)."""
+
+    person: str
+    role: str
+    business_id: uuid.UUID | None
+    business: str | None
+    granted_by: str
+    granted_at: datetime

@@ -44,6 +44,15 @@ class SeriesMode(enum.StrEnum):
     BEST_EFFORT = "best_effort"  # book what is free, report the rest
 
 
+class Role(enum.StrEnum):
+    """What a member may see (docs/access.md): per business, but admin across businesses."""
+
+    MANAGER = "manager"  # their businesses' utilization, cancellations, audit log, customer names
+    OPS = "ops"  # integrity, alerts and health of the businesses they cover; personal data masked
+    ANALYST = "analyst"  # exports and history of their businesses; personal data pseudonymized
+    ADMIN = "admin"  # memberships, across businesses
+
+
 class Scope(enum.StrEnum):
     THIS = "this"
     FOLLOWING = "following"  # this occurrence and every later one
@@ -359,3 +368,15 @@ class FreezeRequest(InBusiness):
 
     reason: str
     frozen: bool = True
+
+
+# ------------------------------------------------------------------------------- memberships
+@request
+class MembershipRequest(ByActor):
+    """Grant (or, with `granted=False`, revoke) `person` the `role`, in `business_id` (None for admin)."""
+
+    person: str
+    role: Role | str
+    business_id: uuid.UUID | None = None
+    reason: str
+    granted: bool = True

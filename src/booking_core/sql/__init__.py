@@ -18,7 +18,7 @@ arguments or result change, a view that loses columns, a trigger that is renamed
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy import Connection, text
@@ -38,6 +38,7 @@ AREAS = (
     "outbox",
     "idempotency",
     "checker",
+    "access",
 )
 SQL_DIR = Path(__file__).resolve().parent
 
@@ -61,6 +62,24 @@ def run_script(conn: Connection, sql: str) -> None:
     """Run a file of SQL statements on this connection, in its transaction, as written."""
     # psycopg's own execute with no parameters: ':' and '%' stay literal (SQLAlchemy would bind them).
     conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+
+
+def sql_file_migration(module_file: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """A migration that runs the .sql file beside its module: (upgrade, downgrade) for Alembic.
+
+    `upgrade, downgrade = sql_file_migration(__file__)` in versions/NNNN_name.py runs
+    versions/NNNN_name.sql on the migration's connection; there is no way down.
+    """
+
+    def upgrade() -> None:
+        from alembic import op
+
+        run_script(op.get_bind(), Path(module_file).with_suffix(".sql").read_text(encoding="utf-8"))
+
+    def downgrade() -> None:
+        raise NotImplementedError("booking data is never dropped: restore from a backup instead")
+
+    return upgrade, downgrade
 
 
 def ensure_ledger(conn: Connection) -> None:

@@ -57,6 +57,8 @@ BEGIN
       ('booking_status_edges',      '{append_only,no_truncate}'),
       ('idempotency_keys',          '{no_truncate}'),
       ('integrity_check_results',   '{append_only}'),
+      ('membership_changes',        '{append_only,no_truncate}'),
+      ('memberships',               '{no_truncate}'),
       ('notification_deliveries',   '{append_only,no_truncate}'),
       ('payment_status_edges',      '{append_only,no_truncate}'),
       ('price_rules',               '{append_only}'),

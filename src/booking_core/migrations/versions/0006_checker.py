@@ -9,19 +9,9 @@ calls are in booking_core/sql/checker.sql. An index on booking_audit_log (id) le
 the audit rows written since its watermark without scanning the table.
 """
 
-from pathlib import Path
-
-from alembic import op
-
-from booking_core.sql import run_script
+from booking_core.sql import sql_file_migration
 
 revision = "0006_checker"
 down_revision = "0005_refund_obligations"
 
-
-def upgrade() -> None:
-    run_script(op.get_bind(), Path(__file__).with_suffix(".sql").read_text(encoding="utf-8"))
-
-
-def downgrade() -> None:
-    raise NotImplementedError("booking data is never dropped: restore from a backup instead")
+upgrade, downgrade = sql_file_migration(__file__)

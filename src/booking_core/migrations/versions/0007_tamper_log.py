@@ -10,19 +10,9 @@ change (audit_tamper_log); when the counts moved by no more than the notes added
 judges the links noted. The note-taking trigger is in booking_core/sql/checker.sql.
 """
 
-from pathlib import Path
-
-from alembic import op
-
-from booking_core.sql import run_script
+from booking_core.sql import sql_file_migration
 
 revision = "0007_tamper_log"
 down_revision = "0006_checker"
 
-
-def upgrade() -> None:
-    run_script(op.get_bind(), Path(__file__).with_suffix(".sql").read_text(encoding="utf-8"))
-
-
-def downgrade() -> None:
-    raise NotImplementedError("booking data is never dropped: restore from a backup instead")
+upgrade, downgrade = sql_file_migration(__file__)
