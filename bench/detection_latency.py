@@ -12,7 +12,7 @@ alertmanager.yml (group_wait 10s), its webhook pointed at a local receiver.
 1. A new database bulk-seeded with `--bookings` (booking_demo.seed.bulk_seed, audit sealed) and
    one clean stored `booking check` run; plus `--per-kind` small target shops per kind of
    violation (one business per injected violation: each alert its own series and group).
-2. Idle for `--idle` seconds once the checker's first sweep is scraped: the database's
+2. Idle for `--idle` seconds once the checker's first sweep and first chain pass are scraped: the database's
    transactions/s (pg_stat_database), the checker's passes/s (checker_state), how often a checker
    backend is active (pg_stat_activity sampled every 0.25s), the checker process's CPU share (/proc).
 3. Every kind (tests/metrics/detection.py: overbooking, seat drift, payment mismatch, orphan,
@@ -177,7 +177,10 @@ def main() -> None:
         ):
             began = time.time()
             print("pipeline: checker every 5s (full sweep 10m); Prometheus scrape and evaluation 15s; group_wait 10s")
-            wait_for(p.prometheus, 'booking_checker_last_pass_timestamp_seconds{mode="full"}', timeout=600)
+            # Steady state: the first sweep and the first chain pass (with no verified head yet, the
+            # whole walk) done; the idle load and the latencies are those of the passes after them.
+            for mode in ("full", "chain"):
+                wait_for(p.prometheus, f'booking_checker_last_pass_timestamp_seconds{{mode="{mode}"}}', timeout=900)
             load = idle_load(url, p.checker.pid, args.idle)
             print("idle:", {k: round(v, 4) for k, v in load.items()})
             quiet = list(p.webhook.seen)

@@ -81,8 +81,9 @@ class Checker:
 
         rules: the incremental rule pass every `every` s. sweep: the full sweep every `full_every` s
         (at once when none was ever stored). chain: the chain pass every `every` s (a first pass,
-        with no verified head yet, walks everything). walk: the full chain walk every `full_every`
-        s (at once when no sweep was ever stored). A sweep or a walk reads in a snapshot of its
+        with no verified head yet, walks everything: that is the first walk). walk: the full chain
+        walk every `full_every` s, the first after `full_every` s (at once it would walk beside
+        the first chain pass, doing the same work twice on a cold start). A sweep or a walk reads in a snapshot of its
         own and takes the lock only to apply what it found, so the passes every few seconds go on.
         """
         never = self._never_swept()
@@ -99,7 +100,7 @@ class Checker:
             loop("rules", self.every, "incremental", incremental_pass, True),
             loop("sweep", self.full_every, "full", full_pass, never),
             loop("chain", self.every, "chain", chain_pass, True),
-            loop("walk", self.full_every, "chain", self._walk, never),
+            loop("walk", self.full_every, "chain", self._walk, False),
         ]
         for thread in loops:
             thread.start()
