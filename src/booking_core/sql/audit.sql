@@ -143,9 +143,10 @@ BEGIN
 END $$;
 
 -- Walk the chain; the first broken link (or NULL when it verifies) and the unsealed count.
+-- Planned for each call's business, as audit_chain_verify_from() is (sql/checker.sql says why).
 CREATE OR REPLACE FUNCTION audit_verify(p_business uuid)
 RETURNS TABLE (links bigint, unsealed bigint, first_bad_seq bigint, problem text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   expect_prev bytea := '\x'::bytea;
   expect_seq  bigint := 0;

@@ -4,11 +4,14 @@
 -- Walk the links after (p_seq, p_hash) in order, stopping at the first broken one. Returns how
 -- many links verified, the last good link (its seq, audit id and hash: where the next walk
 -- starts), and the first broken link with what is wrong (NULL when every link verified).
--- From (0, '') it is the full walk, which audit_verify() also does.
+-- From (0, '') it is the full walk, which audit_verify() also does. Planned for each call's
+-- business (force_custom_plan): a session walking a business of millions of links and then
+-- hundreds of small ones otherwise switched to a generic plan that hashes the whole audit log
+-- for each small one (a full walk at 1M bookings: 204 s instead of 87 s).
 CREATE OR REPLACE FUNCTION audit_chain_verify_from(p_business uuid, p_seq bigint, p_hash bytea)
 RETURNS TABLE (links bigint, last_seq bigint, last_audit_id bigint, last_hash bytea,
                first_bad_seq bigint, bad_audit_id bigint, problem text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
   c record;
 BEGIN
