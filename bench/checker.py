@@ -12,7 +12,8 @@ alternated `--repeats` times; the medians and the ratio full / incremental. Then
   walk         checks.chain.chain_pass(full=True): every business's chain from its first link
   day          checks.chain.chain_pass after each business's verified head was set back by one day
                of audit rows (occurred_at): the links sealed in that day are verified
-and, once, the tamper look (the xmin scan a chain pass makes when history was edited or deleted).
+and, once each, the tamper look: the xmin scan of both audit tables (an edit with every trigger off,
+no note) and the look at the links a tamper note names (an edit with the refusal trigger off).
 """
 
 from __future__ import annotations
@@ -65,6 +66,28 @@ def timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def _set_newest_audit_reason(url: str, reason: str | None, *, audit_id: int | None = None) -> tuple[int, str | None]:
+    """Set the reason of the newest link's audit row of the longest verified chain, its refusal trigger off.
+
+    Returns the row's id and the reason it had, to put back.
+    """
+    with psycopg.connect(plain_url(url), autocommit=True) as conn:
+        if audit_id is None:
+            row = conn.execute(
+                "SELECT max(audit_id) FROM audit_chain WHERE business_id ="
+                " (SELECT business_id FROM audit_chain_verified ORDER BY seq DESC LIMIT 1)"
+            ).fetchone()
+            assert row is not None
+            audit_id = int(row[0])
+        with conn.transaction():
+            before = conn.execute("SELECT reason FROM booking_audit_log WHERE id = %s", (audit_id,)).fetchone()
+            conn.execute("ALTER TABLE booking_audit_log DISABLE TRIGGER booking_audit_log_append_only")
+            conn.execute("UPDATE booking_audit_log SET reason = %s WHERE id = %s", (reason, audit_id))
+            conn.execute("ALTER TABLE booking_audit_log ENABLE TRIGGER booking_audit_log_append_only")
+        conn.execute("SELECT pg_stat_force_next_flush()")  # the statistics now, so the next pass sees the edit
+    return audit_id, (before[0] if before else None)
+
+
 def main() -> None:
     args = seeded_parser(__doc__, bookings=20_000, changes=20, repeats=5).parse_args()
     url = args.database_url or create_seeded(args.bookings, prefix="bench_checker", anchor=datetime.now(UTC))
@@ -107,6 +130,13 @@ def main() -> None:
         print(
             f"chain  tamper look (xmin scan of both audit tables, once): {timed(lambda: chain_pass(url)) * 1000:.1f} ms"
         )
+        # An edit with the refusal trigger off is noted (audit_tamper_log): the look judges the
+        # noted links only. The row is put back and a pass clears it, leaving the database as found.
+        edited, reason = _set_newest_audit_reason(url, "edited by the benchmark")
+        noted = timed(lambda: chain_pass(url))
+        print(f"chain  tamper look, a noted edit (judges the noted links): {noted * 1000:.1f} ms")
+        _set_newest_audit_reason(url, reason, audit_id=edited)
+        chain_pass(url)
     finally:
         if not args.database_url and not args.keep:
             drop(url)
