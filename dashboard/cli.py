@@ -9,7 +9,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -45,23 +45,36 @@ def export_command(
     start: Annotated[str | None, typer.Option("--from", help="First slot date, YYYY-MM-DD (business local).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last slot date, YYYY-MM-DD (business local).")] = None,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1_000, help="Rows per fetched chunk.")] = 50_000,
+    person: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="Export as this person (their e-mail address): only their businesses, customers masked by"
+            " their role; recorded in the access log.",
+        ),
+    ] = None,
 ) -> None:
     """Export booking history (cancelled and legacy bookings included), streamed in bounded memory."""
     from booking_core import export
+    from booking_core.adapters.db import Database
     from booking_core.adapters.errors import database_errors
     from booking_core.reports import history
     from booking_core.reports.engine import readonly_engine
+    from booking_core.services.access import person_of, record_access
 
     first, last = _date(start, "--from"), _date(end, "--to")
     if first and last and last < first:
         raise InvalidInput("--to is before --from: swap them")
     fmt = export.target_format(out, fmt)
     export.check_writable(out)
+    member = None if person is None else person_of(person)
     url, _keep = _database_url()
-    engine = readonly_engine(url, pool_size=1)
+    engine = readonly_engine(url, pool_size=1, person=member)
     with database_errors(), engine.connect() as conn:
+        if member is not None:
+            _require_membership(conn, member)
         business_id = history.business_by_name(conn, business) if business else None
-        where = history.ExportFilter(business_id=business_id, start=first, end=last)
+        where = history.ExportFilter(business_id=business_id, start=first, end=last, as_member=member is not None)
         total = history.export_count(conn, where)
         kind = export.check_format(fmt, total)
         with Progress(
@@ -75,7 +88,18 @@ def export_command(
             chunks = history.export_rows(conn, where, chunk_rows=chunk_rows)
             n = export.write_file(chunks, kind, out, on_rows=lambda k: bar.advance(task, k))
     engine.dispose()
+    if member is not None:
+        recorded = {"business": business, "from": start, "to": end, "format": kind, "file": out.name}
+        record_access(Database(url, pool_size=1), member, "export", recorded, n)
     typer.echo(f"wrote {n:,} bookings to {out}")
+
+
+def _require_membership(conn: Any, person: str) -> None:
+    """Refuse an export as a person who is a member of no business (row security would give nothing)."""
+    from sqlalchemy import text
+
+    if not conn.execute(text("SELECT count(*) FROM memberships")).scalar_one():
+        raise InvalidInput(f"{person} is a member of no business: grant a membership first (booking users grant)")
 
 
 def dashboard_command(

@@ -87,6 +87,8 @@ SPECIFIC = [
     c("export", "--out", "{tmp}/x.csv", "--from", "2024-02-01", "--to", "2024-01-01", says="swap them"),
     c("export", "--out", "{tmp}/x.csv", "--chunk-rows", "5", says="--chunk-rows"),
     c("export", "--out", "{tmp}/x.csv", "--business", "No Such Business"),
+    c("export", "--out", "{tmp}/x.csv", "--as", "not-an-address", says="is not an e-mail address"),
+    c("export", "--out", "{tmp}/x.csv", "--as", "nobody@example.com", says="is a member of no business"),
     c("export", "--out", "{tmp}/x.csv", code=DATABASE, url=DOWN, says="cannot reach the database"),
     # dashboard (the launcher: port and address are checked before Streamlit starts)
     c("dashboard", "--port", "0", says="--port"),

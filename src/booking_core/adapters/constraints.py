@@ -208,6 +208,10 @@ INTERNAL: dict[str, str] = {
         "validated by booking_core.services.access before it writes; the change log is written by its trigger",
     ),
     **dict.fromkeys(
+        ("access_log_pkey", "access_log_person_check", "access_log_what_check", "access_log_row_count_check"),
+        "written only by booking_core.services.access.record_access, with a normalized person and a row count",
+    ),
+    **dict.fromkeys(
         ("audit_tamper_log_pkey", "audit_tamper_log_table_name_check", "audit_tamper_log_op_check"),
         "written only by the audit tables' tamper-note trigger, with the table's name and TG_OP",
     ),

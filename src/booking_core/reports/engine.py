@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from booking_core.config import sqlalchemy_url
 
 READONLY_ROLE = "booking_readonly"
+#: A person's reader (docs/access.md): row security shows it only their businesses.
+READER_ROLE = "booking_reader"
 
 # Reports are short aggregations: JIT compiling costs more than it saves, and sorts of a few
 # hundred thousand rows should stay in memory.
@@ -38,11 +40,14 @@ def readonly_engine(
     statement_timeout_ms: int | None = None,
     role_required: bool = True,
     autocommit: bool = False,
+    person: str | None = None,
 ) -> Engine:
     """An engine whose every connection is `SET ROLE booking_readonly` and read-only by default.
 
     `role_required=False` (the exporter): a login role outside booking_readonly keeps its own
     privileges instead of failing, so a scrape still answers; transactions stay read-only.
+    With a `person` (an e-mail address), the role is booking_reader and the session's person is
+    theirs: row security shows only the businesses they are a member of.
     """
     options = f"-c statement_timeout={int(statement_timeout_ms)}" if statement_timeout_ms else ""
     engine = create_engine(
@@ -58,7 +63,10 @@ def readonly_engine(
     def _read_only(dbapi_conn: Any, _record: Any) -> None:
         # Committed at once: SET inside the pool's first transaction would be undone by its rollback.
         with dbapi_conn.cursor() as cur:
-            if role_required or _may_assume_role(cur):
+            if person is not None:
+                cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READER_ROLE)))
+                cur.execute("SELECT set_config('booking.person', %s, false)", (person,))
+            elif role_required or _may_assume_role(cur):
                 cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READONLY_ROLE)))
             for statement in _SESSION:
                 cur.execute(statement)

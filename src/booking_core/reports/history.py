@@ -27,6 +27,8 @@ class ExportFilter:
     end: date | None = None
     statuses: tuple[str, ...] | None = None
     include_legacy: bool = True
+    #: Read as a member (booking_reader): customers through customers_for_members, masked by role.
+    as_member: bool = False
 
     def params(self) -> dict[str, Any]:
         return {
@@ -92,19 +94,24 @@ SELECT z.name AS business, z.timezone, b.id::text AS booking_id, b.status::text 
   JOIN time_slots s ON s.business_id = b.business_id AND s.id = b.slot_id
   JOIN services sv ON sv.business_id = s.business_id AND sv.id = s.service_id
   JOIN resources r ON r.business_id = s.business_id AND r.id = s.resource_id
-  JOIN customers c ON c.business_id = b.business_id AND c.id = b.customer_id
+  JOIN {customers} c ON c.business_id = b.business_id AND c.id = b.customer_id
   LEFT JOIN booking_state_transitions t ON t.business_id = b.business_id AND t.booking_id = b.id
-        AND t.to_status = 'cancelled'""").format(booking_ref=ref("b", "id"))
+        AND t.to_status = 'cancelled'""")
 
 _COUNT = compose(
     "SELECT count(*) FROM bookings b JOIN time_slots s ON s.business_id = b.business_id AND s.id = b.slot_id{where}",
     where=_WHERE,
 )
+# The customers a reader sees: the table for the library's roles, the masking view for a member.
+_CUSTOMERS = {False: sql.Identifier("customers"), True: sql.Identifier("customers_for_members")}
+_SELECTS = {m: _SELECT.format(booking_ref=ref("b", "id"), customers=t) for m, t in _CUSTOMERS.items()}
 # No order: a preview takes the first rows found, rather than walking the key order to find them.
-_PREVIEW = compose("{select}{where} LIMIT :limit", select=_SELECT, where=_WHERE)
+_PREVIEW = {m: compose("{select}{where} LIMIT :limit", select=s, where=_WHERE) for m, s in _SELECTS.items()}
 # The same query for psycopg's own cursor: SQLAlchemy's compiler writes its placeholders as %(name)s.
 _PSYCOPG: Dialect = psycopg.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it unannotated
-_ROWS = str(compose("{select}{where}", select=_SELECT, where=_WHERE).compile(dialect=_PSYCOPG))
+_ROWS = {
+    m: str(compose("{select}{where}", select=s, where=_WHERE).compile(dialect=_PSYCOPG)) for m, s in _SELECTS.items()
+}
 
 _BUSINESS_BY_NAME = text("SELECT id FROM businesses WHERE name = :n")
 
@@ -124,14 +131,14 @@ def export_rows(conn: Connection, where: ExportFilter, *, chunk_rows: int = 50_0
     conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
     with raw.cursor(name="booking_export") as cur:
         cur.itersize = chunk_rows
-        cur.execute(_ROWS, where.params())
+        cur.execute(_ROWS[where.as_member], where.params())
         while chunk := cur.fetchmany(chunk_rows):
             yield chunk
 
 
 def export_frame(conn: Connection, where: ExportFilter, *, limit: int) -> pd.DataFrame:
     """Up to `limit` rows of the export, as a frame (the export page's preview)."""
-    return frame(conn, _PREVIEW, where.params() | {"limit": limit})
+    return frame(conn, _PREVIEW[where.as_member], where.params() | {"limit": limit})
 
 
 def business_by_name(conn: Connection, name: str) -> uuid.UUID:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 
 from sqlalchemy import text
 
@@ -99,3 +100,30 @@ def memberships(db: Database, *, business_id: uuid.UUID | None = None, person: s
     params = {"b": business_id, "person": None if person is None else person_of(person)}
     with db.connect() as conn:
         return [Membership.from_row(r) for r in conn.execute(_SOME, params)]
+
+
+_RECORD = text(
+    "INSERT INTO access_log (person, what, filter, row_count) VALUES (:person, :what, CAST(:filter AS jsonb), :rows)"
+)
+_LOOKED = text(
+    "SELECT person, what, filter, row_count, at FROM access_log"
+    " WHERE CAST(:person AS text) IS NULL OR person = :person ORDER BY at DESC, id DESC LIMIT :limit"
+)
+
+
+def record_access(db: Database, person: str, what: str, filter_: Mapping[str, object], rows: int) -> None:
+    """Record that `person` read `rows` rows of `what` (an export, personal data) with this filter."""
+    import json
+
+    with db.connect(autocommit=True) as conn:
+        conn.execute(
+            _RECORD,
+            {"person": person_of(person), "what": what, "filter": json.dumps(filter_, default=str), "rows": rows},
+        )
+
+
+def who_looked(db: Database, *, person: str | None = None, limit: int = 100) -> list[dict[str, object]]:
+    """The newest records of who looked at what (an admin's view), a person's only when asked."""
+    with db.connect() as conn:
+        rows = conn.execute(_LOOKED, {"person": None if person is None else person_of(person), "limit": limit})
+        return [dict(r._mapping) for r in rows]

@@ -47,6 +47,7 @@ BEGIN
     SELECT t.table_name, u.refusal,
            CASE WHEN 'never_delete' = ANY (t.refusals::text[]) THEN 'refuse_delete' ELSE 'refuse_change' END AS refuse_with
       FROM (VALUES
+      ('access_log',                '{append_only,no_truncate}'),
       ('audit_chain',               '{append_only,no_truncate}'),
       ('audit_tamper_log',          '{append_only,no_truncate}'),
       ('booking_audit_log',         '{append_only,no_truncate}'),
