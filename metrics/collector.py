@@ -41,8 +41,9 @@ def utc_now() -> datetime:
 
 def scrape_engine(database_url: str, *, connect_timeout: int = 2) -> Engine:
     """The readers' engine with a scrape's settings: short timeouts, autocommit, one connection each
-    for a scrape, a /health probe and the history refresher. A login role outside booking_readonly
-    keeps its own (still SELECT-only in practice) privileges rather than failing every scrape."""
+    for a scrape, a /health probe and the history refresher; role booking_monitor (counts and ids,
+    no personal data). A login role outside it keeps its own (still SELECT-only in practice)
+    privileges rather than failing every scrape."""
     return reports_engine.readonly_engine(
         database_url,
         application_name="booking_exporter",
@@ -52,6 +53,7 @@ def scrape_engine(database_url: str, *, connect_timeout: int = 2) -> Engine:
         statement_timeout_ms=STATEMENT_TIMEOUT_MS,
         role_required=False,
         autocommit=True,
+        role=reports_engine.MONITOR_ROLE,
     )
 
 

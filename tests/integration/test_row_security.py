@@ -206,3 +206,28 @@ def test_the_reader_cannot_write_and_the_library_roles_still_read_every_business
         conn.execute("SET ROLE booking_readonly")
         for business in (a.business_id, b.business_id):
             assert count(conn, "bookings", "business_id", business) == count(raw, "bookings", "business_id", business)
+
+
+def test_the_monitor_reads_every_business_and_every_column_but_the_personal_ones(
+    database_url: str, raw: Any, two_shops
+) -> None:
+    a, b, _people = two_shops
+    columns = raw.execute(
+        "SELECT c.relname, a.attname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v')"
+        "   AND has_column_privilege('booking_readonly', c.oid, a.attnum, 'SELECT')"
+    ).fetchall()
+    denied = {
+        (t, col)
+        for t, col in columns
+        if not raw.execute("SELECT has_column_privilege('booking_monitor', %s, %s, 'SELECT')", (t, col)).fetchone()[0]
+    }
+    assert denied == {(t, col) for t, cols in PERSONAL.items() for col in cols}
+    with psycopg.connect(plain(database_url), autocommit=True) as conn:
+        conn.execute("SET ROLE booking_monitor")
+        for business in (a.business_id, b.business_id):
+            for table in ("bookings", "booking_audit_log", "customers", "notification_outbox"):
+                assert count(conn, table, "business_id", business) == count(raw, table, "business_id", business)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT email FROM customers")

@@ -287,13 +287,16 @@ def test_a_scrape_while_the_database_is_down_says_so_and_does_not_raise() -> Non
     engine.dispose()
 
 
-def test_scrapes_run_as_the_read_only_role_and_cannot_write(database_url: str) -> None:
+def test_scrapes_run_as_the_monitoring_role_and_cannot_write_nor_read_personal_data(database_url: str) -> None:
     engine = scrape_engine(database_url)
     insert = text(
         "INSERT INTO booking_refusals (business_id, reason, occurred_at) VALUES (gen_random_uuid(), 'full', now())"
     )
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT current_user")).scalar_one() == "booking_readonly"
+        assert conn.execute(text("SELECT current_user")).scalar_one() == "booking_monitor"
+        for personal in ("SELECT email FROM customers", "SELECT cancellation_token FROM bookings"):
+            with pytest.raises(DBAPIError, match="permission denied"):
+                conn.execute(text(personal))
         with pytest.raises(DBAPIError, match="read-only transaction"):
             conn.execute(insert)
         # Even with read-only switched off, the role has no right to write.

@@ -16,6 +16,8 @@ from booking_core.config import sqlalchemy_url
 READONLY_ROLE = "booking_readonly"
 #: A person's reader (docs/access.md): row security shows it only their businesses.
 READER_ROLE = "booking_reader"
+#: The exporter's role: every business's counts and ids, no personal data (docs/access.md).
+MONITOR_ROLE = "booking_monitor"
 
 # Reports are short aggregations: JIT compiling costs more than it saves, and sorts of a few
 # hundred thousand rows should stay in memory.
@@ -41,13 +43,15 @@ def readonly_engine(
     role_required: bool = True,
     autocommit: bool = False,
     person: str | None = None,
+    role: str = READONLY_ROLE,
 ) -> Engine:
     """An engine whose every connection is `SET ROLE booking_readonly` and read-only by default.
 
     `role_required=False` (the exporter): a login role outside booking_readonly keeps its own
     privileges instead of failing, so a scrape still answers; transactions stay read-only.
     With a `person` (an e-mail address), the role is booking_reader and the session's person is
-    theirs: row security shows only the businesses they are a member of.
+    theirs: row security shows only the businesses they are a member of. `role`: another
+    reading role than booking_readonly (the exporter's booking_monitor).
     """
     options = f"-c statement_timeout={int(statement_timeout_ms)}" if statement_timeout_ms else ""
     engine = create_engine(
@@ -66,8 +70,8 @@ def readonly_engine(
             if person is not None:
                 cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READER_ROLE)))
                 cur.execute("SELECT set_config('booking.person', %s, false)", (person,))
-            elif role_required or _may_assume_role(cur):
-                cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READONLY_ROLE)))
+            elif role_required or _may_assume_role(cur, role):
+                cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
             for statement in _SESSION:
                 cur.execute(statement)
         dbapi_conn.commit()
@@ -75,7 +79,7 @@ def readonly_engine(
     return engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine
 
 
-def _may_assume_role(cur: Any) -> bool:
-    cur.execute(_MAY_ASSUME_ROLE, {"role": READONLY_ROLE})
+def _may_assume_role(cur: Any, role: str) -> bool:
+    cur.execute(_MAY_ASSUME_ROLE, {"role": role})
     row = cur.fetchone()
     return bool(row and row[0])

@@ -154,7 +154,7 @@ SELECT business_id, slot_id, sum(seats)::integer AS seats FROM (
   UNION ALL
   SELECT business_id, slot_id, party_size FROM waitlist_entries WHERE status = 'offered'
 ) holds GROUP BY business_id, slot_id;
-GRANT SELECT ON slot_seat_holds TO booking_app, booking_readonly;
+GRANT SELECT ON slot_seat_holds TO booking_app, booking_readonly, booking_monitor;
 
 -- Triggers (their firing order is their names': docs/invariants.md, "Trigger order").
 -- Seats follow a booking's status, party and slot, its extra resources, and open offers.
