@@ -111,16 +111,18 @@ _JUDGE = sql.SQL(
     "WITH judged AS (SELECT * FROM unnest(%s::uuid[], %s::bigint[]) AS j(business_id, audit_id)) {}"
 ).format(sql.SQL(_VERDICT))
 
-# The open violations on links a walk judged (seq in its range), and with `gone`, those whose link is gone.
+# The open violations on links a walk judged (seq in its range), and with `gone`, those whose link is gone;
+# each looked up by the chain's (business, audit id) index.
 _OPEN_IN_RANGES = """
-SELECT iv.business_id, iv.subject_id::bigint FROM integrity_violations iv
+SELECT iv.business_id, v.audit_id FROM integrity_violations iv
   JOIN unnest(%(businesses)s::uuid[], %(starts)s::bigint[], %(ends)s::bigint[]) AS r(business_id, start, stop)
     ON r.business_id = iv.business_id
- WHERE iv.check_name = %(check)s AND iv.subject_kind = 'audit'
-   AND (EXISTS (SELECT 1 FROM audit_chain c WHERE c.business_id = iv.business_id AND c.audit_id::text = iv.subject_id
+  CROSS JOIN LATERAL (SELECT CASE WHEN iv.subject_id ~ '^[0-9]{1,18}$' THEN iv.subject_id::bigint END AS audit_id) v
+ WHERE iv.check_name = %(check)s AND iv.subject_kind = 'audit' AND v.audit_id IS NOT NULL
+   AND (EXISTS (SELECT 1 FROM audit_chain c WHERE c.business_id = iv.business_id AND c.audit_id = v.audit_id
                    AND c.seq > r.start AND c.seq <= r.stop)
         OR (%(gone)s AND NOT EXISTS (SELECT 1 FROM audit_chain c
-                                      WHERE c.business_id = iv.business_id AND c.audit_id::text = iv.subject_id)))
+                                      WHERE c.business_id = iv.business_id AND c.audit_id = v.audit_id)))
 """
 
 Link = tuple[Any, int]  # (business_id, audit_id)
