@@ -280,7 +280,7 @@ class FunctionRunner:
         from booking_core.services.bookings import BOOKING_COLUMNS
 
         columns = [sql.SQL("(f.booking).{}").format(sql.Identifier(c.strip())) for c in BOOKING_COLUMNS.split(",")]
-        self.sql = sql.SQL("SELECT {columns}, f.replayed FROM {call}").format(
+        self.sql = sql.SQL("SELECT {columns}, f.replayed, f.issued_token AS cancellation_token FROM {call}").format(
             columns=sql.SQL(", ").join(columns), call=_CREATE_CALL
         )
         self.conn = psycopg.connect(fx.url, autocommit=True, row_factory=dict_row)

@@ -160,7 +160,7 @@ def test_the_application_role_has_no_delete_or_history_update_privileges(system,
         for sql in (
             "DELETE FROM bookings WHERE id = %s",
             "UPDATE booking_audit_log SET reason = 'x' WHERE booking_id = %s",
-            "UPDATE bookings SET cancellation_token = gen_random_uuid() WHERE id = %s",
+            "UPDATE bookings SET cancellation_token_hash = booking_token_hash(gen_random_uuid()) WHERE id = %s",
             "DELETE FROM booking_state_transitions WHERE booking_id = %s",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -294,7 +294,7 @@ def test_scrapes_run_as_the_monitoring_role_and_cannot_write_nor_read_personal_d
     )
     with engine.connect() as conn:
         assert conn.execute(text("SELECT current_user")).scalar_one() == "booking_monitor"
-        for personal in ("SELECT email FROM customers", "SELECT cancellation_token FROM bookings"):
+        for personal in ("SELECT email FROM customers", "SELECT cancellation_token_hash FROM bookings"):
             with pytest.raises(DBAPIError, match="permission denied"):
                 conn.execute(text(personal))
         with pytest.raises(DBAPIError, match="read-only transaction"):

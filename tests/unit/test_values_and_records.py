@@ -88,7 +88,7 @@ def booking(status: str, *, amount: str = "25", paid: str = "0", refunded: str =
         "payment_status": "pending",
         "amount": Decimal(amount),
         "currency": "EUR",
-        "cancellation_token": u,
+        "cancellation_token_hash": bytes(32),
         "idempotency_key": None,
         "version": 1,
         "created_at": NOW,

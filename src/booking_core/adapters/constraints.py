@@ -255,6 +255,7 @@ INTERNAL: dict[str, str] = {
     "bookings_series_fk": "the series is inserted in the same transaction",
     "bookings_series_has_occurrence": "series id and occurrence are set together by create_series",
     "bookings_one_per_occurrence": "create_series books each occurrence once, under the series's locks",
+    "bookings_token_hash_is_sha256": "booking_insert() and the column default write booking_token_hash(): SHA-256",
     "booking_status_edges_from_status_to_status_key": _EDGES,
     "booking_state_transitions_pkey": _ID,
     "booking_state_transitions_business_id_booking_id_fkey": _APPEND,

@@ -1,14 +1,14 @@
 """The tables whose whole rows the services read, as SQLAlchemy Core: a record's fields are the columns read.
 
 Statements built from these bind every value as a parameter; the column lists come from the
-dataclasses of booking_core.domain.model, so a field added there is read everywhere at once.
+dataclasses of booking_core.domain.model, so a field added there is read everywhere at once
+(but a field marked NOT_A_COLUMN, such as a just-made booking's cancellation token).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import (
@@ -29,7 +29,7 @@ from sqlalchemy.types import UserDefinedType
 
 from booking_core.adapters.db import Database
 from booking_core.domain.errors import NotFound
-from booking_core.domain.model import Booking, Payment, Slot, WaitlistEntry
+from booking_core.domain.model import Booking, Payment, Slot, WaitlistEntry, column_fields
 
 
 class PgEnum(UserDefinedType[str]):
@@ -48,7 +48,7 @@ class PgEnum(UserDefinedType[str]):
 
 
 def _table(name: str, record: type[Any], **types: Any) -> TableClause:
-    return table(name, *(column(f.name, types.get(f.name)) for f in fields(record)))
+    return table(name, *(column(f.name, types.get(f.name)) for f in column_fields(record)))
 
 
 BOOKINGS = _table(

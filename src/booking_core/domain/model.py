@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, field, fields
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, ClassVar, Self
@@ -12,6 +12,14 @@ from typing import Any, ClassVar, Self
 from booking_core.domain.lifecycle import CLOSED, BookingStatus, PaymentMethod, PaymentStatus
 from booking_core.domain.schedule import MergedOccurrence, MovedOccurrence
 from booking_core.domain.values import Money
+
+#: The metadata of a field that is no column of its table: read from a row only when the row has it.
+NOT_A_COLUMN = {"column": False}
+
+
+def column_fields(record: Any) -> tuple[Field[Any], ...]:
+    """The fields of a record (class or instance) that are columns of its table, in order."""
+    return tuple(f for f in fields(record) if f.metadata.get("column", True))
 
 
 class _FromRow:
@@ -25,7 +33,8 @@ class _FromRow:
     @classmethod
     def from_row(cls, row: Any) -> Self:
         m = row._mapping if hasattr(row, "_mapping") else row
-        return cls(**{f.name: m[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+        wanted = [f.name for f in fields(cls) if f.metadata.get("column", True) or f.name in m]  # type: ignore[arg-type]
+        return cls(**{name: m[name] for name in wanted})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,15 @@ class Slot(_FromRow):
 
 @dataclass(frozen=True, slots=True)
 class Booking(_FromRow):
+    """A booking as stored, and once, when just made, with the cancellation token it was given.
+
+    The database keeps only the token's hash (`cancellation_token_hash`, the SHA-256 of its 16
+    bytes). `cancellation_token` is the token itself on the booking that `book()`,
+    `book_with_resources()`, `create_series()` or `accept_waitlist_offer()` returns when it
+    makes the booking (hand it to the customer: it is their link), and None on every booking
+    read back later, a replayed request's included.
+    """
+
     id: uuid.UUID
     business_id: uuid.UUID
     slot_id: uuid.UUID
@@ -72,7 +90,7 @@ class Booking(_FromRow):
     payment_status: PaymentStatus
     amount: Decimal
     currency: str
-    cancellation_token: uuid.UUID
+    cancellation_token_hash: bytes = field(repr=False)
     idempotency_key: str | None
     version: int
     created_at: datetime
@@ -86,6 +104,8 @@ class Booking(_FromRow):
     refunded_amount: Decimal = Decimal(0)  # derived: money returned
     cancellation_fee: Decimal | None = None  # derived at cancellation from the business's policy
     refund_due: Decimal = Decimal(0)  # derived: money the business owes back
+    # Not stored, not compared: the same booking read back has none.
+    cancellation_token: uuid.UUID | None = field(default=None, repr=False, compare=False, metadata=NOT_A_COLUMN)
 
     _enums: ClassVar[dict[str, type[enum.Enum]]] = {
         "status": BookingStatus,

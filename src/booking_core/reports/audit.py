@@ -90,14 +90,19 @@ SELECT a.id, a.occurred_at AT TIME ZONE z.timezone AS occurred_local, a.action, 
     actor=_ACTOR_NAME,
 )
 
+# The row images without the cancellation token: images written before migration 0012 hold the
+# token itself (a bearer secret), later ones its hash (no use to a reader).
+_SECRETS = sql.Literal("{cancellation_token,cancellation_token_hash}")
 _TIMELINE = compose(
     """
 SELECT a.id, a.occurred_at AT TIME ZONE z.timezone AS occurred_local, a.action, a.entity_type,
        a.performed_by::text AS actor_type, {actor} AS actor, a.channel::text AS channel,
-       a.reason, a.old_values, a.new_values
+       a.reason, a.old_values - CAST({secrets} AS text[]) AS old_values,
+       a.new_values - CAST({secrets} AS text[]) AS new_values
   FROM booking_audit_log a JOIN businesses z ON z.id = a.business_id
  WHERE a.business_id = :b AND a.booking_id = :bk ORDER BY a.id""",
     actor=_ACTOR_NAME,
+    secrets=_SECRETS,
 )
 
 _BOOKING_LABELS = sql.SQL(
@@ -120,7 +125,8 @@ _TIMELINE_NAMES = compose(
 WITH v AS (
   SELECT DISTINCT CAST(x.value #>> '{{}}' AS uuid) AS id
     FROM booking_audit_log a
-   CROSS JOIN LATERAL jsonb_each(coalesce(a.old_values, '{{}}') || coalesce(a.new_values, '{{}}')) x
+   CROSS JOIN LATERAL jsonb_each((coalesce(a.old_values, '{{}}') || coalesce(a.new_values, '{{}}'))
+                                 - CAST({secrets} AS text[])) x
    WHERE a.business_id = :b AND a.booking_id = :bk AND jsonb_typeof(x.value) = 'string'
      AND (x.value #>> '{{}}') ~ {uuid_re})
 SELECT v.id::text AS id,
@@ -136,6 +142,7 @@ SELECT v.id::text AS id,
   LEFT JOIN bookings bk ON bk.business_id = :b AND bk.id = v.id
   LEFT JOIN payments pm ON pm.business_id = :b AND pm.id = v.id""",
     uuid_re=sql.Literal(UUID_RE),
+    secrets=_SECRETS,
     slot=slot_label("s"),
     booking=ref("bk", "id"),
     payment=ref("pm", "booking_id"),
@@ -162,7 +169,10 @@ def audit_log(conn: Connection, scope: Scope, where: AuditFilter, *, limit: int 
 
 
 def booking_timeline(conn: Connection, business_id: uuid.UUID, booking_id: uuid.UUID) -> pd.DataFrame:
-    """Every audit row of one booking, oldest first, with its before/after values (`actor` by name)."""
+    """Every audit row of one booking, oldest first, with its before/after values (`actor` by name).
+
+    The values leave out the cancellation token (and its hash): a bearer secret, not history to show.
+    """
     return frame(conn, _TIMELINE, {"b": business_id, "bk": booking_id})
 
 
@@ -187,7 +197,7 @@ def find_bookings(conn: Connection, business_id: uuid.UUID, wanted: str) -> pd.D
 def timeline_names(conn: Connection, business_id: uuid.UUID, booking_id: uuid.UUID) -> dict[str, str]:
     """A name for every id the booking's audit rows hold as a value (customer, slot, service, ...).
 
-    Ids of nothing the business names (a cancellation token, an idempotency key) are left out:
+    Ids of nothing the business names (an idempotency key) are left out:
     callers show those by their short reference.
     """
     rows = conn.execute(_TIMELINE_NAMES, {"b": business_id, "bk": booking_id}).all()

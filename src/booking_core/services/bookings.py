@@ -50,9 +50,10 @@ from booking_core.services.context import Context
 
 MAX_PARTY_SIZE = 100
 
-# booking_create() returns (booking bookings, replayed boolean); `(f.booking).*` spreads the row.
+# booking_create() returns (booking bookings, replayed boolean, issued_token uuid); `(f.booking).*`
+# spreads the row, and the token issued (None on a replay) is the Booking's cancellation_token.
 BOOKING_CREATE = (
-    "SELECT (f.booking).*, f.replayed FROM booking_create("
+    "SELECT (f.booking).*, f.replayed, f.issued_token AS cancellation_token FROM booking_create("
     "p_business => %(p_business)s, p_id => %(p_id)s, p_slot => %(p_slot)s, p_customer => %(p_customer)s,"
     " p_party => %(p_party)s, p_idempotency_key => %(p_idempotency_key)s,"
     " p_actor_type => CAST(%(p_actor_type)s AS actor_type), p_actor_id => %(p_actor_id)s,"
@@ -115,6 +116,10 @@ def validate_party_size(party_size: int) -> None:
 def book(ctx: Context, request: BookingRequest) -> Booking:
     """Book `party_size` seats in a slot, in one round trip; a retried key returns the first booking.
 
+    The new booking carries its cancellation token, shown this once (the database keeps its
+    hash; the booking's notification carries it to the customer). A retried key returns the
+    booking without it.
+
     The price (the service's, or the price rule matching the slot, less a promo code) is locked
     into the booking; later price changes never touch it.
 
@@ -175,7 +180,9 @@ def get_booking(ctx: Context, query: BookingQuery) -> Booking:
 
 def authorize(booking: Booking, actor: Actor, token: Token | None = None) -> None:
     """The ownership rule (domain/ownership.py) for a booking: its customer, or its token's holder, or staff."""
-    require_owner(actor, booking.customer_id, f"booking {booking.id}", token=token, secret=booking.cancellation_token)
+    require_owner(
+        actor, booking.customer_id, f"booking {booking.id}", token=token, secret=booking.cancellation_token_hash
+    )
 
 
 def read_booking(uow: UnitOfWork, business_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:

@@ -14,9 +14,9 @@ from booking_core.domain.requests import MultiResourceRequest
 from booking_core.services.bookings import seat_args, validate_party_size
 from booking_core.services.context import Context
 
-# booking_create_multi() returns (booking bookings, replayed boolean); `(f.booking).*` spreads the row.
+# booking_create_multi() returns what booking_create() does (services/bookings.py, BOOKING_CREATE).
 BOOKING_CREATE_MULTI = (
-    "SELECT (f.booking).*, f.replayed FROM booking_create_multi("
+    "SELECT (f.booking).*, f.replayed, f.issued_token AS cancellation_token FROM booking_create_multi("
     "p_business => %(p_business)s, p_id => %(p_id)s, p_slot => %(p_slot)s, p_customer => %(p_customer)s,"
     " p_party => %(p_party)s, p_resources => %(p_resources)s, p_quantities => %(p_quantities)s,"
     " p_idempotency_key => %(p_idempotency_key)s, p_actor_type => CAST(%(p_actor_type)s AS actor_type),"

@@ -1,7 +1,7 @@
 -- Bookings: the guards of a booking row and the one-statement booking functions.
 
 -- The booking row's rules: creation only as draft or confirmed with no money; identity,
--- customer, token, key, payment method and currency never change; status moves along
+-- customer, token hash, key, payment method and currency never change; status moves along
 -- booking_status_edges by an allowed actor; money columns move only with the payments
 -- trigger; the cancellation fee is fixed at cancellation. version counts real changes (an
 -- update that changes nothing keeps it, and writes no audit row).
@@ -38,7 +38,7 @@ BEGIN
     RETURN NEW;
   END IF;
   PERFORM refuse_changed(OLD, NEW,
-    '{business_id,id,customer_id,created_at,cancellation_token,idempotency_key,payment_method,currency}',
+    '{business_id,id,customer_id,created_at,cancellation_token_hash,idempotency_key,payment_method,currency}',
     'a booking''s identity, customer, token, idempotency key, payment method and currency never change: cancel and book anew');
   -- The money columns follow the payment rows: only the payments trigger (depth > 1) moves them.
   IF (NEW.payment_status, NEW.paid_amount, NEW.refunded_amount)
@@ -128,14 +128,20 @@ END $$;
 -- booking_create's and booking_create_multi's first step) and no change context (their
 -- callers set it, booking_ctx_set). Its ON CONFLICT is the last line for a key written
 -- behind the library's back between the lookup and the insert.
+--
+-- The booking's cancellation token is drawn here and only its hash stored
+-- (booking_token_hash()): the token is returned beside the row, once (issued_token; NULL
+-- for a replay), and left in the transaction's setting booking.issued_token for the
+-- notification of this booking (outbox_enqueue() takes it and clears it).
 CREATE OR REPLACE FUNCTION booking_insert(p_business uuid, p_id uuid, p_slot uuid, p_customer uuid, p_party integer,
                                           p_idempotency_key text, p_occurred_at timestamptz,
                                           p_promo_code text DEFAULT NULL, p_series uuid DEFAULT NULL,
                                           p_occurrence integer DEFAULT NULL, p_status booking_status DEFAULT NULL)
-RETURNS TABLE (booking bookings, replayed boolean)
+RETURNS TABLE (booking bookings, replayed boolean, issued_token uuid)
 LANGUAGE plpgsql AS $$
 DECLARE
   b            bookings;
+  tok          uuid := gen_random_uuid();
   slot_starts  timestamptz;
   svc_name     text;
   svc_max      integer;
@@ -180,39 +186,43 @@ BEGIN
   END IF;
   q := booking_price(p_business, svc_id, slot_starts, slot_date, slot_local, svc_price, svc_currency, p_party,
                      p_promo_code, p_occurred_at);
+  -- Set before the insert: the insert's own trigger writes the booking's notification.
+  PERFORM set_config('booking.issued_token', tok::text, true);
   INSERT INTO bookings (business_id, id, slot_id, customer_id, party_size, status, payment_method,
-                        amount, currency, unit_price, discount, promo_code, price_rule_id, series_id, occurrence,
-                        idempotency_key, created_at, updated_at)
+                        amount, currency, cancellation_token_hash, unit_price, discount, promo_code, price_rule_id,
+                        series_id, occurrence, idempotency_key, created_at, updated_at)
   VALUES (p_business, p_id, p_slot, p_customer, p_party,
           coalesce(p_status, CASE svc_method WHEN 'pay_now' THEN 'draft' ELSE 'confirmed' END::booking_status),
-          svc_method, q.amount, q.currency, q.unit_price, q.discount, p_promo_code, q.price_rule_id,
-          p_series, p_occurrence, p_idempotency_key, p_occurred_at, p_occurred_at)
+          svc_method, q.amount, q.currency, booking_token_hash(tok), q.unit_price, q.discount, p_promo_code,
+          q.price_rule_id, p_series, p_occurrence, p_idempotency_key, p_occurred_at, p_occurred_at)
   ON CONFLICT (business_id, idempotency_key) DO NOTHING
   RETURNING * INTO b;
   IF FOUND THEN
     IF p_promo_code IS NOT NULL THEN
       UPDATE promo_codes SET uses = uses + 1 WHERE business_id = p_business AND code = p_promo_code;
     END IF;
-    booking := b; replayed := false; RETURN NEXT; RETURN;
+    booking := b; replayed := false; issued_token := tok; RETURN NEXT; RETURN;
   END IF;
+  PERFORM set_config('booking.issued_token', '', true);  -- no booking of ours holds it
   SELECT * INTO b FROM bookings WHERE business_id = p_business AND idempotency_key = p_idempotency_key;
   IF (b.slot_id, b.customer_id, b.party_size) IS DISTINCT FROM (p_slot, p_customer, p_party) THEN
     RAISE EXCEPTION 'idempotency key % was used for a different booking: use a new key for a new request',
       p_idempotency_key USING ERRCODE = 'BK008';
   END IF;
-  booking := b; replayed := true; RETURN NEXT;
+  booking := b; replayed := true; issued_token := NULL; RETURN NEXT;
 END $$;
 
 -- Create a booking, or return the one an earlier request with the same key made (replayed):
 -- the key is looked up before the slot is even read, so a retry of a booking that took the
 -- last seat, or whose slot has since started, left the schedule or whose booking was
--- cancelled, returns that booking.
+-- cancelled, returns that booking. A new booking comes with its cancellation token
+-- (issued_token), shown this once; a replay returns the booking without it (NULL).
 CREATE OR REPLACE FUNCTION booking_create(
   p_business uuid, p_id uuid, p_slot uuid, p_customer uuid, p_party integer,
   p_idempotency_key text, p_actor_type actor_type, p_actor_id text, p_channel change_channel,
   p_reason text, p_occurred_at timestamptz, p_promo_code text DEFAULT NULL,
   p_series uuid DEFAULT NULL, p_occurrence integer DEFAULT NULL, p_status booking_status DEFAULT NULL)
-RETURNS TABLE (booking bookings, replayed boolean)
+RETURNS TABLE (booking bookings, replayed boolean, issued_token uuid)
 LANGUAGE plpgsql AS $$
 DECLARE
   req  jsonb;
@@ -224,7 +234,7 @@ BEGIN
                               'series', p_series, 'occurrence', p_occurrence, 'status', p_status);
     b := booking_replay(p_business, p_idempotency_key, 'book', req, p_slot, p_customer, p_party);
     IF b.id IS NOT NULL THEN
-      booking := b; replayed := true; RETURN NEXT; RETURN;
+      booking := b; replayed := true; issued_token := NULL; RETURN NEXT; RETURN;
     END IF;
   END IF;
   PERFORM booking_ctx_set(p_actor_type, p_actor_id, p_channel, p_reason, p_occurred_at);
@@ -234,7 +244,7 @@ BEGIN
     PERFORM idempotency_record(p_business, p_idempotency_key, 'book', req,
                                jsonb_build_object('booking_id', (made.booking).id), p_occurred_at);
   END IF;
-  booking := made.booking; replayed := made.replayed; RETURN NEXT;
+  booking := made.booking; replayed := made.replayed; issued_token := made.issued_token; RETURN NEXT;
 END $$;
 
 -- A multi-resource booking in one statement, as booking_create() is for one resource: the
@@ -243,13 +253,13 @@ END $$;
 -- order under the lock timeout, so concurrent multi-resource bookings neither overbook nor
 -- deadlock; availability is judged under those locks; anything short refuses the whole
 -- booking with the list of what is missing (BK018, its DETAIL a JSON object:
--- {"missing": [...]}).
+-- {"missing": [...]}). Its token as booking_create()'s: returned once, never on a replay.
 CREATE OR REPLACE FUNCTION booking_create_multi(
   p_business uuid, p_id uuid, p_slot uuid, p_customer uuid, p_party integer,
   p_resources uuid[], p_quantities integer[],
   p_idempotency_key text, p_actor_type actor_type, p_actor_id text, p_channel change_channel,
   p_reason text, p_occurred_at timestamptz)
-RETURNS TABLE (booking bookings, replayed boolean)
+RETURNS TABLE (booking bookings, replayed boolean, issued_token uuid)
 LANGUAGE plpgsql AS $$
 DECLARE
   main     time_slots;
@@ -267,7 +277,7 @@ BEGIN
                       FROM unnest(p_resources, p_quantities) AS u (r, q)));
     b := booking_replay(p_business, p_idempotency_key, 'book_with_resources', req, p_slot, p_customer, p_party);
     IF b.id IS NOT NULL THEN
-      booking := b; replayed := true; RETURN NEXT; RETURN;
+      booking := b; replayed := true; issued_token := NULL; RETURN NEXT; RETURN;
     END IF;
   END IF;
   IF cardinality(p_resources) IS DISTINCT FROM cardinality(p_quantities) OR coalesce(cardinality(p_resources), 0) = 0
@@ -344,7 +354,7 @@ BEGIN
                                  jsonb_build_object('booking_id', (made.booking).id), p_occurred_at);
     END IF;
   END IF;
-  booking := made.booking; replayed := made.replayed; RETURN NEXT;
+  booking := made.booking; replayed := made.replayed; issued_token := made.issued_token; RETURN NEXT;
 END $$;
 
 -- Triggers (their firing order is their names': docs/invariants.md, "Trigger order").

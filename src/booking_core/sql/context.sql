@@ -52,6 +52,13 @@ BEGIN
            FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid;
 END $$;
 
+
+-- What a booking keeps of its cancellation token: the SHA-256 of the token's 16 bytes (as
+-- uuid_send() gives them, Python's uuid.UUID.bytes), never the token. One definition: the
+-- column default of bookings.cancellation_token_hash, booking_insert() and the outbox call it;
+-- booking_core.domain.ownership.token_hash is the same in Python (a test compares them).
+CREATE OR REPLACE FUNCTION booking_token_hash(p_token uuid) RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT sha256(uuid_send(p_token)) $$;
 -- Create or replace the row trigger p_name on p_table: p_when_events is its timing and events
 -- as CREATE TRIGGER writes them ('AFTER UPDATE OF status'), p_condition its WHEN condition,
 -- if it has one. An area lists its calls at the end of its file; triggers fire in the order

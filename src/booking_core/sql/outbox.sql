@@ -79,6 +79,11 @@ END $$;
 
 -- Render an event's payload (business, booking, customer, party, slot in local time) and
 -- write it to the outbox; returns the outbox id (NULL when a reminder was already queued).
+-- The booking's cancellation token is in the payload only when its booking was made in this
+-- transaction: booking_insert() leaves the token it issued in booking.issued_token, and the
+-- first notification of the booking whose hash it is takes it and clears it, so it reaches
+-- the customer once and never another booking's notification. Otherwise the database has
+-- only the token's hash, and the payload has no token.
 CREATE OR REPLACE FUNCTION outbox_enqueue(p_business uuid, p_event text, p_booking uuid, p_extra jsonb)
 RETURNS uuid
 LANGUAGE plpgsql AS $$
@@ -89,6 +94,7 @@ DECLARE
   v_id     uuid := outbox_uuid7();
   v_deliv  uuid := gen_random_uuid();
   v_payload jsonb;
+  v_token  uuid;
   inserted uuid;
 BEGIN
   SELECT * INTO biz FROM businesses WHERE id = p_business;
@@ -107,11 +113,18 @@ BEGIN
       RAISE EXCEPTION 'booking % does not exist in business %', p_booking, p_business USING ERRCODE = '23503';
     END IF;
     SELECT * INTO cust FROM customers WHERE business_id = p_business AND id = bk.customer_id;
+    v_token := nullif(current_setting('booking.issued_token', true), '')::uuid;
+    IF booking_token_hash(v_token) = bk.cancellation_token_hash THEN
+      PERFORM set_config('booking.issued_token', '', true);
+    ELSE
+      v_token := NULL;
+    END IF;
     v_payload := v_payload || jsonb_build_object(
       'booking', jsonb_build_object('id', bk.id, 'status', bk.status, 'party_size', bk.party_size,
                                     'version', bk.version, 'amount', bk.amount::text, 'currency', bk.currency,
-                                    'payment_method', bk.payment_method, 'payment_status', bk.payment_status,
-                                    'cancellation_token', bk.cancellation_token),
+                                    'payment_method', bk.payment_method, 'payment_status', bk.payment_status)
+                 || CASE WHEN v_token IS NOT NULL THEN jsonb_build_object('cancellation_token', v_token)
+                         ELSE '{}'::jsonb END,
       'customer', jsonb_build_object('id', cust.id, 'name', cust.name, 'email', cust.email),
       'party_size', bk.party_size,
       'slot', outbox_slot_json(p_business, bk.slot_id, biz.timezone));
