@@ -105,8 +105,15 @@ def _require_membership(conn: Any, person: str) -> None:
 def dashboard_command(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The port to serve on.")] = 8501,
     address: Annotated[str, typer.Option("--address", help="The address to listen on.")] = "127.0.0.1",
+    secrets: Annotated[
+        Path | None,
+        typer.Option(
+            "--secrets",
+            help="The login settings ([auth] for your OpenID Connect provider) instead of .streamlit/secrets.toml.",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the Streamlit dashboard (headless) until interrupted."""
+    """Serve the Streamlit dashboard (headless, behind its login) until interrupted."""
     from booking_core.ports import require_free
 
     # Before the database: a taken port is said at once, naming its holder. The probe binds
@@ -125,6 +132,10 @@ def dashboard_command(
         f"--server.address={address}",
         "--browser.gatherUsageStats=false",
     ]
+    if secrets is not None:
+        if not secrets.is_file():
+            raise InvalidInput(f"--secrets {secrets}: no such file (write the [auth] settings there, docs/access.md)")
+        cmd.append(f"--secrets.files={secrets.resolve()}")
     typer.echo(f"dashboard on http://{address}:{port}", err=True)
     # The project's top folder holds .streamlit/config.toml, which Streamlit reads from the working directory.
     child = subprocess.Popen(cmd, env=env, cwd=APP.parent.parent)

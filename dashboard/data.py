@@ -1,4 +1,9 @@
-"""How the dashboard reads: one read-only engine per database URL, named queries cached with a short TTL."""
+"""How the dashboard reads: as the logged-in person, one engine per database URL, named queries cached briefly.
+
+Every read runs as booking_reader with the person set for its transaction: row security gives only
+their businesses, the member views mask personal data by their role (docs/access.md). The person is
+part of every cache key, so one person's figures are never served to another.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from booking_core import retries
 from booking_core.adapters.errors import database_errors
 from booking_core.config import ENV_URL
 from booking_core.domain.errors import BookingError, DatabaseUnavailable
-from booking_core.reports.engine import readonly_engine
+from booking_core.reports.engine import READER_ROLE, as_person, readonly_engine
 
 # Short enough that a manager sees a new booking within half a minute, long enough that
 # moving between pages and filters does not re-run the same aggregation.
@@ -36,17 +41,18 @@ def database_url() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _engine(url: str) -> Engine:
-    return readonly_engine(url)
+    return readonly_engine(url, role=READER_ROLE)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _query(url: str, name: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
+def _query(url: str, person: str, name: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
     # By name, so the cache key is the query's module and function, never a function object.
     module, _, function = name.rpartition(".")
     fn = getattr(importlib.import_module(module), function)
 
     def read() -> Any:
         with database_errors(), _engine(url).connect() as conn:
+            as_person(conn, person)
             return fn(conn, *args, **dict(kwargs))
 
     # Reads are idempotent: a lost connection or a restarting server is retried (bounded,
@@ -68,9 +74,43 @@ def _no_uuid_objects(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def query(fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run a read query of booking_core.reports (cached per URL, query and arguments)."""
+    """Run a read query of booking_core.reports as the session's person (cached per URL, person, query, arguments)."""
+    from dashboard import auth
+
+    return query_as(auth.person(), fn, *args, **kwargs)
+
+
+def query_as(person: str, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`query` for a given person (the login itself, before the session knows its reader)."""
     name = f"{fn.__module__}.{fn.__qualname__}"
-    return cast(T, _query(database_url(), name, args, tuple(sorted(kwargs.items()))))
+    return cast(T, _query(database_url(), person, name, args, tuple(sorted(kwargs.items()))))
+
+
+def record_look(what: str, filter_: dict[str, object], rows: int) -> None:
+    """Record in access_log that the session's person looked at `rows` rows of personal data (or an export).
+
+    Once per session for the same look: a page redrawn by a click is not a new look.
+    """
+    import json
+
+    from sqlalchemy import text
+
+    from dashboard import auth
+
+    person = auth.person()
+    key = json.dumps([what, filter_, rows], sort_keys=True, default=str)
+    seen = st.session_state.setdefault("looks_recorded", set())
+    if key in seen:
+        return
+    with database_errors(), _engine(database_url()).connect() as conn:
+        conn.execute(text("SET TRANSACTION READ WRITE"))
+        as_person(conn, person)
+        conn.execute(
+            text("SELECT record_look(:what, CAST(:filter AS jsonb), :rows)"),
+            {"what": what, "filter": json.dumps(filter_, default=str), "rows": rows},
+        )
+        conn.commit()
+    seen.add(key)
 
 
 def now_minute() -> datetime:
@@ -78,8 +118,8 @@ def now_minute() -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
-def guarded(render: Callable[[], None]) -> None:
-    """Render a page; a database or input problem becomes one clear message, never a traceback."""
+def guarded(render: Callable[[], None]) -> bool:
+    """Render a page; a database or input problem becomes one clear message, never a traceback (and False)."""
     try:
         render()
     except DatabaseUnavailable as exc:
@@ -89,3 +129,6 @@ def guarded(render: Callable[[], None]) -> None:
             st.error("The database has no booking schema yet: run `booking db upgrade`.")
         else:
             st.error(str(exc))
+    else:
+        return True
+    return False

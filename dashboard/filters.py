@@ -56,16 +56,20 @@ def _keep(key: str) -> None:
     st.session_state[f"kept_{key}"] = st.session_state[key]
 
 
-def _pick_business(businesses: pd.DataFrame) -> pd.Series:
+def _pick_business(businesses: pd.DataFrame) -> tuple[pd.Series, str | None]:
+    """The business to show, and the business a link asked for when it is not one of the person's."""
     ids = [str(i) for i in businesses["id"]]
-    wanted = st.query_params.get("business")
+    asked = st.query_params.get("business")
     by_name = {str(r.name): str(r.id) for r in businesses.itertuples()}
-    wanted = by_name.get(wanted, wanted) if wanted else wanted  # an alert's link names the business
+    wanted = by_name.get(asked, asked) if asked else asked  # an alert's link names the business
+    # Row security lists only the person's businesses: any other (or none by that name) is not theirs.
+    refused = asked if wanted and wanted not in ids and st.session_state.get("refused_business") != asked else None
+    st.session_state["refused_business"] = asked if refused else st.session_state.get("refused_business")
     _seed("f_business", wanted if wanted in ids else ids[0])
     labels = {str(r.id): f"{r.name} ({r.timezone})" for r in businesses.itertuples()}
     chosen = st.sidebar.selectbox("Business", ids, format_func=labels.__getitem__, key="f_business")
     _keep("f_business")
-    return businesses.iloc[ids.index(chosen)]
+    return businesses.iloc[ids.index(chosen)], refused
 
 
 def _default_range(business_id: uuid.UUID, timezone: str) -> tuple[date, date]:
@@ -109,7 +113,7 @@ def sidebar(page: str) -> Selection | None:
     if businesses.empty:
         st.info("There are no businesses yet: create one (or run `booking seed`) and reload this page.")
         return None
-    biz = _pick_business(businesses)
+    biz, refused = _pick_business(businesses)
     business_id = uuid.UUID(str(biz["id"]))
     picked = _pick_range(business_id, biz["timezone"])
     service = _pick_service(business_id)
@@ -124,6 +128,14 @@ def sidebar(page: str) -> Selection | None:
     elif "service" in st.query_params:
         del st.query_params["service"]
     scope = Scope(business_id, start, end, service)
+    if refused:
+        st.title(page)
+        st.error(
+            f"The link asks for business {refused!r}, which is not one of yours: nothing of it is shown. "
+            f"This page now shows {biz['name']}; choose another of your businesses in the sidebar.",
+            icon=":material/block:",
+        )
+        return None
     return Selection(scope, str(biz["name"]), str(biz["timezone"]), str(biz["currency"]), _frozen(biz))
 
 
@@ -151,6 +163,19 @@ def with_timeline_links(rows: pd.DataFrame, sel: Selection) -> pd.DataFrame:
     """
     links = [timeline_url(sel, ref) if isinstance(ref, str) else None for ref in rows["booking"]]
     return rows.drop(columns=["booking_id"]).assign(timeline=links)
+
+
+PSEUDONYM = "customer-"  # an analyst's view of a customer (sql/access.sql): not personal data
+
+
+def record_customers(sel: Selection, page: str, rows: pd.DataFrame, column: str = "customer") -> None:
+    """Record in access_log that the person was shown customers' names (a manager's view; not ops', not pseudonyms)."""
+    names = rows[column].dropna().astype(str) if column in rows else pd.Series(dtype=str)
+    if names.empty or names.str.startswith(PSEUDONYM).all():
+        return
+    s = sel.scope
+    look = {"page": page, "business": sel.name, "from": s.start, "to": s.end}
+    data.record_look("personal_data", look | ({"service": str(s.service_id)} if s.service_id else {}), len(rows))
 
 
 def header(title: str, sel: Selection) -> None:

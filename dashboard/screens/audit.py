@@ -65,6 +65,7 @@ def _filter(sel: filters.Selection) -> tuple[AuditFilter, pd.Series | None]:
 def _timeline(sel: filters.Selection, booking: pd.Series) -> None:
     st.subheader(f"Timeline of booking {booking['booking']}")
     st.caption(f"{booking['customer']} · slot {booking['slot']} ({sel.timezone}) · now {booking['status']}")
+    filters.record_customers(sel, "audit timeline", booking.to_frame().T)
     booking_id = uuid.UUID(booking["booking_id"])
     timeline = data.query(audit.booking_timeline, sel.scope.business_id, booking_id)
     if timeline.empty:
@@ -99,6 +100,7 @@ def render(sel: filters.Selection) -> None:
     if rows.empty:
         st.info("No audit rows match these filters in this date range.")
     else:
+        filters.record_customers(sel, "audit", rows)
         st.dataframe(
             filters.with_timeline_links(rows, sel),
             hide_index=True,

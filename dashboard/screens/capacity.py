@@ -26,6 +26,7 @@ def _to_contact(sel: filters.Selection) -> None:
         st.success("No future booking sits in an over-committed or legacy slot.")
         return
     st.metric("Bookings to contact", f"{len(df):,}")
+    filters.record_customers(sel, "capacity", df)
     st.dataframe(
         filters.with_timeline_links(df, sel),
         hide_index=True,

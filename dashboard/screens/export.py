@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
+from sqlalchemy import text
 
 from booking_core import export
 from booking_core.reports import history
 from booking_core.reports.engine import readonly_engine
 from booking_core.reports.history import ExportFilter
-from dashboard import data, filters
+from dashboard import auth, data, filters
 
 STATUSES = ("draft", "confirmed", "checked_in", "completed", "no_show", "cancelled", "refunded")
 # Beyond this a browser download is slow and memory-hungry: `booking export` streams instead.
@@ -26,15 +29,26 @@ def _filter(sel: filters.Selection) -> ExportFilter:
 
 
 def _downloads(where: ExportFilter, sel: filters.Selection, rows: int) -> None:
-    url = data.database_url()
+    url, person = data.database_url(), auth.person()
     stem = f"bookings-{sel.name}-{sel.scope.start:%Y%m%d}-{sel.scope.end:%Y%m%d}".replace(" ", "_")
 
     def build(fmt: export.Format) -> bytes:
-        # Runs on click, in its own thread: its own short-lived read-only engine, no Streamlit calls.
-        engine = readonly_engine(url, pool_size=1)
+        # Runs on click, in its own thread: its own short-lived engine reading as the person (row
+        # security, customers masked by their role), no Streamlit calls; the export is recorded.
+        engine = readonly_engine(url, pool_size=1, person=person)
         try:
             with engine.connect() as conn:
-                return export.to_bytes(history.export_rows(conn, where), fmt)
+                body = export.to_bytes(history.export_rows(conn, where), fmt)
+                recorded: dict[str, object] = {"business": sel.name, "from": where.start, "to": where.end}
+                recorded |= {"format": fmt, "statuses": list(where.statuses or ()), "legacy": where.include_legacy}
+                conn.rollback()
+                conn.execute(text("SET TRANSACTION READ WRITE"))
+                conn.execute(
+                    text("SELECT record_look('export', CAST(:filter AS jsonb), :rows)"),
+                    {"filter": json.dumps(recorded, default=str), "rows": rows},
+                )
+                conn.commit()
+                return body
         finally:
             engine.dispose()
 
@@ -62,6 +76,7 @@ def render(sel: filters.Selection) -> None:
         st.info("No bookings match these filters in this date range.")
         return
     preview = data.query(history.export_frame, where, limit=PREVIEW_ROWS)
+    filters.record_customers(sel, "export preview", preview)
     # On screen a booking is its reference; the files keep the full booking_id too (a key to join on).
     shown = ["booking_ref", *(c for c in preview.columns if c not in ("booking_ref", "booking_id"))]
     st.dataframe(preview[shown], hide_index=True)

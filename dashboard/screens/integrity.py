@@ -36,6 +36,7 @@ def _offending(sel: filters.Selection, run_id: uuid.UUID) -> None:
     if rows.empty:
         st.success("The latest run sampled no offending row of this business.")
         return
+    filters.record_customers(sel, "integrity", rows)
     rows = filters.with_timeline_links(rows, sel).assign(detail=[readable(d) or None for d in rows["detail"]])
     st.dataframe(
         rows,

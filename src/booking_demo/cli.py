@@ -29,6 +29,9 @@ def demo(
     ),
     port_dashboard: int = typer.Option(8501, "--port-dashboard", min=1, max=65535, help="The dashboard's port."),
     port_metrics: int = typer.Option(9108, "--port-metrics", min=1, max=65535, help="The exporter's port."),
+    port_login: int = typer.Option(
+        9400, "--port-login", min=1, max=65535, help="The port of the demo's OpenID Connect provider (the login)."
+    ),
     anchor: str | None = typer.Option(None, "--anchor", help="The demo's today, YYYY-MM-DD (default: today, UTC)."),
     history_days: int = typer.Option(365, "--history-days", min=1, max=3650, hidden=True),
     ahead_days: int = typer.Option(91, "--ahead-days", min=1, max=730, hidden=True),
@@ -42,7 +45,7 @@ def demo(
     config = DemoConfig(
         seed=seed, anchor=_anchor(anchor), history_days=history_days, ahead_days=ahead_days, scale=scale
     )
-    options = DemoOptions(config, with_faults, Ports(port_dashboard, port_metrics))
+    options = DemoOptions(config, with_faults, Ports(port_dashboard, port_metrics, port_login))
     run_demo(options, lambda line: typer.echo(line))
 
 

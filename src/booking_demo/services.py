@@ -33,6 +33,7 @@ class PortTaken(InvalidInput):
 class Ports:
     dashboard: int
     metrics: int
+    login: int = 9400  # the demo's OpenID Connect provider (booking_demo/login.py)
 
 
 @dataclass
@@ -54,7 +55,8 @@ def require_free(ports: Ports) -> None:
     from booking_core.ports import PortInUse
     from booking_core.ports import require_free as probe
 
-    for flag, port in (("--port-dashboard", ports.dashboard), ("--port-metrics", ports.metrics)):
+    wanted = (("--port-dashboard", ports.dashboard), ("--port-metrics", ports.metrics), ("--port-login", ports.login))
+    for flag, port in wanted:
         try:
             probe(HOST, port, flag=flag)
         except PortInUse as exc:
@@ -150,20 +152,30 @@ def start_exporter(database_url: str, ports: Ports) -> Started:
     return Started("metrics", f"Prometheus exporter on {url}", url, stop)
 
 
-def streamlit_command(app: Path, ports: Ports) -> tuple[list[str], Path]:
+def streamlit_command(app: Path, ports: Ports, secrets: Path | None = None) -> tuple[list[str], Path]:
     """The command that serves the dashboard, and where to run it: the project's top folder, whose
-    .streamlit/config.toml Streamlit reads from the working directory."""
+    .streamlit/config.toml Streamlit reads from the working directory. `secrets`: the login settings
+    to use instead of .streamlit/secrets.toml (the demo's own provider)."""
     flags = [f"--server.port={ports.dashboard}", f"--server.address={HOST}"]
     flags += ["--server.headless=true", "--browser.gatherUsageStats=false"]
+    flags += [f"--secrets.files={secrets}"] if secrets else []
     return [sys.executable, "-m", "streamlit", "run", str(app), *flags], app.parent.parent
 
 
 def start_dashboard(database_url: str, ports: Ports) -> Started:
+    """The dashboard, behind the demo's login: a local OpenID Connect provider with a person of each role."""
+    from booking_core.config import Settings
+    from booking_demo import login
+
     spec = importlib.util.find_spec("dashboard")
     app = Path(spec.origin).parent / "app.py" if spec and spec.origin else None
     if app is None or not app.exists():
         return Started("dashboard", "not there yet: dashboard (dashboard/app.py)")
-    cmd, cwd = streamlit_command(app, ports)
+    url = f"http://{HOST}:{ports.dashboard}"
+    people = login.grant_demo_memberships(database_url)
+    provider, stop_provider = login.start_provider(HOST, ports.login, people)
+    secrets = login.write_secrets(Settings.from_env().data_dir / "demo-login" / "secrets.toml", url, provider)
+    cmd, cwd = streamlit_command(app, ports, secrets)
     # Its own process group, so Ctrl-C in the terminal reaches the demo only and the
     # demo stops Streamlit itself, in order.
     proc = subprocess.Popen(
@@ -182,9 +194,14 @@ def start_dashboard(database_url: str, ports: Ports) -> Started:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        stop_provider()
 
-    url = f"http://{HOST}:{ports.dashboard}"
-    return Started("dashboard", f"dashboard on {url}", url, stop)
+    logins = "\n".join(f"    {p.describe()}" for p in people)
+    message = (
+        f"dashboard on {url}: log in with the demo's OpenID Connect provider ({provider}, no password),"
+        f" as one of:\n{logins}"
+    )
+    return Started("dashboard", message, url, stop)
 
 
 WAITLIST_EVERY = 60  # seconds between waitlist expiry sweeps

@@ -24,6 +24,23 @@ APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 # The two weeks the tests look at (Thursday to Saturday slots at 14:00 Europe/Berlin).
 FROM, TO = date(2030, 1, 7), date(2030, 1, 20)
 
+# The people of the known history (docs/access.md): one of each role in its business (and the empty
+# one); an admin across businesses; someone with no membership at all.
+MANAGER, OPS, ANALYST = "manager@example.com", "ops@example.com", "analyst@example.com"
+ADMIN, STRANGER = "admin@example.com", "stranger@example.com"
+
+
+def grant(system: BookingSystem, person: str, role: str, business_id: uuid.UUID | None) -> None:
+    system.set_membership(
+        person=person, role=role, business_id=business_id, reason="test", actor=Actor.admin("root"), now=MONDAY
+    )
+
+
+def login(at: AppTest, person: str = MANAGER) -> AppTest:
+    """The AppTest as `person` logged in (Streamlit's st.user, as st.login leaves it)."""
+    at.user = {"is_logged_in": True, "email": person, "name": person.split("@")[0]}
+    return at
+
 
 @dataclass
 class History:
@@ -90,6 +107,10 @@ def _build(system: BookingSystem) -> History:
     h.empty_business = system.create_business(
         name="Empty Cafe", timezone="America/New_York", currency="USD", actor=admin, now=MONDAY
     ).id
+    for business in (b, h.empty_business):
+        for person, role in ((MANAGER, "manager"), (OPS, "ops"), (ANALYST, "analyst")):
+            grant(system, person, role, business)
+    grant(system, ADMIN, "admin", None)
     return h
 
 
@@ -139,13 +160,13 @@ def empty_database(admin_url: str) -> Iterator[str]:
         yield url
 
 
-__all__ = ["FROM", "TO", "UTC", "History"]
+__all__ = ["ADMIN", "ANALYST", "FROM", "MANAGER", "OPS", "STRANGER", "TO", "UTC", "History", "grant", "login"]
 
 
 def open_integrity(url: str, params: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
     """The Integrity page as a link with these query parameters opens it (an alert's link, a shared URL)."""
     monkeypatch.setenv("BOOKING_DATABASE_URL", url)
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = login(AppTest.from_file(str(APP), default_timeout=60))
     at.query_params.update(params)
     at.run()
     at.switch_page("screens/integrity.py").run()

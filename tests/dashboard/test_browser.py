@@ -1,6 +1,7 @@
-"""A real browser (Debian's chromium through Playwright) on a running `booking dashboard`: every page opens by its
-deep link (/overview, /capacity, ...) without a Streamlit exception, a filter reaches the URL, and the export button
-downloads the bookings."""
+"""A real browser (Debian's chromium through Playwright) on a running `booking dashboard` behind its login, through a
+real OpenID Connect provider (oidc-provider-mock): a person logs in, sees their business and not another's, logs
+out; every page opens by its deep link (/overview, /capacity, ...) without a Streamlit exception, a filter reaches the
+URL, and the export button downloads the bookings, masked by the person's role."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from booking_core.reports.common import booking_ref
+from booking_demo import login
 from tests.conftest import IN_CI
-from tests.dashboard.conftest import History
+from tests.dashboard.conftest import ADMIN, ANALYST, MANAGER, OPS, STRANGER, History
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -61,15 +63,28 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def dashboard_url(history: History) -> Iterator[str]:
-    """A `booking dashboard` subprocess on a free port, reading the test history."""
+def provider() -> Iterator[str]:
+    """The OpenID Connect provider the demo starts, in this process, listing the known history's people."""
+    people = [login.Person(p, "test", None) for p in (MANAGER, OPS, ANALYST, ADMIN, STRANGER)]
+    url, stop = login.start_provider("127.0.0.1", free_port(), people)
+    try:
+        yield url
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(history: History, provider: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`booking dashboard --secrets FILE` on a free port, reading the test history, logging in at the provider."""
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    secrets = login.write_secrets(tmp_path_factory.mktemp("login") / "secrets.toml", base, provider)
     env = os.environ | {"BOOKING_DATABASE_URL": history.url}
     cmd = [sys.executable, "-c", "from booking_core.cli import main; main()", "dashboard", "--port", str(port)]
+    cmd += ["--secrets", str(secrets)]
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
-    base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, proc)
         yield base
@@ -116,8 +131,42 @@ def browser() -> Iterator[Browser]:
             b.close()
 
 
+def log_in(page: Page, dashboard_url: str, person: str, *, member: bool = True) -> None:
+    """Log in as a person does: the dashboard's button, the provider's form (its listed people), back."""
+    page.goto(dashboard_url)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/oauth2/authorize**", timeout=30_000)
+    page.get_by_role("button", name=person, exact=True).click()
+    page.wait_for_url(f"{dashboard_url}/**", timeout=30_000)
+    page.get_by_text(f"Signed in as {person}" if member else f"You are signed in as {person}").wait_for(timeout=60_000)
+
+
+@pytest.fixture(scope="module")
+def manager_state(browser: Browser, dashboard_url: str) -> dict[str, object]:
+    """The manager's logged-in browser state (Streamlit's identity cookie), for every page test to start from."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        log_in(page, dashboard_url, MANAGER)
+        return dict(context.storage_state())
+    finally:
+        context.close()
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def page(browser: Browser, manager_state: dict[str, object]) -> Iterator[Page]:
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 1000}, accept_downloads=True, storage_state=manager_state
+    )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def fresh_page(browser: Browser) -> Iterator[Page]:
+    """A browser nobody has logged in with."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     try:
         yield context.new_page()
@@ -126,9 +175,9 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture
-def wide_page(browser: Browser) -> Iterator[Page]:
+def wide_page(browser: Browser, manager_state: dict[str, object]) -> Iterator[Page]:
     """A page wide enough that a table draws every column (the grid draws only the columns in view)."""
-    context = browser.new_context(viewport={"width": 2600, "height": 1200})
+    context = browser.new_context(viewport={"width": 2600, "height": 1200}, storage_state=manager_state)
     try:
         yield context.new_page()
     finally:
@@ -188,25 +237,40 @@ def test_a_filter_in_the_browser_is_written_to_the_url(
     shoot(page, tmp_path, "capacity-per-week")
 
 
+def download_csv(page: Page, folder: Path) -> Path:
+    """Click the Export page's CSV button; the file the browser saved."""
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Download CSV").click()
+    saved = folder / "bookings.csv"
+    download.value.save_as(saved)
+    return saved
+
+
+def bookings_in_range(history: History, *, drafts: bool = True) -> int:
+    """The known history's bookings in the pages' date range, counted in SQL."""
+    return int(
+        history.scalar(  # type: ignore[call-overload]
+            "SELECT count(*) FROM bookings b JOIN time_slots s ON s.id = b.slot_id"
+            " WHERE b.business_id = %(b)s AND s.local_date BETWEEN %(f)s AND %(t)s"
+            " AND (%(drafts)s OR b.status <> 'draft')",
+            b=history.business,
+            f=history.query_params()["from"],
+            t=history.query_params()["to"],
+            drafts=drafts,
+        )
+    )
+
+
 def test_the_export_button_downloads_the_bookings_as_csv(
     dashboard_url: str, page: Page, history: History, tmp_path: Path
 ) -> None:
     page.goto(f"{dashboard_url}/export?{query(history)}")
     settle(page, "Export booking history")
-    with page.expect_download(timeout=60_000) as download:
-        page.get_by_role("button", name="Download CSV").click()
-    saved = tmp_path / "bookings.csv"
-    download.value.save_as(saved)
-    rows = history.scalar(
-        "SELECT count(*) FROM bookings b JOIN time_slots s ON s.id = b.slot_id"
-        " WHERE b.business_id = %(b)s AND s.local_date BETWEEN %(f)s AND %(t)s",
-        b=history.business,
-        f=history.query_params()["from"],
-        t=history.query_params()["to"],
-    )
+    saved = download_csv(page, tmp_path)
+    rows = bookings_in_range(history)
     lines = saved.read_text().splitlines()
     assert lines[0].startswith("business,timezone,booking_id")
-    assert len(lines) == int(rows) + 1  # type: ignore[call-overload]
+    assert len(lines) == rows + 1
     shoot(page, tmp_path, "export-downloaded")
 
 
@@ -325,3 +389,90 @@ def test_a_bookings_timeline_opens_by_its_reference_with_names_in_every_cell(
     )
     assert [(r["action"], r["booking"], r["customer"]) for r in rows] == [(a, ref, customer) for a, _ in actions]
     assert {r["actor"] for r, (_, kind) in zip(rows, actions, strict=True) if kind == "customer"} == {customer}
+
+
+# ---------------------------------------------------------------- the login: each person sees their own business
+@pytest.fixture(scope="module")
+def other_business(history: History) -> str:
+    """Business B, with bookings, of which none of the known history's people is a member: its name."""
+    from booking_core import connect
+    from tests.conftest import MONDAY
+    from tests.factories import Shop
+
+    with connect(history.url) as system:
+        shop = Shop.create(system, now=MONDAY, customers=2)
+        for i, slot in enumerate(shop.slots(days=7)[:2]):
+            shop.book(slot, party=1, customer=i)
+    name = history.scalar("SELECT name FROM businesses WHERE id = %(b)s", b=shop.business_id)
+    return f"{name}|{shop.business_id}"
+
+
+def metric(page: Page, label: str) -> str:
+    box = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def test_a_manager_logs_in_sees_their_business_not_anothers_and_logs_out(
+    dashboard_url: str, fresh_page: Page, history: History, other_business: str, tmp_path: Path
+) -> None:
+    page, (b_name, b_id) = fresh_page, other_business.split("|")
+    a_name = str(history.scalar("SELECT name FROM businesses WHERE id = %(b)s", b=history.business))
+    page.goto(f"{dashboard_url}/overview?{query(history)}")
+    page.get_by_role("button", name="Log in").wait_for(timeout=60_000)
+    assert a_name not in page.content() and page.locator('[data-testid="stMetric"]').count() == 0
+    shoot(page, tmp_path, "login")
+
+    log_in(page, dashboard_url, MANAGER)
+    page.goto(f"{dashboard_url}/overview?{query(history)}")
+    settle(page, "Overview")
+    assert page.get_by_text(f"Signed in as {MANAGER} (manager)").count() == 1
+    assert metric(page, "Bookings") == f"{bookings_in_range(history, drafts=False):,}"
+    shoot(page, tmp_path, "overview-as-manager")
+
+    page.goto(f"{dashboard_url}/overview?business={b_id}")
+    page.get_by_text("which is not one of yours").wait_for(timeout=60_000)
+    page.wait_for_function(IDLE, timeout=60_000)
+    assert b_name not in page.inner_text("body")
+    assert page.locator('[data-testid="stMetric"]').count() == 0
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    offered = page.get_by_role("option").all_inner_texts()
+    assert offered and all(b_name not in o for o in offered) and any(a_name in o for o in offered)
+    page.keyboard.press("Escape")
+    shoot(page, tmp_path, "other-business-refused")
+
+    page.get_by_role("button", name="Log out").click()
+    # Streamlit ends the session at the provider too (OpenID Connect RP-initiated logout): its page, then back.
+    page.get_by_role("button", name="End session").click()
+    page.get_by_role("button", name="Log in").wait_for(timeout=60_000)
+    page.goto(f"{dashboard_url}/overview?{query(history)}")
+    page.get_by_role("button", name="Log in").wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stMetric"]').count() == 0
+
+
+def test_an_analysts_export_is_pseudonymized_and_recorded(
+    dashboard_url: str, fresh_page: Page, history: History, tmp_path: Path
+) -> None:
+    import csv
+
+    page = fresh_page
+    log_in(page, dashboard_url, ANALYST)
+    page.goto(f"{dashboard_url}/export?{query(history)}")
+    settle(page, "Export booking history")
+    rows = list(csv.DictReader(download_csv(page, tmp_path).read_text().splitlines()))
+    names = {str(r[0]) for r in history.sql("SELECT name FROM customers WHERE business_id = %(b)s", b=history.business)}
+    assert rows and all(r["customer"].startswith("customer-") and r["customer"] not in names for r in rows)
+    assert {r["customer_email"] for r in rows} == {""}
+    recorded = history.sql(
+        "SELECT what, row_count FROM access_log WHERE person = %(p)s AND what = 'export' ORDER BY id DESC LIMIT 1",
+        p=ANALYST,
+    )
+    assert recorded == [("export", len(rows))]
+
+
+def test_someone_with_no_membership_logs_in_and_sees_nothing(
+    dashboard_url: str, fresh_page: Page, history: History
+) -> None:
+    log_in(fresh_page, dashboard_url, STRANGER, member=False)
+    fresh_page.goto(f"{dashboard_url}/overview?{query(history)}")
+    fresh_page.get_by_text("you are a member of no business").wait_for(timeout=60_000)
+    assert fresh_page.locator('[data-testid="stMetric"]').count() == 0

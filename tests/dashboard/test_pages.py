@@ -12,7 +12,7 @@ from psycopg import sql
 from streamlit.testing.v1 import AppTest
 
 from booking_core.reports.common import booking_ref, ref
-from tests.dashboard.conftest import APP, FROM, TO, History, open_integrity
+from tests.dashboard.conftest import APP, FROM, STRANGER, TO, History, login, open_integrity
 
 # The slots of the page's business and date range, and the (non-draft) bookings in them.
 IN_RANGE = sql.SQL("s.business_id = %(b)s AND s.local_date BETWEEN %(f)s AND %(t)s")
@@ -29,7 +29,7 @@ def on_range(template: str) -> sql.Composed:
 @pytest.fixture
 def dashboard(history: History, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
     monkeypatch.setenv("BOOKING_DATABASE_URL", history.url)
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = login(AppTest.from_file(str(APP), default_timeout=60))
     at.query_params.update(history.query_params())
     yield at
 
@@ -235,15 +235,22 @@ def test_a_date_range_with_nothing_in_it_gets_a_message(dashboard: AppTest) -> N
     assert any("No slots or bookings" in i.value for i in at.info)
 
 
-def test_an_empty_database_says_there_are_no_businesses(empty_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_person_with_no_membership_is_told_so_and_sees_nothing(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("BOOKING_DATABASE_URL", empty_database)
-    at = open_page(AppTest.from_file(str(APP), default_timeout=60))
-    assert any("no businesses yet" in i.value for i in at.info)
+    at = login(AppTest.from_file(str(APP), default_timeout=60), STRANGER).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        f"You are signed in as {STRANGER}, but you are a member of no business: "
+        "ask an admin to grant you a role (`booking users grant`)."
+    ]
+    assert not at.dataframe and not at.metric and [b.label for b in at.button] == ["Log out"]
 
 
 def test_an_unreachable_database_is_an_error_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOOKING_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
-    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at = login(AppTest.from_file(str(APP), default_timeout=60)).run()
     assert not at.exception
     assert any("cannot be reached" in e.value for e in at.error)
 

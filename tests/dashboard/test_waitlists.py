@@ -20,7 +20,7 @@ from booking_core import Actor, connect
 from booking_core.notify import Dispatcher, DispatchSettings, parse_webhook
 from booking_core.reports.common import booking_ref
 from tests.conftest import MONDAY
-from tests.dashboard.conftest import FROM, TO, History
+from tests.dashboard.conftest import FROM, MANAGER, TO, History, grant, login
 from tests.dashboard.test_pages import APP, assert_tables_carry_names, metrics, open_page, pct
 from tests.factories import Shop
 
@@ -105,6 +105,7 @@ def waitlisted(history: History) -> Iterator[Waitlisted]:
     with connect(history.url) as system:
         shop = Shop.create(system, now=MONDAY, timezone="America/New_York", capacity=4, customers=6)
         _queue_and_offers(shop)
+        grant(system, MANAGER, "manager", shop.business_id)
         _dispatch(shop)
         # Queued after the dispatcher ran: pending and due.
         shop.book(shop.slots(days=14)[-1], party=1, customer=4)
@@ -116,7 +117,7 @@ def waitlisted(history: History) -> Iterator[Waitlisted]:
 @pytest.fixture
 def page(history: History, waitlisted: Waitlisted, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("BOOKING_DATABASE_URL", history.url)
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = login(AppTest.from_file(str(APP), default_timeout=60))
     at.query_params.update({"business": str(waitlisted.business), "from": FROM.isoformat(), "to": TO.isoformat()})
     return at
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,14 +91,26 @@ def _open_violations(url: str) -> list[tuple[object, ...]]:
 
 def test_booking_demo_starts_reports_ready_and_stops_cleanly_on_ctrl_c(demo_env):
     env, url = demo_env
+    login_port = _free_port()
     ports = ["--port-dashboard", str(_free_port()), "--port-metrics", str(_free_port())]
-    cmd = [BOOKING, "demo", *SMALL, *ports]
+    cmd = [BOOKING, "demo", *SMALL, *ports, "--port-login", str(login_port)]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc:
         try:
             seen = _wait_for(_lines(proc), "ready:")
             assert seen[-1].startswith("ready:"), seen
             assert any(line.startswith("generated ") for line in seen)
             assert any("continuous checker" in line for line in seen), seen
+            # The login: a person of each role per business, and an admin, each a member as printed.
+            people = [line.strip() for line in seen if line.strip().endswith(")") and "@demo.test (" in line]
+            assert len(people) == 3 * 3 + 1, seen
+            with psycopg.connect(url) as conn:
+                held = conn.execute(
+                    "SELECT m.person, m.role::text, coalesce(' of ' || b.name, ' of memberships')"
+                    " FROM memberships m LEFT JOIN businesses b ON b.id = m.business_id"
+                ).fetchall()
+            assert sorted(people) == sorted(f"{p} ({r}{of})" for p, r, of in held)
+            with urllib.request.urlopen(f"http://127.0.0.1:{login_port}/.well-known/openid-configuration") as r:
+                assert json.load(r)["issuer"] == f"http://127.0.0.1:{login_port}"
             children = psutil.Process(proc.pid).children(recursive=True)
             # The checker sweeps the demo's data: nothing in it is a violation (no false page).
             assert _swept(url) and _open_violations(url) == []

@@ -96,9 +96,11 @@ SPECIFIC = [
     c("dashboard", "--port", "http", says="--port"),
     c("dashboard", "--port", "{busy}", says="pid {pid}"),
     c("dashboard", "--port", "{free}", "--address", "203.0.113.7", says="cannot listen on 203.0.113.7"),
+    c("dashboard", "--port", "{free}", "--secrets", "/nonexistent/secrets.toml", says="no such file"),
     # demo
     c("demo", "--port-dashboard", "0", says="--port-dashboard"),
     c("demo", "--port-metrics", "99999", says="--port-metrics"),
+    c("demo", "--port-login", "0", says="--port-login"),
     c("demo", "--seed", "abc", says="--seed"),
     c("demo", "--anchor", "2024-99-99", says="--anchor"),
     c("demo", "--scale", "100", says="--scale"),

@@ -6,7 +6,10 @@ import re
 
 from booking_core.sql import AREAS, area_sql
 
-DEFINITION = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|TRIGGER|VIEW)\s+(\w+)", re.MULTILINE | re.IGNORECASE)
+# A name may be schema-qualified (the member views of booking_members, migration 0013).
+DEFINITION = re.compile(
+    r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|TRIGGER|VIEW)\s+([\w.]+)", re.MULTILINE | re.IGNORECASE
+)
 # append_only.sql's table of refusals: ('table', '{refusal,...}'), one trigger <table>_<refusal> each.
 REFUSALS = re.compile(r"^\s*\('(\w+)',\s*'\{([\w,]+)\}'\)", re.MULTILINE)
 # audit.sql's table of audited tables: ('table', 'trigger', 'EVENTS', 'entity'), one trigger each.

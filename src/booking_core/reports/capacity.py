@@ -44,13 +44,19 @@ _HEATMAP = compose(
 
 
 def _by(dimension: Dimension, table: str) -> sql.Composable:
+    # The slots are summed per service or resource first, then named: one pass over the slots
+    # whatever the plan. (Joined first, a row-security filter's estimate, one row per resource,
+    # once turned it into an index scan of the slots per resource: 2.6 s instead of 0.1 s.)
     return sql.SQL(
-        "SELECT d.name AS {dimension}, {utilization} FROM time_slots s"
-        " JOIN {table} d ON d.business_id = s.business_id AND d.id = {key}"
-        " WHERE {scope} AND NOT s.is_legacy GROUP BY d.name ORDER BY d.name"
+        "SELECT d.name AS {dimension}, sum(x.seats)::bigint AS seats, sum(x.capacity)::bigint AS capacity,"
+        " sum(x.slots)::bigint AS slots, sum(x.seats)::float8 / nullif(sum(x.capacity), 0) AS utilization"
+        " FROM (SELECT s.business_id, {key} AS id, sum(s.booked_seats) AS seats,"
+        "        sum(s.max_capacity) AS capacity, count(*) AS slots"
+        "         FROM time_slots s WHERE {scope} AND NOT s.is_legacy GROUP BY 1, 2) x"
+        " JOIN {table} d ON d.business_id = x.business_id AND d.id = x.id"
+        " GROUP BY d.name ORDER BY d.name"
     ).format(
         dimension=sql.Identifier(dimension),
-        utilization=_UTILIZATION,
         table=sql.Identifier(table),
         key=sql.Identifier("s", f"{dimension}_id"),
         scope=SLOT_SCOPE,

@@ -130,8 +130,12 @@ def in_local_range(column: sql.Composable) -> sql.Composed:
 # The starts_at window is implied by the local dates (no time zone is more than 14 h off UTC); it is
 # there so the planner can use the (business_id, starts_at) index and estimate the slots it gets.
 def starts_window(first: str, last: str) -> sql.Composed:
+    # timestamptz against timestamptz: that comparison is leakproof, so under row security the
+    # planner still reads starts_at's statistics (against a timestamp it may not, guesses one row,
+    # and a year of a business's slots took 0.85 s instead of 0.23 s).
     return sql.SQL(
-        "s.starts_at >= CAST({d0} AS date) - interval '1 day' AND s.starts_at < CAST({d1} AS date) + interval '2 days'"
+        "s.starts_at >= CAST(CAST({d0} AS date) - interval '1 day' AS timestamptz)"
+        " AND s.starts_at < CAST(CAST({d1} AS date) + interval '2 days' AS timestamptz)"
     ).format(d0=sql.SQL(":" + first), d1=sql.SQL(":" + last))
 
 

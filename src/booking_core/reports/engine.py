@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg import sql
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 
 from booking_core.config import sqlalchemy_url
 
@@ -18,6 +18,9 @@ READONLY_ROLE = "booking_readonly"
 READER_ROLE = "booking_reader"
 #: The exporter's role: every business's counts and ids, no personal data (docs/access.md).
 MONITOR_ROLE = "booking_monitor"
+#: A person's reader resolves `customers`, `booking_audit_log`, ... to the member views of that
+#: schema (masked by the person's role), every other table to itself (migration 0013).
+MEMBER_SEARCH_PATH = "SET search_path = booking_members, public"
 
 # Reports are short aggregations: JIT compiling costs more than it saves, and sorts of a few
 # hundred thousand rows should stay in memory.
@@ -51,7 +54,9 @@ def readonly_engine(
     privileges instead of failing, so a scrape still answers; transactions stay read-only.
     With a `person` (an e-mail address), the role is booking_reader and the session's person is
     theirs: row security shows only the businesses they are a member of. `role`: another
-    reading role than booking_readonly (the exporter's booking_monitor).
+    reading role than booking_readonly (the exporter's booking_monitor); booking_reader with no
+    person (the dashboard, serving many people) reads nothing until a transaction sets its
+    person with `as_person()`.
     """
     options = f"-c statement_timeout={int(statement_timeout_ms)}" if statement_timeout_ms else ""
     engine = create_engine(
@@ -67,9 +72,11 @@ def readonly_engine(
     def _read_only(dbapi_conn: Any, _record: Any) -> None:
         # Committed at once: SET inside the pool's first transaction would be undone by its rollback.
         with dbapi_conn.cursor() as cur:
-            if person is not None:
+            if person is not None or role == READER_ROLE:
                 cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READER_ROLE)))
-                cur.execute("SELECT set_config('booking.person', %s, false)", (person,))
+                cur.execute(MEMBER_SEARCH_PATH)
+                if person is not None:
+                    cur.execute("SELECT set_config('booking.person', %s, false)", (person,))
             elif role_required or _may_assume_role(cur, role):
                 cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
             for statement in _SESSION:
@@ -83,3 +90,12 @@ def _may_assume_role(cur: Any, role: str) -> bool:
     cur.execute(_MAY_ASSUME_ROLE, {"role": role})
     row = cur.fetchone()
     return bool(row and row[0])
+
+
+def as_person(conn: Connection, person: str) -> None:
+    """Make `person` the reader of this connection's transaction (booking_reader's row security).
+
+    Transaction-local: the pooled connection forgets the person when the transaction ends, so
+    the next checkout, someone else's, reads nothing until it says whose it is.
+    """
+    conn.execute(text("SELECT set_config('booking.person', :person, true)"), {"person": person})
