@@ -14,13 +14,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import auth
+from dashboard import auth, data
 
 HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="Booking integrity", page_icon=":material/event_available:", layout="wide")
 reader = auth.require_reader()  # the login page (and a stop) until someone with a membership logs in
-st.session_state["reader"] = reader
+st.session_state[data.PERSON_KEY] = reader.person
 
 # The pages live in screens/, not pages/: Streamlit serves a pages/ folder on its own, and a deep link
 # (/capacity) would then run the page without this entry point, its navigation or its layout.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from booking_core.reports import access
+from dashboard import data
 
 ROLE_ORDER = ("admin", "manager", "ops", "analyst")
 
@@ -62,8 +63,6 @@ def require_reader() -> Reader:
         st.stop()
     if not email:
         _refuse("Your login carries no e-mail address: ask your identity provider to include the `email` claim.")
-    from dashboard import data
-
     roles: list[str] = []
     if not data.guarded(lambda: roles.extend(data.query_as(email, access.my_roles))):
         st.stop()
@@ -87,11 +86,3 @@ def sidebar(reader: Reader) -> None:
     with st.sidebar:
         st.caption(f"Signed in as {reader.person} ({reader.label()})")
         st.button("Log out", on_click=st.logout, icon=":material/logout:", key="logout")
-
-
-def person() -> str:
-    """The person of this session (set by app.py before any page runs)."""
-    reader = st.session_state.get("reader")
-    if not isinstance(reader, Reader):
-        raise RuntimeError("no reader: pages run through dashboard/app.py, which logs the person in first")
-    return reader.person

@@ -28,6 +28,7 @@ from booking_core.reports.engine import READER_ROLE, as_person, readonly_engine
 # moving between pages and filters does not re-run the same aggregation.
 TTL_SECONDS = 30
 MISSING_SCHEMA = {"42P01", "42883"}
+PERSON_KEY = "person"  # the session's logged-in person (st.session_state)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -75,9 +76,15 @@ def _no_uuid_objects(df: pd.DataFrame) -> pd.DataFrame:
 
 def query(fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run a read query of booking_core.reports as the session's person (cached per URL, person, query, arguments)."""
-    from dashboard import auth
+    return query_as(person(), fn, *args, **kwargs)
 
-    return query_as(auth.person(), fn, *args, **kwargs)
+
+def person() -> str:
+    """The person of this session: set by app.py from the login (dashboard/auth.py) before any page runs."""
+    who = st.session_state.get(PERSON_KEY)
+    if not isinstance(who, str) or not who:
+        raise RuntimeError("no person: pages run through dashboard/app.py, which logs the person in first")
+    return who
 
 
 def query_as(person: str, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -95,16 +102,14 @@ def record_look(what: str, filter_: dict[str, object], rows: int) -> None:
 
     from sqlalchemy import text
 
-    from dashboard import auth
-
-    person = auth.person()
+    who = person()
     key = json.dumps([what, filter_, rows], sort_keys=True, default=str)
     seen = st.session_state.setdefault("looks_recorded", set())
     if key in seen:
         return
     with database_errors(), _engine(database_url()).connect() as conn:
         conn.execute(text("SET TRANSACTION READ WRITE"))
-        as_person(conn, person)
+        as_person(conn, who)
         conn.execute(
             text("SELECT record_look(:what, CAST(:filter AS jsonb), :rows)"),
             {"what": what, "filter": json.dumps(filter_, default=str), "rows": rows},

@@ -11,7 +11,7 @@ from booking_core import export
 from booking_core.reports import history
 from booking_core.reports.engine import readonly_engine
 from booking_core.reports.history import ExportFilter
-from dashboard import auth, data, filters
+from dashboard import data, filters
 
 STATUSES = ("draft", "confirmed", "checked_in", "completed", "no_show", "cancelled", "refunded")
 # Beyond this a browser download is slow and memory-hungry: `booking export` streams instead.
@@ -29,7 +29,7 @@ def _filter(sel: filters.Selection) -> ExportFilter:
 
 
 def _downloads(where: ExportFilter, sel: filters.Selection, rows: int) -> None:
-    url, person = data.database_url(), auth.person()
+    url, person = data.database_url(), data.person()
     stem = f"bookings-{sel.name}-{sel.scope.start:%Y%m%d}-{sel.scope.end:%Y%m%d}".replace(" ", "_")
 
     def build(fmt: export.Format) -> bytes:
