@@ -74,7 +74,7 @@ def export_command(
         if member is not None:
             _require_membership(conn, member)
         business_id = history.business_by_name(conn, business) if business else None
-        where = history.ExportFilter(business_id=business_id, start=first, end=last, as_member=member is not None)
+        where = history.ExportFilter(business_id=business_id, start=first, end=last)
         total = history.export_count(conn, where)
         kind = export.check_format(fmt, total)
         with Progress(

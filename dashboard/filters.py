@@ -63,8 +63,8 @@ def _pick_business(businesses: pd.DataFrame) -> tuple[pd.Series, str | None]:
     by_name = {str(r.name): str(r.id) for r in businesses.itertuples()}
     wanted = by_name.get(asked, asked) if asked else asked  # an alert's link names the business
     # Row security lists only the person's businesses: any other (or none by that name) is not theirs.
-    refused = asked if wanted and wanted not in ids and st.session_state.get("refused_business") != asked else None
-    st.session_state["refused_business"] = asked if refused else st.session_state.get("refused_business")
+    # The refusal is drawn once: the URL is rewritten to the business shown (sidebar()).
+    refused = asked if wanted and wanted not in ids else None
     _seed("f_business", wanted if wanted in ids else ids[0])
     labels = {str(r.id): f"{r.name} ({r.timezone})" for r in businesses.itertuples()}
     chosen = st.sidebar.selectbox("Business", ids, format_func=labels.__getitem__, key="f_business")

@@ -27,8 +27,6 @@ class ExportFilter:
     end: date | None = None
     statuses: tuple[str, ...] | None = None
     include_legacy: bool = True
-    #: Read as a member (booking_reader): customers through customers_for_members, masked by role.
-    as_member: bool = False
 
     def params(self) -> dict[str, Any]:
         return {
@@ -102,16 +100,14 @@ _COUNT = compose(
     "SELECT count(*) FROM bookings b JOIN time_slots s ON s.business_id = b.business_id AND s.id = b.slot_id{where}",
     where=_WHERE,
 )
-# The customers a reader sees: the table for the library's roles, the masking view for a member.
-_CUSTOMERS = {False: sql.Identifier("customers"), True: sql.Identifier("customers_for_members")}
-_SELECTS = {m: _SELECT.format(booking_ref=ref("b", "id"), customers=t) for m, t in _CUSTOMERS.items()}
+# `customers` is the table for the library's roles and, for a person's reader (booking_reader, the
+# member views first in its search path), the view masked by their role (docs/access.md).
+_SELECT_ALL = _SELECT.format(booking_ref=ref("b", "id"), customers=sql.Identifier("customers"))
 # No order: a preview takes the first rows found, rather than walking the key order to find them.
-_PREVIEW = {m: compose("{select}{where} LIMIT :limit", select=s, where=_WHERE) for m, s in _SELECTS.items()}
+_PREVIEW = compose("{select}{where} LIMIT :limit", select=_SELECT_ALL, where=_WHERE)
 # The same query for psycopg's own cursor: SQLAlchemy's compiler writes its placeholders as %(name)s.
 _PSYCOPG: Dialect = psycopg.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it unannotated
-_ROWS = {
-    m: str(compose("{select}{where}", select=s, where=_WHERE).compile(dialect=_PSYCOPG)) for m, s in _SELECTS.items()
-}
+_ROWS = str(compose("{select}{where}", select=_SELECT_ALL, where=_WHERE).compile(dialect=_PSYCOPG))
 
 _BUSINESS_BY_NAME = text("SELECT id FROM businesses WHERE name = :n")
 
@@ -131,14 +127,14 @@ def export_rows(conn: Connection, where: ExportFilter, *, chunk_rows: int = 50_0
     conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
     with raw.cursor(name="booking_export") as cur:
         cur.itersize = chunk_rows
-        cur.execute(_ROWS[where.as_member], where.params())
+        cur.execute(_ROWS, where.params())
         while chunk := cur.fetchmany(chunk_rows):
             yield chunk
 
 
 def export_frame(conn: Connection, where: ExportFilter, *, limit: int) -> pd.DataFrame:
     """Up to `limit` rows of the export, as a frame (the export page's preview)."""
-    return frame(conn, _PREVIEW[where.as_member], where.params() | {"limit": limit})
+    return frame(conn, _PREVIEW, where.params() | {"limit": limit})
 
 
 def business_by_name(conn: Connection, name: str) -> uuid.UUID:
