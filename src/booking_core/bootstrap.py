@@ -17,6 +17,7 @@ from booking_core.services import (
     idempotency,
     multi,
     payments,
+    personal,
     pricing,
     schedules,
     series,
@@ -125,6 +126,12 @@ class BookingSystem:
 
     # -- admins: who may see which business, in which role (docs/access.md)
     set_membership = UseCase(rq.MembershipRequest, access.set_membership)
+
+    # -- personal data: erasure, retention, subject access (docs/personal-data.md)
+    erase_customer = UseCase(rq.ErasureRequest, personal.erase)
+    customer_data = UseCase(rq.SubjectAccessRequest, personal.subject_access)
+    set_retention_policy = UseCase(rq.RetentionPolicyRequest, personal.set_policy)
+    run_retention = UseCase(rq.RetentionRunRequest, personal.run_retention)
 
     # -- idempotency keys (docs/invariants.md, "Idempotency")
     purge_idempotency_keys = UseCase(rq.KeyPurgeRequest, idempotency.purge)

@@ -369,9 +369,10 @@ def _derive(conn: psycopg.Connection[Any], business_ids: list[uuid.UUID], setup:
 
 _AUDIT = """
 INSERT INTO booking_audit_log (business_id, entity_type, entity_id, booking_id, action, old_values, new_values,
-                               reason, performed_by, performed_by_id, channel, occurred_at)
-SELECT business_id, entity_type, entity_id, booking_id, action, old_values, new_values, reason, performed_by,
-       performed_by_id, channel, occurred_at
+                               reason, performed_by, performed_by_id, channel, occurred_at, reason_nonce, reason_digest)
+SELECT business_id, entity_type, entity_id, booking_id, action, audit_image(entity_type, old_values),
+       audit_image(entity_type, new_values), reason, performed_by, performed_by_id, channel, occurred_at,
+       n.nonce, audit_digest(n.nonce, reason)
   FROM (
     SELECT ts.business_id, 'slot' AS entity_type, ts.id AS entity_id, NULL::uuid AS booking_id,
            'slot.created' AS action, NULL::jsonb AS old_values, to_jsonb(ts) || jsonb_build_object('booked_seats', 0)
@@ -407,5 +408,7 @@ SELECT business_id, entity_type, entity_id, booking_id, action, old_values, new_
       FROM refunds r JOIN payments p ON p.business_id = r.business_id AND p.id = r.payment_id
      WHERE r.business_id = ANY(%(b)s)
   ) x
+  -- The reason's commitment, as audit_write() makes it (docs/personal-data.md).
+  CROSS JOIN LATERAL (SELECT CASE WHEN x.reason IS NOT NULL THEN audit_nonce() END AS nonce) n
  ORDER BY occurred_at, k
 """

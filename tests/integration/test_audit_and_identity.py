@@ -126,11 +126,48 @@ def test_the_hash_chain_verifies_and_detects_a_row_altered_behind_the_triggers_b
     assert sealed > 0 and system.seal_audit(shop.business_id) == 0
     report = system.verify_audit(shop.business_id)
     assert report.ok and report.links == sealed and report.unsealed == 0
-    with raw.transaction():
+    # The reason is held beside its commitment: with the triggers off, a reason changed alone is refused ...
+    with raw.transaction(), pytest.raises(psycopg.errors.CheckViolation, match="reason_committed"):
         raw.execute("SET LOCAL session_replication_role = replica")  # what an attacker with superuser would do
-        raw.execute("UPDATE booking_audit_log SET reason = 'nothing to see' WHERE booking_id = %s", (b.id,))
+        raw.execute("UPDATE booking_audit_log SET reason = 'nothing to see', reason_nonce = NULL WHERE booking_id = %s",
+                    (b.id,))  # fmt: skip
+    # ... and one changed with a fresh commitment changes what the chain covers.
+    with raw.transaction():
+        raw.execute("SET LOCAL session_replication_role = replica")
+        raw.execute(
+            "UPDATE booking_audit_log SET reason = 'nothing to see', reason_nonce = n,"
+            " reason_digest = audit_digest(n, 'nothing to see') FROM audit_nonce() n WHERE booking_id = %s",
+            (b.id,),
+        )
     broken = system.verify_audit(shop.business_id)
     assert not broken.ok and broken.problem == "audit row altered after sealing"
+
+
+def test_a_reason_altered_under_its_old_commitment_breaks_the_chain_and_an_erased_one_does_not(system, raw):
+    shop = Shop.create(system, now=MONDAY)
+    b = shop.book(shop.first_slot())
+    system.seal_audit(shop.business_id)
+
+    class Undo(Exception):
+        pass
+
+    # An attacker who drops the constraint and keeps the old commitment: the chain sees it (then undone).
+    with pytest.raises(Undo), raw.transaction():
+        raw.execute("SET LOCAL session_replication_role = replica")
+        raw.execute("ALTER TABLE booking_audit_log DROP CONSTRAINT booking_audit_log_reason_committed")
+        raw.execute("UPDATE booking_audit_log SET reason = 'nothing to see' WHERE booking_id = %s", (b.id,))
+        problem = raw.execute("SELECT problem FROM audit_verify(%s)", (shop.business_id,)).fetchone()
+        assert problem == ("audit row altered after sealing",)
+        raise Undo
+    # Erasing the reason (data and nonce), as an erasure does, leaves the commitment and the chain whole.
+    with raw.transaction():
+        erased = raw.execute(
+            "UPDATE booking_audit_log SET reason = NULL, reason_nonce = NULL"
+            " WHERE business_id = %s AND reason IS NOT NULL",
+            (shop.business_id,),
+        ).rowcount
+    assert erased > 0
+    assert system.verify_audit(shop.business_id).ok
 
 
 def test_an_audit_row_deleted_from_the_middle_of_the_chain_breaks_it(system, raw):

@@ -81,8 +81,9 @@ def test_audit_images_under_their_own_name_hold_no_token_and_no_address_and_name
     for cid, (name, email) in names_in_a(raw, a).items():
         raw.execute(
             "INSERT INTO booking_audit_log (business_id, entity_type, entity_id, action, new_values, performed_by,"
-            " performed_by_id, channel, ip_address, user_agent, occurred_at)"
-            " VALUES (%s, 'customer', %s, 'customer.created', %s, 'admin', 'root', 'sql', '10.0.0.1', 'curl', now())",
+            " performed_by_id, channel, ip_address, user_agent, occurred_at, client_nonce, client_digest)"
+            " SELECT %s, 'customer', %s, 'customer.created', %s, 'admin', 'root', 'sql', '10.0.0.1', 'curl', now(),"
+            " n, audit_digest(n, audit_client_text('10.0.0.1', 'curl')) FROM audit_nonce() n",
             (a.business_id, cid, psycopg.types.json.Jsonb({"id": str(cid), "name": name, "email": email or "x@y.z"})),
         )
     for role in ("manager", "ops", "analyst"):

@@ -26,9 +26,10 @@ from tests.integration.test_schedules import MONDAY
 PERSON_SCOPED = {"memberships", "membership_changes"}
 VIEWS = ("customers_for_members", "booking_audit_for_members")
 PERSONAL = {
-    "customers": ("name", "email"),
+    "customers": ("name", "email", "phone"),
     "bookings": ("cancellation_token_hash",),
-    "booking_audit_log": ("old_values", "new_values", "ip_address", "user_agent"),
+    # The nonces of the personal context's commitments: with one, a commitment can be tried against guesses.
+    "booking_audit_log": ("old_values", "new_values", "ip_address", "user_agent", "reason_nonce", "client_nonce"),
     "notification_outbox": ("payload",),
 }
 

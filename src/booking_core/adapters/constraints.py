@@ -319,6 +319,31 @@ INTERNAL: dict[str, str] = {
     "idempotency_keys_pkey": "recorded once per key, after the key's lock and lookup (a reuse is BK008 first)",
     "idempotency_keys_business_id_fkey": "recorded only after the write found the business's booking, slot or payment",
     "idempotency_keys_key_check": "keys are checked by the library (InvalidInput), booking keys by bookings first",
+    # personal data (0014): the erasure log, retention and subject access are written by
+    # customer_erase() and retention_run() (SECURITY DEFINER) and the library, after finding the
+    # customer and the business; the commitments by audit_write() beside the data they commit to
+    "audit_chain_rehash_pkey": "written once per business by migration 0014",
+    "audit_chain_rehash_business_id_fkey": "written once per business by migration 0014",
+    "booking_audit_log_reason_committed": "audit_write() commits to every reason it writes (raw SQL must too)",
+    "booking_audit_log_client_committed": "audit_write() commits to every ip address and user agent it writes",
+    "customers_erased_hold_nothing": "erased_at is set only by customer_erase(), which clears the rest with it",
+    "customer_erasures_pkey": _ID,
+    "customer_erasures_business_id_fkey": "customer_erase() locks the customer (of the business) first",
+    "customer_erasures_business_id_customer_id_fkey": "customer_erase() locks the customer first",
+    "customer_erasures_business_id_customer_id_key": "customer_erase() returns the erasure of an erased customer",
+    "customer_erasures_cause_check": "written by customer_erase() with the library's own causes",
+    "customer_erasures_cleared_check": "written by customer_erase() with the counts it made",
+    "retention_policies_pkey": "one policy per business: the library upserts it",
+    "retention_policies_business_id_fkey": "the library finds the business first (NotFound)",
+    "retention_policies_erase_inactive_after_months_check": "windows are checked by the library first (InvalidInput)",
+    "retention_policies_purge_payloads_after_days_check": "windows are checked by the library first (InvalidInput)",
+    "retention_policies_drop_client_after_days_check": "windows are checked by the library first (InvalidInput)",
+    "retention_runs_pkey": _ID,
+    "retention_runs_business_id_fkey": "retention_run() reads the business's policy first",
+    "retention_runs_cleared_check": "written by retention_run() with the counts it made",
+    "subject_access_requests_pkey": _ID,
+    "subject_access_requests_business_id_fkey": "the library finds the customer of the business first",
+    "subject_access_requests_business_id_customer_id_fkey": "the library finds the customer first",
 }
 
 

@@ -38,6 +38,7 @@ _BY_SQLSTATE: dict[str, type[e.BookingError]] = {
     "BK017": e.InvalidInput,
     "BK018": e.ResourcesUnavailable,
     "BK019": e.BusinessFrozen,
+    "BK020": e.ErasureRefused,
 }
 
 # Lost races for a lock: the transaction was rolled back, the same request may succeed now.

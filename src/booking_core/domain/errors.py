@@ -13,7 +13,8 @@ BookingError                       base: a one-line message that says what to do
 │   ├── UnknownBooking
 │   ├── UnknownPayment
 │   ├── UnknownResource
-│   └── UnknownWaitlistEntry
+│   ├── UnknownWaitlistEntry
+│   └── UnknownCustomer
 ├── Unavailable                    the slot (or the business) cannot take this change now
 │   ├── CapacityExceeded           not enough free seats
 │   ├── LegacySlot                 the slot left the schedule: no new bookings
@@ -31,6 +32,7 @@ BookingError                       base: a one-line message that says what to do
 │   ├── PaymentRequired            the change costs more than has been paid
 │   ├── OfferExpired               a waitlist offer past its time or no longer open
 │   ├── OfferAlreadyAccepted       someone else already accepted this waitlist offer
+│   ├── ErasureRefused             the customer holds a paid booking ahead: cancel it, or force
 │   └── Busy                       retryable: a lock wait or statement timed out, a deadlock or
 │                                  serialization failure was resolved against this request;
 │                                  nothing was changed (`sqlstate` 55P03, 57014, 40P01, 40001)
@@ -254,3 +256,11 @@ class Busy(Conflict):
     """
 
     retryable = True
+
+
+class UnknownCustomer(NotFound):
+    """No such customer in this business (by id, e-mail address or cancellation token)."""
+
+
+class ErasureRefused(Conflict):
+    """The customer holds a paid booking ahead: cancel it first (refunded by the policy), or force."""

@@ -225,3 +225,41 @@ class Membership(_FromRow):
     business: str | None
     granted_by: str
     granted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure(_FromRow):
+    """A customer's erasure, as the erasure log keeps it: who, when, why (cause), what was cleared; no personal data."""
+
+    business_id: uuid.UUID
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    erased_at: datetime
+    erased_by: str
+    channel: str
+    cause: str
+    forced: bool
+    cleared: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy(_FromRow):
+    business_id: uuid.UUID
+    erase_inactive_after_months: int | None
+    purge_payloads_after_days: int | None
+    drop_client_after_days: int | None
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRun(_FromRow):
+    """One run of a retention policy: what it cleared (or, dry, would clear) per table."""
+
+    business_id: uuid.UUID
+    id: uuid.UUID
+    started_at: datetime
+    finished_at: datetime
+    dry_run: bool
+    run_by: str
+    cleared: dict[str, int]

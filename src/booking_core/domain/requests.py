@@ -161,6 +161,7 @@ class BusinessRequest(ByActor):
 class CustomerRequest(InBusiness):
     name: str
     email: str | None = None
+    phone: str | None = None
 
 
 @request
@@ -380,3 +381,42 @@ class MembershipRequest(ByActor):
     business_id: uuid.UUID | None = None
     reason: str
     granted: bool = True
+
+
+# ------------------------------------------------------------------------ personal data
+@request
+class CustomerSelector(BusinessQuery):
+    """One customer of a business, named by exactly one of: id, e-mail address, a booking's cancellation token."""
+
+    customer_id: uuid.UUID | None = None
+    email: str | None = None
+    token: uuid.UUID | str | None = None
+
+
+@request
+class ErasureRequest(CustomerSelector, ByActor):
+    """Erase the customer's personal data (docs/personal-data.md); `force` even with paid bookings ahead."""
+
+    force: bool = False
+    reason: str = "erasure requested by the customer"
+
+
+@request
+class SubjectAccessRequest(CustomerSelector, ByActor):
+    """Everything held about the customer, as a document they can read; the request is logged."""
+
+
+@request
+class RetentionPolicyRequest(InBusiness):
+    """A business's retention windows; None keeps that kind of data."""
+
+    erase_inactive_after_months: int | None = None
+    purge_payloads_after_days: int | None = None
+    drop_client_after_days: int | None = None
+
+
+@request
+class RetentionRunRequest(InBusiness):
+    """Run the business's retention policy now; a dry run counts what it would clear, per table."""
+
+    dry_run: bool = False

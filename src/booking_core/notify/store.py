@@ -17,6 +17,7 @@ from booking_core.notify.circuit import CircuitBreaker, CircuitState
 # SKIP LOCKED lets several dispatchers share the outbox; the lease (available_at pushed past
 # the batch's worst-case send time) keeps a claimed row from being sent twice at once, and
 # brings it back if this dispatcher dies mid-batch (the receiver dedupes the resend by id).
+# The customer's contact details are read now, from `customers`: the outbox holds their id only.
 _CLAIM = text("""
 WITH due AS (
   SELECT business_id, id FROM notification_outbox
@@ -26,7 +27,8 @@ WITH due AS (
    FOR UPDATE SKIP LOCKED)
 UPDATE notification_outbox o SET available_at = :lease_until
   FROM due WHERE o.business_id = due.business_id AND o.id = due.id
-RETURNING o.business_id, o.id, o.event_type, o.delivery_id, o.payload, o.attempts, o.created_at
+RETURNING o.business_id, o.id, o.event_type, o.delivery_id,
+          outbox_with_contact(o.payload, o.business_id, o.customer_id) AS payload, o.attempts, o.created_at
 """)
 
 # One statement per attempt (pipelined per batch): the row lock orders it after any concurrent attempt on the same

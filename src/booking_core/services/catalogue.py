@@ -27,7 +27,7 @@ _INSERT_BUSINESS = text(
     " VALUES (:id, :name, :tz, :cur, :now) RETURNING id, name, timezone, currency"
 )
 _INSERT_CUSTOMER = text(
-    "INSERT INTO customers (business_id, id, name, email, created_at) VALUES (:b, :id, :n, :e, :now)"
+    "INSERT INTO customers (business_id, id, name, email, phone, created_at) VALUES (:b, :id, :n, :e, :p, :now)"
 )
 _INSERT_SERVICE = text(
     "INSERT INTO services (business_id, id, name, kind, max_party_size, price, currency,"
@@ -60,7 +60,7 @@ def _add(ctx: Context, request: InBusiness, statement: TextClause, **values: obj
 
 
 def add_customer(ctx: Context, request: CustomerRequest) -> uuid.UUID:
-    return _add(ctx, request, _INSERT_CUSTOMER, n=request.name, e=request.email)
+    return _add(ctx, request, _INSERT_CUSTOMER, n=request.name, e=request.email, p=request.phone)
 
 
 def add_service(ctx: Context, request: ServiceRequest) -> uuid.UUID:

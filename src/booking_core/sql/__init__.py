@@ -37,6 +37,7 @@ AREAS = (
     "waitlist",
     "outbox",
     "idempotency",
+    "personal",
     "checker",
     "access",
 )

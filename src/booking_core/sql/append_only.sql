@@ -17,6 +17,26 @@ BEGIN
     TG_OP, TG_TABLE_NAME USING ERRCODE = 'BK006';
 END $$;
 
+-- The one change history allows: erasing personal data (docs/personal-data.md). True when the
+-- UPDATE from `o` to `n` changes some columns, all among `erasable`, each to NULL or '[erased]'.
+CREATE OR REPLACE FUNCTION is_erasure(o jsonb, n jsonb, erasable text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT count(*) > 0 AND bool_and(e.key = ANY (erasable) AND (n -> e.key = 'null' OR n -> e.key = '"[erased]"'))
+    FROM jsonb_each(o) e WHERE e.value IS DISTINCT FROM n -> e.key
+$$;
+
+-- A history table with personal columns: refused as refuse_change() refuses, but for an erasure
+-- of the columns its trigger names (TG_ARGV).
+CREATE OR REPLACE FUNCTION refuse_change_but_erasure() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' AND is_erasure(to_jsonb(OLD), to_jsonb(NEW), TG_ARGV) THEN
+    RETURN NEW;
+  END IF;
+  RAISE EXCEPTION '% on % is refused: % is append-only (only its personal data can be erased: booking customers erase)',
+    TG_OP, TG_TABLE_NAME, TG_TABLE_NAME USING ERRCODE = 'BK006';
+END $$;
+
 -- Refuse an UPDATE that changes any of `columns` of a row (BK007, with the guard's message):
 -- what each table's guard says never changes, stated as a list of columns.
 CREATE OR REPLACE FUNCTION refuse_changed(old_row anyelement, new_row anyelement, columns text[], message text)
@@ -39,19 +59,27 @@ END $$;
 -- DELETE, no_truncate refuses TRUNCATE. Business data (a never_delete table) is changed by
 -- marking it (cancel, legacy, superseded), never deleted: refuse_delete says so. History
 -- (every other table) is never changed: refuse_change says so. Each trigger is named
--- <table>_<refusal>.
+-- <table>_<refusal>. A history table that holds personal data refuses every change but the
+-- erasure of the columns listed beside it (refuse_change_but_erasure).
 DO $$
 DECLARE r record;
 BEGIN
   FOR r IN
     SELECT t.table_name, u.refusal,
-           CASE WHEN 'never_delete' = ANY (t.refusals::text[]) THEN 'refuse_delete' ELSE 'refuse_change' END AS refuse_with
+           CASE WHEN 'never_delete' = ANY (t.refusals::text[]) THEN 'refuse_delete'
+                WHEN u.refusal = 'append_only' AND e.erasable IS NOT NULL THEN 'refuse_change_but_erasure'
+                ELSE 'refuse_change' END AS refuse_with,
+           CASE WHEN u.refusal = 'append_only' THEN e.erasable END AS erasable
       FROM (VALUES
       ('access_log',                '{append_only,no_truncate}'),
       ('audit_chain',               '{append_only,no_truncate}'),
+      ('audit_chain_rehash',        '{append_only,no_truncate}'),
       ('audit_tamper_log',          '{append_only,no_truncate}'),
       ('booking_audit_log',         '{append_only,no_truncate}'),
       ('booking_refusals',          '{append_only}'),
+      ('customer_erasures',         '{append_only,no_truncate}'),
+      ('retention_runs',            '{append_only,no_truncate}'),
+      ('subject_access_requests',   '{append_only,no_truncate}'),
       ('booking_resources',         '{append_only,no_truncate}'),
       ('booking_series',            '{append_only}'),
       ('booking_state_transitions', '{append_only,no_truncate}'),
@@ -75,6 +103,7 @@ BEGIN
       ('notification_outbox',       '{never_delete,no_truncate}'),
       ('payments',                  '{never_delete,no_truncate}'),
       ('promo_codes',               '{never_delete}'),
+      ('retention_policies',        '{never_delete,no_truncate}'),
       ('resources',                 '{never_delete,no_truncate}'),
       ('schedule_versions',         '{never_delete,no_truncate}'),
       ('services',                  '{never_delete,no_truncate}'),
@@ -82,13 +111,20 @@ BEGIN
       ('waitlist_entries',          '{never_delete,no_truncate}')
       ) AS t (table_name, refusals)
       CROSS JOIN unnest(t.refusals::text[]) AS u (refusal)
+      LEFT JOIN (VALUES
+      ('booking_audit_log',         ARRAY['reason', 'reason_nonce', 'ip_address', 'user_agent', 'client_nonce']),
+      ('booking_state_transitions', ARRAY['reason']),
+      ('notification_deliveries',   ARRAY['error']),
+      ('refunds',                   ARRAY['reason'])
+      ) AS e (table_name, erasable) ON e.table_name = t.table_name
   LOOP
-    EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE %s ON %I FOR EACH %s EXECUTE FUNCTION %I()',
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE %s ON %I FOR EACH %s EXECUTE FUNCTION %I(%s)',
                    r.table_name || '_' || r.refusal,
                    CASE r.refusal WHEN 'append_only' THEN 'UPDATE OR DELETE' WHEN 'never_delete' THEN 'DELETE'
                                   ELSE 'TRUNCATE' END,
                    r.table_name,
                    CASE r.refusal WHEN 'no_truncate' THEN 'STATEMENT' ELSE 'ROW' END,
-                   r.refuse_with);
+                   r.refuse_with,
+                   (SELECT string_agg(quote_literal(c), ', ') FROM unnest(r.erasable) c));
   END LOOP;
 END $$;

@@ -6,7 +6,8 @@ CREATE OR REPLACE FUNCTION audit_action(entity text, op text, o jsonb, n jsonb) 
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
   IF op = 'INSERT' THEN
-    RETURN CASE entity WHEN 'waitlist' THEN 'waitlist.joined' ELSE entity || '.created' END;
+    RETURN CASE entity WHEN 'waitlist' THEN 'waitlist.joined' WHEN 'erasure' THEN 'customer.erased'
+                       ELSE entity || '.created' END;
   END IF;
   IF entity = 'booking' THEN
     IF o->>'slot_id' IS DISTINCT FROM n->>'slot_id' THEN RETURN 'booking.rescheduled'; END IF;
@@ -35,16 +36,43 @@ BEGIN
   RETURN entity || '.updated';
 END $$;
 
+-- The personal context of an audit row is committed, not chained: sha256(nonce || data),
+-- with a random 16-byte nonce per group (docs/personal-data.md). The chain covers the
+-- commitment; erasing the data and its nonce leaves the commitment, which then reveals nothing.
+CREATE OR REPLACE FUNCTION audit_digest(nonce bytea, data text) RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT sha256(nonce || convert_to(data, 'UTF8')) $$;
+
+-- The client group's data as one text: the ip address and the user agent.
+CREATE OR REPLACE FUNCTION audit_client_text(ip inet, agent text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT concat_ws('|', quote_nullable(host(ip)), quote_nullable(agent)) $$;
+
+-- A fresh nonce: 16 bytes of gen_random_uuid() (122 random bits; core PostgreSQL, no pgcrypto).
+CREATE OR REPLACE FUNCTION audit_nonce() RETURNS bytea
+LANGUAGE sql VOLATILE AS $$ SELECT uuid_send(gen_random_uuid()) $$;
+
+-- The columns of a table's rows that hold free text about a person, left out of its audit
+-- images (the audit row's own reason holds the why, erasably): a refund's reason, a failed
+-- payment's reason. Erasing them changes nothing audited.
+CREATE OR REPLACE FUNCTION audit_image(entity text, r jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE entity WHEN 'refund' THEN r - 'reason' WHEN 'payment' THEN r - 'failure_reason' ELSE r END
+$$;
+
 CREATE OR REPLACE FUNCTION audit_write() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
   entity text := TG_ARGV[0];
   o jsonb;
-  n jsonb := to_jsonb(NEW);
+  n jsonb := audit_image(entity, to_jsonb(NEW));
   bid uuid;
+  why text := booking_ctx('reason');
+  ip inet := booking_ctx('ip_address')::inet;
+  agent text := booking_ctx('user_agent');
+  why_nonce bytea;
+  client_nonce bytea;
 BEGIN
   IF TG_OP = 'UPDATE' THEN
-    o := to_jsonb(OLD);
+    o := audit_image(entity, to_jsonb(OLD));
     -- Derived bookkeeping (seat counters, timestamps, versions) is audited on the booking itself.
     IF (o - 'booked_seats' - 'updated_at' - 'version') = (n - 'booked_seats' - 'updated_at' - 'version') THEN
       RETURN NULL;
@@ -55,12 +83,17 @@ BEGIN
                      WHEN 'refund' THEN (SELECT booking_id FROM payments
                                           WHERE business_id = (n->>'business_id')::uuid AND id = (n->>'payment_id')::uuid)
          END;
+  IF why IS NOT NULL THEN why_nonce := audit_nonce(); END IF;
+  IF ip IS NOT NULL OR agent IS NOT NULL THEN client_nonce := audit_nonce(); END IF;
   INSERT INTO booking_audit_log (business_id, entity_type, entity_id, booking_id, action, old_values, new_values,
-                                 reason, performed_by, performed_by_id, channel, ip_address, user_agent, occurred_at)
+                                 reason, performed_by, performed_by_id, channel, ip_address, user_agent, occurred_at,
+                                 reason_nonce, reason_digest, client_nonce, client_digest)
   VALUES (CASE WHEN entity = 'business' THEN NEW.id ELSE (n->>'business_id')::uuid END,
           entity, NEW.id, bid, audit_action(entity, TG_OP, o, n), o, n,
-          booking_ctx('reason'), booking_ctx_actor_type(), booking_ctx_actor_id(), booking_ctx_channel(),
-          booking_ctx('ip_address')::inet, booking_ctx('user_agent'), booking_ctx_occurred_at());
+          why, booking_ctx_actor_type(), booking_ctx_actor_id(), booking_ctx_channel(),
+          ip, agent, booking_ctx_occurred_at(),
+          why_nonce, audit_digest(why_nonce, why),
+          client_nonce, audit_digest(client_nonce, audit_client_text(ip, agent)));
   RETURN NULL;
 END $$;
 
@@ -84,7 +117,8 @@ BEGIN
       ('price_rules',       'price_rules_10_audit',       'INSERT',           'price'),
       ('promo_codes',       'promo_codes_10_audit',       'INSERT',           'promo'),
       ('waitlist_entries',  'waitlist_entries_10_audit',  'INSERT OR UPDATE', 'waitlist'),
-      ('booking_series',    'booking_series_10_audit',    'INSERT',           'series')
+      ('booking_series',    'booking_series_10_audit',    'INSERT',           'series'),
+      ('customer_erasures', 'customer_erasures_10_audit', 'INSERT',           'erasure')
     ) AS t (table_name, trigger_name, events, entity)
   LOOP
     EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER %s ON %I FOR EACH ROW EXECUTE FUNCTION audit_write(%L)',
@@ -99,15 +133,23 @@ CREATE OR REPLACE TRIGGER time_slots_10_audit_update AFTER UPDATE ON time_slots
                      IS DISTINCT FROM (NEW.max_capacity, NEW.is_legacy, NEW.legacy_since, NEW.schedule_version_id))
   EXECUTE FUNCTION audit_write('slot');
 
--- One link of the hash chain: the previous hash and every column of the audit row.
+-- One link of the hash chain: the previous hash and every column of the audit row, the
+-- personal context by its commitments. A commitment counts only while the data still held
+-- matches it: data altered (or added) after sealing hashes as 'altered' and breaks the link;
+-- data erased (with its nonce) leaves the commitment standing.
 CREATE OR REPLACE FUNCTION audit_row_hash(prev bytea, a booking_audit_log) RETURNS bytea
 LANGUAGE sql IMMUTABLE AS $$
   SELECT sha256(prev || convert_to(concat_ws('|',
     a.id, a.business_id, quote_nullable(a.entity_type), a.entity_id, quote_nullable(a.booking_id),
     quote_nullable(a.action), quote_nullable(a.old_values::text), quote_nullable(a.new_values::text),
-    quote_nullable(a.reason), a.performed_by, quote_nullable(a.performed_by_id), a.channel,
-    quote_nullable(host(a.ip_address)), quote_nullable(a.user_agent),
-    extract(epoch FROM a.occurred_at), extract(epoch FROM a.recorded_at)), 'UTF8'))
+    a.performed_by, quote_nullable(a.performed_by_id), a.channel,
+    extract(epoch FROM a.occurred_at), extract(epoch FROM a.recorded_at),
+    coalesce(CASE WHEN a.reason IS NULL AND a.reason_nonce IS NULL
+                     OR audit_digest(a.reason_nonce, a.reason) = a.reason_digest
+                   THEN quote_nullable(encode(a.reason_digest, 'hex')) END, 'altered'),
+    coalesce(CASE WHEN a.ip_address IS NULL AND a.user_agent IS NULL AND a.client_nonce IS NULL
+                     OR audit_digest(a.client_nonce, audit_client_text(a.ip_address, a.user_agent)) = a.client_digest
+                   THEN quote_nullable(encode(a.client_digest, 'hex')) END, 'altered')), 'UTF8'))
 $$;
 
 -- Seal every committed, unsealed audit row of a business, in id order; returns the count.

@@ -43,6 +43,11 @@ END $$;
 CREATE OR REPLACE FUNCTION audit_tamper_note() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  -- An erasure of an audit row's personal context changes nothing the chain covers.
+  IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'booking_audit_log'
+     AND is_erasure(to_jsonb(OLD), to_jsonb(NEW), '{reason,reason_nonce,ip_address,user_agent,client_nonce}') THEN
+    RETURN NULL;
+  END IF;
   IF TG_TABLE_NAME = 'audit_chain' THEN
     INSERT INTO audit_tamper_log (table_name, op, business_id, audit_id, seq)
     VALUES (TG_TABLE_NAME, TG_OP, OLD.business_id, OLD.audit_id, OLD.seq);

@@ -36,13 +36,38 @@ BEGIN
   RETURN out;
 END $$;
 
+-- A payload without what is personal or secret in it: the change's free-text reason and the
+-- cancellation token (the customer is named by id only since migration 0014; a payload
+-- written before keeps only the id too). The one change an outbox row's payload may see:
+-- retention purges delivered payloads to this, an erasure every payload of the customer.
+CREATE OR REPLACE FUNCTION outbox_redact(p jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN p ? 'customer' THEN jsonb_set(r, '{customer}', jsonb_build_object('id', p #> '{customer,id}'))
+              ELSE r END
+    FROM (SELECT p - 'reason' #- '{booking,cancellation_token}' AS r) x
+$$;
+
+-- The payload as sent: the customer's contact details are read from `customers` at sending
+-- time, never stored in the outbox (an erased customer has none left to read).
+CREATE OR REPLACE FUNCTION outbox_with_contact(p jsonb, p_business uuid, p_customer uuid) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT CASE WHEN p_customer IS NULL THEN p
+              ELSE p || jsonb_build_object('customer', (
+                SELECT jsonb_build_object('id', c.id, 'name', c.name, 'email', c.email, 'phone', c.phone)
+                  FROM customers c WHERE c.business_id = p_business AND c.id = p_customer)) END
+$$;
+
 -- An outbox row's event never changes; only its delivery bookkeeping moves, attempts go up
 -- one at a time with a logged delivery, and delivered/dead are final.
 CREATE OR REPLACE FUNCTION notification_outbox_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM refuse_changed(OLD, NEW, '{business_id,id,event_type,booking_id,payload,delivery_id,created_at}',
+  PERFORM refuse_changed(OLD, NEW, '{business_id,id,event_type,booking_id,customer_id,delivery_id,created_at}',
     'a notification''s event, payload and delivery id never change: enqueue a new notification');
+  IF NEW.payload IS DISTINCT FROM OLD.payload AND NEW.payload IS DISTINCT FROM outbox_redact(OLD.payload) THEN
+    RAISE EXCEPTION 'a notification''s event, payload and delivery id never change: enqueue a new notification'
+      USING ERRCODE = 'BK007';
+  END IF;
   IF (OLD.delivered_at IS NOT NULL AND NEW.delivered_at IS DISTINCT FROM OLD.delivered_at)
      OR (OLD.dead_at IS NOT NULL AND NEW.dead_at IS DISTINCT FROM OLD.dead_at) THEN
     RAISE EXCEPTION 'notification % is already delivered or dead: that is final', OLD.id USING ERRCODE = 'BK007';
@@ -77,7 +102,7 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- Render an event's payload (business, booking, customer, party, slot in local time) and
+-- Render an event's payload (business, booking, customer by id, party, slot in local time) and
 -- write it to the outbox; returns the outbox id (NULL when a reminder was already queued).
 -- The booking's cancellation token is in the payload only when its booking was made in this
 -- transaction: booking_insert() leaves the token it issued in booking.issued_token, and the
@@ -90,7 +115,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
   biz      businesses;
   bk       bookings;
-  cust     customers;
+  v_customer uuid := (p_extra #>> '{customer,id}')::uuid;
   v_id     uuid := outbox_uuid7();
   v_deliv  uuid := gen_random_uuid();
   v_payload jsonb;
@@ -112,7 +137,7 @@ BEGIN
     IF NOT FOUND THEN
       RAISE EXCEPTION 'booking % does not exist in business %', p_booking, p_business USING ERRCODE = '23503';
     END IF;
-    SELECT * INTO cust FROM customers WHERE business_id = p_business AND id = bk.customer_id;
+    v_customer := bk.customer_id;
     v_token := nullif(current_setting('booking.issued_token', true), '')::uuid;
     IF booking_token_hash(v_token) = bk.cancellation_token_hash THEN
       PERFORM set_config('booking.issued_token', '', true);
@@ -125,7 +150,7 @@ BEGIN
                                     'payment_method', bk.payment_method, 'payment_status', bk.payment_status)
                  || CASE WHEN v_token IS NOT NULL THEN jsonb_build_object('cancellation_token', v_token)
                          ELSE '{}'::jsonb END,
-      'customer', jsonb_build_object('id', cust.id, 'name', cust.name, 'email', cust.email),
+      'customer', jsonb_build_object('id', bk.customer_id),
       'party_size', bk.party_size,
       'slot', outbox_slot_json(p_business, bk.slot_id, biz.timezone));
   END IF;
@@ -133,8 +158,8 @@ BEGIN
     v_payload := v_payload || jsonb_build_object('reason', booking_ctx('reason'));
   END IF;
   v_payload := v_payload || coalesce(p_extra, '{}'::jsonb);
-  INSERT INTO notification_outbox (business_id, id, event_type, booking_id, payload, delivery_id)
-  VALUES (p_business, v_id, p_event, p_booking, v_payload, v_deliv)
+  INSERT INTO notification_outbox (business_id, id, event_type, booking_id, customer_id, payload, delivery_id)
+  VALUES (p_business, v_id, p_event, p_booking, v_customer, v_payload, v_deliv)
   ON CONFLICT (business_id, booking_id, event_type, (payload #>> '{slot,id}'))
     WHERE event_type = 'booking.reminder_due' DO NOTHING
   RETURNING id INTO inserted;
@@ -228,8 +253,7 @@ BEGIN
     SELECT timezone INTO tz FROM businesses WHERE id = NEW.business_id;
     PERFORM outbox_enqueue(NEW.business_id, 'waitlist.offer', NULL, jsonb_build_object(
       'waitlist_entry_id', NEW.id,
-      'customer', (SELECT jsonb_build_object('id', c.id, 'name', c.name, 'email', c.email)
-                     FROM customers c WHERE c.business_id = NEW.business_id AND c.id = NEW.customer_id),
+      'customer', jsonb_build_object('id', NEW.customer_id),
       'party_size', NEW.party_size,
       'offer_expires_at', outbox_local_iso(NEW.offer_expires_at, tz),
       'slot', outbox_slot_json(NEW.business_id, NEW.slot_id, tz)));
