@@ -1,7 +1,7 @@
 """The dashboard's entry point (`streamlit run dashboard/app.py`): navigation, then the chosen page.
 
 Every page has a stable URL path (/overview, /capacity, /cancellations, /waitlists, /audit, /integrity,
-/export, /access) that works as a deep link on first load, once the person has logged in
+/export, /access, /personal-data) that works as a deep link on first load, once the person has logged in
 (dashboard/auth.py). The navigation offers the pages of the person's roles; what each page shows is
 decided by the database, which reads as that person. Streamlit serves its default page at the root URL only
 (a default page's url_path is ignored), so the default here is a hidden page that forwards the root URL
@@ -36,6 +36,7 @@ SCREENS = [
     ("integrity", "Integrity", "verified", "integrity", (MANAGER, OPS)),
     ("export", "Export", "download", "export", (MANAGER, ANALYST)),
     ("access", "Access", "admin_panel_settings", "access", (ADMIN,)),
+    ("personal_data", "Personal data", "privacy_tip", "personal-data", (ADMIN,)),
 ]
 PAGES = [
     (st.Page(HERE / f"screens/{screen}.py", title=title, icon=f":material/{icon}:", url_path=path), roles)

@@ -7,6 +7,7 @@ scrape; HISTORY_FAMILIES are full passes over large tables (see metrics.collecto
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client.core import (
@@ -15,7 +16,7 @@ from prometheus_client.core import (
     Metric,
     SummaryMetricFamily,
 )
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from booking_core.reports import check_runs, ops
 
@@ -402,7 +403,145 @@ def freezes(conn: Connection, now: datetime) -> list[Metric]:
     return [frozen]
 
 
-LIVE_FAMILIES: tuple[Family, ...] = (capacity, integrity, checker, freezes, waitlist, notifications)
+# ------------------------------------------------------------------ retention (docs/personal-data.md)
+# Per business with a retention policy (retention_policies, one row each); businesses without
+# one have no series. Businesses that share a name are one series, the furthest behind: the
+# oldest policy and last run (none if one of them never ran), the shortest window.
+# The named queries live here until they join booking_core.reports.ops.
+#
+# Every scrape: the policies (one small row per business) and the newest non-dry run of each,
+# one index lookup each (retention_runs_latest, business_id, started_at DESC).
+RETENTION_POLICIES = text("""
+SELECT biz.name AS business,
+       min(p.updated_at) AS policy_updated_at,
+       coalesce(min(p.erase_inactive_after_months), 0)::int AS erase_inactive_after_months,
+       coalesce(min(p.purge_payloads_after_days), 0)::int AS purge_payloads_after_days,
+       coalesce(min(p.drop_client_after_days), 0)::int AS drop_client_after_days,
+       CASE WHEN bool_and(r.finished_at IS NOT NULL) THEN min(r.finished_at) END AS last_run_at
+FROM retention_policies p
+JOIN businesses biz ON biz.id = p.business_id
+LEFT JOIN LATERAL (SELECT rr.finished_at FROM retention_runs rr
+                    WHERE rr.business_id = p.business_id AND NOT rr.dry_run
+                    ORDER BY rr.started_at DESC LIMIT 1) r ON true
+GROUP BY biz.name ORDER BY 1
+""")
+
+# Background: the totals grow with every run and erasure (a row per business a day; a row per
+# erased customer), so they are full passes like the other history counters. Dry runs clear
+# nothing and count nothing. `cleared_table` is the run's count key: a table's name, or
+# booking_audit_log_client (audit rows whose ip address and user agent were dropped).
+RETENTION_CLEARED = text("""
+SELECT biz.name AS business, c.key AS cleared_table, sum(c.value::bigint)::bigint AS cleared
+FROM retention_policies p
+JOIN businesses biz ON biz.id = p.business_id
+JOIN retention_runs r ON r.business_id = p.business_id AND NOT r.dry_run
+CROSS JOIN LATERAL jsonb_each_text(r.cleared) c
+GROUP BY biz.name, c.key ORDER BY 1, 2
+""")
+
+# Erasures by cause, through customer_erasures' primary key (business_id, id) per business.
+CUSTOMER_ERASURES = text("""
+SELECT biz.name AS business,
+       coalesce(sum(e.request), 0)::bigint AS request,
+       coalesce(sum(e.retention), 0)::bigint AS retention,
+       coalesce(sum(e.reapplied), 0)::bigint AS reapplied
+FROM retention_policies p
+JOIN businesses biz ON biz.id = p.business_id
+CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE ce.cause = 'request') AS request,
+                           count(*) FILTER (WHERE ce.cause = 'retention') AS retention,
+                           count(*) FILTER (WHERE ce.cause = 'reapplied') AS reapplied
+                      FROM customer_erasures ce WHERE ce.business_id = p.business_id) e
+GROUP BY biz.name ORDER BY 1
+""")
+
+ERASURE_CAUSES = ("request", "retention", "reapplied")
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy(ops.ByBusiness):
+    """A business's retention windows (0: that data is kept) and its newest non-dry run (None: never)."""
+
+    policy_updated_at: datetime
+    erase_inactive_after_months: int
+    purge_payloads_after_days: int
+    drop_client_after_days: int
+    last_run_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionCleared(ops.ByBusiness):
+    cleared_table: str
+    cleared: int
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerErasures(ops.ByBusiness):
+    request: int
+    retention: int
+    reapplied: int
+
+
+retention_policies = ops.Report(RETENTION_POLICIES, RetentionPolicy)
+retention_cleared = ops.Report(RETENTION_CLEARED, RetentionCleared)
+customer_erasures = ops.Report(CUSTOMER_ERASURES, CustomerErasures)
+
+_DAY = 86400.0
+
+
+def retention(conn: Connection, now: datetime) -> list[Metric]:
+    """Retention policies and their newest run (`booking retention run`, daily): every scrape."""
+    updated = per_business(
+        "booking_retention_policy_updated_timestamp_seconds",
+        "When the business's retention policy was last set (Unix time); a series per business with a policy.",
+    )
+    months = per_business(
+        "booking_retention_erase_inactive_after_months",
+        "Customers inactive this many months are erased by retention (0: kept).",
+    )
+    payloads = per_business(
+        "booking_retention_purge_payloads_after_seconds",
+        "Delivered notifications' personal parts are purged after this long (the policy's days; 0: kept).",
+    )
+    client = per_business(
+        "booking_retention_drop_client_after_seconds",
+        "Audit rows' ip addresses and user agents are dropped after this long (the policy's days; 0: kept).",
+    )
+    last = per_business(
+        "booking_retention_last_run_timestamp_seconds",
+        "When the business's newest retention run (not a dry run) finished (Unix time); absent until one did.",
+    )
+    for r in retention_policies(conn, now):
+        key = [r.business]
+        updated.add_metric(key, r.policy_updated_at.timestamp())
+        months.add_metric(key, r.erase_inactive_after_months)
+        payloads.add_metric(key, r.purge_payloads_after_days * _DAY)
+        client.add_metric(key, r.drop_client_after_days * _DAY)
+        if r.last_run_at is not None:
+            last.add_metric(key, r.last_run_at.timestamp())
+    return [updated, months, payloads, client, last]
+
+
+def retention_history(conn: Connection, now: datetime) -> list[Metric]:
+    """What retention cleared (non-dry runs), per table, and the customers erased, by cause."""
+    cleared = CounterMetricFamily(
+        "booking_retention_cleared_rows",
+        "Rows retention runs cleared (dry runs aside), by the run's count key (a table, or booking_audit_log_client).",
+        labels=["business", "table"],
+    )
+    for c in retention_cleared(conn, now):
+        cleared.add_metric([c.business, c.cleared_table], c.cleared)
+    erased = CounterMetricFamily(
+        "booking_customers_erased",
+        "Customers erased, by cause (request, retention, reapplied after a restore).",
+        labels=["business", "cause"],
+    )
+    for e in customer_erasures(conn, now):
+        for cause in ERASURE_CAUSES:
+            erased.add_metric([e.business, cause], getattr(e, cause))
+    return [cleared, erased]
+
+
+LIVE_FAMILIES: tuple[Family, ...] = (capacity, integrity, checker, freezes, waitlist, notifications, retention)
 HISTORY_FAMILIES: tuple[Family, ...] = (
     bookings,
     refusals,
@@ -411,4 +550,5 @@ HISTORY_FAMILIES: tuple[Family, ...] = (
     waitlist_history,
     resources_and_series,
     seat_accounting,
+    retention_history,
 )

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from booking_core.cli import _business_id, _uuid, friendly, migrated_database, out
+from booking_core.cli import EXIT_USER_ERROR, _business_id, _uuid, fail, friendly, migrated_database, out
+from booking_core.domain.errors import BookingError
 
 customers_app = typer.Typer(no_args_is_help=True, help="Customers' personal data: erase it, hand it over.")
 retention_app = typer.Typer(no_args_is_help=True, help="Retention: how long personal data is kept, per business.")
@@ -167,11 +168,21 @@ def retention_run(
     if business is not None:
         wanted = [_business_id(db, business)]
     table = Table("business", "run", "table", "rows" if not dry_run else "rows it would clear")
+    failed = []
     for business_id in wanted:
-        run = system.run_retention(business_id, dry_run=dry_run, actor=_system_actor())
+        # One business's failure is reported and the others still run; the exit code says so.
+        try:
+            run = system.run_retention(business_id, dry_run=dry_run, actor=_system_actor())
+        except BookingError as exc:
+            failed.append(f"{business_id}: {exc}")
+            continue
         for name, n in sorted(run.cleared.items()) or [("(nothing)", 0)]:
             table.add_row(str(business_id), str(run.id), name, str(n))
     out.print(table if wanted else "no business has a retention policy: set one with `booking retention set`")
+    if failed:
+        if len(wanted) == 1:
+            raise BookingError(failed[0].split(": ", 1)[1])
+        fail(f"retention failed for {len(failed)} of {len(wanted)} businesses: " + "; ".join(failed), EXIT_USER_ERROR)
 
 
 def _system_actor() -> Any:

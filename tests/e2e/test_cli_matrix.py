@@ -52,6 +52,8 @@ GROUPS = [c("", says="needs a command"), c("db", says="needs a command: one of s
           c("audit", says="needs a command: one of seal, verify"), c("waitlist", says="one of expire"),
           c("idempotency", says="needs a command: one of purge"), c("incident", says="one of contacts"),
           c("users", says="needs a command: one of grant, list, revoke"),
+          c("customers", says="needs a command: one of erase, erasures, export-data, reapply"),
+          c("retention", says="needs a command: one of run, set, show"),
           c("no-such-command", says="No such command")]  # fmt: skip
 
 # Per command: what it needs but lacks, values that do not parse, values that parse but cannot
@@ -254,6 +256,132 @@ SPECIFIC = [
     c("incident contacts", "00000000-0000-0000-0000-000000000001", "--slot", "42", says="--slot '42' is not an id"),
     c("incident contacts", "x", "--from", "2030-01-01T10:00", "--to", "2030-01-02T10:00+00:00", says="no business"),
     c("incident contacts", "x", "--slot", "{file}", code=DATABASE, url=DOWN, says="cannot reach the database"),
+    # customers (personal data, docs/personal-data.md)
+    c("customers erase", says="Missing option '--business'"),
+    c(
+        "customers erase",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        says="exactly one of: id, e-mail address, cancellation token",
+    ),
+    c(
+        "customers erase",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--id",
+        "42",
+        says="--id '42' is not an id",
+    ),
+    c(
+        "customers erase",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--email",
+        "a@b.c",
+        "--id",
+        "00000000-0000-0000-0000-000000000001",
+        says="exactly one",
+    ),
+    c(
+        "customers erase",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--token",
+        "nope",
+        says="is not a cancellation token",
+    ),
+    c(
+        "customers erase",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--email",
+        "a@b.c",
+        says="no customer of business",
+    ),
+    c("customers erase", "--business", "No Such Business", "--email", "a@b.c", says="no business named"),
+    c(
+        "customers erase",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--email",
+        "a@b.c",
+        code=DATABASE,
+        url=DOWN,
+        says="cannot reach",
+    ),
+    c(
+        "customers erase",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--email",
+        "a@b.c",
+        code=DATABASE,
+        url=EMPTY,
+        says="booking db upgrade",
+    ),
+    c("customers export-data", "--business", "00000000-0000-0000-0000-000000000001", says="exactly one"),
+    c(
+        "customers export-data",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--email",
+        "a@b.c",
+        says="no customer of business",
+    ),
+    c(
+        "customers export-data",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--id",
+        "00000000-0000-0000-0000-000000000001",
+        code=DATABASE,
+        url=DOWN,
+        says="cannot reach",
+    ),
+    c("customers erasures", "--business", "No Such Business", says="no business named"),
+    c("customers erasures", code=DATABASE, url=DOWN, says="cannot reach the database"),
+    c("customers reapply", says="Missing argument 'log_file'"),
+    c("customers reapply", "/nonexistent/erasures.jsonl", says="cannot read /nonexistent/erasures.jsonl"),
+    c("customers reapply", "{tmp}", says="cannot read"),
+    c("customers reapply", "{file}", code=DATABASE, url=DOWN, says="cannot reach the database"),
+    # retention
+    c("retention set", says="Missing option '--business'"),
+    c(
+        "retention set",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--drop-client-days",
+        "0",
+        says="--drop-client-days",
+    ),
+    c(
+        "retention set",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--purge-payloads-days",
+        "x",
+        says="--purge-payloads-days",
+    ),
+    c(
+        "retention set",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        "--erase-inactive-months",
+        "6",
+        says="does not exist",
+    ),
+    c(
+        "retention set",
+        "--business",
+        "00000000-0000-0000-0000-000000000001",
+        code=DATABASE,
+        url=DOWN,
+        says="cannot reach the database",
+    ),
+    c("retention run", "--business", "00000000-0000-0000-0000-000000000001", says="does not exist"),
+    c("retention run", "--business", "No Such Business", says="no business named"),
+    c("retention run", "--dry-run", code=DATABASE, url=EMPTY, says="booking db upgrade"),
+    c("retention show", code=DATABASE, url=DOWN, says="cannot reach the database"),
 ]
 
 
@@ -286,7 +414,7 @@ CASES = [*GROUPS, *SPECIFIC, *(c(cmd, "--frobnicate", says="No such option: --fr
 def test_every_command_has_cases() -> None:
     covered = {case.command for case in SPECIFIC}
     assert set(LEAVES) - covered == set(), "add missing/malformed/impossible cases for these commands"
-    for group in ("", "db", "audit", "waitlist", "idempotency", "incident", "users"):
+    for group in ("", "db", "audit", "waitlist", "idempotency", "incident", "users", "customers", "retention"):
         assert any(case.command == group for case in GROUPS)
 
 

@@ -126,7 +126,8 @@ class Database:
         that needs an older release's database restores one: tests/schema/release.py).
         """
         cfg = alembic_config()
-        with self.connect() as conn, conn.begin():
+        # A migration's refusal (an audit chain that does not verify, 0014) is a typed error.
+        with self.connect() as conn, database_errors(), conn.begin():
             # A migration may wait for its locks and run long: the request timeouts are not for it.
             conn.execute(text("SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0"))
             # One migrator at a time, whatever else is connecting.

@@ -32,6 +32,7 @@ from booking_core.domain.requests import (
 from booking_core.services.context import Context
 
 _BY_ID = text("SELECT id FROM customers WHERE business_id = :b AND id = :c")
+_STATE = text("SELECT erased_at FROM customers WHERE business_id = :b AND id = :c")
 _BY_EMAIL = text("SELECT id FROM customers WHERE business_id = :b AND lower(email) = lower(:e) ORDER BY id")
 _BY_TOKEN = text("SELECT customer_id AS id FROM bookings WHERE business_id = :b AND cancellation_token_hash = :h")
 _ERASE = text(
@@ -143,14 +144,14 @@ def reapply(ctx: Context, lines: Iterable[str], *, actor: Any) -> tuple[int, int
     done = again = 0
     with ctx.db.unit_of_work(actor, now=ctx.now, reason="erasure re-applied after a restore") as uow:
         for business, customer, erasure_id in entries:
-            known = uow.execute(_BY_ID, b=business, c=customer).one_or_none()
+            known = uow.execute(_STATE, b=business, c=customer).one_or_none()
             if known is None:
                 continue  # a customer added after the backup was taken: nothing of them was restored
-            row = uow.execute(_ERASE, **_erase_params(uow, business, customer, True, "reapplied", erasure_id)).one()
-            if row.id == erasure_id and row.cause == "reapplied":
-                done += 1
-            else:
+            if known.erased_at is not None:
                 again += 1
+                continue
+            uow.execute(_ERASE, **_erase_params(uow, business, customer, True, "reapplied", erasure_id)).one()
+            done += 1
         uow.commit()
     return done, again
 

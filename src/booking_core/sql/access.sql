@@ -5,6 +5,20 @@
 CREATE OR REPLACE FUNCTION booking_person() RETURNS text
 LANGUAGE sql STABLE AS $$ SELECT lower(nullif(current_setting('booking.person', true), '')) $$;
 
+-- Whether the transaction's person is an admin (across businesses), and whether they may read
+-- a business's rows (a member of it, or an admin). Run as the caller: a reader reads only their
+-- own memberships, which is all these ask about.
+CREATE OR REPLACE FUNCTION booking_is_admin() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT EXISTS (SELECT 1 FROM memberships a WHERE a.person = booking_person() AND a.role = 'admin')
+$$;
+
+CREATE OR REPLACE FUNCTION booking_sees(p_business uuid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT p_business IN (SELECT m.business_id FROM memberships m WHERE m.person = booking_person())
+         OR booking_is_admin()
+$$;
+
 -- Customers as a member sees them, by their role in the customer's business: a manager the name
 -- and e-mail address; an analyst a pseudonym (stable per customer, no name); ops neither. Only
 -- the businesses the person is a member of. (A view of the owner's: it reads customers' names,
@@ -54,14 +68,14 @@ CREATE OR REPLACE VIEW booking_members.memberships WITH (security_barrier) AS
 SELECT m.person, m.role, m.business_id, m.granted_by, m.granted_at, b.name AS business
   FROM memberships m LEFT JOIN businesses b ON b.id = m.business_id
  WHERE m.person = booking_person()
-    OR EXISTS (SELECT 1 FROM memberships a WHERE a.person = booking_person() AND a.role = 'admin');
+    OR booking_is_admin();
 CREATE OR REPLACE VIEW booking_members.membership_changes WITH (security_barrier) AS
 SELECT c.*, b.name AS business FROM membership_changes c LEFT JOIN businesses b ON b.id = c.business_id
  WHERE c.person = booking_person()
-    OR EXISTS (SELECT 1 FROM memberships a WHERE a.person = booking_person() AND a.role = 'admin');
+    OR booking_is_admin();
 CREATE OR REPLACE VIEW booking_members.access_log WITH (security_barrier) AS
 SELECT l.* FROM access_log l
- WHERE EXISTS (SELECT 1 FROM memberships a WHERE a.person = booking_person() AND a.role = 'admin');
+ WHERE booking_is_admin();
 -- An integrity run's results with the sample rows of the person's businesses only (the counts
 -- are the run's, across businesses: a count names no row).
 CREATE OR REPLACE VIEW booking_members.integrity_check_results WITH (security_barrier) AS
@@ -74,6 +88,24 @@ SELECT r.run_id, r.check_name, r.suite, r.description, r.status, r.violation_cou
 GRANT SELECT ON booking_members.customers, booking_members.booking_audit_log, booking_members.memberships,
                 booking_members.membership_changes, booking_members.access_log,
                 booking_members.integrity_check_results TO booking_reader;
+-- Personal data's lifecycle (migration 0014): the erasure log, the retention policies and runs,
+-- the subject access requests answered. Ids, counts, staff ids and times: never a customer's name
+-- or contact details. With the business's name (an admin is a member of no business): an admin
+-- reads every business's; anyone else their own businesses', as row security gives them.
+CREATE OR REPLACE VIEW booking_members.customer_erasures WITH (security_barrier) AS
+SELECT e.*, b.name AS business FROM customer_erasures e JOIN businesses b ON b.id = e.business_id
+ WHERE booking_sees(e.business_id);
+CREATE OR REPLACE VIEW booking_members.subject_access_requests WITH (security_barrier) AS
+SELECT r.*, b.name AS business FROM subject_access_requests r JOIN businesses b ON b.id = r.business_id
+ WHERE booking_sees(r.business_id);
+CREATE OR REPLACE VIEW booking_members.retention_policies WITH (security_barrier) AS
+SELECT p.*, b.name AS business FROM retention_policies p JOIN businesses b ON b.id = p.business_id
+ WHERE booking_sees(p.business_id);
+CREATE OR REPLACE VIEW booking_members.retention_runs WITH (security_barrier) AS
+SELECT r.*, b.name AS business FROM retention_runs r JOIN businesses b ON b.id = r.business_id
+ WHERE booking_sees(r.business_id);
+GRANT SELECT ON booking_members.customer_erasures, booking_members.subject_access_requests,
+                booking_members.retention_policies, booking_members.retention_runs TO booking_reader;
 
 -- The audit chain of one of the person's businesses, walked as audit_verify() walks it: the walk
 -- hashes whole audit rows, personal columns included, which the reader cannot read; this runs as

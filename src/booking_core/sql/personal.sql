@@ -14,9 +14,8 @@ $$;
 -- Erase one customer of a business: every trace of their name, contact details, the reasons
 -- given and the ip addresses and user agents of the changes to their bookings, waitlist
 -- entries and series, the reasons of their refunds and failed payments, the personal parts of
--- their notifications and the errors their deliveries logged. Their bookings, payments and
--- counts stay, under the customer's id. Their live waitlist entries are cancelled (the seats an
--- offer held go to the next party). Logged in customer_erasures (an audited row that holds no
+-- their notifications and the errors their deliveries logged. Their bookings, payments,
+-- waitlist entries and counts stay, under the customer's id: no figure changes. Logged in customer_erasures (an audited row that holds no
 -- personal data). Refused (BK020) while they hold a paid booking ahead, unless p_force. Erasing
 -- an erased customer returns their erasure: safe to repeat, as `booking customers reapply` does.
 CREATE OR REPLACE FUNCTION customer_erase(p_business uuid, p_customer uuid, p_force boolean, p_cause text,
@@ -51,11 +50,6 @@ BEGIN
     RAISE EXCEPTION 'customer % holds % paid booking(s) ahead (the first at % UTC): cancel them first (`booking cancel` refunds what the policy allows), or erase with --force to keep them, pseudonymous',
       p_customer, ahead, to_char(first_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') USING ERRCODE = 'BK020';
   END IF;
-
-  UPDATE waitlist_entries SET status = 'cancelled'
-   WHERE business_id = p_business AND customer_id = p_customer AND status IN ('waiting', 'offered');
-  GET DIAGNOSTICS n = ROW_COUNT;
-  cleared := cleared || jsonb_build_object('waitlist_entries_cancelled', n);
 
   theirs := ARRAY(SELECT id FROM bookings WHERE business_id = p_business AND customer_id = p_customer);
   entries := ARRAY(SELECT id FROM waitlist_entries WHERE business_id = p_business AND customer_id = p_customer
