@@ -66,10 +66,10 @@ def timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def _set_newest_audit_reason(url: str, reason: str | None, *, audit_id: int | None = None) -> tuple[int, str | None]:
-    """Set the reason of the newest link's audit row of the longest verified chain, its refusal trigger off.
+def _set_newest_audit_actor(url: str, reason: str | None, *, audit_id: int | None = None) -> tuple[int, str | None]:
+    """Set the actor id of the newest link's audit row of the longest verified chain, its refusal trigger off.
 
-    Returns the row's id and the reason it had, to put back.
+    Returns the row's id and the actor id it had, to put back.
     """
     with psycopg.connect(plain_url(url), autocommit=True) as conn:
         if audit_id is None:
@@ -80,9 +80,9 @@ def _set_newest_audit_reason(url: str, reason: str | None, *, audit_id: int | No
             assert row is not None
             audit_id = int(row[0])
         with conn.transaction():
-            before = conn.execute("SELECT reason FROM booking_audit_log WHERE id = %s", (audit_id,)).fetchone()
+            before = conn.execute("SELECT performed_by_id FROM booking_audit_log WHERE id = %s", (audit_id,)).fetchone()
             conn.execute("ALTER TABLE booking_audit_log DISABLE TRIGGER booking_audit_log_append_only")
-            conn.execute("UPDATE booking_audit_log SET reason = %s WHERE id = %s", (reason, audit_id))
+            conn.execute("UPDATE booking_audit_log SET performed_by_id = %s WHERE id = %s", (reason, audit_id))
             conn.execute("ALTER TABLE booking_audit_log ENABLE TRIGGER booking_audit_log_append_only")
         conn.execute("SELECT pg_stat_force_next_flush()")  # the statistics now, so the next pass sees the edit
     return audit_id, (before[0] if before else None)
@@ -132,10 +132,10 @@ def main() -> None:
         )
         # An edit with the refusal trigger off is noted (audit_tamper_log): the look judges the
         # noted links only. The row is put back and a pass clears it, leaving the database as found.
-        edited, reason = _set_newest_audit_reason(url, "edited by the benchmark")
+        edited, reason = _set_newest_audit_actor(url, "edited by the benchmark")
         noted = timed(lambda: chain_pass(url))
         print(f"chain  tamper look, a noted edit (judges the noted links): {noted * 1000:.1f} ms")
-        _set_newest_audit_reason(url, reason, audit_id=edited)
+        _set_newest_audit_actor(url, reason, audit_id=edited)
         chain_pass(url)
     finally:
         if not args.database_url and not args.keep:

@@ -93,9 +93,10 @@ def _insert_booking(
     if audit:
         conn.execute(
             "INSERT INTO booking_audit_log (business_id, entity_type, entity_id, booking_id, action,"
-            " new_values, reason, performed_by, performed_by_id, channel, occurred_at)"
+            " new_values, reason, performed_by, performed_by_id, channel, occurred_at, reason_nonce, reason_digest)"
             " SELECT business_id, 'booking', id, id, 'booking.created', to_jsonb(b), 'fault injection',"
-            " 'database', current_user, 'sql', now() FROM bookings b WHERE business_id = %s AND id = %s",
+            " 'database', current_user, 'sql', now(), n, audit_digest(n, 'fault injection')"
+            " FROM bookings b, audit_nonce() n WHERE business_id = %s AND id = %s",
             (biz, booking),
         )
     return booking
@@ -151,10 +152,10 @@ def illegal_transition(conn: psycopg.Connection[Any]) -> str:
         # Its audit row too, so the only thing wrong is the edge itself.
         conn.execute(
             "INSERT INTO booking_audit_log (business_id, entity_type, entity_id, booking_id, action, old_values,"
-            " new_values, reason, performed_by, performed_by_id, channel, occurred_at) VALUES (%s, 'booking', %s,"
-            " %s, 'booking.confirmed', jsonb_build_object('status', 'completed'),"
-            " jsonb_build_object('status', 'confirmed'),"
-            " 'fault injection', 'database', current_user, 'sql', now())",
+            " new_values, reason, performed_by, performed_by_id, channel, occurred_at, reason_nonce, reason_digest)"
+            " SELECT %s, 'booking', %s, %s, 'booking.confirmed', jsonb_build_object('status', 'completed'),"
+            " jsonb_build_object('status', 'confirmed'), 'fault injection', 'database', current_user, 'sql', now(),"
+            " n, audit_digest(n, 'fault injection') FROM audit_nonce() n",
             (biz, booking, booking),
         )
     return f"booking {booking}: went from completed back to confirmed"

@@ -22,9 +22,9 @@ from tests.checks.test_checker import _created_audit_id, _edit_audit, checked, o
 __all__ = ["checked"]  # the fixture, imported for pytest
 
 
-def _reason(w: World, audit_id: int) -> str | None:
+def _actor_id(w: World, audit_id: int) -> str | None:
     with superuser(w.url) as conn:
-        row = conn.execute("SELECT reason FROM booking_audit_log WHERE id = %s", (audit_id,)).fetchone()
+        row = conn.execute("SELECT performed_by_id FROM booking_audit_log WHERE id = %s", (audit_id,)).fetchone()
     assert row is not None
     return None if row[0] is None else str(row[0])
 
@@ -63,14 +63,14 @@ def test_a_walk_does_not_clear_a_break_a_pass_found_after_its_snapshot(checked: 
 def test_a_walk_does_not_revive_a_break_repaired_after_its_snapshot(checked: World) -> None:
     w = checked
     audit_id = _created_audit_id(w, w.ids["confirmed"])
-    reason = _reason(w, audit_id)
+    actor_id = _actor_id(w, audit_id)
     _edit_audit(w, audit_id, "edited by hand")
     one_round(w)
     assert open_violations(w) == {("audit_chain_broken", w.shop.business_id, "audit", str(audit_id))}
     heads = _heads(w)
 
     def repaired_and_cleared() -> None:  # after the walk found the break, before it stores that
-        _edit_audit(w, audit_id, reason)
+        _edit_audit(w, audit_id, actor_id)
         assert chain_pass(w.url).removed == 1
 
     chain_pass(w.url, full=True, before_apply=repaired_and_cleared)
@@ -84,7 +84,7 @@ def test_a_walk_sets_the_head_back_to_a_break_still_there_and_a_pass_moves_it_on
     w = checked
     biz = w.shop.business_id
     audit_id = _created_audit_id(w, w.ids["confirmed"])
-    reason, seq = _reason(w, audit_id), _link_seq(w, audit_id)
+    actor_id, seq = _actor_id(w, audit_id), _link_seq(w, audit_id)
     end = _heads(w)[biz]
     assert end > seq
     _edit_audit(w, audit_id, "edited by hand")
@@ -93,7 +93,7 @@ def test_a_walk_sets_the_head_back_to_a_break_still_there_and_a_pass_moves_it_on
     chain_pass(w.url, full=True)
     assert _heads(w)[biz] == seq - 1
     assert open_violations(w) == {("audit_chain_broken", biz, "audit", str(audit_id))}
-    _edit_audit(w, audit_id, reason)
+    _edit_audit(w, audit_id, actor_id)
     one_round(w)
     assert open_violations(w) == set() and _heads(w)[biz] == end
 
@@ -168,7 +168,7 @@ def test_an_edit_with_every_trigger_off_leaves_no_note_and_is_found_by_reading_t
     with superuser(w.url) as conn:
         with conn.transaction():
             conn.execute("SET LOCAL session_replication_role = replica")  # no ordinary trigger fires
-            conn.execute("UPDATE booking_audit_log SET reason = 'edited by hand' WHERE id = %s", (audit_id,))
+            conn.execute("UPDATE booking_audit_log SET performed_by_id = 'edited by hand' WHERE id = %s", (audit_id,))
         conn.execute("SELECT pg_stat_force_next_flush()")
     assert _notes(w, audit_id) == []
     one_round(w)

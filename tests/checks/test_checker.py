@@ -158,11 +158,11 @@ def _created_audit_id(world: World, booking: uuid.UUID) -> int:
     return int(row[0])
 
 
-def _edit_audit(world: World, audit_id: int, reason: str | None) -> None:
+def _edit_audit(world: World, audit_id: int, actor_id: str | None) -> None:
     with superuser(world.url) as conn:
         with conn.transaction():
             conn.execute("ALTER TABLE booking_audit_log DISABLE TRIGGER booking_audit_log_append_only")
-            conn.execute("UPDATE booking_audit_log SET reason = %s WHERE id = %s", (reason, audit_id))
+            conn.execute("UPDATE booking_audit_log SET performed_by_id = %s WHERE id = %s", (actor_id, audit_id))
             conn.execute("ALTER TABLE booking_audit_log ENABLE TRIGGER booking_audit_log_append_only")
         # PostgreSQL sends its table statistics within a second or at exit; now, for the test.
         conn.execute("SELECT pg_stat_force_next_flush()")
@@ -174,7 +174,7 @@ def test_an_edited_sealed_audit_row_is_an_open_chain_violation_until_it_is_put_b
     w = checked
     audit_id = _created_audit_id(w, w.ids["confirmed"])
     with superuser(w.url) as conn:
-        row = conn.execute("SELECT reason FROM booking_audit_log WHERE id = %s", (audit_id,)).fetchone()
+        row = conn.execute("SELECT performed_by_id FROM booking_audit_log WHERE id = %s", (audit_id,)).fetchone()
     assert row is not None
     _edit_audit(w, audit_id, "edited by hand")
     one_round(w)

@@ -332,7 +332,8 @@ def test_a_version_bumped_without_its_audit_row_is_found(world: World) -> None:
 def test_an_altered_sealed_audit_row_breaks_the_hash_chain(world: World) -> None:
     inject(
         world.url,
-        "UPDATE booking_audit_log SET reason = 'rewritten' WHERE booking_id = %(b)s AND action = 'booking.created'",
+        "UPDATE booking_audit_log SET performed_by_id = 'rewritten'"
+        " WHERE booking_id = %(b)s AND action = 'booking.created'",
         b=world.ids["confirmed"],
     )
     row = first_offender(world, "audit_chain_broken")

@@ -155,7 +155,9 @@ def orphan(conn: psycopg.Connection[Any], biz: uuid.UUID) -> tuple[str, str]:
 def audit_edit(conn: psycopg.Connection[Any], biz: uuid.UUID) -> tuple[str, str]:
     """A sealed (and verified) audit row edited with the append-only trigger off."""
     audit_id = _one(conn, "SELECT max(audit_id) FROM audit_chain WHERE business_id = %(biz)s", biz=biz)
-    conn.execute("UPDATE booking_audit_log SET reason = coalesce(reason, '') || ' (edited)' WHERE id = %s", (audit_id,))
+    conn.execute(
+        "UPDATE booking_audit_log SET performed_by_id = performed_by_id || ' (edited)' WHERE id = %s", (audit_id,)
+    )
     return "audit_chain_broken", f"audit {audit_id}"
 
 
