@@ -121,6 +121,14 @@ def reapply(
     out.print(f"re-applied {done} erasures; {again} were already in place")
 
 
+def _names(db: Any) -> dict[Any, str]:
+    """Every business's name, by id: the tables below name businesses as people do."""
+    from sqlalchemy import text
+
+    with db.connect() as conn:
+        return {r.id: r.name for r in conn.execute(text("SELECT id, name FROM businesses"))}
+
+
 def _window(value: int | None) -> str:
     return "kept" if value is None else str(value)
 
@@ -146,10 +154,15 @@ def retention_set(
         _business_id(db, business), actor=_staff(), erase_inactive_after_months=inactive_months,
         purge_payloads_after_days=payload_days, drop_client_after_days=client_days,
     )  # fmt: skip
+
+    def after(value: int | None, what: str, unit: str) -> str:
+        return "kept" if value is None else f"{what} after {value} {unit}"
+
     out.print(
-        f"retention of {p.business_id}: inactive customers {_window(p.erase_inactive_after_months)} months,"
-        f" delivered payloads {_window(p.purge_payloads_after_days)} days,"
-        f" ip addresses and user agents {_window(p.drop_client_after_days)} days"
+        f"retention of {_names(db).get(p.business_id, p.business_id)}:"
+        f" inactive customers {after(p.erase_inactive_after_months, 'erased', 'months')},"
+        f" delivered payloads {after(p.purge_payloads_after_days, 'purged', 'days')},"
+        f" ip addresses and user agents {after(p.drop_client_after_days, 'dropped', 'days')}"
     )
 
 
@@ -168,16 +181,16 @@ def retention_run(
     if business is not None:
         wanted = [_business_id(db, business)]
     table = Table("business", "run", "table", "rows" if not dry_run else "rows it would clear")
-    failed = []
+    failed, names = [], _names(db)
     for business_id in wanted:
         # One business's failure is reported and the others still run; the exit code says so.
         try:
             run = system.run_retention(business_id, dry_run=dry_run, actor=_system_actor())
         except BookingError as exc:
-            failed.append(f"{business_id}: {exc}")
+            failed.append(f"{names.get(business_id, business_id)}: {exc}")
             continue
         for name, n in sorted(run.cleared.items()) or [("(nothing)", 0)]:
-            table.add_row(str(business_id), str(run.id), name, str(n))
+            table.add_row(names.get(business_id, str(business_id)), str(run.id), name, str(n))
     out.print(table if wanted else "no business has a retention policy: set one with `booking retention set`")
     if failed:
         if len(wanted) == 1:
@@ -201,13 +214,15 @@ def retention_show() -> None:
     for r in reversed(personal.runs(db, limit=1000)):
         last[r.business_id] = r
     table = Table("business", "inactive customers (months)", "payloads (days)", "ip/user agent (days)", "last run")
+    names = _names(db)
     for p in personal.policies(db):
         latest = last.get(p.business_id)
         ran = (
             "never" if latest is None else f"{latest.started_at:%Y-%m-%d %H:%M %Z}{' (dry)' if latest.dry_run else ''}"
         )
         table.add_row(
-            str(p.business_id), _window(p.erase_inactive_after_months), _window(p.purge_payloads_after_days),
+            names.get(p.business_id, str(p.business_id)), _window(p.erase_inactive_after_months),
+            _window(p.purge_payloads_after_days),
             _window(p.drop_client_after_days), ran,
         )  # fmt: skip
     out.print(table)

@@ -19,10 +19,22 @@ from booking_core.bootstrap import BookingSystem
 from booking_core.domain.errors import CapacityExceeded, LegacySlot, Unavailable
 from booking_core.domain.lifecycle import BookingStatus, PaymentMethod
 from booking_core.domain.model import Booking, Slot
-from booking_core.domain.values import Actor, Money
+from booking_core.domain.values import Actor, ActorType, Channel, Money
 from booking_demo.tenant import Tenant
 
 PROVIDER = Actor.system("payments-provider")
+# The browsers customers book from: each customer's changes carry an address of the documentation
+# range 203.0.113.0/24 and a user agent, both fixed per customer (personal data retention drops).
+AGENTS = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4)", "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
+          "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4)", "Mozilla/5.0 (Linux; Android 14)")  # fmt: skip
+
+
+def online(customer: uuid.UUID) -> Actor:
+    """A customer acting through the web: their address and browser recorded with each change."""
+    n = customer.int
+    return Actor(ActorType.CUSTOMER, str(customer), Channel.API, f"203.0.113.{n % 254 + 1}", AGENTS[n % len(AGENTS)])
+
+
 DAY_CLOSE = Actor.system("day-close")
 FAILURES = ("card declined", "3-D Secure timed out", "insufficient funds")
 COMPLAINTS = ("complaint: long wait", "complaint: service not as described", "goodwill gesture")
@@ -46,7 +58,7 @@ class Tracked:
 
     @property
     def actor(self) -> Actor:
-        return Actor.customer(self.customer)
+        return online(self.customer)
 
     def follow(self, booking: Booking) -> None:
         self.status = booking.status
@@ -85,8 +97,8 @@ class Lifecycle:
             return
         target = next((s for s in candidates if s.free_seats >= party), candidates[0])
         customer = self.gen.pick_customer(t)
-        online = self.rng.random() < 0.85
-        actor = Actor.customer(customer) if online else t.staff  # else: booked by phone
+        on_the_web = self.rng.random() < 0.85
+        actor = online(customer) if on_the_web else t.staff  # else: booked by phone
         try:
             booking = self.system.book(
                 t.business_id, slot_id=target.id, customer_id=customer, party_size=party, actor=actor, now=now

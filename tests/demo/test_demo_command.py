@@ -100,6 +100,14 @@ def test_booking_demo_starts_reports_ready_and_stops_cleanly_on_ctrl_c(demo_env)
             assert seen[-1].startswith("ready:"), seen
             assert any(line.startswith("generated ") for line in seen)
             assert any("continuous checker" in line for line in seen), seen
+            # Retention: a policy per business, run once at the start (docs/personal-data.md).
+            assert any("retention: a policy for each of 3 businesses" in line for line in seen), seen
+            with psycopg.connect(url) as conn:
+                ran = conn.execute(
+                    "SELECT count(DISTINCT p.business_id), count(r.id) FROM retention_policies p"
+                    " JOIN retention_runs r ON r.business_id = p.business_id AND NOT r.dry_run"
+                ).fetchone()
+            assert ran == (3, 3)
             # The login: a person of each role per business, and an admin, each a member as printed.
             people = [line.strip() for line in seen if line.strip().endswith(")") and "@demo.test (" in line]
             assert len(people) == 3 * 3 + 1, seen

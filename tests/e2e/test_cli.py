@@ -71,7 +71,7 @@ def test_audit_seal_and_verify_report_every_business_and_exit_1_on_a_broken_chai
         assert verified.returncode == 0 and "BROKEN" not in verified.stdout
         with psycopg.connect(url) as conn:
             conn.execute("SET LOCAL session_replication_role = replica")
-            conn.execute("UPDATE booking_audit_log SET reason = 'forged' WHERE booking_id = %s", (booking.id,))
+            conn.execute("UPDATE booking_audit_log SET performed_by_id = 'forged' WHERE booking_id = %s", (booking.id,))
         broken = run("audit", "verify", url=url)
         assert broken.returncode == 1 and "BROKEN" in broken.stdout
     finally:

@@ -29,6 +29,9 @@ TABLES = (
     "payments",
     "time_slots",
     "waitlist_entries",
+    "customers",
+    "customer_erasures",
+    "subject_access_requests",
     "notification_outbox",
 )
 
@@ -149,6 +152,15 @@ CASES: dict[str, tuple[Callable[[World], World], Callable[[World, Actor], object
     "fail_payment": (
         lambda w: w,
         lambda w, a: w.system.fail_payment(w.biz, payment_id=w.payment.id, reason="card declined", actor=a, now=MONDAY),
+    ),
+    # Personal data: a customer may erase, or ask for, their own only (docs/personal-data.md).
+    "erase_customer": (
+        lambda w: w,
+        lambda w, a: w.system.erase_customer(w.biz, customer_id=w.owner, force=True, actor=a, now=MONDAY),
+    ),
+    "customer_data": (
+        lambda w: w,
+        lambda w, a: w.system.customer_data(w.biz, customer_id=w.owner, actor=a, now=MONDAY),
     ),
 }
 

@@ -32,6 +32,16 @@ PERSONAL = {
     "booking_audit_log": ("old_values", "new_values", "ip_address", "user_agent", "reason_nonce", "client_nonce"),
     "notification_outbox": ("payload",),
 }
+# And free text, which may quote a person (migration 0014): the reader reads it through the member
+# views, the monitor not at all.
+FREE_TEXT = {
+    "booking_audit_log": ("reason",),
+    "booking_state_transitions": ("reason",),
+    "refunds": ("reason",),
+    "payments": ("failure_reason",),
+    "notification_deliveries": ("error",),
+    "notification_outbox": ("last_error",),
+}
 
 
 def plain(url: str) -> str:
@@ -224,7 +234,7 @@ def test_the_monitor_reads_every_business_and_every_column_but_the_personal_ones
         for t, col in columns
         if not raw.execute("SELECT has_column_privilege('booking_monitor', %s, %s, 'SELECT')", (t, col)).fetchone()[0]
     }
-    assert denied == {(t, col) for t, cols in PERSONAL.items() for col in cols}
+    assert denied == {(t, col) for kind in (PERSONAL, FREE_TEXT) for t, cols in kind.items() for col in cols}
     with psycopg.connect(plain(database_url), autocommit=True) as conn:
         conn.execute("SET ROLE booking_monitor")
         for business in (a.business_id, b.business_id):

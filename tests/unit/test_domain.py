@@ -133,6 +133,7 @@ def test_the_public_surface_is_explicit_and_importable():
         "demo",
         "export",
         "notify",
+        "personal_cli",
         "ports",
         "retries",
         "sql",

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from booking_core.adapters.db import Database, UnitOfWork
 from booking_core.domain.errors import InvalidInput, NotFound, UnknownCustomer
 from booking_core.domain.model import Erasure, RetentionPolicy, RetentionRun
-from booking_core.domain.ownership import token_hash
+from booking_core.domain.ownership import require_owner, token_hash
 from booking_core.domain.requests import (
     CustomerSelector,
     ErasureRequest,
@@ -87,9 +87,13 @@ def find_customer(uow: UnitOfWork, who: CustomerSelector) -> uuid.UUID:
 
 
 def erase(ctx: Context, request: ErasureRequest) -> Erasure:
-    """Erase one customer in one transaction; erasing an erased customer returns their erasure."""
+    """Erase one customer in one transaction; erasing an erased customer returns their erasure.
+
+    Staff erase anyone of the business; a customer only themselves.
+    """
     with ctx.db.unit_of_work(request.actor, now=ctx.now, reason=request.reason) as uow:
         customer = find_customer(uow, request)
+        require_owner(request.actor, customer, f"customer {customer}")
         row = uow.execute(_ERASE, **_erase_params(uow, request.business_id, customer, request.force, "request")).one()
         uow.commit()
     return Erasure.from_row(row)
@@ -259,6 +263,7 @@ def subject_access(ctx: Context, request: SubjectAccessRequest) -> dict[str, Any
     notifications), times in the business's zone; the request is logged in the same transaction."""
     with ctx.db.unit_of_work(request.actor, now=ctx.now) as uow:
         customer = find_customer(uow, request)
+        require_owner(request.actor, customer, f"customer {customer}")  # a customer asks for their own
         zone = ZoneInfo(_require_business(uow, request.business_id))
         business = uow.execute("SELECT id, name FROM businesses WHERE id = :b", b=request.business_id).one()
         params = {"b": request.business_id, "c": customer}

@@ -50,6 +50,10 @@ BEGIN
     NEW.created_at := coalesce(NEW.created_at, booking_ctx_occurred_at());
     NEW.updated_at := NEW.created_at;
   ELSE
+    -- Erasing a failed payment's reason (customer_erase()) is no change to the payment.
+    IF is_erasure(to_jsonb(OLD), to_jsonb(NEW), '{failure_reason}') THEN
+      RETURN NEW;
+    END IF;
     PERFORM refuse_changed(OLD, NEW, '{business_id,id,booking_id,amount,currency,idempotency_key,created_at}',
       'a payment''s booking, amount and currency never change: record a refund or a new payment');
     IF NEW.refunded_amount <> OLD.refunded_amount AND pg_trigger_depth() < 2 THEN

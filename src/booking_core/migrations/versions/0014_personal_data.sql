@@ -124,3 +124,28 @@ BEGIN
     EXECUTE format('CREATE POLICY %I ON %I FOR SELECT TO booking_monitor USING (true)', t || '_monitor', t);
   END LOOP;
 END $$;
+
+-- The monitoring role reads no free text either: a reason or a delivery error may quote a
+-- person (docs/personal-data.md). Every other column of those tables stays readable.
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN
+    SELECT t.relname, t.cols, c.oid FROM (VALUES
+      ('booking_audit_log', '{reason}'), ('booking_state_transitions', '{reason}'), ('refunds', '{reason}'),
+      ('payments', '{failure_reason}'), ('notification_deliveries', '{error}'), ('notification_outbox', '{last_error}')
+    ) AS t (relname, cols) JOIN pg_class c ON c.relname = t.relname AND c.relnamespace = 'public'::regnamespace
+  LOOP
+    IF has_table_privilege('booking_monitor', r.oid, 'SELECT') THEN
+      EXECUTE format('REVOKE SELECT ON %I FROM booking_monitor', r.relname);
+      EXECUTE format('GRANT SELECT (%s) ON %I TO booking_monitor',
+                     (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
+                       WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+                         AND NOT a.attname = ANY (r.cols::text[])),
+                     r.relname);
+    ELSE
+      EXECUTE format('REVOKE SELECT (%s) ON %I FROM booking_monitor',
+                     (SELECT string_agg(quote_ident(c), ', ') FROM unnest(r.cols::text[]) c), r.relname);
+    END IF;
+  END LOOP;
+END $$;
