@@ -40,8 +40,12 @@ WITH bk AS (SELECT id FROM bookings WHERE business_id = %(b)s AND customer_id = 
              UNION ALL SELECT id FROM booking_series WHERE business_id = %(b)s AND customer_id = ANY (%(c)s)),
      a AS (DELETE FROM booking_audit_log WHERE business_id = %(b)s
              AND (reason_nonce IS NOT NULL OR client_nonce IS NOT NULL)
-             AND (booking_id IN (SELECT id FROM bk)
-                  OR entity_type IN ('waitlist', 'series') AND entity_id IN (SELECT id FROM ent)) RETURNING 1),
+             AND id IN (SELECT x.id FROM booking_audit_log x WHERE x.business_id = %(b)s
+                         AND x.booking_id IN (SELECT id FROM bk)
+                        UNION ALL
+                        SELECT x.id FROM booking_audit_log x WHERE x.business_id = %(b)s
+                         AND x.entity_type IN ('waitlist', 'series') AND x.entity_id IN (SELECT id FROM ent))
+           RETURNING 1),
      t AS (DELETE FROM booking_state_transitions WHERE business_id = %(b)s AND booking_id IN (SELECT id FROM bk)
              AND reason IS NOT NULL RETURNING 1),
      r AS (DELETE FROM refunds WHERE business_id = %(b)s AND payment_id IN (
