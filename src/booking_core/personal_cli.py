@@ -23,6 +23,15 @@ _EMAIL = Annotated[str | None, typer.Option("--email", help="The customer's e-ma
 _TOKEN = Annotated[str | None, typer.Option("--token", help="A cancellation token the customer was sent.")]
 
 
+def _write(text: str, out_file: str | None, done: str) -> None:
+    """`text` to stdout, or to `out_file` and then `done` said."""
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    Path(out_file).write_text(text, encoding="utf-8")
+    out.print(done)
+
+
 def _staff() -> Any:
     from booking_core.domain.values import Actor, Channel
 
@@ -76,12 +85,8 @@ def export_data(
 
     db = migrated_database()
     document = BookingSystem(db).customer_data(**_who(db, business, customer, email, token), actor=_staff())
-    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    if out_file is None:
-        sys.stdout.write(text)
-        return
-    Path(out_file).write_text(text, encoding="utf-8")
-    out.print(f"wrote {len(document['bookings'])} bookings and {len(document['history'])} changes to {out_file}")
+    said = f"wrote {len(document['bookings'])} bookings and {len(document['history'])} changes to {out_file}"
+    _write(json.dumps(document, indent=2, ensure_ascii=False) + "\n", out_file, said)
 
 
 @friendly
@@ -95,11 +100,7 @@ def erasures(
     db = migrated_database()
     lines = personal.erasure_log_lines(personal.erasures(db, None if business is None else _business_id(db, business)))
     text = "".join(line + "\n" for line in lines)
-    if out_file is None:
-        sys.stdout.write(text)
-        return
-    Path(out_file).write_text(text, encoding="utf-8")
-    out.print(f"wrote {text.count(chr(10))} erasures to {out_file}")
+    _write(text, out_file, f"wrote {text.count(chr(10))} erasures to {out_file}")
 
 
 @friendly

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +26,13 @@ from checks.runner import run_all
 
 from booking_core import BookingSystem, connect
 from booking_core.adapters.db import Database
-from booking_core.domain.errors import ErasureRefused, IntegrityRefused, InvalidInput, UnknownCustomer
+from booking_core.domain.errors import (
+    DatabaseUnavailable,
+    ErasureRefused,
+    IntegrityRefused,
+    InvalidInput,
+    UnknownCustomer,
+)
 from booking_core.domain.lifecycle import PaymentMethod
 from booking_core.domain.requests import SeriesMode
 from booking_core.domain.values import Actor, ActorType, Channel, Money
@@ -563,3 +571,40 @@ def test_the_migration_refuses_a_broken_chain_and_changes_nothing(admin_url: str
             db.upgrade()
         assert "nothing was changed" in str(refused.value)
         assert db.current_revision() == BEFORE_PERSONAL
+
+
+def test_an_erasure_cut_off_by_a_lost_connection_leaves_nothing_half_erased_and_a_retry_erases(own) -> None:
+    url, system = own
+    h = person_with_everything(system)
+    b = h.shop.business_id
+    before = traces(url)
+    outcome: list[BaseException] = []
+
+    def erase() -> None:
+        try:
+            system.erase_customer(b, customer_id=h.person, force=True, actor=Actor.admin("dpo@shop"), now=MONDAY)
+        except BaseException as exc:  # the thread's outcome, read below
+            outcome.append(exc)
+
+    with psycopg.connect(plain(url)) as holder:
+        # A payment of the person locked elsewhere: the erasure waits on it, mid-transaction.
+        holder.execute("SELECT 1 FROM payments WHERE booking_id = %s FOR UPDATE", (h.paid_booking.id,))
+        worker = threading.Thread(target=erase)
+        worker.start()
+        with psycopg.connect(plain(url), autocommit=True) as killer:
+            for _ in range(200):
+                (n,) = killer.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                ).fetchone()
+                if n:
+                    break
+                time.sleep(0.02)
+        worker.join(timeout=30)
+        holder.rollback()
+    assert len(outcome) == 1 and isinstance(outcome[0], DatabaseUnavailable) and outcome[0].retryable
+    assert traces(url) == before  # the customer record was already cleared in it: rolled back with the rest
+    with psycopg.connect(plain(url)) as conn:
+        assert conn.execute("SELECT count(*) FROM customer_erasures").fetchone() == (0,)
+    system.erase_customer(b, customer_id=h.person, force=True, actor=Actor.admin("dpo@shop"), now=MONDAY)
+    assert traces(url) == {}

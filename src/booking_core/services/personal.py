@@ -170,7 +170,7 @@ def set_policy(ctx: Context, request: RetentionPolicyRequest) -> RetentionPolicy
         if value is not None and value < 1:
             raise InvalidInput(f"a retention window of {value} is too short: pass 1 or more (omit it to keep the data)")
     with ctx.db.unit_of_work(request.actor, now=ctx.now) as uow:
-        _require_business(uow, request.business_id)
+        _business(uow, request.business_id)
         row = uow.execute(_SET_POLICY, b=request.business_id, now=uow.now, by=request.actor.id, **windows).one()
         uow.commit()
     return RetentionPolicy.from_row(row)
@@ -184,7 +184,7 @@ def policies(db: Database) -> list[RetentionPolicy]:
 def run_retention(ctx: Context, request: RetentionRunRequest) -> RetentionRun:
     """Run one business's policy now (or count what it would clear): one transaction, logged."""
     with ctx.db.unit_of_work(request.actor, now=ctx.now, reason="retention policy") as uow:
-        _require_business(uow, request.business_id)
+        _business(uow, request.business_id)
         a = uow.actor
         row = uow.execute(
             _RUN, b=request.business_id, now=uow.now, dry=request.dry_run, by=a.id, channel=str(a.channel)
@@ -198,11 +198,12 @@ def runs(db: Database, business_id: uuid.UUID | None = None, limit: int = 50) ->
         return [RetentionRun.from_row(r) for r in conn.execute(_RUNS, {"b": business_id, "limit": limit})]
 
 
-def _require_business(uow: UnitOfWork, business_id: uuid.UUID) -> str:
-    row = uow.execute("SELECT name, timezone FROM businesses WHERE id = :b", b=business_id).one_or_none()
+def _business(uow: UnitOfWork, business_id: uuid.UUID) -> Any:
+    """The business's id, name and zone; NotFound when there is none."""
+    row = uow.execute("SELECT id, name, timezone FROM businesses WHERE id = :b", b=business_id).one_or_none()
     if row is None:
         raise NotFound(f"business {business_id} does not exist: pass an id from `booking frozen --all`")
-    return str(row.timezone)
+    return row
 
 
 # ------------------------------------------------------------------------------ subject access
@@ -264,8 +265,8 @@ def subject_access(ctx: Context, request: SubjectAccessRequest) -> dict[str, Any
     with ctx.db.unit_of_work(request.actor, now=ctx.now) as uow:
         customer = find_customer(uow, request)
         require_owner(request.actor, customer, f"customer {customer}")  # a customer asks for their own
-        zone = ZoneInfo(_require_business(uow, request.business_id))
-        business = uow.execute("SELECT id, name FROM businesses WHERE id = :b", b=request.business_id).one()
+        business = _business(uow, request.business_id)
+        zone = ZoneInfo(business.timezone)
         params = {"b": request.business_id, "c": customer}
 
         def rows(statement: Any) -> list[dict[str, Any]]:

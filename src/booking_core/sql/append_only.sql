@@ -25,12 +25,25 @@ LANGUAGE sql IMMUTABLE AS $$
     FROM jsonb_each(o) e WHERE e.value IS DISTINCT FROM n -> e.key
 $$;
 
+-- The columns of each table that hold personal data and may be erased, the one list every
+-- guard reads (docs/personal-data.md); NULL for a table with none.
+CREATE OR REPLACE FUNCTION erasable_columns(p_table text) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE p_table
+    WHEN 'booking_audit_log' THEN '{reason,reason_nonce,ip_address,user_agent,client_nonce}'
+    WHEN 'booking_state_transitions' THEN '{reason}'
+    WHEN 'notification_deliveries' THEN '{error}'
+    WHEN 'refunds' THEN '{reason}'
+    WHEN 'payments' THEN '{failure_reason}'
+  END::text[]
+$$;
+
 -- A history table with personal columns: refused as refuse_change() refuses, but for an erasure
--- of the columns its trigger names (TG_ARGV).
+-- of its erasable columns.
 CREATE OR REPLACE FUNCTION refuse_change_but_erasure() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'UPDATE' AND is_erasure(to_jsonb(OLD), to_jsonb(NEW), TG_ARGV) THEN
+  IF TG_OP = 'UPDATE' AND is_erasure(to_jsonb(OLD), to_jsonb(NEW), erasable_columns(TG_TABLE_NAME)) THEN
     RETURN NEW;
   END IF;
   RAISE EXCEPTION '% on % is refused: % is append-only (only its personal data can be erased: booking customers erase)',
@@ -60,16 +73,16 @@ END $$;
 -- marking it (cancel, legacy, superseded), never deleted: refuse_delete says so. History
 -- (every other table) is never changed: refuse_change says so. Each trigger is named
 -- <table>_<refusal>. A history table that holds personal data refuses every change but the
--- erasure of the columns listed beside it (refuse_change_but_erasure).
+-- erasure of its erasable_columns() (refuse_change_but_erasure).
 DO $$
 DECLARE r record;
 BEGIN
   FOR r IN
     SELECT t.table_name, u.refusal,
            CASE WHEN 'never_delete' = ANY (t.refusals::text[]) THEN 'refuse_delete'
-                WHEN u.refusal = 'append_only' AND e.erasable IS NOT NULL THEN 'refuse_change_but_erasure'
-                ELSE 'refuse_change' END AS refuse_with,
-           CASE WHEN u.refusal = 'append_only' THEN e.erasable END AS erasable
+                WHEN u.refusal = 'append_only' AND erasable_columns(t.table_name) IS NOT NULL
+                  THEN 'refuse_change_but_erasure'
+                ELSE 'refuse_change' END AS refuse_with
       FROM (VALUES
       ('access_log',                '{append_only,no_truncate}'),
       ('audit_chain',               '{append_only,no_truncate}'),
@@ -111,20 +124,13 @@ BEGIN
       ('waitlist_entries',          '{never_delete,no_truncate}')
       ) AS t (table_name, refusals)
       CROSS JOIN unnest(t.refusals::text[]) AS u (refusal)
-      LEFT JOIN (VALUES
-      ('booking_audit_log',         ARRAY['reason', 'reason_nonce', 'ip_address', 'user_agent', 'client_nonce']),
-      ('booking_state_transitions', ARRAY['reason']),
-      ('notification_deliveries',   ARRAY['error']),
-      ('refunds',                   ARRAY['reason'])
-      ) AS e (table_name, erasable) ON e.table_name = t.table_name
   LOOP
-    EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE %s ON %I FOR EACH %s EXECUTE FUNCTION %I(%s)',
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE %s ON %I FOR EACH %s EXECUTE FUNCTION %I()',
                    r.table_name || '_' || r.refusal,
                    CASE r.refusal WHEN 'append_only' THEN 'UPDATE OR DELETE' WHEN 'never_delete' THEN 'DELETE'
                                   ELSE 'TRUNCATE' END,
                    r.table_name,
                    CASE r.refusal WHEN 'no_truncate' THEN 'STATEMENT' ELSE 'ROW' END,
-                   r.refuse_with,
-                   (SELECT string_agg(quote_literal(c), ', ') FROM unnest(r.erasable) c));
+                   r.refuse_with);
   END LOOP;
 END $$;

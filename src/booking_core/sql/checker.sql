@@ -45,7 +45,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
   -- An erasure of an audit row's personal context changes nothing the chain covers.
   IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'booking_audit_log'
-     AND is_erasure(to_jsonb(OLD), to_jsonb(NEW), '{reason,reason_nonce,ip_address,user_agent,client_nonce}') THEN
+     AND is_erasure(to_jsonb(OLD), to_jsonb(NEW), erasable_columns(TG_TABLE_NAME)) THEN
     RETURN NULL;
   END IF;
   IF TG_TABLE_NAME = 'audit_chain' THEN

@@ -51,7 +51,7 @@ BEGIN
     NEW.updated_at := NEW.created_at;
   ELSE
     -- Erasing a failed payment's reason (customer_erase()) is no change to the payment.
-    IF is_erasure(to_jsonb(OLD), to_jsonb(NEW), '{failure_reason}') THEN
+    IF is_erasure(to_jsonb(OLD), to_jsonb(NEW), erasable_columns(TG_TABLE_NAME)) THEN
       RETURN NEW;
     END IF;
     PERFORM refuse_changed(OLD, NEW, '{business_id,id,booking_id,amount,currency,idempotency_key,created_at}',
